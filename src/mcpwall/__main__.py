@@ -1,0 +1,5 @@
+"""``python -m mcpwall`` runs the command line."""
+
+from mcpwall.cli import main
+
+main()
