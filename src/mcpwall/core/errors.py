@@ -17,6 +17,18 @@
          ├─ StoreUnavailable … the database could not be reached or used
          └─ SecretKeyError  … the key for secrets at rest is malformed or not the right one
 
+    MCPWallError
+     └─ ProtocolError       a JSON-RPC/MCP message refused; ``.code`` is the JSON-RPC error code
+         │                  to answer with, ``.request_id`` the id to answer (None: unreadable)
+         ├─ ParseError      -32700 … the body is not UTF-8 JSON
+         ├─ InvalidRequest  -32600 … not one valid JSON-RPC message (duplicate key, batch, id…)
+         │   └─ BodyTooLarge … the body is over the size limit (HTTP 413)
+         ├─ MethodNotFound  -32601 … a method this protocol version does not have
+         ├─ InvalidParams   -32602 … a method's params are wrong (tool name, cursor, ``_meta``…)
+         │   └─ UnknownTool … ``Unknown tool: NAME``, for a hidden tool as for a missing one
+         ├─ HeaderMismatch  -32020 … an MCP HTTP header is missing or disagrees with the body
+         └─ UnsupportedProtocolVersion -32022 … ``.data`` is ``{supported, requested}``
+
 Messages give the location, what was found and what was expected.
 """
 
@@ -140,3 +152,102 @@ class StoreUnavailable(StoreError):  # noqa: N818
 
 class SecretKeyError(StoreError):
     """The key for secrets at rest is malformed, or is not the key the stored secrets need."""
+
+
+class ProtocolError(MCPWallError):
+    """A JSON-RPC or MCP message the gateway refuses, and how to say so on the wire.
+
+    ``code`` is the JSON-RPC error code of the answer; ``request_id`` is the id of the request
+    being refused when it could be read (else ``None``, answered as ``"id": null``); ``data``
+    goes into the error object's ``data`` member when not ``None``.
+    """
+
+    code: ClassVar[int] = -32603
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        request_id: str | int | None = None,
+        data: dict[str, object] | None = None,
+    ) -> None:
+        self.message = message
+        self.request_id = request_id
+        self.data = data
+        super().__init__(message)
+
+
+class ParseError(ProtocolError):
+    """The body is not JSON, or not UTF-8."""
+
+    code = -32700
+
+
+# The JSON-RPC and MCP specifications' own names for these errors, suffix-free like theirs.
+
+
+class InvalidRequest(ProtocolError):  # noqa: N818
+    """The JSON is not one valid JSON-RPC message, or is one the gateway refuses to interpret.
+
+    That covers duplicate keys and too-deep nesting: the gateway refuses what another parser
+    could read differently, so the upstream always sees exactly what the policy saw.
+    """
+
+    code = -32600
+
+
+class BodyTooLarge(InvalidRequest):
+    """The body is over the size limit; HTTP answers 413 before reading it when it can."""
+
+    def __init__(self, size: int, limit: int) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(f"the body is {size} bytes, over the limit of {limit} bytes")
+
+
+class MethodNotFound(ProtocolError):  # noqa: N818
+    """A method that does not exist in the protocol version the request uses."""
+
+    code = -32601
+
+
+class InvalidParams(ProtocolError):  # noqa: N818
+    """A method's ``params`` are malformed: a tool name, arguments, a cursor, ``_meta``…"""
+
+    code = -32602
+
+
+class UnknownTool(InvalidParams):
+    """A tool the agent may not see: hidden by policy, or not offered by the upstream at all.
+
+    Both read the same (``Unknown tool: NAME``), so hiding a tool reveals nothing (DESIGN §4).
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"Unknown tool: {name}")
+
+
+class HeaderMismatch(ProtocolError):  # noqa: N818
+    """An MCP HTTP header (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``) is missing,
+    malformed or different from the request body (2026-07-28 Streamable HTTP)."""
+
+    code = -32020
+
+
+class UnsupportedProtocolVersion(ProtocolError):  # noqa: N818
+    """A request names a protocol version the gateway does not serve on that path.
+
+    ``data`` is ``{"supported": [...], "requested": "..."}`` so the client can retry.
+    """
+
+    code = -32022
+
+    def __init__(self, requested: str, supported: tuple[str, ...] | list[str]) -> None:
+        self.requested = requested
+        self.supported = tuple(supported)
+        super().__init__(
+            f"Unsupported protocol version {_quote(requested)} "
+            f"(expected one of {', '.join(self.supported)})",
+            data={"supported": list(self.supported), "requested": requested},
+        )

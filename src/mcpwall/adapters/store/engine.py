@@ -1,0 +1,125 @@
+"""Database URLs, engines, and the one seam where database errors become mcpwall errors.
+
+``MCPWALL_DATABASE_URL`` is ``sqlite:///PATH`` or ``postgresql://…`` (driven by psycopg 3);
+without one the store is the SQLite file ``mcpwall.db`` in ``MCPWALL_HOME``. On PostgreSQL the
+tables go to the connection's first schema, so several stores can share a database with
+``postgresql://…/db?options=-csearch_path%3Dmyschema`` (the tests do).
+
+SQLite runs in WAL mode (readers never wait for the writer) with a busy timeout (a writer
+waits for another instead of failing at once). Write transactions start with
+``BEGIN IMMEDIATE``, so two writers queue at the start instead of one failing mid-way.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
+
+from mcpwall.core.errors import Conflict, InvalidValue, StoreUnavailable
+
+DATABASE_FILE = "mcpwall.db"
+
+# How long to wait for a lock (SQLite) or a connection (PostgreSQL) before giving up.
+WAIT_SECONDS = 10
+
+# The execution option that makes a transaction a write transaction (BEGIN IMMEDIATE on SQLite).
+WRITE: dict[str, Any] = {"mcpwall_write": True}
+
+_DRIVERS = {
+    "sqlite": "sqlite+pysqlite",
+    "sqlite+pysqlite": "sqlite+pysqlite",
+    "postgres": "postgresql+psycopg",
+    "postgresql": "postgresql+psycopg",
+    "postgresql+psycopg": "postgresql+psycopg",
+}
+_EXPECTED_URL = "sqlite:///PATH or postgresql://USER@HOST[:PORT]/DATABASE"
+
+
+def database_url(url: str | None, home: Path) -> URL:
+    """The SQLAlchemy URL for ``url``, or for the default SQLite file in ``home``."""
+    if not url:
+        return URL.create("sqlite+pysqlite", database=str(home / DATABASE_FILE))
+    try:
+        parsed = make_url(url)
+    except exc.ArgumentError:
+        # An unparsable URL can't be redacted, so its text is not shown: it may hold a password.
+        raise InvalidValue("database URL", url, _EXPECTED_URL, secret=True) from None
+    driver = _DRIVERS.get(parsed.drivername)
+    if driver is None:
+        raise InvalidValue("database URL scheme", parsed.drivername, "sqlite or postgresql")
+    if driver.startswith("sqlite") and parsed.database in (None, "", ":memory:"):
+        raise InvalidValue("database URL", shown_url(parsed), "sqlite:///PATH to a file")
+    return parsed.set(drivername=driver)
+
+
+def shown_url(url: URL) -> str:
+    """``url`` as messages show it: without its password."""
+    return url.render_as_string(hide_password=True)
+
+
+def create(url: URL) -> Engine:
+    """An engine for ``url``, set up for its backend."""
+    if url.get_backend_name() == "sqlite":
+        return _sqlite_engine(url)
+    connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": WAIT_SECONDS}
+    return create_engine(url, connect_args=connect_args, pool_pre_ping=True)
+
+
+def create_private_file(path: Path) -> None:
+    """Create the SQLite file readable by its owner only, unless it exists.
+
+    It holds token hashes and sealed secrets; SQLite gives its ``-wal`` and ``-shm`` files the
+    same mode.
+    """
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    connect_args = {} if "timeout" in url.query else {"timeout": WAIT_SECONDS}
+    engine = create_engine(url, connect_args=connect_args)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(connection: sqlite3.Connection, _record: object) -> None:
+        # Take transactions out of the sqlite3 module's hands: it would BEGIN too late (at the
+        # first write) and never IMMEDIATE. See SQLAlchemy's "Serializable isolation" notes.
+        connection.isolation_level = None
+        connection.execute("PRAGMA foreign_keys = ON")
+        connection.execute("PRAGMA journal_mode = WAL")
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        write = connection.get_execution_options().get("mcpwall_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+@contextmanager
+def translate_errors(url: str) -> Iterator[None]:
+    """Turn database errors into :class:`StoreUnavailable` or :class:`Conflict`.
+
+    ``url`` is the redacted URL to name. Other database errors (a bug in a query, a damaged
+    schema) are left as they are: they are not the user's to fix.
+    """
+    try:
+        yield
+    except exc.IntegrityError as error:
+        raise Conflict(f"the database refused the change: {_first_line(error.orig)}") from error
+    except (exc.OperationalError, exc.InterfaceError) as error:
+        raise StoreUnavailable(url, _first_line(error.orig)) from error
+    except (sqlite3.OperationalError, psycopg.OperationalError) as error:
+        # Raised outside a statement (in the connect hook), so SQLAlchemy did not wrap it.
+        raise StoreUnavailable(url, _first_line(error)) from error
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,155 @@
+"""The tables, as SQLAlchemy Core sees them; the migrations under ``migrations/`` create them.
+
+A test checks that the migrated database and these tables agree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+NAME = String(63)
+ID = String(32)
+
+# Constraint names fixed by convention, so that migrations can refer to them.
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_N_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC ``datetime`` on every backend.
+
+    PostgreSQL keeps ``timestamptz``; SQLite has no time zones, so UTC is stored without one
+    and given back on the way out.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"a stored time must be timezone-aware, got {value.isoformat()}")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# One row: the revision every change bumps, and a fingerprint of the key for secrets at rest.
+store_meta = Table(
+    "store_meta",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("revision", BigInteger, nullable=False),
+    Column("key_check", String(64)),
+)
+
+upstreams = Table(
+    "upstreams",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("kind", String(8), nullable=False),
+    Column("command", Text),
+    Column("args", JSON, nullable=False),
+    Column("cwd", Text),
+    Column("url", Text),
+    Column("env", JSON, nullable=False),  # key → sealed value
+    Column("headers", JSON, nullable=False),  # name → sealed value
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+policies = Table(
+    "policies",
+    metadata,
+    Column("name", NAME, primary_key=True),
+    Column("current_version", Integer, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+)
+
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("name", NAME, ForeignKey("policies.name"), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("text", Text, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+)
+
+grants = Table(
+    "grants",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("label", NAME, nullable=False),
+    # The label while the grant holds it; NULL once revoked or given up by an expired grant.
+    # Unique, and NULLs are distinct: so a label is unique among active grants.
+    Column("active_label", NAME, unique=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
+
+# No foreign key to upstreams: a revoked grant keeps its bindings as history after the
+# upstream goes; only active grants hold an upstream in place (checked by the store).
+grant_bindings = Table(
+    "grant_bindings",
+    metadata,
+    Column("grant_id", ID, ForeignKey("grants.id"), primary_key=True),
+    Column("upstream", NAME, primary_key=True, index=True),
+    Column("policy", NAME, ForeignKey("policies.name"), nullable=False),
+)
+
+admin_tokens = Table(
+    "admin_tokens",
+    metadata,
+    Column("id", ID, primary_key=True),
+    Column("label", NAME),
+    Column("role", String(16), nullable=False),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("expires_at", UTCDateTime),
+    Column("revoked_at", UTCDateTime),
+    Column("last_used_at", UTCDateTime),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    # SQLite numbers rows only in a column declared exactly INTEGER PRIMARY KEY.
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("object_kind", String(32), nullable=False),
+    Column("object_id", String(128), nullable=False),
+    Column("details", JSON, nullable=False),
+)

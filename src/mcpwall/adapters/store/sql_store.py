@@ -1,0 +1,71 @@
+"""``SQLStore``: the ``Store`` on SQLAlchemy Core, for SQLite and PostgreSQL alike.
+
+Each part of the ``Store`` protocol has a module of its own (``upstreams``, ``policies``,
+``grants``, ``admin_tokens``); the transactions they share, and why changes cannot race, are in
+``transactions``. This module adds the revision, the audit trail and the secret key check.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping
+
+from sqlalchemy import select, update
+
+from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
+from mcpwall.adapters.store import rows
+from mcpwall.adapters.store.admin_tokens import SQLAdminTokens
+from mcpwall.adapters.store.grants import SQLGrants
+from mcpwall.adapters.store.policies import SQLPolicies
+from mcpwall.adapters.store.schema import audit_events, store_meta
+from mcpwall.adapters.store.upstreams import SQLUpstreams
+from mcpwall.core.audit import JSON, AuditEvent, Change, check_page_size
+from mcpwall.core.errors import SecretKeyError
+from mcpwall.core.registry import check_actor
+
+
+class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLAdminTokens):
+    """A ``Store`` in a SQL database; build one with :func:`mcpwall.adapters.store.open_store`."""
+
+    def verify_secret_key(self) -> None:
+        """Check that the key opens this database's secrets; the first key used becomes its key."""
+        with self._transaction(write=True) as connection:
+            query = select(store_meta.c.key_check).where(store_meta.c.id == 1).with_for_update()
+            stored = connection.execute(query).scalar_one()
+            if stored is None:
+                connection.execute(update(store_meta).values(key_check=self._box.key_check))
+            elif not hmac.compare_digest(stored, self._box.key_check):
+                raise SecretKeyError(
+                    f"the secret key from {self._box.source} is not the key the secrets in "
+                    f"{self.url} were stored with; set {SECRET_KEY_VARIABLE} to that key "
+                    "(every process sharing a database needs the same one)"
+                )
+
+    def revision(self) -> int:
+        with self._transaction() as connection:
+            query = select(store_meta.c.revision).where(store_meta.c.id == 1)
+            return int(connection.execute(query).scalar_one())
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def append_audit(
+        self,
+        actor: str,
+        action: str,
+        object_kind: str,
+        object_id: str,
+        details: Mapping[str, JSON] | None = None,
+    ) -> AuditEvent:
+        check_actor(actor)
+        change = Change(action, object_kind, object_id, details or {})
+        with self._transaction(write=True) as connection:
+            return self._insert_audit(connection, self._clock.now(), actor, change)
+
+    def list_audit(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+        check_page_size(limit)
+        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        if before is not None:
+            query = query.where(audit_events.c.id < before)
+        with self._transaction() as connection:
+            return [rows.audit_event_from(row) for row in connection.execute(query)]

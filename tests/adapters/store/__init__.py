@@ -1,0 +1,1 @@
+"""Tests of `mcpwall.adapters.store`; a package so that its module names are unique to mypy."""

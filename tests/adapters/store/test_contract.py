@@ -1,0 +1,473 @@
+"""The ``Store`` contract: one suite, run against the memory, SQLite and PostgreSQL stores."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+import pytest
+
+from mcpwall.core.errors import Conflict, InvalidName, InvalidValue, NotFound
+from mcpwall.core.registry import Role, Status, Upstream, UpstreamKind
+from mcpwall.core.tokens import TokenKind, hash_token, make_token
+from mcpwall.ports.clock import FakeClock
+from mcpwall.ports.store import Store
+
+ACTOR = "cli:alice"
+
+K8S = Upstream.stdio(
+    "k8s",
+    "npx",
+    ("-y", "mcp-server-kubernetes"),
+    env={"KUBECONFIG": "/secret/kubeconfig", "K8S_TOKEN": "s3cr3t-k8s-token"},
+    cwd="/srv",
+)
+GITHUB = Upstream.remote(
+    "github", "https://api.example.com/mcp", {"Authorization": "Bearer gh-s3cr3t"}
+)
+LEGACY = Upstream.remote("legacy", "http://127.0.0.1:9000/sse", kind=UpstreamKind.SSE)
+
+SEED_POLICY = '{"version": "1", "default": "allow"}\n'
+
+
+def new_hash(kind: TokenKind = TokenKind.GRANT) -> str:
+    return hash_token(make_token(kind, secrets.token_bytes(32)))
+
+
+def seed(store: Store) -> None:
+    store.add_upstream(K8S, actor=ACTOR)
+    store.add_upstream(GITHUB, actor=ACTOR)
+    store.add_policy_version("seed", SEED_POLICY, actor=ACTOR)
+    store.add_policy_version("strict", '{"version": "1", "default": "deny"}', actor=ACTOR)
+
+
+# Upstreams
+
+
+def test_an_upstream_comes_back_as_it_was_added(store: Store) -> None:
+    for upstream in (K8S, GITHUB, LEGACY):
+        assert store.add_upstream(upstream, actor=ACTOR) == upstream
+        assert store.get_upstream(upstream.name) == upstream
+    assert store.get_upstream("k8s").env["K8S_TOKEN"] == "s3cr3t-k8s-token"
+
+
+def test_upstreams_are_listed_by_name(store: Store) -> None:
+    for upstream in (LEGACY, K8S, GITHUB):
+        store.add_upstream(upstream, actor=ACTOR)
+    assert [u.name for u in store.list_upstreams()] == ["github", "k8s", "legacy"]
+
+
+def test_adding_an_upstream_twice_is_a_conflict(store: Store) -> None:
+    store.add_upstream(K8S, actor=ACTOR)
+    with pytest.raises(Conflict, match='upstream "k8s" already exists'):
+        store.add_upstream(Upstream.stdio("k8s", "other"), actor=ACTOR)
+    assert store.get_upstream("k8s") == K8S
+
+
+def test_an_update_replaces_command_and_secrets(store: Store) -> None:
+    store.add_upstream(K8S, actor=ACTOR)
+    changed = Upstream.stdio("k8s", "kubectl-mcp", env={"K8S_TOKEN": "rotated"})
+    store.update_upstream(changed, actor=ACTOR)
+    assert store.get_upstream("k8s") == changed
+    with pytest.raises(NotFound, match='upstream "nope" not found'):
+        store.update_upstream(Upstream.stdio("nope", "x"), actor=ACTOR)
+
+
+def test_an_unknown_upstream_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound, match=r'^upstream "nope" not found$'):
+        store.get_upstream("nope")
+    with pytest.raises(NotFound):
+        store.remove_upstream("nope", actor=ACTOR)
+
+
+def test_a_removed_upstream_is_gone(store: Store) -> None:
+    store.add_upstream(K8S, actor=ACTOR)
+    store.remove_upstream("k8s", actor=ACTOR)
+    assert store.list_upstreams() == []
+    with pytest.raises(NotFound):
+        store.get_upstream("k8s")
+
+
+def test_removing_an_upstream_active_grants_use_is_refused_naming_them(store: Store) -> None:
+    seed(store)
+    store.issue_grant("ci-runner", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    store.issue_grant("alice-laptop", {"k8s": "strict", "github": "seed"}, new_hash(), actor=ACTOR)
+    store.issue_grant("bob", {"github": "seed"}, new_hash(), actor=ACTOR)
+    message = 'upstream "k8s" is bound to active grants alice-laptop, ci-runner'
+    with pytest.raises(Conflict, match=message):
+        store.remove_upstream("k8s", actor=ACTOR)
+    assert store.get_upstream("k8s") == K8S
+
+
+def test_grants_that_are_revoked_or_expired_do_not_hold_an_upstream(
+    store: Store, clock: FakeClock
+) -> None:
+    seed(store)
+    store.issue_grant("revoked", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    store.revoke_grant("revoked", actor=ACTOR)
+    expires = clock.now() + timedelta(hours=1)
+    store.issue_grant("expiring", {"k8s": "seed"}, new_hash(), expires_at=expires, actor=ACTOR)
+    with pytest.raises(Conflict, match="active grants expiring;"):
+        store.remove_upstream("k8s", actor=ACTOR)
+    clock.advance(3600)
+    store.remove_upstream("k8s", actor=ACTOR)
+    # The dead grants keep their bindings as history.
+    assert store.get_grant("expiring").bindings == {"k8s": "seed"}
+
+
+# Policies
+
+
+def test_each_policy_version_is_the_next_number_and_kept_exactly(store: Store) -> None:
+    texts = [SEED_POLICY, "version: '1'\ndefault: deny  # YAML, é\n", '  {"x": 1}  \n\n']
+    versions = [store.add_policy_version("seed", text, actor=ACTOR) for text in texts]
+    assert [v.version for v in versions] == [1, 2, 3]
+    for number, text in enumerate(texts, start=1):
+        assert store.get_policy("seed", number).text == text
+    assert store.get_policy("seed") == versions[-1]
+    assert store.list_policy_versions("seed") == versions
+
+
+def test_a_policy_version_says_when_and_by_whom(store: Store, clock: FakeClock) -> None:
+    store.add_policy_version("seed", SEED_POLICY, actor="admin:ops")
+    clock.advance(90)
+    added = store.add_policy_version("seed", SEED_POLICY, actor="cli:bob")
+    assert (added.created_at, added.created_by) == (clock.now(), "cli:bob")
+    assert store.get_policy("seed", 1).created_by == "admin:ops"
+
+
+def test_the_policy_list_shows_each_current_version_by_name(store: Store) -> None:
+    store.add_policy_version("strict", "a", actor=ACTOR)
+    store.add_policy_version("seed", "b", actor=ACTOR)
+    store.add_policy_version("strict", "c", actor=ACTOR)
+    listed = store.list_policies()
+    assert [(p.name, p.version, p.text) for p in listed] == [("seed", 1, "b"), ("strict", 2, "c")]
+
+
+def test_an_unknown_policy_or_version_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound, match=r'^policy "nope" not found$'):
+        store.get_policy("nope")
+    with pytest.raises(NotFound, match=r'^policy "nope" not found$'):
+        store.get_policy("nope", 1)
+    with pytest.raises(NotFound):
+        store.list_policy_versions("nope")
+    store.add_policy_version("seed", SEED_POLICY, actor=ACTOR)
+    store.add_policy_version("seed", SEED_POLICY, actor=ACTOR)
+    message = r'^policy "seed": version "7" not found \(latest is 2\)$'
+    with pytest.raises(NotFound, match=message):
+        store.get_policy("seed", 7)
+    with pytest.raises(NotFound, match="latest is 2"):
+        store.get_policy("seed", 0)
+
+
+def test_a_policy_name_is_checked(store: Store) -> None:
+    with pytest.raises(InvalidName, match=r'^policy name "Seed Policy": expected'):
+        store.add_policy_version("Seed Policy", SEED_POLICY, actor=ACTOR)
+    assert store.list_policies() == []
+
+
+# Grants
+
+
+def test_an_issued_grant_is_found_by_id_label_and_token_hash(
+    store: Store, clock: FakeClock
+) -> None:
+    seed(store)
+    token_hash = new_hash()
+    expires = clock.now() + timedelta(days=30)
+    bindings = {"k8s": "seed", "github": "strict"}
+    grant = store.issue_grant("alice-laptop", bindings, token_hash, expires_at=expires, actor=ACTOR)
+    assert grant.id.startswith("grt_")
+    assert (grant.label, grant.token_hash) == ("alice-laptop", token_hash)
+    assert grant.created_at == clock.now()
+    assert grant.bindings == {"k8s": "seed", "github": "strict"}
+    assert (grant.expires_at, grant.revoked_at, grant.last_used_at) == (expires, None, None)
+    assert grant.status(clock.now()) is Status.ACTIVE
+    assert store.get_grant(grant.id) == grant
+    assert store.get_grant("alice-laptop") == grant
+    assert store.find_grant_by_token_hash(token_hash) == grant
+    assert store.find_grant_by_token_hash(new_hash()) is None
+
+
+def test_grants_are_listed_oldest_first_whatever_their_status(
+    store: Store, clock: FakeClock
+) -> None:
+    seed(store)
+    first = store.issue_grant("first", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    clock.advance(1)
+    second = store.issue_grant("second", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    revoked = store.revoke_grant("first", actor=ACTOR)
+    assert store.list_grants() == [revoked, second]
+    assert revoked.id == first.id
+
+
+@pytest.mark.parametrize(
+    ("bindings", "message"),
+    [
+        ({"nope": "seed"}, '^binding nope=seed: upstream "nope" not found$'),
+        ({"k8s": "nope"}, '^binding k8s=nope: policy "nope" not found$'),
+        ({"k8s": "seed", "github": "nope"}, "binding github=nope: policy"),
+    ],
+)
+def test_every_binding_must_name_a_stored_upstream_and_policy(
+    store: Store, bindings: dict[str, str], message: str
+) -> None:
+    seed(store)
+    revision = store.revision()
+    with pytest.raises(NotFound, match=message):
+        store.issue_grant("alice", bindings, new_hash(), actor=ACTOR)
+    assert store.list_grants() == []
+    assert store.revision() == revision
+
+
+def test_a_grant_needs_bindings_a_label_and_a_token_hash(store: Store) -> None:
+    seed(store)
+    with pytest.raises(InvalidValue, match="at least one UPSTREAM=POLICY binding"):
+        store.issue_grant("alice", {}, new_hash(), actor=ACTOR)
+    with pytest.raises(InvalidName, match=r'^grant label "Alice Laptop": expected'):
+        store.issue_grant("Alice Laptop", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    token = make_token(TokenKind.GRANT, secrets.token_bytes(32))
+    with pytest.raises(InvalidValue, match="token hash") as caught:
+        store.issue_grant("alice", {"k8s": "seed"}, token, actor=ACTOR)  # a token, not its hash
+    assert token not in str(caught.value)
+    assert store.list_grants() == []
+
+
+def test_a_label_is_unique_among_active_grants(store: Store) -> None:
+    seed(store)
+    first = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    with pytest.raises(Conflict, match=f'grant label "alice" is used by active grant {first.id}'):
+        store.issue_grant("alice", {"github": "seed"}, new_hash(), actor=ACTOR)
+    store.revoke_grant("alice", actor=ACTOR)
+    second = store.issue_grant("alice", {"github": "seed"}, new_hash(), actor=ACTOR)
+    assert store.get_grant("alice") == second
+    assert store.get_grant(first.id).revoked_at is not None
+
+
+def test_an_expired_grant_gives_its_label_up_and_stays_expired(
+    store: Store, clock: FakeClock
+) -> None:
+    seed(store)
+    expires = clock.now() + timedelta(hours=12)
+    old = store.issue_grant("ci", {"k8s": "seed"}, new_hash(), expires_at=expires, actor=ACTOR)
+    clock.advance(12 * 3600)
+    assert store.get_grant("ci").status(clock.now()) is Status.EXPIRED
+    new = store.issue_grant("ci", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    assert store.get_grant("ci") == new
+    assert store.get_grant(old.id).status(clock.now()) is Status.EXPIRED
+
+
+def test_a_grant_expires_at_its_expiry_exactly(store: Store, clock: FakeClock) -> None:
+    seed(store)
+    expires = clock.now() + timedelta(seconds=10)
+    grant = store.issue_grant("ci", {"k8s": "seed"}, new_hash(), expires_at=expires, actor=ACTOR)
+    assert grant.is_active(expires - timedelta(microseconds=1))
+    assert grant.status(expires) is Status.EXPIRED
+
+
+def test_an_unknown_grant_is_not_found(store: Store) -> None:
+    with pytest.raises(NotFound, match=r'^grant "alice" not found$'):
+        store.get_grant("alice")
+    with pytest.raises(NotFound, match=r'^grant "grt_0000000000000000" not found$'):
+        store.revoke_grant("grt_0000000000000000", actor=ACTOR)
+
+
+def test_a_revoked_grant_is_found_by_id_only(store: Store, clock: FakeClock) -> None:
+    seed(store)
+    grant = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    clock.advance(5)
+    revoked = store.revoke_grant(grant.id, actor=ACTOR)
+    assert revoked.revoked_at == clock.now()
+    assert revoked.status(clock.now()) is Status.REVOKED
+    assert store.find_grant_by_token_hash(grant.token_hash) == revoked
+    with pytest.raises(NotFound):
+        store.get_grant("alice")
+
+
+def test_revoking_twice_changes_nothing(store: Store, clock: FakeClock) -> None:
+    seed(store)
+    grant = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    revoked = store.revoke_grant("alice", actor=ACTOR)
+    revision = store.revision()
+    clock.advance(60)
+    assert store.revoke_grant(grant.id, actor=ACTOR) == revoked
+    assert store.revision() == revision
+
+
+def test_rotation_gives_a_new_token_and_the_old_one_stops_working(store: Store) -> None:
+    seed(store)
+    old_hash, new = new_hash(), new_hash()
+    grant = store.issue_grant("alice", {"k8s": "seed"}, old_hash, actor=ACTOR)
+    rotated = store.rotate_grant("alice", new, actor=ACTOR)
+    assert (rotated.id, rotated.label, rotated.token_hash) == (grant.id, "alice", new)
+    assert store.find_grant_by_token_hash(old_hash) is None
+    assert store.find_grant_by_token_hash(new) == rotated
+    assert store.get_grant("alice") == rotated
+
+
+def test_only_an_active_grant_can_be_rotated(store: Store, clock: FakeClock) -> None:
+    seed(store)
+    grant = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    store.revoke_grant("alice", actor=ACTOR)
+    with pytest.raises(Conflict, match=rf'grant "alice" \({grant.id}\) is revoked'):
+        store.rotate_grant(grant.id, new_hash(), actor=ACTOR)
+    expires = clock.now() + timedelta(minutes=1)
+    store.issue_grant("bob", {"k8s": "seed"}, new_hash(), expires_at=expires, actor=ACTOR)
+    clock.advance(60)
+    with pytest.raises(Conflict, match="is expired; issue a new grant"):
+        store.rotate_grant("bob", new_hash(), actor=ACTOR)
+
+
+def test_a_token_hash_belongs_to_one_grant(store: Store) -> None:
+    seed(store)
+    taken = new_hash()
+    store.issue_grant("alice", {"k8s": "seed"}, taken, actor=ACTOR)
+    store.issue_grant("bob", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    with pytest.raises(Conflict, match="a token with this hash is already stored"):
+        store.issue_grant("carol", {"k8s": "seed"}, taken, actor=ACTOR)
+    with pytest.raises(Conflict, match="a token with this hash is already stored"):
+        store.rotate_grant("bob", taken, actor=ACTOR)
+
+
+def test_touching_a_grant_records_its_last_use_and_is_no_change(
+    store: Store, clock: FakeClock
+) -> None:
+    seed(store)
+    grant = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    revision, events = store.revision(), store.list_audit()
+    clock.advance(30)
+    store.touch_grant(grant.id)
+    assert store.get_grant("alice").last_used_at == clock.now()
+    assert (store.revision(), store.list_audit()) == (revision, events)
+    with pytest.raises(NotFound):
+        store.touch_grant("grt_0000000000000000")
+
+
+def test_an_expiry_must_be_timezone_aware(store: Store, clock: FakeClock) -> None:
+    seed(store)
+    naive = clock.now().replace(tzinfo=None)
+    with pytest.raises(InvalidValue, match="timezone-aware"):
+        store.issue_grant("alice", {"k8s": "seed"}, new_hash(), expires_at=naive, actor=ACTOR)
+
+
+# Admin tokens
+
+
+def test_admin_tokens_are_created_found_listed_and_revoked(store: Store, clock: FakeClock) -> None:
+    token_hash = new_hash(TokenKind.ADMIN)
+    admin = store.create_admin_token(Role.ADMIN, token_hash, label="ops", actor="bootstrap")
+    assert admin.id.startswith("adm_")
+    assert (admin.role, admin.label, admin.created_by) == (Role.ADMIN, "ops", "bootstrap")
+    assert store.find_admin_token_by_token_hash(token_hash) == admin
+    clock.advance(1)
+    viewer = store.create_admin_token(Role.VIEWER, new_hash(TokenKind.ADMIN), actor="ops")
+    assert viewer.label is None
+    assert store.list_admin_tokens() == [admin, viewer]
+    clock.advance(1)
+    store.touch_admin_token(viewer.id)
+    revoked = store.revoke_admin_token(viewer.id, actor="ops")
+    assert (revoked.revoked_at, revoked.last_used_at) == (clock.now(), clock.now())
+    assert revoked.status(clock.now()) is Status.REVOKED
+    assert store.revoke_admin_token(viewer.id, actor="ops") == revoked
+
+
+def test_an_admin_token_needs_a_known_role_and_a_fresh_hash(store: Store) -> None:
+    with pytest.raises(InvalidValue, match=r'^role "root": expected one of admin'):
+        store.create_admin_token("root", new_hash(), actor=ACTOR)  # type: ignore[arg-type]
+    taken = new_hash()
+    store.create_admin_token(Role.VIEWER, taken, actor=ACTOR)
+    with pytest.raises(Conflict):
+        store.create_admin_token(Role.ADMIN, taken, actor=ACTOR)
+    with pytest.raises(NotFound, match=r'^admin token "adm_0000000000000000" not found$'):
+        store.revoke_admin_token("adm_0000000000000000", actor=ACTOR)
+    with pytest.raises(NotFound):
+        store.touch_admin_token("adm_0000000000000000")
+
+
+def test_an_admin_token_with_an_expiry_expires(store: Store, clock: FakeClock) -> None:
+    expires = clock.now() + timedelta(days=1)
+    token = store.create_admin_token(
+        Role.POLICY_MANAGER, new_hash(), expires_at=expires, actor=ACTOR
+    )
+    assert store.list_admin_tokens()[0].status(expires) is Status.EXPIRED
+    assert token.is_active(clock.now())
+
+
+# Revision and audit trail
+
+
+def test_every_change_bumps_the_revision_once_and_is_recorded(
+    store: Store, clock: FakeClock
+) -> None:
+    assert store.revision() == 0
+    seed(store)
+    grant = store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor="admin:ops")
+    store.rotate_grant("alice", new_hash(), actor="admin:ops")
+    store.revoke_grant("alice", actor="admin:ops")
+    store.update_upstream(K8S, actor=ACTOR)
+    store.remove_upstream("github", actor=ACTOR)
+    token = store.create_admin_token(Role.VIEWER, new_hash(), actor=ACTOR)
+    store.revoke_admin_token(token.id, actor=ACTOR)
+    events = store.list_audit()
+    assert store.revision() == len(events) == 11
+    assert [e.id for e in events] == sorted((e.id for e in events), reverse=True)
+    assert [(e.action, e.object_id) for e in events[:6]] == [
+        ("admin_token.revoke", token.id),
+        ("admin_token.create", token.id),
+        ("upstream.remove", "github"),
+        ("upstream.update", "k8s"),
+        ("grant.revoke", grant.id),
+        ("grant.rotate", grant.id),
+    ]
+    issued = events[6]
+    assert (issued.actor, issued.at, issued.object_kind) == ("admin:ops", clock.now(), "grant")
+    assert issued.details == {"label": "alice", "bindings": {"k8s": "seed"}, "expires_at": None}
+    assert events[-1].details == {
+        "kind": "stdio",
+        "env_keys": ["K8S_TOKEN", "KUBECONFIG"],
+        "header_keys": [],
+    }
+
+
+def test_the_audit_trail_holds_no_secret(store: Store) -> None:
+    seed(store)
+    store.update_upstream(GITHUB, actor=ACTOR)
+    text = repr(store.list_audit())
+    for secret in ("s3cr3t-k8s-token", "/secret/kubeconfig", "gh-s3cr3t"):
+        assert secret not in text
+    assert "Authorization" in text
+
+
+def test_a_refused_change_changes_nothing(store: Store) -> None:
+    seed(store)
+    store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR)
+    revision, events = store.revision(), store.list_audit()
+    for refused in (
+        lambda: store.issue_grant("alice", {"k8s": "seed"}, new_hash(), actor=ACTOR),
+        lambda: store.remove_upstream("k8s", actor=ACTOR),
+        lambda: store.add_upstream(K8S, actor=ACTOR),
+    ):
+        with pytest.raises(Conflict):
+            refused()
+    assert (store.revision(), store.list_audit()) == (revision, events)
+
+
+def test_an_actor_is_required(store: Store) -> None:
+    with pytest.raises(InvalidValue, match=r"^actor"):
+        store.add_policy_version("seed", SEED_POLICY, actor="")
+    assert store.revision() == 0
+
+
+def test_appended_events_are_listed_newest_first_in_pages(store: Store, clock: FakeClock) -> None:
+    appended = [
+        store.append_audit("admin:ops", "login.failed", "admin_token", f"adm_{n}", {"n": n})
+        for n in range(5)
+    ]
+    assert store.revision() == 0
+    assert appended[0].at == clock.now()
+    assert appended[0].details == {"n": 0}
+    assert store.list_audit() == appended[::-1]
+    assert store.list_audit(limit=2) == appended[:2:-1]
+    assert store.list_audit(limit=2, before=appended[2].id) == appended[1::-1]
+    with pytest.raises(InvalidValue, match=r'^page size "0": expected 1 to 1000$'):
+        store.list_audit(limit=0)

@@ -1,0 +1,55 @@
+"""The packaged migrations: they build what ``schema.py`` describes, and run twice safely."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import URL, inspect
+
+from mcpwall.adapters.store import open_store
+from mcpwall.adapters.store.engine import create, database_url
+from mcpwall.adapters.store.migrate import current, head, upgrade
+from mcpwall.adapters.store.schema import metadata
+
+
+def test_the_migrated_schema_is_the_one_the_store_queries(database_url: str) -> None:
+    engine = create(database_url_for(database_url))
+    try:
+        upgrade(engine)
+        with engine.connect() as connection:
+            differences = compare_metadata(MigrationContext.configure(connection), metadata)
+            tables = set(inspect(connection).get_table_names())
+    finally:
+        engine.dispose()
+    assert differences == []
+    assert tables == {*metadata.tables, "alembic_version"}
+
+
+def test_migrating_twice_changes_nothing(database_url: str, tmp_path: Path) -> None:
+    engine = create(database_url_for(database_url))
+    try:
+        upgrade(engine)
+        upgrade(engine)
+        with engine.connect() as connection:
+            assert current(connection) == head()
+    finally:
+        engine.dispose()
+
+
+def test_reopening_a_store_keeps_its_data(database_url: str, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with_policy = open_store(database_url, home, environ={})
+    with_policy.add_policy_version("seed", "{}", actor="test")
+    with_policy.close()
+    reopened = open_store(database_url, home, environ={})
+    try:
+        assert reopened.get_policy("seed").text == "{}"
+        assert reopened.revision() == 1
+    finally:
+        reopened.close()
+
+
+def database_url_for(url: str) -> URL:
+    return database_url(url, Path("unused"))
