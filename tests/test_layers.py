@@ -20,6 +20,7 @@ LAYERS = {
     "ports": 2,
     "adapters": 3,
     "gateway": 4,
+    "control": 4,  # control-plane operations shared by the CLI, the admin API and apply
     "cli": 5,
     "admin": 5,
     "dashboard": 5,

@@ -6,6 +6,7 @@ would otherwise read as style tags. Lines never wrap, so each problem stays on o
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from typing import NoReturn
 
@@ -14,8 +15,19 @@ from rich.text import Text
 
 from mcpwall.core.errors import Problem
 
-stdout = Console(highlight=False, markup=False, soft_wrap=True)
-stderr = Console(stderr=True, highlight=False, markup=False, soft_wrap=True)
+# Piped into a file or another program there is no terminal width to respect: don't let rich
+# fall back to 80 columns and truncate ids in tables.
+_PIPE_WIDTH = 200
+stdout = Console(
+    highlight=False,
+    markup=False,
+    soft_wrap=True,
+    width=None if sys.stdout.isatty() else _PIPE_WIDTH,
+)
+stderr = Console(
+    stderr=True, highlight=False, markup=False, soft_wrap=True,
+    width=None if sys.stderr.isatty() else _PIPE_WIDTH,
+)  # fmt: skip
 
 # Exit codes shared by every command.
 EXIT_OK = 0

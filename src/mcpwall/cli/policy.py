@@ -1,13 +1,16 @@
-"""``mcpwall policy …``: validate policies and test them against calls and golden cases."""
+"""``mcpwall policy …``: validate, store and show policies; test them against calls and cases."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import NoReturn
 
 import click
+from rich.table import Table
 from rich.text import Text
 
+from mcpwall.cli.context import actor, control, reports_errors
 from mcpwall.cli.output import (
     EXIT_INVALID,
     EXIT_MISMATCH,
@@ -16,8 +19,10 @@ from mcpwall.cli.output import (
     print_warnings,
     stdout,
 )
+from mcpwall.control.views import policy_view
 from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError
 from mcpwall.core.jsonvalue import render
+from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy import (
     HIDDEN,
     CompiledPolicy,
@@ -37,7 +42,58 @@ DECISION_STYLES = {"allow": "bold green", "deny": "bold red", "would_deny": "bol
 
 @click.group()
 def policy() -> None:
-    """Validate policies and test them against calls."""
+    """Validate, store, show and test policies."""
+
+
+@policy.command("set")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path))
+@reports_errors
+def set_(name: str, file: Path) -> None:
+    """Validate FILE and store it as the next version of policy NAME.
+
+    An invalid policy is never stored (exit 2): the last good version keeps serving.
+    """
+    data = read_bytes(file)
+    try:
+        result = control().set_policy(name, data, actor=actor(), source=str(file))
+    except PolicyError as exc:
+        report_invalid(str(file), exc)
+    print_warnings(result.warnings)
+    stdout.print(f"set policy {name} version {result.version.version}")
+
+
+@policy.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@reports_errors
+def list_(as_json: bool) -> None:
+    """List policies: current version, when it was set and by whom."""
+    policies = control().store.list_policies()
+    if as_json:
+        click.echo(json.dumps([policy_view(p) for p in policies], indent=2))
+        return
+    table = Table("name", "version", "set at", "set by", box=None, pad_edge=False)
+    for item in policies:
+        table.add_row(
+            item.name,
+            str(item.version),
+            item.created_at.isoformat(timespec="seconds"),
+            item.created_by,
+        )
+    stdout.print(
+        table if policies else "no policies (store one with: mcpwall policy set NAME FILE)"
+    )
+
+
+@policy.command()
+@click.argument("name")
+@click.option(
+    "--version", "version", type=click.IntRange(min=1), help="A version (default: current)."
+)
+@reports_errors
+def show(name: str, version: int | None) -> None:
+    """Print a stored version of policy NAME exactly as it was set."""
+    click.echo(control().store.get_policy(name, version).text, nl=False)
 
 
 @policy.command()
@@ -61,7 +117,7 @@ def validate(file: Path) -> None:
 
 
 @policy.command()
-@click.argument("source", metavar="FILE")
+@click.argument("source", metavar="FILE|NAME")
 @click.option("--tool", help="The tool the agent calls.")
 @click.option(
     "--args",
@@ -76,10 +132,20 @@ def validate(file: Path) -> None:
 @click.option(
     "--cases", type=click.Path(path_type=Path), help="Run the golden cases in this YAML file."
 )
-def test(source: str, tool: str | None, args_text: str, as_json: bool, cases: Path | None) -> None:
+@click.option("--version", type=click.IntRange(min=1), help="For a stored policy: its version.")
+@reports_errors
+def test(
+    source: str,
+    tool: str | None,
+    args_text: str,
+    as_json: bool,
+    cases: Path | None,
+    version: int | None,
+) -> None:
     """Evaluate one call (--tool, --args) or a file of golden cases (--cases) against a policy.
 
-    Counters are taken as fresh. Exit 0 whenever the call could be evaluated, 1 when a golden
+    FILE is a policy file; a NAME that is not a file is a stored policy. Counters are taken as
+    fresh. Exit 0 whenever the call could be evaluated, 1 when a golden
     case does not get its expected decision, 2 on an invalid policy or input.
     """
     if (tool is None) == (cases is None):
@@ -87,14 +153,14 @@ def test(source: str, tool: str | None, args_text: str, as_json: bool, cases: Pa
     if cases is not None:
         if as_json:
             fail("--json applies to --tool, not to --cases")
-        run_cases_file(read_policy(Path(source)), cases)
+        run_cases_file(resolve_policy(source, version), cases)
         return
     assert tool is not None
     try:
         args = load_arguments(args_text)
     except ArgumentsError as exc:
         fail(f"--args: {exc}")
-    compiled = read_policy(Path(source))
+    compiled = resolve_policy(source, version)
     decision, trace = decide(compiled, tool, args)
     if as_json:
         click.echo(
@@ -121,17 +187,34 @@ def read_bytes(path: Path) -> bytes:
         fail(f"cannot read {path}: {exc.strerror or exc}")
 
 
+def report_invalid(source: str, exc: DocumentError) -> NoReturn:
+    """Print every problem of an invalid document and exit 2."""
+    count = len(exc.problems)
+    stdout.print(Text.assemble(("invalid ", "bold red"), f"{source}: {count} problem(s)"))
+    print_problems(exc.problems)
+    raise SystemExit(EXIT_INVALID)
+
+
 def read_policy(path: Path) -> CompiledPolicy:
     """Load and compile a policy file; on any problem, print every one and exit 2."""
     try:
         raw = load_policy(read_bytes(path), source=str(path), format=format_of(path))
         return compile_policy(raw, name=path.name)
     except PolicyError as exc:
-        stdout.print(
-            Text.assemble(("invalid ", "bold red"), f"{path}: {len(exc.problems)} problem(s)")
-        )
-        print_problems(exc.problems)
-        raise SystemExit(EXIT_INVALID) from None
+        report_invalid(str(path), exc)
+
+
+def resolve_policy(source: str, version: int | None) -> CompiledPolicy:
+    """A policy file, or else the stored policy of that name."""
+    path = Path(source)
+    if path.exists() or NAME_PATTERN.fullmatch(source) is None:
+        if version is not None:
+            fail("--version applies to a stored policy, not to a file")
+        return read_policy(path)
+    try:
+        return control().compiled_policy(source, version)
+    except PolicyError as exc:
+        report_invalid(f"stored policy {source}", exc)
 
 
 # -- one call --------------------------------------------------------------------------------------
@@ -185,11 +268,7 @@ def run_cases_file(compiled: CompiledPolicy, path: Path) -> None:
             source=str(path),
         )
     except DocumentError as exc:
-        stdout.print(
-            Text.assemble(("invalid ", "bold red"), f"{path}: {len(exc.problems)} problem(s)")
-        )
-        print_problems(exc.problems)
-        raise SystemExit(EXIT_INVALID) from None
+        report_invalid(str(path), exc)
     results = [run_case(compiled, case) for case in loaded.cases]
     failures = [result for result in results if not result.passed]
     for result in failures:

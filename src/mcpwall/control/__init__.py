@@ -1,0 +1,160 @@
+"""The control plane: the operations the CLI, the admin API and ``apply`` share.
+
+Each operation validates first and changes the store last, so a refused change leaves nothing
+half-written. Tokens are made here, shown to the caller once, and handed to the store only
+as their hash.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from mcpwall.core.errors import PolicyError, Problem
+from mcpwall.core.policy import CompiledPolicy, compile_policy, load_policy
+from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, check_bindings
+from mcpwall.core.tokens import TOKEN_BYTES, TokenKind, hash_token, is_token, make_token
+from mcpwall.ports.clock import Clock, SystemClock
+from mcpwall.ports.store import Store
+
+__all__ = ["ControlPlane", "IssuedAdminToken", "IssuedGrant", "SetPolicy"]
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedGrant:
+    """A grant just issued or rotated, with its token: the only time the token is known."""
+
+    grant: Grant
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedAdminToken:
+    """An admin token just created, with the token itself (shown once)."""
+
+    admin_token: AdminToken
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetPolicy:
+    """A policy version just stored, with the lint warnings its document raised."""
+
+    version: PolicyVersion
+    warnings: tuple[Problem, ...]
+
+
+def compile_text(
+    text: str | bytes, *, name: str, version: int = 0, source: str = ""
+) -> CompiledPolicy:
+    """Parse and compile a policy document; :class:`PolicyError` lists every problem."""
+    return compile_policy(load_policy(text, source=source or name), name=name, version=version)
+
+
+class ControlPlane:
+    """Control-plane operations over a :class:`Store`.
+
+    ``entropy`` makes random bytes for tokens (tests may pass a deterministic one).
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock | None = None,
+        entropy: Callable[[int], bytes] = secrets.token_bytes,
+    ) -> None:
+        self.store = store
+        self.clock = clock or SystemClock()
+        self._entropy = entropy
+
+    # -- policies ---------------------------------------------------------------------------------
+
+    def set_policy(
+        self, name: str, text: str | bytes, *, actor: str, source: str = ""
+    ) -> SetPolicy:
+        """Validate ``text`` and store it as the next version of policy ``name``.
+
+        An invalid document raises :class:`PolicyError` and is never stored, so the last good
+        version keeps serving.
+        """
+        if isinstance(text, bytes):
+            text = _policy_text(text, source or name)
+        compiled = compile_text(text, name=name, source=source)
+        stored = self.store.add_policy_version(name, text, actor=actor)
+        return SetPolicy(stored, compiled.warnings)
+
+    def compiled_policy(self, name: str, version: int | None = None) -> CompiledPolicy:
+        """A stored policy version, compiled."""
+        stored = self.store.get_policy(name, version)
+        return compile_text(stored.text, name=stored.name, version=stored.version)
+
+    # -- grants -----------------------------------------------------------------------------------
+
+    def issue_grant(
+        self,
+        label: str,
+        bindings: Mapping[str, str],
+        *,
+        expires_in: int | None = None,
+        actor: str,
+    ) -> IssuedGrant:
+        """Issue a grant binding each upstream to a policy; ``expires_in`` is in seconds."""
+        bindings = check_bindings(bindings)
+        token = self._new_token(TokenKind.GRANT)
+        expires_at = (
+            None if expires_in is None else self.clock.now() + timedelta(seconds=expires_in)
+        )
+        grant = self.store.issue_grant(
+            label, bindings, hash_token(token), expires_at=expires_at, actor=actor
+        )
+        return IssuedGrant(grant, token)
+
+    def rotate_grant(self, ref: str, *, actor: str) -> IssuedGrant:
+        """Give a grant a new token; the old one stops working at once."""
+        token = self._new_token(TokenKind.GRANT)
+        return IssuedGrant(self.store.rotate_grant(ref, hash_token(token), actor=actor), token)
+
+    def authenticate_grant(self, token: str) -> Grant | None:
+        """The active grant this token opens, or None (malformed, unknown, revoked, expired)."""
+        if not is_token(token, TokenKind.GRANT):
+            return None
+        grant = self.store.find_grant_by_token_hash(hash_token(token))
+        return grant if grant is not None and grant.is_active(self.clock.now()) else None
+
+    # -- admin tokens -----------------------------------------------------------------------------
+
+    def create_admin_token(
+        self, role: Role, *, label: str | None = None, expires_in: int | None = None, actor: str
+    ) -> IssuedAdminToken:
+        token = self._new_token(TokenKind.ADMIN)
+        expires_at = (
+            None if expires_in is None else self.clock.now() + timedelta(seconds=expires_in)
+        )
+        created = self.store.create_admin_token(
+            role, hash_token(token), label=label, expires_at=expires_at, actor=actor
+        )
+        return IssuedAdminToken(created, token)
+
+    def authenticate_admin(self, token: str) -> AdminToken | None:
+        """The active admin token this bearer token is, or None."""
+        if not is_token(token, TokenKind.ADMIN):
+            return None
+        found = self.store.find_admin_token_by_token_hash(hash_token(token))
+        if found is None or not found.is_active(self.clock.now()):
+            return None
+        self.store.touch_admin_token(found.id)
+        return found
+
+    def _new_token(self, kind: TokenKind) -> str:
+        return make_token(kind, self._entropy(TOKEN_BYTES))
+
+
+def _policy_text(data: bytes, source: str) -> str:
+    """Policy bytes as the text the store keeps; not UTF-8 is a policy problem like any other."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        load_policy(data, source=source)  # raises PolicyError with the position
+        raise PolicyError([Problem("", "not UTF-8 text")], source=source) from None
