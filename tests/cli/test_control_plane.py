@@ -220,3 +220,20 @@ def test_admin_tokens_are_created_listed_and_revoked(mcpwall: Run, home: Path) -
     [listed_token] = json.loads(mcpwall("admin", "token", "list", "--json").output)
     assert (listed_token["id"], listed_token["status"]) == (created["id"], "revoked")
     assert mcpwall("admin", "token", "create", "--role", "root").exit_code == 2
+
+
+def test_the_same_flow_on_postgresql(
+    mcpwall: Run, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``MCPWALL_DATABASE_URL`` switches the CLI to PostgreSQL; nothing else changes."""
+    monkeypatch.setenv("MCPWALL_DATABASE_URL", postgres_url)
+    register(mcpwall)
+    issued = json_output(
+        mcpwall("grant", "issue", "--label", "ci-runner", "--bind", "k8s=seed", "--json")
+    )
+    assert isinstance(issued, dict)
+    grants = json_output(mcpwall("grant", "list", "--json"))
+    assert isinstance(grants, list)
+    assert [(g["id"], g["status"]) for g in grants] == [(issued["id"], "active")]
+    result = mcpwall("policy", "test", "seed", "--tool", "get_secret", "--json")
+    assert json.loads(result.output)["rule"] == "(hidden)"
