@@ -15,6 +15,7 @@ from sqlalchemy import select, update
 from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
 from mcpwall.adapters.store import rows
 from mcpwall.adapters.store.admin_tokens import SQLAdminTokens
+from mcpwall.adapters.store.changes import PostgresChangeSignal, SQLiteChangeSignal
 from mcpwall.adapters.store.grants import SQLGrants
 from mcpwall.adapters.store.policies import SQLPolicies
 from mcpwall.adapters.store.schema import audit_events, store_meta
@@ -22,6 +23,7 @@ from mcpwall.adapters.store.upstreams import SQLUpstreams
 from mcpwall.core.audit import JSON, AuditEvent, Change, check_page_size
 from mcpwall.core.errors import SecretKeyError
 from mcpwall.core.registry import check_actor
+from mcpwall.ports.changes import ChangeSignal
 
 
 class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLAdminTokens):
@@ -48,6 +50,14 @@ class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLAdminTokens):
 
     def close(self) -> None:
         self._engine.dispose()
+
+    def change_signal(self) -> ChangeSignal:
+        """A cheap signal that moves when this database changes (see ``changes.py``)."""
+        url = self._engine.url
+        if url.get_backend_name() == "sqlite":
+            assert url.database is not None
+            return SQLiteChangeSignal(url.database)
+        return PostgresChangeSignal(url)
 
     def append_audit(
         self,

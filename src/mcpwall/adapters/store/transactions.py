@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, Engine, Text, cast, func, insert, select, update
 
 from mcpwall.adapters.secrets import SecretBox
 from mcpwall.adapters.store import rows
@@ -24,6 +24,9 @@ from mcpwall.adapters.store.schema import audit_events, store_meta
 from mcpwall.core.audit import AuditEvent, Change
 from mcpwall.core.registry import check_actor
 from mcpwall.ports.clock import Clock
+
+REVISION_CHANNEL = "mcpwall_revision"
+"""The PostgreSQL channel every change is announced on, with the new revision as payload."""
 
 
 @dataclass
@@ -70,6 +73,13 @@ class SQLBase:
                     self._insert_audit(connection, change.now, actor, done)
                 bump = store_meta.c.revision + len(change.changes)
                 connection.execute(update(store_meta).values(revision=bump))
+                if connection.dialect.name == "postgresql":
+                    # Gateways LISTEN for this (adapters/store/changes.py); it is delivered
+                    # when, and only if, the transaction commits.
+                    notify = select(
+                        func.pg_notify(REVISION_CHANNEL, cast(store_meta.c.revision, Text))
+                    )
+                    connection.execute(notify.where(store_meta.c.id == 1))
 
     def _insert_audit(
         self, connection: Connection, at: datetime, actor: str, change: Change
