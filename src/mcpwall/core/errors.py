@@ -29,6 +29,13 @@
          ├─ HeaderMismatch  -32020 … an MCP HTTP header is missing or disagrees with the body
          └─ UnsupportedProtocolVersion -32022 … ``.data`` is ``{supported, requested}``
 
+    MCPWallError
+     └─ UpstreamError       talking to an upstream server failed (the call has no result)
+         ├─ UpstreamUnavailable … it could not be reached, spawned or initialized
+         ├─ UpstreamTimeout     … it did not answer in time (the request was cancelled upstream)
+         ├─ UpstreamClosed      … the session ended while a request was in flight
+         └─ UpstreamProtocolError … it answered with something that is not MCP
+
 Messages give the location, what was found and what was expected.
 """
 
@@ -251,3 +258,28 @@ class UnsupportedProtocolVersion(ProtocolError):  # noqa: N818
             f"(expected one of {', '.join(self.supported)})",
             data={"supported": list(self.supported), "requested": requested},
         )
+
+
+class UpstreamError(MCPWallError):
+    """Talking to an upstream failed, so the call produced no result (limits are given back)."""
+
+    def __init__(self, upstream: str, reason: str) -> None:
+        self.upstream = upstream
+        self.reason = reason
+        super().__init__(f'upstream "{upstream}": {reason}')
+
+
+class UpstreamUnavailable(UpstreamError):  # noqa: N818
+    """The upstream could not be reached, spawned or initialized."""
+
+
+class UpstreamTimeout(UpstreamError):  # noqa: N818
+    """The upstream did not answer in time; the request was cancelled upstream."""
+
+
+class UpstreamClosed(UpstreamError):  # noqa: N818
+    """The session with the upstream ended while a request was in flight."""
+
+
+class UpstreamProtocolError(UpstreamError):
+    """The upstream sent something that is not valid MCP."""
