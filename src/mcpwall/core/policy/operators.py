@@ -98,6 +98,10 @@ def compile_regex(pattern: str) -> re2._Regexp:
         )
     try:
         return re2.compile(pattern, options=_RE2_OPTIONS)
+    except UnicodeEncodeError:
+        raise ValueError(
+            "pattern contains an unpaired surrogate (expected valid Unicode text)"
+        ) from None
     except re2.error as exc:
         reason = exc.args[0].decode() if exc.args and isinstance(exc.args[0], bytes) else exc
         raise ValueError(f"RE2 rejects the pattern: {reason}") from None

@@ -14,6 +14,7 @@ from collections import Counter
 from typing import Literal, NoReturn
 
 from ruamel.yaml import YAML
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from mcpwall.core import jsonpointer
@@ -119,10 +120,16 @@ def _load_yaml(text: str, source: str) -> object:
     yaml = YAML(typ="safe", pure=True)
     try:
         return yaml.load(text)
+    except DuplicateKeyError as exc:
+        _fail(source, f"{_yaml_problem(exc)} (each key may appear once)")
     except MarkedYAMLError as exc:
-        where = exc.problem_mark or exc.context_mark
-        at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
-        problem = (exc.problem or exc.context or "malformed document").strip()
-        _fail(source, f"neither JSON nor valid YAML: {problem}{at}")
+        _fail(source, f"neither JSON nor valid YAML: {_yaml_problem(exc)}")
     except (YAMLError, RecursionError, ValueError) as exc:
         _fail(source, f"neither JSON nor valid YAML: {exc}")
+
+
+def _yaml_problem(exc: MarkedYAMLError) -> str:
+    """What ruamel found, and where: ``found … at line 3, column 1``."""
+    where = exc.problem_mark or exc.context_mark
+    at = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+    return (exc.problem or exc.context or "malformed document").strip() + at
