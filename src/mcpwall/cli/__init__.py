@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import click
 
+from mcpwall.cli.admin import admin
+from mcpwall.cli.apply import apply_command
+from mcpwall.cli.grant import grant
 from mcpwall.cli.policy import policy
+from mcpwall.cli.upstream import upstream
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -17,7 +21,8 @@ def cli() -> None:
     """
 
 
-cli.add_command(policy)
+for command in (apply_command, upstream, policy, grant, admin):
+    cli.add_command(command)
 
 
 def main() -> None:
