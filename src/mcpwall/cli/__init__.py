@@ -8,6 +8,7 @@ from mcpwall.cli.admin import admin
 from mcpwall.cli.apply import apply_command
 from mcpwall.cli.grant import grant
 from mcpwall.cli.policy import policy
+from mcpwall.cli.serve import serve
 from mcpwall.cli.upstream import upstream
 
 
@@ -21,7 +22,7 @@ def cli() -> None:
     """
 
 
-for command in (apply_command, upstream, policy, grant, admin):
+for command in (apply_command, upstream, policy, grant, admin, serve):
     cli.add_command(command)
 
 

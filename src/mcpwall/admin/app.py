@@ -1,0 +1,78 @@
+"""``create_admin_app``: the admin API's routes, in one visible table.
+
+Each route names the operations it serves and the role each needs (DESIGN §5: ``viewer``
+reads; ``policy_manager`` also sets policies; ``admin`` also manages upstreams, grants and
+admin tokens).
+"""
+
+from __future__ import annotations
+
+import json
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from mcpwall.admin import admin_tokens, audit, grants, policies, upstreams
+from mcpwall.admin.endpoint import Body, Operation, Run, resource
+from mcpwall.admin.errors import EXCEPTION_HANDLERS
+from mcpwall.admin.openapi import DOCUMENT
+from mcpwall.control import ControlPlane
+from mcpwall.core.registry import Role
+
+VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
+
+
+def create_admin_app(control: ControlPlane) -> Starlette:
+    """The admin API over ``control``: pure construction, nothing read from the environment."""
+    document = json.dumps(DOCUMENT).encode()
+
+    async def openapi_document(_request: Request) -> Response:
+        # Public, like any API's description: it holds no data.
+        return Response(document, media_type="application/json")
+
+    api = [Route("/api/openapi.json", openapi_document, methods=["GET"]), *routes(control)]
+    return Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
+
+
+def routes(control: ControlPlane) -> list[BaseRoute]:
+    def read(run: Run, query: frozenset[str] = frozenset()) -> Operation:
+        return Operation(VIEWER, run, query=query)
+
+    def change(run: Run, body: Body = Body.NONE) -> Operation:
+        return Operation(ADMIN, run, body)
+
+    return [
+        resource(control, "/api/upstreams",
+                 get=read(upstreams.list_upstreams),
+                 post=change(upstreams.add_upstream, Body.JSON)),
+        resource(control, "/api/upstreams/{name}",
+                 get=read(upstreams.get_upstream),
+                 delete=change(upstreams.remove_upstream)),
+        resource(control, "/api/policies",
+                 get=read(policies.list_policies)),
+        resource(control, "/api/policies/{name}",
+                 get=read(policies.get_policy),
+                 put=Operation(POLICY_MANAGER, policies.set_policy, Body.POLICY)),
+        resource(control, "/api/policies/{name}/versions",
+                 get=read(policies.list_versions)),
+        resource(control, "/api/policies/{name}/versions/{version}",
+                 get=read(policies.get_version)),
+        resource(control, "/api/grants",
+                 get=read(grants.list_grants),
+                 post=change(grants.issue_grant, Body.JSON)),
+        resource(control, "/api/grants/{ref}",
+                 get=read(grants.get_grant)),
+        resource(control, "/api/grants/{ref}/revoke",
+                 post=change(grants.revoke_grant)),
+        resource(control, "/api/grants/{ref}/rotate",
+                 post=change(grants.rotate_grant)),
+        resource(control, "/api/admin-tokens",
+                 get=read(admin_tokens.list_admin_tokens),
+                 post=change(admin_tokens.create_admin_token, Body.JSON)),
+        resource(control, "/api/admin-tokens/{id}/revoke",
+                 post=change(admin_tokens.revoke_admin_token)),
+        resource(control, "/api/audit",
+                 get=read(audit.list_audit, frozenset({"limit", "before"}))),
+    ]  # fmt: skip

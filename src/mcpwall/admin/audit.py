@@ -1,0 +1,22 @@
+"""``/api/audit``: the admin audit trail, newest first, a page at a time.
+
+``before`` is the ``next_before`` of the previous page: events with smaller ids.
+"""
+
+from __future__ import annotations
+
+from mcpwall.admin.endpoint import Call, Reply, whole_number
+from mcpwall.control.views import audit_event_view
+from mcpwall.core.audit import MAX_PAGE_SIZE
+
+DEFAULT_PAGE_SIZE = 100
+MAX_EVENT_ID = 2**63 - 1
+
+
+def list_audit(call: Call) -> Reply:
+    limit = whole_number(call.query.get("limit", str(DEFAULT_PAGE_SIZE)), "limit", 1, MAX_PAGE_SIZE)
+    before = call.query.get("before")
+    cursor = None if before is None else whole_number(before, "before", 1, MAX_EVENT_ID)
+    events = call.store.list_audit(limit=limit, before=cursor)
+    next_before = events[-1].id if len(events) == limit else None
+    return Reply({"events": [audit_event_view(e) for e in events], "next_before": next_before})
