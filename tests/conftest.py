@@ -43,3 +43,9 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield url.render_as_string(hide_password=False)
     with psycopg.connect(postgres_server, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests (``@pytest.mark.anyio``) run on asyncio, the loop the gateway runs on."""
+    return "asyncio"

@@ -67,7 +67,7 @@ def test_a_token_is_looked_up_once_then_served_from_memory(
         assert principal is not None
         assert principal.label == "alice"
     assert store.lookups == 1
-    policy = principal.policies["k8s"]
+    policy = principal.bindings["k8s"].compiled
     assert policy is not None
     assert (policy.name, policy.version) == ("seed", 1)
 
@@ -93,9 +93,9 @@ def test_a_new_policy_version_is_used_on_the_next_request(
     plane: ControlPlane, cache: GrantCache
 ) -> None:
     token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
-    first = authenticate(cache, token).policies["k8s"]
+    first = authenticate(cache, token).bindings["k8s"].compiled
     plane.set_policy("seed", '{"version": "1", "default": "deny"}', actor="t")
-    second = authenticate(cache, token).policies["k8s"]
+    second = authenticate(cache, token).bindings["k8s"].compiled
     assert (first.version, second.version) == (1, 2)
     assert second.default == "deny"
 
@@ -140,4 +140,5 @@ def test_a_binding_whose_policy_cannot_compile_denies_rather_than_opens(
     )  # bypassing validation
     principal = authenticate(cache, token)
     assert principal is not None
-    assert principal.policies["k8s"] is None
+    assert principal.bindings["k8s"].policy == "seed"
+    assert principal.bindings["k8s"].compiled is None

@@ -39,17 +39,22 @@ class _Miss(enum.Enum):
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated grant, as the data plane uses it.
+class Binding:
+    """The policy a grant binds to an upstream: its name, and its compiled current version,
+    or None when it can't be used (it then denies every call, rule ``(no policy)``)."""
 
-    ``policies`` maps each bound upstream to the compiled current version of its policy, or to
-    None when that policy can't be used (it then denies every call, rule ``(no policy)``).
-    """
+    policy: str
+    compiled: CompiledPolicy | None
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """An authenticated grant, as the data plane uses it: ``bindings`` by upstream name."""
 
     grant_id: str
     label: str
     expires_at: datetime | None
-    policies: Mapping[str, CompiledPolicy | None] = field(repr=False)
+    bindings: Mapping[str, Binding] = field(repr=False)
 
     def is_expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at
@@ -122,8 +127,10 @@ class GrantCache:
         if grant is None or not grant.is_active(self._clock.now()):
             self._remember_unknown(token_hash)
             return None
-        policies = {upstream: self._policy(name) for upstream, name in grant.bindings.items()}
-        principal = Principal(grant.id, grant.label, grant.expires_at, policies)
+        bindings = {
+            upstream: Binding(name, self._policy(name)) for upstream, name in grant.bindings.items()
+        }
+        principal = Principal(grant.id, grant.label, grant.expires_at, bindings)
         self._principals[token_hash] = principal
         return principal
 

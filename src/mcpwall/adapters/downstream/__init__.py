@@ -1,0 +1,1 @@
+"""Downstream servers: how agents reach the gateway (Streamable HTTP, stdio)."""

@@ -1,0 +1,217 @@
+"""The data plane's HTTP server: a lean ASGI app in front of the gateway.
+
+It owns what is HTTP: routes (``/mcp``, ``/mcp/{upstream}``, ``/healthz``, ``/readyz``), the
+``Origin`` and ``Host`` checks against DNS rebinding, the body limit (413 before reading past
+it), and SSE framing of streamed replies. Everything MCP is the gateway's, behind the
+:class:`~mcpwall.ports.downstream.HttpHandler` port.
+
+It is plain ASGI rather than a Starlette app because this is the hot path: measured on this
+machine, a bare ASGI app served about 20,800 trivial requests/s on one core, a minimal
+Starlette app markedly fewer (DESIGN §2); routing four fixed paths needs no framework.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.strictjson import MAX_BODY_BYTES
+from mcpwall.ports.downstream import HttpExchange, HttpHandler, HttpReply
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
+METHODS = ("POST", "GET", "DELETE")
+
+
+def error_reply(
+    status: int, message: str, headers: list[tuple[str, str]] | None = None
+) -> HttpReply:
+    """A plain JSON error for requests refused before MCP is involved."""
+    body = orjson.dumps({"error": {"code": status, "message": message}})
+    return HttpReply(status, [("content-type", "application/json"), *(headers or [])], body)
+
+
+class DownstreamApp:
+    """ASGI app serving agents.
+
+    ``allowed_origins`` are exact origins (``https://agent.example``) allowed besides loopback
+    ones; ``allowed_hosts`` None allows any ``Host`` (when bound beyond loopback), else only
+    those names (any port).
+    """
+
+    def __init__(
+        self,
+        handler: HttpHandler,
+        *,
+        max_body: int = MAX_BODY_BYTES,
+        allowed_origins: frozenset[str] = frozenset(),
+        allowed_hosts: frozenset[str] | None = LOOPBACK_HOSTS,
+        on_shutdown: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self.handler = handler
+        self.max_body = max_body
+        self.allowed_origins = allowed_origins
+        self.allowed_hosts = allowed_hosts
+        self.on_shutdown = on_shutdown
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+        elif scope["type"] == "http":
+            reply = await self._reply(scope, receive)
+            await _send_reply(reply, receive, send)
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self.on_shutdown is not None:
+                    await self.on_shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _reply(self, scope: Scope, receive: Receive) -> HttpReply:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path in ("/healthz", "/readyz"):
+            ready = path == "/healthz" or self.handler.ready()
+            status = 200 if ready else 503
+            body = orjson.dumps({"status": "ok" if ready else "unavailable"})
+            return HttpReply(status, [("content-type", "application/json")], body)
+        upstream = _route(path)
+        if upstream is None:
+            return error_reply(404, f"no such endpoint {path!r} (expected /mcp or /mcp/UPSTREAM)")
+        if method not in METHODS:
+            return error_reply(
+                405, f"method {method} is not allowed here", [("allow", ", ".join(METHODS))]
+            )
+        headers, duplicated = _headers(scope)
+        refusal = self._check_origin(headers)
+        if refusal is not None:
+            return refusal
+        body = b""
+        if method == "POST":
+            read = await self._body(headers, receive)
+            if isinstance(read, HttpReply):
+                return read
+            body = read
+        exchange = HttpExchange(method, upstream or None, headers, body, duplicated)
+        return await self.handler.handle(exchange)
+
+    def _check_origin(self, headers: dict[str, str]) -> HttpReply | None:
+        if self.allowed_hosts is not None:
+            host = headers.get("host", "")
+            if _hostname(host) not in self.allowed_hosts:
+                return error_reply(
+                    421, f"host {host!r} is not served here (DNS rebinding protection)"
+                )
+        origin = headers.get("origin")
+        if origin is None or origin in self.allowed_origins:
+            return None
+        if _hostname(urlsplit(origin).netloc) in LOOPBACK_HOSTS:
+            return None
+        return error_reply(403, f"origin {origin!r} is not allowed (set it in the allowed origins)")
+
+    async def _body(self, headers: dict[str, str], receive: Receive) -> bytes | HttpReply:
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.max_body:
+            return error_reply(
+                413, f"body of {declared} bytes is over the limit of {self.max_body}"
+            )
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return error_reply(400, "the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body:
+                return error_reply(413, f"body is over the limit of {self.max_body} bytes")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+
+def _route(path: str) -> str | None:
+    """``""`` for ``/mcp``, the name for ``/mcp/{name}``, None for anything else."""
+    if path in ("/mcp", "/mcp/"):
+        return ""
+    prefix, _, name = path.partition("/mcp/")
+    name = name.removesuffix("/")
+    if prefix == "" and NAME_PATTERN.fullmatch(name):
+        return name
+    return None
+
+
+def _headers(scope: Scope) -> tuple[dict[str, str], tuple[str, ...]]:
+    headers: dict[str, str] = {}
+    duplicated: list[str] = []
+    for raw_name, raw_value in scope["headers"]:
+        name = raw_name.decode("latin-1").lower()
+        if name in headers:
+            duplicated.append(name)
+            continue
+        headers[name] = raw_value.decode("latin-1")
+    return headers, tuple(duplicated)
+
+
+def _hostname(host: str) -> str:
+    """``example.com:8700`` → ``example.com``; ``[::1]:8700`` → ``[::1]``."""
+    if host.startswith("["):
+        return host[: host.find("]") + 1]
+    return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+
+
+async def _send_reply(reply: HttpReply, receive: Receive, send: Send) -> None:
+    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    if reply.stream is None:
+        headers.append((b"content-length", str(len(reply.body)).encode()))
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.body})
+        return
+    headers += [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no")]  # fmt: skip
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    stream = reply.stream
+    # A client that goes away cancels what it asked for (2026-07-28: closing the stream is
+    # the cancellation signal), so each wait for the next message races the disconnect.
+    watcher = asyncio.ensure_future(_disconnected(receive))
+    iterator = stream.__aiter__()
+    try:
+        while True:
+            following = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.wait({following, watcher}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                return
+            try:
+                message = following.result()
+            except StopAsyncIteration:
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+                return
+            frame = b"event: message\ndata: " + message + b"\n\n"
+            await send({"type": "http.response.body", "body": frame, "more_body": True})
+    finally:
+        watcher.cancel()
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+
+async def _disconnected(receive: Receive) -> None:
+    while (await receive())["type"] != "http.disconnect":
+        pass

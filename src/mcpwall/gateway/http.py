@@ -1,0 +1,428 @@
+"""MCP over Streamable HTTP, both eras, in front of the pipeline.
+
+Every request is authenticated first (DESIGN §4): no or an unknown, revoked or expired grant
+token gets 401 with ``WWW-Authenticate: Bearer``; a grant used on an upstream it has no
+binding for gets 403. Nothing is forwarded in either case.
+
+Then the era decides the shape:
+
+- **2026-07-28** (``MCP-Protocol-Version: 2026-07-28``, or a body carrying the modern
+  ``_meta`` envelope): stateless. Each POST carries one request; its ``Mcp-Method`` /
+  ``Mcp-Name`` headers must agree with the body (-32020); ``server/discover`` is answered here;
+  GET and DELETE get 405.
+- **Legacy** (2024-11-05 … 2025-11-25): ``initialize`` opens a session (``Mcp-Session-Id``);
+  later POSTs carry requests, notifications, and the agent's answers to server→client
+  requests; GET opens the stream of messages that belong to no request; DELETE ends it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable
+
+import orjson
+
+from mcpwall.core.errors import (
+    InvalidRequest,
+    ProtocolError,
+    StoreUnavailable,
+    UpstreamError,
+)
+from mcpwall.core.jsonrpc import (
+    ABSENT,
+    Batch,
+    ErrorResponse,
+    Notification,
+    Request,
+    ResultResponse,
+    decode,
+    encode_error,
+    encode_refusal,
+)
+from mcpwall.core.mcp import (
+    Relays,
+    allows_batches,
+    check_headers,
+    check_modern_method,
+    check_version,
+    discover_result,
+    http_status,
+    initialize_result,
+    is_modern,
+    negotiate_legacy,
+    parse_initialize,
+    read_envelope,
+    server_capabilities,
+)
+from mcpwall.core.mcp.versions import LEGACY_VERSIONS
+from mcpwall.gateway.grants import GrantCache, Principal
+from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
+from mcpwall.gateway.sessions import LegacySession, SessionTable
+from mcpwall.gateway.streams import JSON_HEADERS, Outbox, encode_response, reply
+from mcpwall.gateway.upstreams import UpstreamPool
+from mcpwall.ports.downstream import HttpExchange, HttpReply
+from mcpwall.ports.upstream import Message
+
+log = logging.getLogger("mcpwall.gateway")
+
+SESSION_HEADER = "mcp-session-id"
+INTERNAL_ERROR = -32603
+DISCOVER_TTL_MS = 0
+
+
+def _unauthorized(description: str) -> HttpReply:
+    challenge = f'Bearer realm="mcpwall", error="invalid_token", error_description="{description}"'
+    body = orjson.dumps({"error": {"code": 401, "message": description}})
+    return HttpReply(401, [*JSON_HEADERS, ("www-authenticate", challenge)], body)
+
+
+def _plain(status: int, message: str, headers: list[tuple[str, str]] | None = None) -> HttpReply:
+    body = orjson.dumps({"error": {"code": status, "message": message}})
+    return HttpReply(status, [*JSON_HEADERS, *(headers or [])], body)
+
+
+def _refused(error: ProtocolError, request_id: object, *, modern: bool) -> HttpReply:
+    rid = (
+        request_id
+        if isinstance(request_id, str | int) and not isinstance(request_id, bool)
+        else None
+    )
+    return HttpReply(
+        http_status(error, modern=modern), list(JSON_HEADERS), encode_refusal(error, rid)
+    )
+
+
+class HttpGateway:
+    """The :class:`~mcpwall.ports.downstream.HttpHandler` of the data plane."""
+
+    def __init__(
+        self,
+        grants: GrantCache,
+        pipeline: Pipeline,
+        pool: UpstreamPool,
+        sessions: SessionTable | None = None,
+    ) -> None:
+        self.grants = grants
+        self.pipeline = pipeline
+        self.pool = pool
+        self.sessions = sessions or SessionTable()
+
+    def ready(self) -> bool:
+        return True
+
+    async def handle(self, exchange: HttpExchange) -> HttpReply:
+        principal_or_reply = await self._authenticate(exchange)
+        if isinstance(principal_or_reply, HttpReply):
+            return principal_or_reply
+        principal = principal_or_reply
+        if exchange.upstream is not None and exchange.upstream not in principal.bindings:
+            return _plain(403, f'this grant has no binding for upstream "{exchange.upstream}"')
+        await self._expire_sessions()
+        if self._is_modern(exchange):
+            if exchange.method != "POST":
+                return _plain(
+                    405,
+                    f"{exchange.method} is not used with protocol 2026-07-28",
+                    [("allow", "POST")],
+                )
+            return await self._modern(exchange, principal)
+        return await self._legacy(exchange, principal)
+
+    async def _authenticate(self, exchange: HttpExchange) -> Principal | HttpReply:
+        header = exchange.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if (
+            scheme.lower() != "bearer"
+            or not token.strip()
+            or "authorization" in exchange.duplicated
+        ):
+            return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
+        try:
+            principal = await self.grants.authenticate(token.strip())
+        except StoreUnavailable:
+            log.exception("the store is unavailable; refusing the request")
+            return _plain(503, "the gateway can't check grants right now")
+        if principal is None:
+            return _unauthorized("the grant token is unknown, revoked or expired")
+        return principal
+
+    @staticmethod
+    def _is_modern(exchange: HttpExchange) -> bool:
+        version = exchange.headers.get("mcp-protocol-version")
+        if version is not None:
+            return version not in LEGACY_VERSIONS
+        if SESSION_HEADER in exchange.headers or exchange.method != "POST":
+            return False
+        # No version header: a body carrying the modern envelope is a 2026 request whose
+        # header is missing (refused below with -32020); anything else is legacy.
+        try:
+            message = decode(exchange.body)
+        except ProtocolError:
+            return False
+        return isinstance(message, Request) and is_modern(message.params)
+
+    # -- 2026-07-28 ------------------------------------------------------------------------------
+
+    async def _modern(self, exchange: HttpExchange, principal: Principal) -> HttpReply:
+        try:
+            message = decode(exchange.body)
+            if isinstance(message, Notification):
+                return HttpReply(202)
+            if not isinstance(message, Request):
+                raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
+            check_modern_method(message.method)
+            envelope = read_envelope(message.params)
+            check_headers(message, envelope.protocol_version, exchange.headers)
+            check_version(envelope.protocol_version)
+        except ProtocolError as error:
+            return _refused(
+                error, getattr(error, "request_id", None) or _peek_id(exchange.body), modern=True
+            )
+        caller = Caller(
+            principal, exchange.upstream, f"grant:{principal.grant_id}", "modern",
+            envelope.protocol_version, envelope.client_capabilities,
+        )  # fmt: skip
+        if message.method == "server/discover":
+            return await reply(self._discover(caller, message), None)
+        wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
+        outbox = Outbox(_no_agent_requests) if wants_stream else None
+        if outbox is not None:
+            caller = _with_channel(caller, outbox)
+        return await reply(self._answer(caller, message, modern=True), outbox)
+
+    async def _discover(self, caller: Caller, request: Request) -> bytes:
+        async def work() -> Message:
+            capabilities = await self._capabilities(caller, Relays())
+            return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
+
+        return await self._guarded(request, work(), modern=True)
+
+    # -- legacy ----------------------------------------------------------------------------------
+
+    async def _legacy(self, exchange: HttpExchange, principal: Principal) -> HttpReply:
+        session_id = exchange.headers.get(SESSION_HEADER)
+        session = None
+        if session_id is not None:
+            session = self.sessions.get(session_id, principal.grant_id, exchange.upstream)
+            if session is None:
+                return _plain(404, "no such session (it ended or expired): initialize again")
+        if exchange.method == "DELETE":
+            return await self._end(session)
+        if exchange.method == "GET":
+            return self._listen(session)
+        try:
+            decoded = decode(
+                exchange.body, allow_batch=session is not None and allows_batches(session.version)
+            )
+        except ProtocolError as error:
+            return _refused(error, getattr(error, "request_id", None), modern=False)
+        if isinstance(decoded, Batch):
+            return await self._batch(decoded, session, principal, exchange)
+        if session is None:
+            if isinstance(decoded, Request) and decoded.method == "initialize":
+                return await self._initialize(decoded, principal, exchange)
+            return _plain(400, "send initialize first, or the Mcp-Session-Id it returned")
+        version = exchange.headers.get("mcp-protocol-version")
+        if version is not None and version != session.version:
+            return _plain(
+                400, f"MCP-Protocol-Version {version} is not this session's ({session.version})"
+            )
+        return await self._session_message(decoded, session, principal, exchange)
+
+    async def _initialize(
+        self, request: Request, principal: Principal, exchange: HttpExchange
+    ) -> HttpReply:
+        try:
+            hello = parse_initialize(request.params)
+        except ProtocolError as error:
+            return _refused(error, request.id, modern=False)
+        version = negotiate_legacy(hello.protocol_version)
+        session = self.sessions.create(
+            principal.grant_id, exchange.upstream, version, hello.capabilities
+        )
+        if session is None:
+            return _plain(503, "too many open sessions; try again later")
+        caller = self._session_caller(principal, session, None)
+
+        async def work() -> Message:
+            capabilities = await self._capabilities(
+                caller, Relays(list_changed=True, resource_updates=True), session
+            )
+            return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
+
+        body = await self._guarded(request, work(), modern=False)
+        return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
+
+    async def _session_message(
+        self, message: object, session: LegacySession, principal: Principal, exchange: HttpExchange
+    ) -> HttpReply:
+        if isinstance(message, ResultResponse | ErrorResponse):
+            response: Message = (
+                {"result": message.result}
+                if isinstance(message, ResultResponse)
+                else {"error": _error_dict(message)}
+            )
+            await session.answered(message.id, response)
+            return HttpReply(202)
+        if isinstance(message, Notification):
+            await self._notification(message, session)
+            return HttpReply(202)
+        assert isinstance(message, Request)
+        if message.method == "initialize":
+            return _refused(
+                InvalidRequest("this session is already initialized", request_id=message.id),
+                message.id,
+                modern=False,
+            )
+        wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
+        outbox = Outbox(session.ask) if wants_stream else None
+        caller = self._session_caller(principal, session, outbox)
+        task = asyncio.ensure_future(self._answer(caller, message, modern=False))
+        session.in_flight[message.id] = task
+        task.add_done_callback(lambda _: session.in_flight.pop(message.id, None))
+        return await reply(task, outbox)
+
+    async def _notification(self, message: Notification, session: LegacySession) -> None:
+        if message.method == "notifications/initialized":
+            return
+        if message.method == "notifications/cancelled":
+            target = (message.params or {}).get("requestId")
+            task = session.in_flight.get(target) if isinstance(target, str | int) else None
+            if task is not None:
+                task.cancel()
+            return
+        upstreams = [session.endpoint] if session.endpoint else []
+        for upstream in upstreams:  # the aggregate endpoint has no one upstream to tell
+            try:
+                active = await self.pool.session(
+                    session.id, upstream, client_offer(session.capabilities, "legacy")
+                )
+                await active.notify(message.method, message.params)
+            except UpstreamError as error:
+                log.warning("relaying %s failed: %s", message.method, error)
+
+    def _listen(self, session: LegacySession | None) -> HttpReply:
+        if session is None:
+            return _plain(400, "GET needs the Mcp-Session-Id of an initialized session")
+        if session.streaming:
+            return _plain(409, "this session already has a GET stream open")
+        session.streaming = True
+
+        async def stream() -> AsyncIterator[bytes]:
+            try:
+                while True:
+                    yield await session.outbox.get()
+            finally:
+                session.streaming = False
+
+        return HttpReply(200, [], stream=stream())
+
+    async def _end(self, session: LegacySession | None) -> HttpReply:
+        if session is None:
+            return _plain(400, "DELETE needs the Mcp-Session-Id of the session to end")
+        self.sessions.remove(session.id)
+        for task in list(session.in_flight.values()):
+            task.cancel()
+        await self.pool.close_owner(session.id)
+        return HttpReply(200, list(JSON_HEADERS), b"{}")
+
+    async def _batch(
+        self,
+        batch: Batch,
+        session: LegacySession | None,
+        principal: Principal,
+        exchange: HttpExchange,
+    ) -> HttpReply:
+        """A 2025-03-26 batch: each element checked and answered on its own."""
+        assert session is not None
+        answers: list[bytes] = []
+        for item in batch.items:
+            if isinstance(item, ProtocolError):
+                answers.append(encode_refusal(item, getattr(item, "request_id", None)))
+            elif isinstance(item, Request):
+                caller = self._session_caller(principal, session, None)
+                answers.append(await self._answer(caller, item, modern=False))
+            else:
+                await self._session_message(item, session, principal, exchange)
+        if not answers:
+            return HttpReply(202)
+        return HttpReply(200, list(JSON_HEADERS), b"[" + b",".join(answers) + b"]")
+
+    def _session_caller(
+        self, principal: Principal, session: LegacySession, outbox: Outbox | None
+    ) -> Caller:
+        caller = Caller(
+            principal, session.endpoint, session.id, "legacy", session.version, session.capabilities
+        )
+        return caller if outbox is None else _with_channel(caller, outbox)
+
+    async def _expire_sessions(self) -> None:
+        for session in self.sessions.expired():
+            await self.pool.close_owner(session.id)
+
+    # -- shared ----------------------------------------------------------------------------------
+
+    async def _capabilities(
+        self, caller: Caller, relays: Relays, session: LegacySession | None = None
+    ) -> dict[str, object]:
+        """The endpoint's capabilities: its upstreams', merged, as far as they can be relayed."""
+        listener = None if session is None else session.push
+        found: list[dict[str, object]] = []
+        for upstream in caller.upstreams:
+            try:
+                active = await self.pool.session(caller.owner, upstream, caller.offer, listener)
+            except UpstreamError as error:
+                log.warning("upstream %s is unavailable; serving without it: %s", upstream, error)
+                continue
+            found.append(dict(active.negotiated.capabilities))
+        return server_capabilities(found, relays)
+
+    async def _answer(self, caller: Caller, request: Request, *, modern: bool) -> bytes:
+        return await self._guarded(request, self.pipeline.handle(caller, request), modern=modern)
+
+    @staticmethod
+    async def _guarded(request: Request, work: Awaitable[Message], *, modern: bool) -> bytes:
+        """The encoded response to ``request``: ``work``'s, or the error it raised."""
+        try:
+            return encode_response(request.id, await work)
+        except ProtocolError as error:
+            return encode_refusal(error, request.id)
+        except UpstreamError as error:
+            return encode_error(request.id, INTERNAL_ERROR, str(error))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("request %s failed", request.method)
+            return encode_error(request.id, INTERNAL_ERROR, "internal error in the gateway")
+
+
+def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
+    return Caller(
+        caller.principal,
+        caller.endpoint,
+        caller.owner,
+        caller.era,
+        caller.version,
+        caller.capabilities,
+        outbox,
+    )
+
+
+def _no_agent_requests(message: Message, answer: object) -> Message:
+    raise AssertionError("a 2026-07-28 agent is never sent requests")  # pipeline refuses first
+
+
+def _error_dict(message: ErrorResponse) -> dict[str, object]:
+    error: dict[str, object] = {"code": message.error.code, "message": message.error.message}
+    if message.error.data is not ABSENT:
+        error["data"] = message.error.data
+    return error
+
+
+def _peek_id(body: bytes) -> object:
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return value.get("id") if isinstance(value, dict) else None

@@ -1,0 +1,475 @@
+"""The request pipeline: decide, reserve, forward, record (DESIGN §2).
+
+::
+
+    authenticate(grant) ─▶ route(upstream) ─▶ decide(policy, call) ─▶ limits ─▶ forward ─▶ upstream
+                                   │                                              │
+                                   └───────────────── proxy log ◀─────────────────┘
+
+Authentication and routing happen before a request gets here (``gateway/http.py`` and
+``gateway/stdio.py``); this module handles one authenticated JSON-RPC request for a
+:class:`Caller` and answers with a JSON-RPC response. It intercepts only what policy needs —
+``tools/call``, ``tools/list`` and ``ping`` — and relays every other method to the upstream
+untouched. Refusals are raised as :class:`~mcpwall.core.errors.ProtocolError`; the transport
+turns them into JSON-RPC errors. Every request hands one record to the proxy log.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from mcpwall.core.errors import (
+    InvalidParams,
+    MethodNotFound,
+    UnknownTool,
+    UpstreamError,
+)
+from mcpwall.core.jsonrpc import Request
+from mcpwall.core.mcp import (
+    CACHEABLE_METHODS,
+    CursorSeal,
+    PageCursor,
+    after,
+    check_offered,
+    denial_result,
+    first_page,
+    parse_tool_call,
+    resume,
+    split_namespaced,
+    stamp_cacheable,
+    stamp_result,
+    tools_page,
+    upstream_client_capabilities,
+)
+from mcpwall.core.mcp.versions import Era
+from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
+from mcpwall.core.proxylog import Outcome, build_record
+from mcpwall.core.windows import CounterKey
+from mcpwall.gateway.grants import Principal
+from mcpwall.gateway.upstreams import UpstreamPool
+from mcpwall.ports.clock import Clock
+from mcpwall.ports.counters import Budget, CounterStore, Refusal, Reservation
+from mcpwall.ports.logsink import LogSink
+from mcpwall.ports.upstream import ClientOffer, Message
+
+ENVELOPE_PREFIX = "io.modelcontextprotocol/"
+LIST_TTL_MS = 0  # lists follow policy changes at once: never let a client reuse one
+SERVER_INFO = {"name": "mcpwall", "version": "0.1.0"}
+UNKNOWN_TOOL_RULE = "(unknown tool)"  # in the proxy log only: the upstream offers no such tool
+
+# Server→client requests, and the client capability an agent must declare to get them.
+AGENT_CAPABILITY = {
+    "sampling/createMessage": "sampling",
+    "elicitation/create": "elicitation",
+    "roots/list": "roots",
+}
+
+
+class AgentChannel(Protocol):
+    """The stream of one agent request: messages the upstream sends about it go here."""
+
+    async def notify(self, message: Message) -> None:
+        """Send a notification (progress, log message) to the agent."""
+        ...
+
+    async def ask(self, message: Message, answer: Callable[[Message], Awaitable[None]]) -> None:
+        """Send a request to the agent (sampling, elicitation, roots); ``answer`` gets its
+        response when the agent sends it."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent a request, through which endpoint, speaking which protocol.
+
+    ``endpoint`` is the upstream of ``/mcp/{upstream}``, None for the aggregate ``/mcp``.
+    ``owner`` keys the upstream sessions used (a legacy session id, or the grant for
+    stateless requests). ``channel`` is the request's stream to the agent, if it has one.
+    """
+
+    principal: Principal
+    endpoint: str | None
+    owner: str
+    era: Era
+    version: str
+    capabilities: Mapping[str, object] = field(default_factory=dict)
+    channel: AgentChannel | None = None
+
+    @property
+    def upstreams(self) -> list[str]:
+        """The upstreams this endpoint serves, in a stable order."""
+        if self.endpoint is not None:
+            return [self.endpoint]
+        return sorted(self.principal.bindings)
+
+    @property
+    def offer(self) -> ClientOffer:
+        caps = upstream_client_capabilities(
+            self.capabilities, agent_era=self.era, upstream_era=self.era
+        )
+        return ClientOffer(caps)
+
+    def cursor_scope(self, method: str) -> str:
+        return f"{self.principal.grant_id}|{self.endpoint or ''}|{method}"
+
+
+@dataclass
+class _Timing:
+    started: float = field(default_factory=time.perf_counter)
+    decided: float = 0.0
+    upstream: float = 0.0
+
+    def ms(self, seconds: float) -> float:
+        return seconds * 1000
+
+
+def client_offer(agent_capabilities: Mapping[str, object], era: Era) -> ClientOffer:
+    """What to declare upstream for an agent: only the client capabilities we can relay to it.
+
+    Upstreams are assumed to be of the agent's era when the session opens (most real servers
+    speak 2025-11-25); declaring sampling to a legacy upstream for a modern agent would invite
+    requests that can't reach it, and those are refused anyway.
+    """
+    caps = upstream_client_capabilities(agent_capabilities, agent_era=era, upstream_era=era)
+    return ClientOffer(caps)
+
+
+class Pipeline:
+    """Handles authenticated requests; shared by every endpoint and transport."""
+
+    def __init__(
+        self,
+        pool: UpstreamPool,
+        counters: CounterStore,
+        sink: LogSink,
+        clock: Clock,
+        cursors: CursorSeal,
+    ) -> None:
+        self.pool = pool
+        self.counters = counters
+        self.sink = sink
+        self.clock = clock
+        self.cursors = cursors
+
+    async def handle(self, caller: Caller, request: Request) -> Message:
+        """Answer one request with a JSON-RPC response (``result`` or ``error``), without id."""
+        if request.method == "ping":
+            return {"result": {}}
+        if request.method == "tools/call":
+            return await self.call_tool(caller, request)
+        if request.method == "tools/list":
+            return self._modern(
+                caller, request.method, {"result": await self.list_tools(caller, request)}
+            )
+        return await self.relay(caller, request)
+
+    # -- tools/call ------------------------------------------------------------------------------
+
+    async def call_tool(self, caller: Caller, request: Request) -> Message:
+        timing = _Timing()
+        call = parse_tool_call(request.params)
+        upstream, tool = self._route_tool(caller, call.name)
+        binding = caller.principal.bindings[upstream]
+        policy = binding.compiled
+        decision = NO_POLICY_DECISION if policy is None else evaluate(policy, tool, call.arguments)
+        record = _Recorder(
+            self, caller, request, upstream, tool, call.arguments, binding.policy, policy, timing
+        )
+        if decision.decision == "deny":
+            return record.refused(decision)
+        # Only now, for a call that may go ahead: is it a tool the upstream offers, exactly?
+        # (Denials never touch the upstream.)
+        try:
+            await self._check_offered(caller, upstream, tool)
+        except UnknownTool:
+            record.unknown()
+            raise
+        reservation: Reservation | None = None
+        if decision.limits:
+            limited = await self._reserve(caller, upstream, decision)
+            if isinstance(limited, Decision):
+                if limited.decision == "deny":
+                    return record.refused(limited)
+                decision = limited
+            else:
+                reservation = limited
+        timing.decided = time.perf_counter()
+        params = _for_upstream(request.params, name=tool)
+        try:
+            response = await self.pool.request(
+                caller.owner,
+                upstream,
+                caller.offer,
+                "tools/call",
+                params,
+                self._related(caller, upstream),
+            )
+        except UpstreamError:
+            await self._release(reservation)
+            record.forwarded(decision, "unreachable")
+            raise
+        timing.upstream = time.perf_counter()
+        outcome = _outcome(response)
+        if outcome == "protocol_error":
+            await self._release(reservation)
+        record.forwarded(decision, outcome)
+        return self._modern(caller, "tools/call", response)
+
+    def _route_tool(self, caller: Caller, name: str) -> tuple[str, str]:
+        if caller.endpoint is not None:
+            return caller.endpoint, name
+        upstream, tool = split_namespaced(name)
+        if upstream not in caller.principal.bindings:
+            raise UnknownTool(name)
+        return upstream, tool
+
+    async def _check_offered(self, caller: Caller, upstream: str, tool: str) -> None:
+        offered = await self.pool.offered_tools(caller.owner, upstream, caller.offer)
+        try:
+            check_offered(tool, offered)
+        except UnknownTool:
+            raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
+
+    async def _reserve(
+        self, caller: Caller, upstream: str, decision: Decision
+    ) -> Reservation | Decision:
+        budgets = [
+            Budget(
+                CounterKey(limit.counter, limit.scope, _subject(limit.scope, caller, upstream)),
+                limit.max,
+                limit.window_seconds,
+            )
+            for limit in decision.limits
+        ]
+        taken = await self.counters.reserve(budgets, time.time())
+        if isinstance(taken, Refusal):
+            denial = decision.limits[taken.index].denial
+            return replace(denial, retry_after_s=round(taken.retry_after_s, 3))
+        return taken
+
+    async def _release(self, reservation: Reservation | None) -> None:
+        if reservation is not None:
+            await self.counters.release(reservation)
+
+    # -- tools/list ------------------------------------------------------------------------------
+
+    async def list_tools(self, caller: Caller, request: Request) -> dict[str, object]:
+        params = request.params or {}
+        upstreams = caller.upstreams
+        scope = caller.cursor_scope("tools/list")
+        if "cursor" in params:
+            page = resume(self.cursors.open(params["cursor"], scope), upstreams)
+        else:
+            start = first_page(upstreams)
+            if start is None:
+                return {"tools": []}
+            page = start
+        response = await self._list_page(caller, page)
+        result = response.get("result")
+        if not isinstance(result, dict):
+            raise InvalidParams(f"upstream {page.upstream} could not list its tools")
+        upstream_next = result.get("nextCursor")
+        following = after(
+            page, upstream_next if isinstance(upstream_next, str) else None, upstreams
+        )
+        sealed = None if following is None else self.cursors.seal(following, scope)
+        policy = caller.principal.bindings[page.upstream].compiled
+        hidden = policy.is_hidden if policy is not None else (lambda _name: True)
+        prefix = None if caller.endpoint is not None else page.upstream
+        listing = tools_page(result, hidden, next_cursor=sealed, prefix=prefix)
+        self._record_plain(caller, request, page.upstream, "ok")
+        return listing
+
+    async def _list_page(self, caller: Caller, page: PageCursor) -> Message:
+        params: dict[str, object] | None = None
+        if page.upstream_cursor is not None:
+            params = {"cursor": page.upstream_cursor}
+        return await self.pool.request(
+            caller.owner, page.upstream, caller.offer, "tools/list", params
+        )
+
+    # -- everything else -------------------------------------------------------------------------
+
+    async def relay(self, caller: Caller, request: Request) -> Message:
+        """Forward any other method to the endpoint's upstream, untouched."""
+        if caller.endpoint is None:
+            raise MethodNotFound(
+                f"{request.method} is served on /mcp/UPSTREAM; the aggregate /mcp endpoint "
+                "serves tools/list and tools/call (tool names are UPSTREAM__TOOL)"
+            )
+        params = _for_upstream(request.params)
+        try:
+            response = await self.pool.request(
+                caller.owner,
+                caller.endpoint,
+                caller.offer,
+                request.method,
+                params,
+                self._related(caller, caller.endpoint),
+            )
+        except UpstreamError:
+            self._record_plain(caller, request, caller.endpoint, "unreachable")
+            raise
+        self._record_plain(caller, request, caller.endpoint, _outcome(response))
+        return self._modern(caller, request.method, response)
+
+    def _related(
+        self, caller: Caller, upstream: str
+    ) -> Callable[[Message], Awaitable[None]] | None:
+        channel = caller.channel
+        if channel is None:
+            return None
+
+        async def related(message: Message) -> None:
+            method = message.get("method")
+            if "id" not in message:
+                await channel.notify(message)
+                return
+            capability = AGENT_CAPABILITY.get(str(method))
+            upstream_id = message["id"]
+            session = await self.pool.session(caller.owner, upstream, caller.offer)
+            if method == "ping":
+                await session.respond(upstream_id, {"result": {}})  # type: ignore[arg-type]
+            elif caller.era == "legacy" and capability in caller.capabilities:
+
+                async def answer(response: Message) -> None:
+                    await session.respond(upstream_id, response)  # type: ignore[arg-type]
+
+                await channel.ask(message, answer)
+            else:
+                error = {
+                    "code": -32601,
+                    "message": f"the agent did not declare the {capability or method} capability",
+                }
+                await session.respond(upstream_id, {"error": error})  # type: ignore[arg-type]
+
+        return related
+
+    def _modern(self, caller: Caller, method: str, response: Message) -> Message:
+        """A response as a 2026-07-28 agent must get it: ``resultType``, caching hints."""
+        if caller.era != "modern" or "result" not in response:
+            return response
+        result = stamp_result(response["result"], SERVER_INFO)
+        if method in CACHEABLE_METHODS:
+            result = stamp_cacheable(result, LIST_TTL_MS, "private")
+        return {**response, "result": result}
+
+    def _record_plain(
+        self, caller: Caller, request: Request, upstream: str, outcome: Outcome
+    ) -> None:
+        principal = caller.principal
+        self.sink.write(
+            build_record(
+                at=self.clock.now(),
+                request_id=request.id,
+                grant_id=principal.grant_id,
+                grant_label=principal.label,
+                upstream=upstream,
+                method=request.method,
+                outcome=outcome,
+            )
+        )
+
+
+class _Recorder:
+    """Writes the proxy-log record of one tools/call."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        caller: Caller,
+        request: Request,
+        upstream: str,
+        tool: str,
+        arguments: object,
+        policy_name: str,
+        policy: CompiledPolicy | None,
+        timing: _Timing,
+    ) -> None:
+        self.pipeline = pipeline
+        self.caller = caller
+        self.request = request
+        self.upstream = upstream
+        self.tool = tool
+        self.arguments = arguments
+        self.policy_name = policy_name
+        self.version = policy.version if policy is not None else 0
+        self.timing = timing
+
+    def refused(self, decision: Decision) -> Message:
+        """Record a denial and answer it (DESIGN §4); a hidden tool is an unknown tool."""
+        self.timing.decided = time.perf_counter()
+        self._write(decision, "not_forwarded")
+        if decision.rule == "(hidden)":
+            raise UnknownTool(self.request_name)
+        result = denial_result(decision, policy=self.policy_name, version=self.version)
+        return self.pipeline._modern(self.caller, "tools/call", {"result": result})
+
+    def forwarded(self, decision: Decision, outcome: Outcome) -> None:
+        self._write(decision, outcome)
+
+    def unknown(self) -> None:
+        """Record a call of a tool the upstream does not offer (refused as unknown)."""
+        self.timing.decided = time.perf_counter()
+        self._write(Decision("deny", UNKNOWN_TOOL_RULE, "Unknown tool"), "not_forwarded")
+
+    @property
+    def request_name(self) -> str:
+        return self.tool if self.caller.endpoint else f"{self.upstream}__{self.tool}"
+
+    def _write(self, decision: Decision, outcome: Outcome) -> None:
+        now = time.perf_counter()
+        timing = self.timing
+        decided = timing.decided or now
+        principal = self.caller.principal
+        self.pipeline.sink.write(
+            build_record(
+                at=self.pipeline.clock.now(), request_id=self.request.id,
+                grant_id=principal.grant_id, grant_label=principal.label, upstream=self.upstream,
+                method="tools/call", tool=self.tool, arguments=self.arguments,
+                policy=self.policy_name, policy_version=self.version, decision=decision.decision,
+                rule=decision.rule, message=decision.message, outcome=outcome,
+                decision_ms=timing.ms(decided - timing.started),
+                upstream_ms=timing.ms(timing.upstream - decided) if timing.upstream else 0.0,
+                total_ms=timing.ms(now - timing.started),
+            )
+        )  # fmt: skip
+
+
+def _subject(scope: str, caller: Caller, upstream: str) -> str:
+    if scope == "grant":
+        return caller.principal.grant_id
+    return upstream if scope == "upstream" else ""
+
+
+def _for_upstream(
+    params: Mapping[str, object] | None, *, name: str | None = None
+) -> dict[str, object] | None:
+    """Params to send upstream: re-serialised from what was parsed (and evaluated), the tool
+    name set to the upstream's own, and the agent's 2026 envelope left out of ``_meta`` (a
+    session adds its own)."""
+    if params is None:
+        return None
+    forwarded = dict(params)
+    if name is not None:
+        forwarded["name"] = name
+    meta = forwarded.get("_meta")
+    if isinstance(meta, dict):
+        kept = {key: value for key, value in meta.items() if not key.startswith(ENVELOPE_PREFIX)}
+        if kept:
+            forwarded["_meta"] = kept
+        else:
+            del forwarded["_meta"]
+    return forwarded
+
+
+def _outcome(response: Message) -> Outcome:
+    if "error" in response:
+        return "protocol_error"
+    result = response.get("result")
+    if isinstance(result, dict) and result.get("isError") is True:
+        return "tool_error"
+    return "ok"

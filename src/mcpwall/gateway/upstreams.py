@@ -1,0 +1,168 @@
+"""Open upstream sessions, by owner, and what each upstream offers.
+
+An *owner* is whoever a session serves: a legacy downstream session (its own upstream
+sessions, so a stdio server gets a process per agent session), or a grant for stateless
+2026-07-28 requests (one session per grant and upstream, shared by that grant's requests).
+A session that fails with :class:`UpstreamClosed` is dropped, and the next request opens a
+new one: a crashed stdio server is restarted on demand.
+
+The pool also remembers the exact tool names each session offers, so a call to a name the
+upstream does not offer (``Delete_Namespace`` where ``delete_namespace`` is hidden) is an
+unknown tool at the gateway, whatever the upstream would make of it. The index is refreshed
+when the upstream says its list changed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from mcpwall.core.errors import UpstreamClosed, UpstreamError, UpstreamProtocolError
+from mcpwall.core.registry import Upstream
+from mcpwall.ports.upstream import (
+    ClientOffer,
+    Message,
+    Receiver,
+    UpstreamConnector,
+    UpstreamSession,
+)
+
+log = logging.getLogger("mcpwall.gateway")
+
+MAX_LIST_PAGES = 100  # a tools/list walk stops here (the mcp SDK caps its own re-list alike)
+LIST_CHANGED = "notifications/tools/list_changed"
+
+Owner = str
+Lookup = Callable[[str], Awaitable[Upstream]]
+
+
+@dataclass
+class _Entry:
+    session: UpstreamSession
+    tools: frozenset[str] | None = None
+    listeners: list[Receiver] = field(default_factory=list)
+
+
+class UpstreamPool:
+    """Sessions keyed by (owner, upstream name), opened on first use."""
+
+    def __init__(self, lookup: Lookup, connector: UpstreamConnector, *, timeout: float) -> None:
+        self._lookup = lookup
+        self._connector = connector
+        self.timeout = timeout
+        self._entries: dict[tuple[Owner, str], _Entry] = {}
+        self._opening: dict[tuple[Owner, str], asyncio.Lock] = {}
+
+    async def session(
+        self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None = None
+    ) -> UpstreamSession:
+        """The owner's session with ``upstream``, opened (and negotiated) if needed.
+
+        ``listener`` receives the upstream's unsolicited messages (list changes, …).
+        """
+        return (await self._entry(owner, upstream, offer, listener)).session
+
+    async def offered_tools(
+        self, owner: Owner, upstream: str, offer: ClientOffer
+    ) -> frozenset[str]:
+        """The exact names of the tools the upstream offers this owner, all pages."""
+        entry = await self._entry(owner, upstream, offer, None)
+        if entry.tools is None:
+            entry.tools = await self._list_names(upstream, entry.session)
+        return entry.tools
+
+    async def request(
+        self,
+        owner: Owner,
+        upstream: str,
+        offer: ClientOffer,
+        method: str,
+        params: dict[str, object] | None,
+        related: Receiver | None = None,
+    ) -> Message:
+        """Send one request through the owner's session; a dead session is dropped."""
+        session = await self.session(owner, upstream, offer)
+        try:
+            return await session.request(method, params, related=related, timeout=self.timeout)
+        except UpstreamClosed:
+            self._forget(owner, upstream, session)
+            raise
+
+    async def close_owner(self, owner: Owner) -> None:
+        """End every session of ``owner`` (a legacy session was deleted or expired)."""
+        for key in [key for key in self._entries if key[0] == owner]:
+            await self._close(self._entries.pop(key).session)
+
+    async def aclose(self) -> None:
+        entries, self._entries = list(self._entries.values()), {}
+        await asyncio.gather(*(self._close(entry.session) for entry in entries))
+
+    async def _entry(
+        self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None
+    ) -> _Entry:
+        key = (owner, upstream)
+        entry = self._entries.get(key)
+        if entry is None:
+            async with self._opening.setdefault(key, asyncio.Lock()):
+                entry = self._entries.get(key)
+                if entry is None:
+                    entry = await self._open(key, offer)
+        if listener is not None and listener not in entry.listeners:
+            entry.listeners.append(listener)
+        return entry
+
+    async def _open(self, key: tuple[Owner, str], offer: ClientOffer) -> _Entry:
+        registered = await self._lookup(key[1])
+        holder: list[_Entry] = []
+
+        async def unsolicited(message: Message) -> None:
+            if holder:
+                await self._unsolicited(holder[0], message)
+
+        session = await self._connector.connect(registered, offer, unsolicited)
+        entry = _Entry(session)
+        holder.append(entry)
+        self._entries[key] = entry
+        return entry
+
+    async def _unsolicited(self, entry: _Entry, message: Message) -> None:
+        if message.get("method") == LIST_CHANGED:
+            entry.tools = None  # the next call or listing asks again
+        for listener in list(entry.listeners):
+            try:
+                await listener(message)
+            except Exception:  # a listener (a closed stream, say) must not stop the others
+                log.exception("delivering an upstream notification failed")
+
+    async def _list_names(self, upstream: str, session: UpstreamSession) -> frozenset[str]:
+        names: set[str] = set()
+        cursor: object = None
+        for _ in range(MAX_LIST_PAGES):
+            params = None if cursor is None else {"cursor": cursor}
+            response = await session.request("tools/list", params, timeout=self.timeout)
+            result = response.get("result")
+            if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+                raise UpstreamProtocolError(upstream, "tools/list answered without a list of tools")
+            names.update(
+                tool["name"]
+                for tool in result["tools"]
+                if isinstance(tool, dict) and isinstance(tool.get("name"), str)
+            )
+            cursor = result.get("nextCursor")
+            if not isinstance(cursor, str):
+                break
+        return frozenset(names)
+
+    def _forget(self, owner: Owner, upstream: str, session: UpstreamSession) -> None:
+        entry = self._entries.get((owner, upstream))
+        if entry is not None and entry.session is session:
+            del self._entries[(owner, upstream)]
+
+    @staticmethod
+    async def _close(session: UpstreamSession) -> None:
+        try:
+            await session.aclose()
+        except UpstreamError as error:
+            log.warning("closing an upstream session failed: %s", error)
