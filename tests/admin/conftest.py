@@ -68,6 +68,11 @@ class Api:
     def as_role(self, role: Role) -> Session:
         return Session(self.client, self.tokens[role])
 
+    def actor(self, label: str) -> str:
+        """How the audit trail names the admin token labelled ``label``."""
+        [found] = [t for t in self.control.store.list_admin_tokens() if t.label == label]
+        return f"admin:{found.id} ({label})"
+
     @property
     def admin(self) -> Session:
         return self.as_role(Role.ADMIN)

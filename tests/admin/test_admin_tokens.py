@@ -18,7 +18,7 @@ def test_create_answers_with_a_working_token_once(api: Api) -> None:
     assert token.startswith("mcpwa_")
     assert body["role"] == "viewer"
     assert body["label"] == "alice"
-    assert body["created_by"] == "admin:admin-1"
+    assert body["created_by"] == api.actor("admin-1")
     assert body["status"] == "active"
     assert body["expires_at"] is None
     listed = api.viewer.get("/api/admin-tokens").json()["admin_tokens"]

@@ -30,17 +30,18 @@ def test_every_change_is_recorded_with_its_actor_newest_first(api: Api) -> None:
     events = api.viewer.get("/api/audit").json()["events"]
     made = [(e["actor"], e["action"], e["object_kind"]) for e in reversed(events)]
     setup = [("test", "admin_token.create", "admin_token")] * 3
+    admin, manager = api.actor("admin-1"), api.actor("policy-manager-1")
     assert made == [
         *setup,
-        ("admin:admin-1", "upstream.add", "upstream"),
-        ("admin:admin-1", "upstream.add", "upstream"),
-        ("admin:policy-manager-1", "policy.set", "policy"),
-        ("admin:admin-1", "grant.issue", "grant"),
-        ("admin:admin-1", "grant.rotate", "grant"),
-        ("admin:admin-1", "grant.revoke", "grant"),
-        ("admin:admin-1", "admin_token.create", "admin_token"),
-        ("admin:admin-1", "admin_token.revoke", "admin_token"),
-        ("admin:admin-1", "upstream.remove", "upstream"),
+        (admin, "upstream.add", "upstream"),
+        (admin, "upstream.add", "upstream"),
+        (manager, "policy.set", "policy"),
+        (admin, "grant.issue", "grant"),
+        (admin, "grant.rotate", "grant"),
+        (admin, "grant.revoke", "grant"),
+        (admin, "admin_token.create", "admin_token"),
+        (admin, "admin_token.revoke", "admin_token"),
+        (admin, "upstream.remove", "upstream"),
     ]
     assert [e["id"] for e in events] == sorted((e["id"] for e in events), reverse=True)
     policy_set = next(e for e in events if e["action"] == "policy.set")

@@ -35,7 +35,7 @@ def test_set_stores_version_one_then_two_and_lists_the_current_one(api: Api) -> 
         "name": "seed",
         "version": 1,
         "created_at": "2026-01-01T00:00:00+00:00",
-        "created_by": "admin:policy-manager-1",
+        "created_by": api.actor("policy-manager-1"),
         "warnings": [],
     }
     api.clock.advance(60)
@@ -50,7 +50,7 @@ def test_set_stores_version_one_then_two_and_lists_the_current_one(api: Api) -> 
                 "name": "seed",
                 "version": 2,
                 "created_at": "2026-01-01T00:01:00+00:00",
-                "created_by": "admin:policy-manager-1",
+                "created_by": api.actor("policy-manager-1"),
             }
         ]
     }

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcpwall.control import ControlPlane
+from mcpwall.control.views import upstream_view
 from mcpwall.core.errors import PolicyError
 from mcpwall.core.registry import Role, Upstream
 from mcpwall.core.tokens import hash_token
@@ -97,3 +98,18 @@ def test_set_policy_returns_lint_warnings_and_compiles_stored_versions(plane: Co
 def test_policy_bytes_that_are_not_utf8_are_a_policy_error(plane: ControlPlane) -> None:
     with pytest.raises(PolicyError, match="not UTF-8"):
         plane.set_policy("seed", b"\xff\xfe{}", actor="t")
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("https://mcp.example/mcp", "https://mcp.example/mcp"),
+        ("https://bot:hunter2@mcp.example/mcp", "https://bot:***@mcp.example/mcp"),
+        (
+            "https://mcp.example/mcp?api_key=abc123&debug",
+            "https://mcp.example/mcp?api_key=***&debug",
+        ),
+    ],
+)
+def test_listed_urls_never_show_passwords_or_query_values(url: str, shown: str) -> None:
+    assert upstream_view(Upstream.remote("x", url))["url"] == shown

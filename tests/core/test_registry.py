@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -232,3 +233,19 @@ def test_an_expiry_must_be_aware() -> None:
     assert check_expiry(NOW) == NOW
     with pytest.raises(InvalidValue, match=r'^expiry "2026-01-01T00:00:00": expected a timezone'):
         check_expiry(NOW.replace(tzinfo=None))
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Upstream.stdio("a", "x\udcff"),
+        lambda: Upstream.stdio("a", "x", ("\udcff",)),
+        lambda: Upstream.stdio("a", "x", env={"K": "v\udcff"}),
+        lambda: Upstream.remote("a", "https://h/\udcff"),
+        lambda: Upstream.remote("a", "https://h/mcp", {"X": "v\udcff"}),
+    ],
+)
+def test_text_that_is_not_valid_unicode_is_refused(build: Callable[[], Upstream]) -> None:
+    """A command line can carry undecodable bytes (lone surrogates); they can't be stored."""
+    with pytest.raises(InvalidValue, match="valid UTF-8 text"):
+        build()

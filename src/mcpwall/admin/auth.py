@@ -53,5 +53,8 @@ def authorize(control: ControlPlane, token: str, needed: Role) -> AdminToken:
 
 
 def actor(caller: AdminToken) -> str:
-    """How the audit trail names a change made with this token: never the token itself."""
-    return f"admin:{caller.label or caller.id}"
+    """How the audit trail names a change made with this token: never the token itself.
+
+    The id makes it unambiguous (labels need not be unique); the label makes it readable.
+    """
+    return f"admin:{caller.id} ({caller.label})" if caller.label else f"admin:{caller.id}"

@@ -10,7 +10,7 @@ from rich.table import Table
 
 from mcpwall.cli.context import actor, control, reports_errors
 from mcpwall.cli.output import fail, stdout
-from mcpwall.control.views import upstream_view
+from mcpwall.control.views import masked_url, upstream_view
 from mcpwall.core.registry import Upstream, UpstreamKind
 
 
@@ -115,7 +115,7 @@ def describe_target(item: Upstream) -> str:
         assert item.command is not None
         where = f" (in {item.cwd})" if item.cwd else ""
         return shlex.join([item.command, *item.args]) + where
-    return item.url or ""
+    return masked_url(item.url) or ""
 
 
 def masked_secrets(item: Upstream) -> str:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
-from mcpwall.core.errors import PolicyError, Problem
+from mcpwall.core.durations import MAX_SECONDS
+from mcpwall.core.errors import InvalidValue, PolicyError, Problem
 from mcpwall.core.policy import CompiledPolicy, compile_policy, load_policy
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, check_bindings
 from mcpwall.core.tokens import TOKEN_BYTES, TokenKind, hash_token, is_token, make_token
@@ -20,6 +21,8 @@ from mcpwall.ports.clock import Clock, SystemClock
 from mcpwall.ports.store import Store
 
 __all__ = ["ControlPlane", "IssuedAdminToken", "IssuedGrant", "SetPolicy"]
+
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,10 +145,20 @@ class ControlPlane:
         if not is_token(token, TokenKind.ADMIN):
             return None
         found = self.store.find_admin_token_by_token_hash(hash_token(token))
-        if found is None or not found.is_active(self.clock.now()):
+        now = self.clock.now()
+        if found is None or not found.is_active(now):
             return None
-        self.store.touch_admin_token(found.id)
+        # "Last used" is for people reading a list: a minute's precision spares a write per call.
+        if found.last_used_at is None or now - found.last_used_at >= LAST_USED_PRECISION:
+            self.store.touch_admin_token(found.id)
         return found
+
+    def _expiry(self, expires_in: int | None) -> datetime | None:
+        if expires_in is None:
+            return None
+        if not 0 < expires_in <= MAX_SECONDS:
+            raise InvalidValue("expiry", f"{expires_in} seconds", "1 second to 100 years")
+        return self.clock.now() + timedelta(seconds=expires_in)
 
     def _new_token(self, kind: TokenKind) -> str:
         return make_token(kind, self._entropy(TOKEN_BYTES))

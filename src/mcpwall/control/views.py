@@ -7,6 +7,7 @@ One place decides what leaves the process: secret values are masked, tokens neve
 from __future__ import annotations
 
 from datetime import datetime
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from mcpwall.core.audit import AuditEvent
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Upstream, UpstreamKind
@@ -20,14 +21,30 @@ def timestamp(moment: datetime | None) -> str | None:
     return moment.isoformat() if moment is not None else None
 
 
+def masked_url(url: str | None) -> str | None:
+    """``url`` with any password and query values masked: credentials belong in headers,
+    but a URL like ``https://user:pw@host/mcp?key=…`` must not leak through a listing."""
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    query = "&".join(
+        f"{name}={MASK}" if value else name
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    )
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
 def upstream_view(upstream: Upstream) -> JSONObject:
-    """Every field of an upstream; env and header values masked."""
+    """Every field of an upstream; env and header values, URL passwords and queries masked."""
     view: JSONObject = {"name": upstream.name, "kind": upstream.kind.value}
     if upstream.kind is UpstreamKind.STDIO:
         view |= {"command": upstream.command, "args": list(upstream.args), "cwd": upstream.cwd}
         view["env"] = dict.fromkeys(upstream.env, MASK)
     else:
-        view |= {"url": upstream.url, "headers": dict.fromkeys(upstream.headers, MASK)}
+        view |= {"url": masked_url(upstream.url), "headers": dict.fromkeys(upstream.headers, MASK)}
     return view
 
 

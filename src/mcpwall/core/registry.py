@@ -96,8 +96,9 @@ class Upstream:
         if self.url is not None or self.headers:
             expected = "no url or headers (they belong to http and sse upstreams)"
             raise InvalidValue(f"{where} kind", self.kind.value, expected)
-        if not self.command or "\x00" in self.command:
-            raise InvalidValue(f"{where} command", self.command or "", "a program to run")
+        if not self.command:
+            raise InvalidValue(f"{where} command", "", "a program to run")
+        _check_no_nul(f"{where} command", self.command)
         for arg in self.args:
             _check_no_nul(f"{where} argument", arg)
         if self.cwd is not None:
@@ -116,12 +117,14 @@ class Upstream:
             raise InvalidValue(f"{where} kind", self.kind.value, expected)
         if self.url is None or _URL.fullmatch(self.url) is None:
             raise InvalidValue(f"{where} url", self.url or "", "an http:// or https:// URL")
+        _check_no_nul(f"{where} url", self.url)
         for name, value in self.headers.items():
             if _HEADER_NAME.fullmatch(name) is None:
                 raise InvalidValue(f"{where} header name", name, "an HTTP header name")
             if _HEADER_VALUE.fullmatch(value) is None:
                 expected = "a value without line breaks"
                 raise InvalidValue(f"{where} header {name} value", value, expected, secret=True)
+            _check_no_nul(f"{where} header {name} value", value, secret=True)
 
     def __repr__(self) -> str:
         # Secrets never reach a log line or a traceback through repr: values are masked.
@@ -135,8 +138,15 @@ class Upstream:
 
 
 def _check_no_nul(what: str, value: str, *, secret: bool = False) -> None:
+    """Text that can be stored and passed to a process: no NUL, and valid Unicode (a command
+    line can carry undecodable bytes, which arrive as lone surrogates)."""
     if "\x00" in value:
         raise InvalidValue(what, value, "text without NUL characters", secret=secret)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = value.encode("utf-8", "backslashreplace").decode("ascii", "backslashreplace")
+        raise InvalidValue(what, shown, "valid UTF-8 text", secret=secret) from None
 
 
 @dataclass(frozen=True, slots=True)
