@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 
 import orjson
 
@@ -30,14 +30,12 @@ from mcpwall.core.errors import (
     UpstreamError,
 )
 from mcpwall.core.jsonrpc import (
-    ABSENT,
     Batch,
     ErrorResponse,
     Notification,
     Request,
     ResultResponse,
     decode,
-    encode_error,
     encode_refusal,
 )
 from mcpwall.core.mcp import (
@@ -59,7 +57,7 @@ from mcpwall.core.mcp.versions import LEGACY_VERSIONS
 from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
 from mcpwall.gateway.sessions import LegacySession, SessionTable
-from mcpwall.gateway.streams import JSON_HEADERS, Outbox, encode_response, reply
+from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.downstream import HttpExchange, HttpReply
 from mcpwall.ports.upstream import Message
@@ -189,14 +187,14 @@ class HttpGateway:
         outbox = Outbox(_no_agent_requests) if wants_stream else None
         if outbox is not None:
             caller = _with_channel(caller, outbox)
-        return await reply(self._answer(caller, message, modern=True), outbox)
+        return await reply(self._answer(caller, message), outbox)
 
     async def _discover(self, caller: Caller, request: Request) -> bytes:
         async def work() -> Message:
             capabilities = await self._capabilities(caller, Relays())
             return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
 
-        return await self._guarded(request, work(), modern=True)
+        return await guarded(request, work())
 
     # -- legacy ----------------------------------------------------------------------------------
 
@@ -251,18 +249,14 @@ class HttpGateway:
             )
             return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
 
-        body = await self._guarded(request, work(), modern=False)
+        body = await guarded(request, work())
         return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
 
     async def _session_message(
         self, message: object, session: LegacySession, principal: Principal, exchange: HttpExchange
     ) -> HttpReply:
         if isinstance(message, ResultResponse | ErrorResponse):
-            response: Message = (
-                {"result": message.result}
-                if isinstance(message, ResultResponse)
-                else {"error": _error_dict(message)}
-            )
+            response = response_message(message)
             await session.answered(message.id, response)
             return HttpReply(202)
         if isinstance(message, Notification):
@@ -278,7 +272,7 @@ class HttpGateway:
         wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
         outbox = Outbox(session.ask) if wants_stream else None
         caller = self._session_caller(principal, session, outbox)
-        task = asyncio.ensure_future(self._answer(caller, message, modern=False))
+        task = asyncio.ensure_future(self._answer(caller, message))
         session.in_flight[message.id] = task
         task.add_done_callback(lambda _: session.in_flight.pop(message.id, None))
         return await reply(task, outbox)
@@ -342,7 +336,7 @@ class HttpGateway:
                 answers.append(encode_refusal(item, getattr(item, "request_id", None)))
             elif isinstance(item, Request):
                 caller = self._session_caller(principal, session, None)
-                answers.append(await self._answer(caller, item, modern=False))
+                answers.append(await self._answer(caller, item))
             else:
                 await self._session_message(item, session, principal, exchange)
         if not answers:
@@ -378,23 +372,8 @@ class HttpGateway:
             found.append(dict(active.negotiated.capabilities))
         return server_capabilities(found, relays)
 
-    async def _answer(self, caller: Caller, request: Request, *, modern: bool) -> bytes:
-        return await self._guarded(request, self.pipeline.handle(caller, request), modern=modern)
-
-    @staticmethod
-    async def _guarded(request: Request, work: Awaitable[Message], *, modern: bool) -> bytes:
-        """The encoded response to ``request``: ``work``'s, or the error it raised."""
-        try:
-            return encode_response(request.id, await work)
-        except ProtocolError as error:
-            return encode_refusal(error, request.id)
-        except UpstreamError as error:
-            return encode_error(request.id, INTERNAL_ERROR, str(error))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("request %s failed", request.method)
-            return encode_error(request.id, INTERNAL_ERROR, "internal error in the gateway")
+    async def _answer(self, caller: Caller, request: Request) -> bytes:
+        return await guarded(request, self.pipeline.handle(caller, request))
 
 
 def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
@@ -411,13 +390,6 @@ def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
 
 def _no_agent_requests(message: Message, answer: object) -> Message:
     raise AssertionError("a 2026-07-28 agent is never sent requests")  # pipeline refuses first
-
-
-def _error_dict(message: ErrorResponse) -> dict[str, object]:
-    error: dict[str, object] = {"code": message.error.code, "message": message.error.message}
-    if message.error.data is not ABSENT:
-        error["data"] = message.error.data
-    return error
 
 
 def _peek_id(body: bytes) -> object:

@@ -10,17 +10,29 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
 import orjson
 
-from mcpwall.core.jsonrpc import RequestId
+from mcpwall.core.errors import ProtocolError, UpstreamError
+from mcpwall.core.jsonrpc import (
+    ABSENT,
+    ErrorResponse,
+    Request,
+    RequestId,
+    ResultResponse,
+    encode_error,
+    encode_refusal,
+)
 from mcpwall.ports.downstream import HttpReply
 from mcpwall.ports.upstream import Message
 
 JSON_HEADERS: Final = [("content-type", "application/json")]
-_DONE: Final = b""
+INTERNAL_ERROR: Final = -32603
+
+log = logging.getLogger("mcpwall.gateway")
 
 
 def encode_response(request_id: RequestId, response: Message) -> bytes:
@@ -31,6 +43,36 @@ def encode_response(request_id: RequestId, response: Message) -> bytes:
     else:
         body["result"] = response.get("result")
     return orjson.dumps(body)
+
+
+def response_message(message: ResultResponse | ErrorResponse) -> Message:
+    """A decoded response as a :data:`Message` without its id (how sessions pass them on)."""
+    if isinstance(message, ResultResponse):
+        return {"result": message.result}
+    error: dict[str, object] = {"code": message.error.code, "message": message.error.message}
+    if message.error.data is not ABSENT:
+        error["data"] = message.error.data
+    return {"error": error}
+
+
+async def guarded(request: Request, work: Awaitable[Message]) -> bytes:
+    """The encoded response to ``request``: what ``work`` answers, or the error it raised.
+
+    This is where exceptions become JSON-RPC errors: a refusal keeps its code, an upstream
+    failure is an internal error naming the upstream, anything else is logged and answered
+    with a generic internal error (the gateway keeps serving).
+    """
+    try:
+        return encode_response(request.id, await work)
+    except ProtocolError as error:
+        return encode_refusal(error, request.id)
+    except UpstreamError as error:
+        return encode_error(request.id, INTERNAL_ERROR, str(error))
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("request %s failed", request.method)
+        return encode_error(request.id, INTERNAL_ERROR, "internal error in the gateway")
 
 
 class Outbox:

@@ -6,6 +6,7 @@ writes in batches; ``close`` flushes everything queued (a graceful stop loses no
 
 from __future__ import annotations
 
+from collections import deque
 from typing import Protocol
 
 from mcpwall.core.proxylog import ProxyLogRecord
@@ -22,10 +23,11 @@ class LogSink(Protocol):
 
 
 class MemorySink:
-    """Keeps records in a list: the fake tests use, and the sink until a durable one is set."""
+    """Keeps the newest ``limit`` records in memory (all of them when ``limit`` is None): the
+    fake tests use, and the sink of a gateway with no durable proxy log configured."""
 
-    def __init__(self) -> None:
-        self.records: list[ProxyLogRecord] = []
+    def __init__(self, limit: int | None = None) -> None:
+        self.records: deque[ProxyLogRecord] = deque(maxlen=limit)
 
     def write(self, record: ProxyLogRecord) -> None:
         self.records.append(record)

@@ -1,0 +1,173 @@
+"""MCP over stdio for desktop agents: ``mcpwall stdio --upstream NAME``.
+
+The agent spawns mcpwall and speaks newline-delimited JSON-RPC on its stdin and stdout; the
+grant token comes from ``MCPWALL_TOKEN``. One process is one session: ``initialize`` makes it
+a legacy session, a request carrying the 2026-07-28 envelope is served statelessly. The same
+pipeline as over HTTP decides every call, and the token is checked again on every request
+(from the grant cache), so a revocation takes effect on the next one. Our own logs go to
+stderr only: stdout carries MCP and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import orjson
+
+from mcpwall.core.errors import ProtocolError, UpstreamError
+from mcpwall.core.jsonrpc import (
+    ErrorResponse,
+    Notification,
+    Request,
+    ResultResponse,
+    decode,
+    encode_error,
+    encode_refusal,
+)
+from mcpwall.core.mcp import (
+    Relays,
+    check_modern_method,
+    check_version,
+    initialize_result,
+    is_modern,
+    negotiate_legacy,
+    parse_initialize,
+    read_envelope,
+    server_capabilities,
+)
+from mcpwall.core.mcp.versions import LATEST_LEGACY
+from mcpwall.gateway.grants import GrantCache, Principal
+from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
+from mcpwall.gateway.sessions import LegacySession
+from mcpwall.gateway.streams import guarded, response_message
+from mcpwall.gateway.upstreams import UpstreamPool
+from mcpwall.ports.upstream import Message
+
+Write = Callable[[bytes], Awaitable[None]]
+NOT_AUTHORIZED = "the grant token is unknown, revoked, expired or not bound to this upstream"
+
+
+class StdioGateway:
+    """Serves one agent over a pair of byte streams (stdin, stdout)."""
+
+    def __init__(
+        self, grants: GrantCache, pipeline: Pipeline, pool: UpstreamPool, upstream: str, token: str
+    ) -> None:
+        self.grants = grants
+        self.pipeline = pipeline
+        self.pool = pool
+        self.upstream = upstream
+        self.token = token
+        self.session = LegacySession("stdio", "", upstream, LATEST_LEGACY, {}, streaming=True)
+        self._write: Write | None = None
+        self._write_lock = asyncio.Lock()
+
+    async def serve(self, lines: asyncio.StreamReader, write: Write) -> None:
+        """Answer messages until the agent closes stdin; then end the upstream sessions."""
+        self._write = write
+        forward = asyncio.ensure_future(self._forward_unsolicited())
+        running: set[asyncio.Task[None]] = set()
+        try:
+            while line := await lines.readline():
+                if line.strip():
+                    task = asyncio.ensure_future(self._message(line))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
+            await asyncio.gather(*running, return_exceptions=True)
+        finally:
+            forward.cancel()
+            await self.pool.close_owner(self.session.id)
+
+    async def send(self, data: bytes) -> None:
+        """Write one message as one line; lines of concurrent requests never interleave."""
+        assert self._write is not None
+        async with self._write_lock:
+            await self._write(data + b"\n")
+
+    async def _forward_unsolicited(self) -> None:
+        while True:
+            await self.send(await self.session.outbox.get())
+
+    async def _message(self, line: bytes) -> None:
+        try:
+            message = decode(line.rstrip(b"\r\n"))
+        except ProtocolError as error:
+            await self.send(encode_refusal(error, getattr(error, "request_id", None)))
+            return
+        principal = await self.grants.authenticate(self.token)
+        if principal is None or self.upstream not in principal.bindings:
+            if isinstance(message, Request):
+                await self.send(encode_error(message.id, -32600, NOT_AUTHORIZED))
+            return
+        if isinstance(message, ResultResponse | ErrorResponse):
+            await self.session.answered(message.id, response_message(message))
+        elif isinstance(message, Notification):
+            await self._notification(message)
+        else:
+            task = asyncio.ensure_future(guarded(message, self._request(message, principal)))
+            self.session.in_flight[message.id] = task
+            try:
+                await self.send(await task)
+            except asyncio.CancelledError:
+                return  # cancelled by the agent: no answer (the spec says the receiver SHOULD not)
+            finally:
+                self.session.in_flight.pop(message.id, None)
+
+    async def _request(self, request: Request, principal: Principal) -> Message:
+        if is_modern(request.params):
+            check_modern_method(request.method)
+            envelope = read_envelope(request.params)
+            check_version(envelope.protocol_version)
+            caller = Caller(
+                principal, self.upstream, f"grant:{principal.grant_id}", "modern",
+                envelope.protocol_version, envelope.client_capabilities, _Channel(self),
+            )  # fmt: skip
+            return await self.pipeline.handle(caller, request)
+        if request.method == "initialize":
+            return await self._initialize(request)
+        caller = Caller(
+            principal, self.upstream, self.session.id, "legacy", self.session.version,
+            self.session.capabilities, _Channel(self),
+        )  # fmt: skip
+        return await self.pipeline.handle(caller, request)
+
+    async def _initialize(self, request: Request) -> Message:
+        hello = parse_initialize(request.params)
+        self.session.version = negotiate_legacy(hello.protocol_version)
+        self.session.capabilities = hello.capabilities
+        offer = client_offer(hello.capabilities, "legacy")
+        active = await self.pool.session(self.session.id, self.upstream, offer, self.session.push)
+        relays = Relays(list_changed=True, resource_updates=True)
+        capabilities = server_capabilities([dict(active.negotiated.capabilities)], relays)
+        return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
+
+    async def _notification(self, message: Notification) -> None:
+        if message.method == "notifications/initialized":
+            return
+        if message.method == "notifications/cancelled":
+            target = (message.params or {}).get("requestId")
+            task = self.session.in_flight.get(target) if isinstance(target, str | int) else None
+            if task is not None:
+                task.cancel()  # which cancels it upstream too
+            return
+        offer = client_offer(self.session.capabilities, "legacy")
+        try:
+            active = await self.pool.session(self.session.id, self.upstream, offer)
+            await active.notify(message.method, message.params)
+        except UpstreamError:
+            return  # a notification gets no answer; the next request will report the upstream
+
+
+class _Channel:
+    """The stream of a stdio request to the agent: stdout."""
+
+    def __init__(self, gateway: StdioGateway) -> None:
+        self.gateway = gateway
+
+    async def notify(self, message: Message) -> None:
+        await self.gateway.send(orjson.dumps(message))
+
+    async def ask(self, message: Message, answer: Callable[[Message], Awaitable[None]]) -> None:
+        asked = self.gateway.session.ask(message, answer)
+        await self.gateway.send(orjson.dumps(asked))
