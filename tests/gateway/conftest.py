@@ -137,6 +137,7 @@ class Wired:
     sink: MemorySink
     app: DownstreamApp
     token: str
+    gateway: HttpGateway
 
     def client(self) -> httpx.AsyncClient:
         transport = httpx.ASGITransport(app=self.app)
@@ -162,5 +163,5 @@ async def wired() -> AsyncIterator[Wired]:
     pool = UpstreamPool(lookup, connector, timeout=5.0)
     pipeline = Pipeline(pool, MemoryCounters(), sink, clock, CursorSeal(b"k" * 32))
     gateway = HttpGateway(GrantCache(store, RevisionSignal(store), clock), pipeline, pool)
-    yield Wired(plane, connector, sink, DownstreamApp(gateway), token)
+    yield Wired(plane, connector, sink, DownstreamApp(gateway), token, gateway)
     await pool.aclose()

@@ -100,10 +100,10 @@ async def reply(
     headers: list[tuple[str, str]] | None = None,
 ) -> HttpReply:
     """Run ``work`` (it produces the encoded response) and answer with JSON or SSE."""
-    task = asyncio.ensure_future(work)
     extra = headers or []
-    if outbox is None:
-        return HttpReply(status, [*JSON_HEADERS, *extra], await task)
+    if outbox is None:  # nothing can be streamed: no task, no queue (the deny path's case)
+        return HttpReply(status, [*JSON_HEADERS, *extra], await work)
+    task = asyncio.ensure_future(work)
     first = asyncio.ensure_future(outbox.queue.get())
     try:
         await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)

@@ -1,0 +1,138 @@
+"""The data plane's HTTP server: routes, DNS-rebinding checks, body limits, SSE framing."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from mcpwall.adapters.downstream.http import DownstreamApp
+from mcpwall.ports.downstream import HttpExchange, HttpReply
+
+pytestmark = pytest.mark.anyio
+
+
+class Recorder:
+    """A handler that records what reached it and answers with a fixed reply."""
+
+    def __init__(self, reply: HttpReply | None = None) -> None:
+        self.seen: list[HttpExchange] = []
+        self.reply = reply or HttpReply(200, [("content-type", "application/json")], b"{}")
+        self.is_ready = True
+
+    async def handle(self, exchange: HttpExchange) -> HttpReply:
+        self.seen.append(exchange)
+        return self.reply
+
+    def ready(self) -> bool:
+        return self.is_ready
+
+
+def client(app: DownstreamApp, host: str = "127.0.0.1:8700") -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
+
+
+async def test_routes_and_upstream_names() -> None:
+    handler = Recorder()
+    async with client(DownstreamApp(handler)) as http:
+        assert (await http.post("/mcp", content=b"{}")).status_code == 200
+        assert (await http.post("/mcp/k8s", content=b"{}")).status_code == 200
+        assert (await http.post("/mcp/K8S", content=b"{}")).status_code == 404
+        assert (await http.post("/mcp/a/b", content=b"{}")).status_code == 404
+        assert (await http.post("/other", content=b"{}")).status_code == 404
+        put = await http.put("/mcp/k8s", content=b"{}")
+    assert [e.upstream for e in handler.seen] == [None, "k8s"]
+    assert put.status_code == 405
+    assert put.headers["allow"] == "POST, GET, DELETE"
+
+
+async def test_health_and_readiness() -> None:
+    handler = Recorder()
+    async with client(DownstreamApp(handler)) as http:
+        assert (await http.get("/healthz")).json() == {"status": "ok"}
+        assert (await http.get("/readyz")).status_code == 200
+        handler.is_ready = False
+        assert (await http.get("/readyz")).status_code == 503
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [
+        (None, True),
+        ("http://localhost:3000", True),
+        ("http://127.0.0.1:6274", True),
+        ("http://[::1]:8080", True),
+        ("https://evil.example", False),
+        ("http://localhost.evil.example", False),
+        ("null", False),
+    ],
+)
+async def test_origin_is_validated_against_dns_rebinding(origin: str | None, allowed: bool) -> None:
+    handler = Recorder()
+    headers = {} if origin is None else {"origin": origin}
+    async with client(DownstreamApp(handler)) as http:
+        response = await http.post("/mcp/k8s", content=b"{}", headers=headers)
+    assert (response.status_code == 200) is allowed
+    assert len(handler.seen) == (1 if allowed else 0)
+
+
+async def test_configured_origins_and_hosts() -> None:
+    handler = Recorder()
+    app = DownstreamApp(
+        handler,
+        allowed_origins=frozenset({"https://agents.example"}),
+        allowed_hosts=frozenset({"gw.example"}),
+    )
+    async with client(app, host="gw.example:8700") as http:
+        assert (
+            await http.post("/mcp", content=b"{}", headers={"origin": "https://agents.example"})
+        ).status_code == 200
+    async with client(app, host="127.0.0.1:8700") as http:
+        assert (await http.post("/mcp", content=b"{}")).status_code == 421
+
+
+async def test_a_rebound_host_name_is_refused() -> None:
+    async with client(DownstreamApp(Recorder()), host="attacker.example:8700") as http:
+        response = await http.post("/mcp/k8s", content=b"{}")
+    assert response.status_code == 421
+
+
+async def test_bodies_over_the_limit_are_refused_before_the_handler() -> None:
+    handler = Recorder()
+    async with client(DownstreamApp(handler, max_body=1000)) as http:
+        declared = await http.post("/mcp", content=b"x" * 1001)
+        exact = await http.post("/mcp", content=b"x" * 1000)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            for _ in range(20):
+                yield b"x" * 100
+
+        streamed = await http.post("/mcp", content=chunks())
+    assert (declared.status_code, exact.status_code, streamed.status_code) == (413, 200, 413)
+    assert [len(e.body) for e in handler.seen] == [1000]
+
+
+async def test_headers_are_lowercased_and_duplicates_named() -> None:
+    handler = Recorder()
+    async with client(DownstreamApp(handler)) as http:
+        await http.post(
+            "/mcp", content=b"{}", headers=[("Mcp-Method", "tools/call"), ("MCP-Method", "x")]
+        )
+    [exchange] = handler.seen
+    assert exchange.headers["mcp-method"] == "tools/call"
+    assert exchange.duplicated == ("mcp-method",)
+
+
+async def test_streamed_replies_are_framed_as_server_sent_events() -> None:
+    async def messages() -> AsyncIterator[bytes]:
+        yield b'{"jsonrpc":"2.0","method":"notifications/progress"}'
+        yield b'{"jsonrpc":"2.0","id":1,"result":{}}'
+
+    async with client(DownstreamApp(Recorder(HttpReply(200, [], stream=messages())))) as http:
+        response = await http.post("/mcp", content=b"{}")
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.text == (
+        'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+        'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )
