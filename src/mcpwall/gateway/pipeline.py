@@ -456,6 +456,9 @@ def _for_upstream(
     forwarded = dict(params)
     if name is not None:
         forwarded["name"] = name
+        # Task-augmented calls are not offered (the tasks extension is never advertised): a
+        # call runs to its result through the gateway, or not at all.
+        forwarded.pop("task", None)
     meta = forwarded.get("_meta")
     if isinstance(meta, dict):
         kept = {key: value for key, value in meta.items() if not key.startswith(ENVELOPE_PREFIX)}
