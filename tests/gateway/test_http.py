@@ -428,3 +428,20 @@ async def test_a_forged_cursor_is_refused(wired: Wired) -> None:
             {"cursor": "eyJ1cHN0cmVhbSI6Ims4cyJ9.AAAA"},
         )
     assert answer["error"]["code"] == -32602
+
+
+async def test_a_policy_change_is_announced_to_open_sessions(wired: Wired) -> None:
+    async with wired.client() as client:
+        session_id = await initialize(client, "/mcp/k8s", wired.token)
+    [session] = wired.gateway.sessions.all()
+    assert session.id == session_id
+    session.streaming = True  # as if its GET stream were open
+    await wired.gateway.announce_changes()
+    assert session.outbox.empty()  # nothing changed since it was opened
+    wired.plane.set_policy("seed", '{"version": "1", "default": "deny"}', actor="t")
+    wired.gateway.grants.refresh()
+    await wired.gateway.announce_changes()
+    assert json.loads(session.outbox.get_nowait()) == {
+        "jsonrpc": "2.0",
+        "method": "notifications/tools/list_changed",
+    }

@@ -73,6 +73,7 @@ class GrantCache:
         self._unknown: OrderedDict[str, None] = OrderedDict()
         self._policies: dict[str, CompiledPolicy | None] = {}
         self._used: set[str] = set()
+        self.changes = 0  # grows each time the store changed: lists may have changed too
 
     async def authenticate(self, token: str) -> Principal | None:
         """The active principal for ``token``; None for a malformed, unknown, revoked or
@@ -110,6 +111,10 @@ class GrantCache:
         self._used.add(principal.grant_id)
         return principal
 
+    def refresh(self) -> None:
+        """Drop what the store no longer says (also done before every authentication)."""
+        self._refresh()
+
     def _refresh(self) -> None:
         generation = self._signal.generation()
         if generation == self._generation:
@@ -121,6 +126,7 @@ class GrantCache:
             self._principals.clear()
             self._unknown.clear()
             self._policies.clear()
+            self.changes += 1
 
     def _load(self, token_hash: str) -> Principal | None:
         grant = self._store.find_grant_by_token_hash(token_hash)

@@ -105,6 +105,7 @@ class HttpGateway:
         self.pipeline = pipeline
         self.pool = pool
         self.sessions = sessions or SessionTable()
+        self._announced = grants.changes
 
     def ready(self) -> bool:
         return True
@@ -114,6 +115,7 @@ class HttpGateway:
         if isinstance(principal_or_reply, HttpReply):
             return principal_or_reply
         principal = principal_or_reply
+        await self.announce_changes()
         if exchange.upstream is not None and exchange.upstream not in principal.bindings:
             return _plain(403, f'this grant has no binding for upstream "{exchange.upstream}"')
         await self._expire_sessions()
@@ -126,6 +128,19 @@ class HttpGateway:
                 )
             return await self._modern(exchange, principal)
         return await self._legacy(exchange, principal)
+
+    async def announce_changes(self) -> None:
+        """Tell legacy sessions their tool lists may have changed, when the store did.
+
+        A new policy version can hide or reveal tools; sessions with a GET stream get
+        ``notifications/tools/list_changed`` and list again. Also called periodically by the
+        server, so a change is announced without waiting for a request.
+        """
+        if self.grants.changes == self._announced:
+            return
+        self._announced = self.grants.changes
+        for session in self.sessions.all():
+            await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
 
     async def _authenticate(self, exchange: HttpExchange) -> Principal | HttpReply:
         header = exchange.headers.get("authorization", "")

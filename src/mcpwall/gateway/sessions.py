@@ -106,5 +106,8 @@ class SessionTable:
             del self._sessions[session.id]
         return stale
 
+    def all(self) -> list[LegacySession]:
+        return list(self._sessions.values())
+
     def __len__(self) -> int:
         return len(self._sessions)
