@@ -1,0 +1,75 @@
+"""The upstream connector: opens a session with a registered upstream, by its kind."""
+
+from __future__ import annotations
+
+from typing import Final
+
+from mcpwall.adapters.upstream.channel import Mode
+from mcpwall.adapters.upstream.http_sse import connect_sse
+from mcpwall.adapters.upstream.stdio import connect_stdio
+from mcpwall.adapters.upstream.streamable_http import connect_streamable_http
+from mcpwall.core.registry import Upstream, UpstreamKind
+from mcpwall.ports.upstream import ClientOffer, Receiver, UpstreamSession
+
+MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+
+
+class Connector:
+    """Opens upstream sessions: stdio, Streamable HTTP or legacy SSE, as the registry says
+    (an :class:`~mcpwall.ports.upstream.UpstreamConnector`).
+
+    ``mode`` picks the era: ``auto`` probes each upstream with ``server/discover`` and falls
+    back to ``initialize`` (§1.4); ``legacy`` or ``modern`` insist. Legacy SSE upstreams are
+    always legacy. ``timeout`` bounds opening a session, ``probe_timeout`` the probe, ``grace``
+    each step of stopping a process; ``max_message_bytes`` one message from an upstream.
+    Each request's own timeout is the caller's, per call (``UpstreamSession.request``).
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: Mode = "auto",
+        timeout: float = 30.0,
+        probe_timeout: float = 10.0,
+        grace: float = 2.0,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
+    ) -> None:
+        self.mode: Mode = mode
+        self.timeout = timeout
+        self.probe_timeout = probe_timeout
+        self.grace = grace
+        self.max_message_bytes = max_message_bytes
+
+    async def connect(
+        self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
+    ) -> UpstreamSession:
+        """Open and negotiate a session; :class:`UpstreamUnavailable` when that fails."""
+        if upstream.kind is UpstreamKind.STDIO:
+            return await connect_stdio(
+                upstream,
+                offer,
+                on_unsolicited,
+                mode=self.mode,
+                timeout=self.timeout,
+                probe_timeout=self.probe_timeout,
+                grace=self.grace,
+                max_message_bytes=self.max_message_bytes,
+            )
+        if upstream.kind is UpstreamKind.HTTP:
+            return await connect_streamable_http(
+                upstream,
+                offer,
+                on_unsolicited,
+                mode=self.mode,
+                timeout=self.timeout,
+                probe_timeout=self.probe_timeout,
+                max_message_bytes=self.max_message_bytes,
+            )
+        return await connect_sse(
+            upstream,
+            offer,
+            on_unsolicited,
+            timeout=self.timeout,
+            probe_timeout=self.probe_timeout,
+            max_message_bytes=self.max_message_bytes,
+        )
