@@ -1,84 +1,77 @@
 """The ``CounterStore`` port: reserve rate-limit budget for a call, all or none.
 
 A call's limits are reserved together before it is forwarded, and given back if the upstream
-produced no result (DESIGN §3). The in-memory store here keeps one process's counters; the
-persisted and Redis stores (exact across replicas) implement the same port.
+produced no result (DESIGN §3). Every store counts as :class:`~mcpwall.core.windows.Ledger`
+does; one contract suite (``tests/adapters/counters``) holds them to it. The in-memory store
+here keeps one process's counters; the SQL store (``adapters/counters/sql.py``, the embedded
+default) and the Redis store (``adapters/counters/redis.py``) are exact across processes.
+
+A store that can't be reached raises :class:`~mcpwall.core.errors.LimitsUnavailable` from
+``reserve``; the pipeline then refuses the call (fail closed) or, when configured, lets it
+through unchecked and says so in the proxy log.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from mcpwall.core.windows import CounterKey, live, retry_after
+from mcpwall.core.windows import Budget, Ledger, Refusal
 
-
-@dataclass(frozen=True, slots=True)
-class Budget:
-    """One limit to reserve: its key, its ``max`` and its window in seconds."""
-
-    key: CounterKey
-    maximum: int
-    window: float
+__all__ = ["Budget", "CounterStore", "MemoryCounters", "Refusal", "Reservation"]
 
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """Budget taken for one call at ``at``; give it back with :meth:`CounterStore.release`."""
+    """Budget taken for one call at ``at``; give it back with :meth:`CounterStore.release`.
+
+    ``token`` is the store's own handle on what it recorded (row ids, a Redis member).
+    """
 
     requests: tuple[Budget, ...]
     at: float
     token: object = field(default=None, compare=False)
 
 
-@dataclass(frozen=True, slots=True)
-class Refusal:
-    """The first limit (in the order asked) that had no room, and when it will."""
-
-    index: int
-    retry_after_s: float
-
-
 class CounterStore(Protocol):
     async def reserve(self, requests: Sequence[Budget], now: float) -> Reservation | Refusal:
-        """Take one unit of every request's budget at ``now``, or none if any is full."""
+        """Take one unit of every request's budget at ``now``, or none if any is full.
+
+        Raises :class:`~mcpwall.core.errors.LimitsUnavailable` when the store can't be used.
+        """
         ...
 
     async def release(self, reservation: Reservation) -> None:
-        """Give a reservation back (the upstream produced no result)."""
+        """Give a reservation back (the upstream produced no result).
+
+        Never raises for an unreachable store: the budget then stays taken, which errs on
+        the side of the limit.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Let go of connections; the store is not used after."""
         ...
 
 
 class MemoryCounters:
-    """Counters in this process's memory, exact under concurrency (one lock)."""
+    """Counters in this process's memory: the :class:`Ledger`, exact under concurrency.
+
+    Nothing awaits between checking and recording, so concurrent calls on one event loop
+    can't interleave there. A restart forgets everything: the fake that tests use, not a
+    store to serve with.
+    """
 
     def __init__(self) -> None:
-        self._times: dict[CounterKey, deque[float]] = {}
-        self._lock = asyncio.Lock()
+        self.ledger = Ledger()
 
     async def reserve(self, requests: Sequence[Budget], now: float) -> Reservation | Refusal:
-        async with self._lock:
-            for index, request in enumerate(requests):
-                times = self._window(request.key, now, request.window)
-                wait = retry_after(times, now, request.window, request.maximum)
-                if wait is not None:
-                    return Refusal(index, wait)
-            for request in requests:
-                self._times[request.key].append(now)
-            return Reservation(tuple(requests), now)
+        refusal = self.ledger.reserve(requests, now)
+        return refusal if refusal is not None else Reservation(tuple(requests), now)
 
     async def release(self, reservation: Reservation) -> None:
-        async with self._lock:
-            for request in reservation.requests:
-                times = self._times.get(request.key)
-                if times is not None and reservation.at in times:
-                    times.remove(reservation.at)
+        self.ledger.release(reservation.requests, reservation.at)
 
-    def _window(self, key: CounterKey, now: float, window: float) -> deque[float]:
-        times = self._times.setdefault(key, deque())
-        for _ in range(live(times, now, window)):
-            times.popleft()
-        return times
+    async def aclose(self) -> None:
+        return None
