@@ -15,6 +15,13 @@ from typing import Literal
 
 Outcome = Literal["ok", "tool_error", "protocol_error", "unreachable", "not_forwarded"]
 
+# What an agent names (a tool, a method, a request id, argument keys) is kept to this many
+# characters, and to this many keys: one request must not be able to make a row the
+# database refuses (PostgreSQL indexes take about 2.7 kB an entry) or an unbounded one.
+MAX_TEXT = 256
+MAX_KEYS = 256
+ELLIPSIS = "…"
+
 
 @dataclass(frozen=True, slots=True)
 class ProxyLogRecord:
@@ -41,10 +48,27 @@ class ProxyLogRecord:
 
 
 def argument_keys(arguments: object) -> tuple[str, ...]:
-    """The sorted top-level keys of ``arguments``; nothing of their values."""
+    """The sorted top-level keys of ``arguments``; nothing of their values.
+
+    Past :data:`MAX_KEYS` keys the last one kept says how many more there were.
+    """
     if not isinstance(arguments, Mapping):
         return ()
-    return tuple(sorted(str(key) for key in arguments))
+    keys = sorted(storable(str(key)) for key in arguments)
+    if len(keys) > MAX_KEYS:
+        keys[MAX_KEYS - 1 :] = [f"{ELLIPSIS}({len(keys) - MAX_KEYS + 1} more)"]
+    return tuple(keys)
+
+
+def storable(text: str) -> str:
+    """``text`` as every sink can store it: at most :data:`MAX_TEXT` characters, no NUL
+    (PostgreSQL text can't hold one) and no lone surrogate (UTF-8 has none)."""
+    if len(text) <= MAX_TEXT and text.isprintable():
+        return text  # the common case, checked in one pass
+    if len(text) > MAX_TEXT:
+        text = text[: MAX_TEXT - 1] + ELLIPSIS
+    text = text.replace("\x00", "\ufffd")
+    return text.encode("utf-8", "replace").decode("utf-8")
 
 
 def build_record(
@@ -71,12 +95,12 @@ def build_record(
     """The record of one request; ``arguments`` contributes its top-level keys only."""
     return ProxyLogRecord(
         at=at,
-        request_id="" if request_id is None else str(request_id),
+        request_id="" if request_id is None else storable(str(request_id)),
         grant_id=grant_id,
         grant_label=grant_label,
         upstream=upstream,
-        method=method,
-        tool=tool,
+        method=storable(method),
+        tool=storable(tool),
         policy=policy,
         policy_version=policy_version,
         decision=decision,

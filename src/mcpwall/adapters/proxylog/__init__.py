@@ -1,0 +1,105 @@
+"""The proxy log's destinations, assembled from the environment (DESIGN §6).
+
+Every record goes, in batches off the request path (:class:`BatchingSink`), to:
+
+- the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
+  rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
+- ``MCPWALL_LOG_FILE``, as JSON lines for a SIEM, if set;
+- stdout, as JSON lines, with ``MCPWALL_LOG_STDOUT=1``;
+- the Prometheus metrics (:class:`ProxyMetrics`);
+- OpenTelemetry spans, if an OTLP endpoint is configured.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from mcpwall.adapters.proxylog.batching import BatchingSink
+from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
+from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
+from mcpwall.adapters.proxylog.tracing import tracer_from_environment
+from mcpwall.adapters.store import SQLStore
+from mcpwall.adapters.store.proxy_log import SQLProxyLog
+from mcpwall.core.durations import parse_duration
+from mcpwall.core.errors import InvalidValue
+from mcpwall.ports.clock import Clock
+from mcpwall.ports.logsink import LogReader, LogWriter, MemorySink
+from mcpwall.ports.store import Store
+
+__all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_log_reader"]
+
+FILE_VARIABLE = "MCPWALL_LOG_FILE"
+STDOUT_VARIABLE = "MCPWALL_LOG_STDOUT"
+RETENTION_VARIABLE = "MCPWALL_LOG_RETENTION"
+DEFAULT_RETENTION = "30d"
+MEMORY_RECORDS_KEPT = 10_000
+
+
+@dataclass
+class ProxyLog:
+    """Where the pipeline writes (``sink``), where readers ask (``reader``), and the metrics."""
+
+    sink: BatchingSink
+    reader: LogReader
+    metrics: ProxyMetrics
+
+
+def open_proxy_log(
+    store: Store,
+    environ: Mapping[str, str],
+    *,
+    clock: Clock,
+    known_tool: KnownTool,
+    console: BinaryIO | None = None,
+) -> ProxyLog:
+    """The proxy log as the environment configures it. ``console`` is where
+    ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr)."""
+    table = proxy_log_reader(store, clock, retention(environ))
+    writers: list[LogWriter] = [table]
+    path = environ.get(FILE_VARIABLE)
+    if path:
+        writers.append(JsonLinesFile(Path(path)))
+    if _switch(environ, STDOUT_VARIABLE):
+        writers.append(JsonLinesStream(console or sys.stdout.buffer))
+    metrics = ProxyMetrics(known_tool)
+    writers.append(metrics)
+    spans = tracer_from_environment(environ)
+    if spans is not None:
+        writers.append(spans)
+    sink = BatchingSink(writers)
+    metrics.watch_queue(lambda: sink.queued)
+    return ProxyLog(sink, table, metrics)
+
+
+def proxy_log_reader(
+    store: Store, clock: Clock, keep: timedelta | None = None
+) -> SQLProxyLog | MemorySink:
+    """The proxy log table of ``store`` (kept in memory for a store that is not SQL)."""
+    if isinstance(store, SQLStore):
+        return SQLProxyLog(store.engine, store.url, clock, keep)
+    return MemorySink(MEMORY_RECORDS_KEPT)
+
+
+def retention(environ: Mapping[str, str]) -> timedelta | None:
+    """``MCPWALL_LOG_RETENTION``: how long rows are kept (default 30d; ``off``: for ever)."""
+    text = environ.get(RETENTION_VARIABLE, "").strip() or DEFAULT_RETENTION
+    if text.lower() == "off":
+        return None
+    try:
+        return timedelta(seconds=parse_duration(text))
+    except InvalidValue as error:
+        raise InvalidValue(RETENTION_VARIABLE, text, f"{error.expected}, or off") from None
+
+
+def _switch(environ: Mapping[str, str], name: str) -> bool:
+    text = environ.get(name, "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidValue(name, text, "1 (on) or 0 (off)")

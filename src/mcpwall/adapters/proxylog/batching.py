@@ -1,0 +1,183 @@
+"""``BatchingSink``: the proxy log written off the hot path, in batches, losing no row.
+
+::
+
+    pipeline ──write()──▶ queue (bounded) ──one task──▶ batch ──thread──▶ writer 1, writer 2, …
+
+``write`` appends the record to the queue and returns at once; only while the queue holds
+more than ``capacity`` records does it wait for the writer task to make room
+(back-pressure, like ``StreamWriter.write`` followed by ``drain``). The record is queued
+before the wait, so a request cancelled while waiting loses nothing either.
+
+One background task takes batches in queue order: when a record arrives it lets a batch
+gather for ``interval`` seconds (or until ``batch_size`` records are waiting), then writes
+everything queued, ``batch_size`` at a time, each batch to every writer in turn in a worker
+thread. A writer that fails is retried with the same batch (backing off up to
+:data:`RETRY_MAX_SECONDS`) and the queue fills meanwhile, which is the back-pressure again;
+writers that already took the batch don't get it twice.
+
+:meth:`aclose` writes everything queued and closes the writers: a graceful stop loses no row.
+A SIGKILL loses what was queued and not yet committed: at most the records of one
+``interval`` plus one batch's write (measured by ``bench/proxylog.py``; see the README).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import Sequence
+
+from mcpwall.core.proxylog import ProxyLogRecord
+from mcpwall.ports.logsink import LogWriter
+
+log = logging.getLogger("mcpwall.proxylog")
+
+CAPACITY = 10_000
+BATCH_SIZE = 1_000
+INTERVAL_SECONDS = 0.1
+RETRY_FIRST_SECONDS = 0.1
+RETRY_MAX_SECONDS = 5.0
+# How long a stop keeps retrying a failing writer before it gives up on the rows left.
+CLOSE_RETRY_SECONDS = 30.0
+
+
+class BatchingSink:
+    """A ``LogSink`` that hands records to ``writers`` in batches, from one background task."""
+
+    def __init__(
+        self,
+        writers: Sequence[LogWriter],
+        *,
+        capacity: int = CAPACITY,
+        batch_size: int = BATCH_SIZE,
+        interval: float = INTERVAL_SECONDS,
+        close_retry_seconds: float = CLOSE_RETRY_SECONDS,
+    ) -> None:
+        if capacity < batch_size:
+            raise ValueError(f"capacity {capacity} is below the batch size {batch_size}")
+        self.writers = list(writers)
+        self.capacity = capacity
+        self.batch_size = batch_size
+        self.interval = interval
+        self.close_retry_seconds = close_retry_seconds
+        self.written = 0  # records every writer has taken
+        self._queue: deque[ProxyLogRecord] = deque()
+        self._task: asyncio.Task[None] | None = None
+        self._arrived = asyncio.Event()
+        self._full = asyncio.Event()
+        self._room = asyncio.Event()
+        self._in_flight = 0
+        self._closing = False
+        self._closed = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    async def write(self, record: ProxyLogRecord) -> None:
+        if self._closing and (self._task is None or self._task.done()):
+            # A request that outlived the stop: write its record here and now.
+            await asyncio.to_thread(self._write_now, [record])
+            return
+        self._queue.append(record)
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="mcpwall proxy log")
+        self._arrived.set()
+        if len(self._queue) >= self.batch_size:
+            self._full.set()
+        while len(self._queue) > self.capacity and not self._closing:
+            await self._room.wait()
+
+    async def flush(self) -> None:
+        """Return once every record written so far has reached every writer (for tests and
+        ``--follow``-style readers; a stop calls :meth:`aclose`)."""
+        target = self.written + self._in_flight + len(self._queue)
+        while self.written < target and self._task is not None and not self._task.done():
+            self._full.set()
+            await self._room.wait()
+
+    async def aclose(self) -> None:
+        """Write everything queued, then close the writers."""
+        if self._closed:
+            return
+        self._closing = True
+        self._arrived.set()
+        self._full.set()
+        self._room.set()
+        if self._task is not None:
+            await self._task
+        if self._queue:  # written while the task was finishing
+            await asyncio.to_thread(self._write_now, list(self._queue))
+            self._queue.clear()
+        self._closed = True
+        for writer in self.writers:
+            await asyncio.to_thread(writer.close)
+
+    async def _run(self) -> None:
+        while True:
+            await self._arrived.wait()
+            if not self._closing and len(self._queue) < self.batch_size:
+                # Group commit: let the batch gather, unless it fills first.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._full.wait(), self.interval)
+            while self._queue:
+                count = min(len(self._queue), self.batch_size)
+                batch = [self._queue.popleft() for _ in range(count)]
+                await self._deliver(batch)
+                self._pulse_room()
+            self._arrived.clear()
+            self._full.clear()
+            self._pulse_room()
+            if self._closing:
+                return
+
+    def _pulse_room(self) -> None:
+        # Wakes every waiter (each checks again); clearing does not take the wake-up back.
+        self._room.set()
+        if not self._closing:
+            self._room.clear()
+
+    async def _deliver(self, batch: list[ProxyLogRecord]) -> None:
+        """Hand ``batch`` to every writer, retrying one that fails."""
+        self._in_flight = len(batch)
+        for writer in self.writers:
+            await self._deliver_to(writer, batch)
+        self.written += len(batch)
+        self._in_flight = 0
+
+    async def _deliver_to(self, writer: LogWriter, batch: list[ProxyLogRecord]) -> None:
+        delay = RETRY_FIRST_SECONDS
+        give_up_at: float | None = None
+        while True:
+            try:
+                await asyncio.to_thread(writer.write_batch, batch)
+            except Exception as error:  # noqa: BLE001 (whatever failed, keep the rows and retry)
+                name = type(writer).__name__
+                if self._closing:
+                    give_up_at = give_up_at or time.monotonic() + self.close_retry_seconds
+                    if time.monotonic() >= give_up_at:
+                        lost = len(batch)
+                        log.error("proxy log: %s lost %d records: %s", name, lost, _why(error))
+                        return
+                log.warning(
+                    "proxy log: %s could not write %d records (%s); retrying in %.1f s",
+                    name, len(batch), _why(error), delay,
+                )  # fmt: skip
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, RETRY_MAX_SECONDS)
+            else:
+                return
+
+    def _write_now(self, batch: list[ProxyLogRecord]) -> None:
+        for writer in self.writers:
+            writer.write_batch(batch)
+        self.written += len(batch)
+
+
+def _why(error: BaseException) -> str:
+    """The first line of what went wrong: database errors carry their SQL after it."""
+    text = str(getattr(error, "orig", None) or error).strip()
+    return text.splitlines()[0] if text else type(error).__name__

@@ -1,0 +1,140 @@
+"""``BatchingSink``: batches off the event loop, back-pressure instead of drops, a stop that
+writes every row, and a failing writer retried without duplicating rows elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Sequence
+
+import pytest
+
+from mcpwall.adapters.proxylog.batching import BatchingSink
+from mcpwall.core.proxylog import ProxyLogRecord
+from tests.adapters.proxylog.records import record
+
+pytestmark = pytest.mark.anyio
+
+
+class Collecting:
+    """A writer that keeps every batch; it can be held shut, or fail a number of times."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.batches: list[list[ProxyLogRecord]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.failures = failures
+        self.closed = False
+
+    @property
+    def records(self) -> list[ProxyLogRecord]:
+        return [r for batch in self.batches for r in batch]
+
+    def write_batch(self, records: Sequence[ProxyLogRecord]) -> None:
+        assert self.gate.wait(timeout=10), "the test never opened the gate"
+        if self.failures:
+            self.failures -= 1
+            raise OSError("disk full")
+        self.batches.append(list(records))
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_every_record_is_written_in_order_in_batches() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=100, batch_size=10, interval=0.01)
+    made = [record(n) for n in range(95)]
+    for item in made:
+        await sink.write(item)
+    await sink.aclose()
+    assert writer.records == made
+    assert all(len(batch) <= 10 for batch in writer.batches)
+    assert writer.closed
+
+
+async def test_a_full_queue_makes_writers_wait_and_drops_nothing() -> None:
+    writer = Collecting()
+    writer.gate.clear()  # the database is stuck
+    sink = BatchingSink([writer], capacity=20, batch_size=5, interval=0.0)
+    writes = [asyncio.create_task(sink.write(record(n))) for n in range(60)]
+    while sink.queued + 5 < 60:  # the first batch is taken (and stuck), the rest queue
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    finished = sum(task.done() for task in writes)
+    assert finished <= 20 + 5, "writes past the bound must wait for room"
+    assert sink.queued == 55  # waiting, not dropped
+    writer.gate.set()
+    await asyncio.gather(*writes)
+    await sink.aclose()
+    assert [r.request_id for r in writer.records] == [str(n) for n in range(60)]
+
+
+async def test_a_cancelled_wait_for_room_keeps_the_record() -> None:
+    writer = Collecting()
+    writer.gate.clear()
+    sink = BatchingSink([writer], capacity=2, batch_size=1, interval=0.0)
+    writes = [asyncio.create_task(sink.write(record(n))) for n in range(6)]
+    while sink.queued < 5:
+        await asyncio.sleep(0)
+    writes[-1].cancel()  # the agent went away while its request waited for room
+    writer.gate.set()
+    await asyncio.gather(*writes, return_exceptions=True)
+    await sink.aclose()
+    assert len(writer.records) == 6
+
+
+async def test_a_failing_writer_is_retried_and_the_others_get_each_batch_once() -> None:
+    first, flaky = Collecting(), Collecting(failures=2)
+    sink = BatchingSink([first, flaky], capacity=10, batch_size=10, interval=0.0)
+    made = [record(n) for n in range(3)]
+    for item in made:
+        await sink.write(item)
+    await sink.aclose()
+    assert first.records == made
+    assert flaky.records == made
+
+
+async def test_a_stop_gives_up_on_a_writer_that_never_recovers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken = Collecting(failures=10**6)
+    sink = BatchingSink([broken], capacity=10, batch_size=10, interval=0.0, close_retry_seconds=0.0)
+    await sink.write(record(1))
+    await sink.aclose()
+    assert "lost 1 records" in caplog.text
+
+
+async def test_flush_returns_once_everything_written_so_far_is_written() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=100, batch_size=50, interval=60.0)
+    for n in range(7):
+        await sink.write(record(n))
+    await sink.flush()  # does not wait out the 60 s interval
+    assert len(writer.records) == 7
+    await sink.aclose()
+
+
+async def test_a_graceful_stop_under_load_loses_no_record() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=50, batch_size=20, interval=0.001)
+
+    async def agent(index: int) -> None:
+        for n in range(100):
+            await sink.write(record(index * 1000 + n))
+
+    agents = [asyncio.create_task(agent(i)) for i in range(20)]
+    while writer.records == []:
+        await asyncio.sleep(0)
+    await asyncio.gather(*agents)
+    await sink.aclose()  # SIGTERM's path: requests finished, then the sink closes
+    ids = [r.request_id for r in writer.records]
+    assert len(ids) == len(set(ids)) == 2000
+
+
+async def test_a_record_written_after_the_stop_is_still_written() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=10, batch_size=10, interval=0.0)
+    await sink.aclose()
+    await sink.write(record(1))
+    assert len(writer.records) == 1

@@ -1,0 +1,99 @@
+"""The proxy log table on SQLite and PostgreSQL: filters, paging, the summary (checked
+against the pure one over a generated log), retention, and what a row may hold."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mcpwall.adapters.store import SQLStore, open_store
+from mcpwall.adapters.store.proxy_log import SQLProxyLog
+from mcpwall.core.logquery import LogFilter, summarize
+from mcpwall.core.proxylog import build_record
+from mcpwall.ports.clock import FakeClock
+from tests.adapters.proxylog.records import START, generated, record
+
+
+@pytest.fixture
+def sql_store(database_url: str, tmp_path: Path) -> Iterator[SQLStore]:
+    store = open_store(database_url, tmp_path / "home", environ={})
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock(START + timedelta(days=14))
+
+
+@pytest.fixture
+def table(sql_store: SQLStore, clock: FakeClock) -> SQLProxyLog:
+    return SQLProxyLog(sql_store.engine, sql_store.url, clock)
+
+
+def test_rows_read_back_exactly_as_written(table: SQLProxyLog) -> None:
+    made = [record(n) for n in range(5)]
+    table.write_batch(made)
+    rows = table.read(LogFilter())
+    assert [row.record for row in rows] == made[::-1]  # newest first
+    assert [row.id for row in rows] == sorted((row.id for row in rows), reverse=True)
+
+
+def test_filters_and_paging(table: SQLProxyLog) -> None:
+    log = generated(400)
+    table.write_batch(log)
+    since = START + timedelta(days=7)
+    for query in (
+        LogFilter(since=since, limit=1000),
+        LogFilter(decision="would_deny", limit=1000),
+        LogFilter(tool="apply_manifest", upstream="github", limit=1000),
+        LogFilter(grant="ci-runner", decision="deny", limit=1000),
+        LogFilter(grant="grt_0000000000000002", limit=1000),
+    ):
+        expected = [r for r in log if query.matches(0, r)]
+        found = [row.record for row in table.read(query)]
+        assert found == expected[::-1], query
+    first = table.read(LogFilter(limit=50))
+    second = table.read(LogFilter(limit=50, before=first[-1].id))
+    assert [r.record for r in first + second] == log[::-1][:100]
+    after = table.read(LogFilter(after=first[1].id, limit=10))
+    assert [r.id for r in after] == [first[0].id]
+
+
+def test_the_summary_is_the_pure_summary(table: SQLProxyLog) -> None:
+    log = generated(3000)
+    for start in range(0, len(log), 500):
+        table.write_batch(log[start : start + 500])
+    since = START + timedelta(days=7)
+    summary = table.summary(since)
+    assert summary == summarize(log, since)
+    assert sum(row.count for row in summary) == sum(
+        1 for r in log if r.at >= since and r.method == "tools/call"
+    )
+    assert [row.decision for row in summary[:1]] == ["deny"]
+
+
+def test_retention_prunes_old_rows_while_writing(sql_store: SQLStore, clock: FakeClock) -> None:
+    table = SQLProxyLog(sql_store.engine, sql_store.url, clock, retention=timedelta(days=3))
+    old, recent = record(1, at=clock.now() - timedelta(days=4)), record(2, at=clock.now())
+    table.write_batch([old, recent])
+    assert [row.record for row in table.read(LogFilter())] == [recent]
+    assert table.prune(clock.now() + timedelta(days=1)) == 1
+
+
+def test_what_an_agent_names_is_kept_storable(table: SQLProxyLog) -> None:
+    odd = build_record(
+        at=START, request_id="r" * 5000, grant_id="grt_0000000000000000", grant_label="alice",
+        upstream="k8s", method="tools/call", tool="x\x00" + "t" * 9000 + "\ud800",
+        arguments={f"k{n}\x00": n for n in range(1000)}, outcome="not_forwarded",
+    )  # fmt: skip
+    table.write_batch([odd])
+    [row] = table.read(LogFilter())
+    assert row.record == odd
+    assert len(odd.tool) == 256
+    assert "\x00" not in odd.tool
+    assert len(odd.argument_keys) == 256
+    assert odd.argument_keys[-1] == "…(745 more)"
