@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 
-.PHONY: install dev test lint format bench clean
+.PHONY: install dev test lint format bench conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,12 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/jsonrpc_decode.py
+	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/limits.py
+	$(BIN)/python bench/proxylog.py
+
+conformance: $(STAMP)
+	$(BIN)/python bench/conformance.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

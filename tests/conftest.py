@@ -1,9 +1,14 @@
-"""Fixtures every test package can use: a PostgreSQL database of its own.
+"""Fixtures every test package can use: a PostgreSQL database of its own, and Redis.
 
 PostgreSQL is the server at ``MCPWALL_TEST_POSTGRES_URL`` (default
 ``postgresql://127.0.0.1:5432/test``, trust auth). Each test gets a schema of its own, dropped
 after, so parallel runs don't collide. Without a server the PostgreSQL tests skip, except
 under ``CI=true``, where they fail: CI must run them.
+
+Redis is the server at ``MCPWALL_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``),
+shared with tests running in parallel (keys made from fresh grant ids or a per-test prefix
+keep them apart; it is never stopped), and ``private_redis``: a ``redis-server`` of the test's
+own, for tests that stop it. The same skip-or-fail rule applies to both.
 """
 
 from __future__ import annotations
@@ -11,12 +16,25 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
+from typing import NoReturn
 
 import psycopg
 import pytest
+import redis
 from sqlalchemy import make_url
 
+from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_server_binary
+
 POSTGRES_URL = os.environ.get("MCPWALL_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("MCPWALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+def unavailable(message: str, service: str) -> NoReturn:
+    """Skip for want of ``service``; under ``CI=true``, fail instead: CI must run every test."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{message}; with CI=true the {service} tests must run")
+    pytest.skip(f"{message}; start it, or set CI=true to make this a failure")
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +61,29 @@ def postgres_url(postgres_server: str) -> Iterator[str]:
     yield url.render_as_string(hide_password=False)
     with psycopg.connect(postgres_server, autocommit=True) as connection:
         connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> str:
+    """The shared Redis server's URL, once it answers."""
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=5)
+    try:
+        client.ping()
+    except redis.RedisError as error:
+        unavailable(f"Redis is not reachable at {REDIS_URL} ({error})", "Redis")
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def private_redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
+    """A ``redis-server`` of this test's own on a free loopback port: the test may stop it."""
+    binary = redis_server_binary()
+    if binary is None:
+        unavailable("redis-server is not installed", "Redis")
+    with private_redis(binary, tmp_path) as server:
+        yield server
 
 
 @pytest.fixture

@@ -25,6 +25,7 @@ LAYERS = {
     "admin": 5,
     "dashboard": 5,
     "__main__": 5,
+    "wiring": 5,  # assembles the data plane from concrete adapters
 }
 
 # Modules the pure core must never import: each performs I/O, reads the clock or the environment.

@@ -36,6 +36,9 @@ OPERATIONS: list[tuple[str, str, Role, dict[str, Any]]] = [
     ("POST", "/api/admin-tokens", ADMIN, {"json": {"role": "admin"}}),
     ("POST", "/api/admin-tokens/{viewer}/revoke", ADMIN, {}),
     ("GET", "/api/audit", VIEWER, {}),
+    ("GET", "/api/logs", VIEWER, {}),
+    ("GET", "/api/logs/summary", VIEWER, {}),
+    ("GET", "/metrics", VIEWER, {}),
 ]
 
 

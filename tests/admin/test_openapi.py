@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 from starlette.routing import Route
 
+from mcpwall.adapters.proxylog.metrics import ProxyMetrics
 from mcpwall.admin import create_admin_app, openapi
 from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
@@ -29,7 +30,9 @@ from mcpwall.core.policy.compile import (
 )
 from mcpwall.core.registry import Role, Upstream
 from mcpwall.ports.clock import FakeClock
+from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
+from tests.adapters.proxylog.records import generated
 
 if TYPE_CHECKING:
     from tests.admin.conftest import Api
@@ -92,9 +95,13 @@ class Fuzzed:
         store.add_upstream(Upstream.stdio("kubernetes", "npx"), actor="test")
         policy = '{"version": "1", "default": "allow"}'
         self.control.set_policy("kubernetes-nonprod", policy, actor="test")
-        self.schema = schemathesis.openapi.from_asgi(
-            "/api/openapi.json", create_admin_app(self.control)
-        )
+        # A proxy log and metrics with rows in them, so their answers are checked with data.
+        log = MemorySink()
+        log.write_batch(generated(50))
+        metrics = ProxyMetrics(lambda _upstream, _tool: True)
+        metrics.write_batch(generated(50))
+        app = create_admin_app(self.control, proxy_log=log, metrics=metrics)
+        self.schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 
 
 # Built at import: schemathesis makes one test per operation when the module is collected.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mcpwall.control import ControlPlane
-from mcpwall.control.views import upstream_view
+from mcpwall.control.views import masked_url, upstream_view
 from mcpwall.core.errors import PolicyError
 from mcpwall.core.registry import Role, Upstream
 from mcpwall.core.tokens import hash_token
@@ -113,3 +113,7 @@ def test_policy_bytes_that_are_not_utf8_are_a_policy_error(plane: ControlPlane) 
 )
 def test_listed_urls_never_show_passwords_or_query_values(url: str, shown: str) -> None:
     assert upstream_view(Upstream.remote("x", url))["url"] == shown
+
+
+def test_a_url_that_cannot_be_parsed_is_not_shown() -> None:
+    assert masked_url("http://[::1/mcp") == "(a URL that can't be parsed; not shown)"

@@ -14,29 +14,46 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from mcpwall.admin import admin_tokens, audit, grants, policies, upstreams
+from mcpwall.adapters.proxylog import ProxyMetrics, proxy_log_reader
+from mcpwall.admin import admin_tokens, audit, grants, logs, policies, upstreams
 from mcpwall.admin.endpoint import Body, Operation, Run, resource
 from mcpwall.admin.errors import EXCEPTION_HANDLERS
+from mcpwall.admin.metrics import metrics_route
 from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
+from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
-def create_admin_app(control: ControlPlane) -> Starlette:
-    """The admin API over ``control``: pure construction, nothing read from the environment."""
+def create_admin_app(
+    control: ControlPlane,
+    *,
+    proxy_log: LogReader | None = None,
+    metrics: ProxyMetrics | None = None,
+) -> Starlette:
+    """The admin API over ``control``: pure construction, nothing read from the environment.
+
+    ``proxy_log`` and ``metrics`` are the data plane's (``mcpwall serve``); without them, the
+    store's proxy log table and metrics that count nothing.
+    """
+    reader = proxy_log or proxy_log_reader(control.store, control.clock)
     document = json.dumps(DOCUMENT).encode()
 
     async def openapi_document(_request: Request) -> Response:
         # Public, like any API's description: it holds no data.
         return Response(document, media_type="application/json")
 
-    api = [Route("/api/openapi.json", openapi_document, methods=["GET"]), *routes(control)]
+    api = [
+        Route("/api/openapi.json", openapi_document, methods=["GET"]),
+        *routes(control, reader),
+        metrics_route(control, metrics or ProxyMetrics()),
+    ]
     return Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
 
 
-def routes(control: ControlPlane) -> list[BaseRoute]:
+def routes(control: ControlPlane, proxy_log: LogReader) -> list[BaseRoute]:
     def read(run: Run, query: frozenset[str] = frozenset()) -> Operation:
         return Operation(VIEWER, run, query=query)
 
@@ -75,4 +92,8 @@ def routes(control: ControlPlane) -> list[BaseRoute]:
                  post=change(admin_tokens.revoke_admin_token)),
         resource(control, "/api/audit",
                  get=read(audit.list_audit, frozenset({"limit", "before"}))),
+        resource(control, "/api/logs",
+                 get=read(logs.list_logs(proxy_log), logs.LIST_QUERY)),
+        resource(control, "/api/logs/summary",
+                 get=read(logs.summarize(proxy_log), logs.SUMMARY_QUERY)),
     ]  # fmt: skip

@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from mcpwall.admin import logs
 from mcpwall.core.audit import MAX_PAGE_SIZE
 from mcpwall.core.durations import MAX_SECONDS
+from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy.compile import MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
@@ -75,6 +77,8 @@ EXPIRES_IN: Schema = {
     "description": "Lifetime in seconds (at most 100 years); absent or null: no expiry.",
 }
 MASKED: Schema = {"const": "***"}
+SINCE: Schema = {"type": "string", "pattern": f"^({logs.SINCE.pattern})$"}
+LOG_TOOL: Schema = {"type": "string", "pattern": "^[^\\u0000]{1,256}$"}
 PROBLEM = obj({"pointer": STRING, "message": STRING})
 
 # The same checks as mcpwall.core.registry.Upstream.
@@ -143,6 +147,41 @@ ADMIN_TOKEN = {
     "revoked_at": nullable(TIME),
     "last_used_at": nullable(TIME),
     "status": STATUS,
+}
+PROXY_LOG_RECORD = {
+    "id": whole(1, 2**63 - 1),
+    "at": TIME,
+    "request_id": STRING,
+    "grant_id": STRING,
+    "grant_label": STRING,
+    "upstream": STRING,
+    "method": STRING,
+    "tool": {**STRING, "description": "Empty for methods other than tools/call."},
+    "policy": STRING,
+    "policy_version": whole(0, 2**31 - 1),
+    "decision": {"enum": ["", *DECISIONS], "description": "Empty when no policy decided."},
+    "rule": {**STRING, "description": "A JSON pointer into the policy, or (hidden) and such."},
+    "message": STRING,
+    "argument_keys": {
+        **array(STRING),
+        "description": "The top-level argument keys, sorted; never a value.",
+    },
+    "outcome": {"enum": ["ok", "tool_error", "protocol_error", "unreachable", "not_forwarded"]},
+    "decision_ms": {"type": "number", "minimum": 0},
+    "upstream_ms": {"type": "number", "minimum": 0},
+    "total_ms": {"type": "number", "minimum": 0},
+    "fail_open": {
+        "type": "boolean",
+        "description": "Let through with its limits unchecked (the counters were unreachable).",
+    },
+}
+SUMMARY_ROW = {
+    "upstream": STRING,
+    "tool": STRING,
+    "decision": {"enum": list(DECISIONS)},
+    "rule": STRING,
+    "count": whole(1, 2**63 - 1),
+    "last_seen": TIME,
 }
 TOKEN = {
     "token": {
@@ -244,6 +283,18 @@ SCHEMAS: dict[str, Schema] = {
             "details": {"type": "object"},
         }
     ),
+    "ProxyLogRecord": obj(PROXY_LOG_RECORD),
+    "ProxyLogPage": obj(
+        {
+            "records": array(ref("ProxyLogRecord")),
+            "next_before": {
+                **nullable(whole(1, 2**63 - 1)),
+                "description": "Pass as before= for the next page; null on the last one.",
+            },
+        }
+    ),
+    "ProxyLogSummaryRow": obj(SUMMARY_ROW),
+    "ProxyLogSummary": obj({"since": TIME, "rows": array(ref("ProxyLogSummaryRow"))}),
     "AuditPage": obj(
         {
             "events": array(ref("AuditEvent")),
@@ -472,6 +523,45 @@ PATHS: dict[str, Schema] = {
             ),
         ),
     },
+    "/api/logs": {
+        "get": operation(
+            "The proxy log, newest first: one row per agent request, with its decision and "
+            "the rule that made it. Argument keys only, never values.",
+            "viewer", (200, "ProxyLogPage"),
+            parameters=(
+                query("since", SINCE, "Only rows this recent (7d, 12h, 30m)."),
+                query("decision", {"enum": list(DECISIONS)}, "Only this decision."),
+                query("tool", LOG_TOOL, "Only calls of this tool."),
+                query("grant", GRANT_REF, "Only this grant (id or label)."),
+                query("upstream", NAME, "Only this upstream."),
+                query("limit", whole(1, MAX_LOG_PAGE_SIZE), "Page size (default 100)."),
+                query("before", whole(1, 2**63 - 1), "Rows with smaller ids only."),
+            ),
+        ),
+    },
+    "/api/logs/summary": {
+        "get": operation(
+            "Which guardrails fired: decided calls counted by upstream, tool, decision and "
+            "rule, with when each last happened; denials first, most frequent first.",
+            "viewer", (200, "ProxyLogSummary"),
+            parameters=(query("since", SINCE, "How far back (default 7d)."),),
+        ),
+    },
+    "/metrics": {
+        "get": {
+            "summary": "Prometheus metrics: decisions by upstream, tool, decision and rule; "
+            "latency histograms; upstream health; the proxy log's queue.",
+            "description": "Needs role viewer or higher.",
+            "responses": {
+                "200": {
+                    "description": "The Prometheus text format.",
+                    "content": {"text/plain": {"schema": STRING}},
+                },
+                "401": error(401),
+                "503": error(503),
+            },
+        },
+    },
 }  # fmt: skip
 
 DOCUMENT: Schema = {
@@ -479,9 +569,9 @@ DOCUMENT: Schema = {
     "info": {
         "title": "mcpwall admin API",
         "version": "1",
-        "description": "Upstreams, versioned policies, grants, admin tokens and the admin audit "
-        "trail of an mcpwall gateway. Every change is recorded in the audit trail with the "
-        "admin token that made it. Errors have the body "
+        "description": "Upstreams, versioned policies, grants, admin tokens, the admin audit "
+        "trail and the proxy log of an mcpwall gateway. Every change is recorded in the audit "
+        "trail with the admin token that made it. Errors have the body "
         '{"error": {"code", "message", "problems"?}}.',
     },
     "paths": PATHS,

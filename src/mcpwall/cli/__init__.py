@@ -7,8 +7,10 @@ import click
 from mcpwall.cli.admin import admin
 from mcpwall.cli.apply import apply_command
 from mcpwall.cli.grant import grant
+from mcpwall.cli.logs import logs
 from mcpwall.cli.policy import policy
 from mcpwall.cli.serve import serve
+from mcpwall.cli.stdio import stdio
 from mcpwall.cli.upstream import upstream
 
 
@@ -22,7 +24,7 @@ def cli() -> None:
     """
 
 
-for command in (apply_command, upstream, policy, grant, admin, serve):
+for command in (apply_command, upstream, policy, grant, admin, serve, stdio, logs):
     cli.add_command(command)
 
 

@@ -26,10 +26,14 @@ def masked_url(url: str | None) -> str | None:
     but a URL like ``https://user:pw@host/mcp?key=…`` must not leak through a listing."""
     if url is None:
         return None
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:  # such as a bracketed host that is not an IPv6 address
+        return "(a URL that can't be parsed; not shown)"
     netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", f":{MASK}@", 1)
+    if password is not None:
+        netloc = netloc.replace(f":{password}@", f":{MASK}@", 1)
     query = "&".join(
         f"{name}={MASK}" if value else name
         for name, value in parse_qsl(parts.query, keep_blank_values=True)

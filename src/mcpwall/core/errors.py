@@ -36,6 +36,10 @@
          ├─ UpstreamClosed      … the session ended while a request was in flight
          └─ UpstreamProtocolError … it answered with something that is not MCP
 
+    MCPWallError
+     └─ LimitsUnavailable   the rate-limit counters could not be reached or used (the call's
+                            limits were not checked: refused, or let through when configured)
+
 Messages give the location, what was found and what was expected.
 """
 
@@ -283,3 +287,15 @@ class UpstreamClosed(UpstreamError):  # noqa: N818
 
 class UpstreamProtocolError(UpstreamError):
     """The upstream sent something that is not valid MCP."""
+
+
+class LimitsUnavailable(MCPWallError):  # noqa: N818
+    """The counter store could not be reached or used, so a call's limits went unchecked.
+
+    ``store`` names it (a URL without its password); ``reason`` is what failed.
+    """
+
+    def __init__(self, store: str, reason: str) -> None:
+        self.store = store
+        self.reason = reason
+        super().__init__(f"rate-limit counters at {store} are unavailable: {reason}")

@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import orjson
 
 from mcpwall.core.errors import (
     InvalidRequest,
+    MethodNotFound,
     ProtocolError,
     StoreUnavailable,
     UpstreamError,
@@ -53,6 +54,7 @@ from mcpwall.core.mcp import (
     read_envelope,
     server_capabilities,
 )
+from mcpwall.core.mcp.status import MODERN_STATUS
 from mcpwall.core.mcp.versions import LEGACY_VERSIONS
 from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
@@ -67,6 +69,7 @@ log = logging.getLogger("mcpwall.gateway")
 SESSION_HEADER = "mcp-session-id"
 INTERNAL_ERROR = -32603
 DISCOVER_TTL_MS = 0
+LISTEN = "subscriptions/listen"
 
 
 def _unauthorized(description: str) -> HttpReply:
@@ -185,6 +188,12 @@ class HttpGateway:
             if not isinstance(message, Request):
                 raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
             check_modern_method(message.method)
+            if message.method == LISTEN:
+                raise MethodNotFound(
+                    f"{LISTEN} is not relayed: the gateway advertises no listChanged or "
+                    "subscribe capability on protocol 2026-07-28",
+                    request_id=message.id,
+                )
             envelope = read_envelope(message.params)
             check_headers(message, envelope.protocol_version, exchange.headers)
             check_version(envelope.protocol_version)
@@ -202,7 +211,11 @@ class HttpGateway:
         outbox = Outbox(_no_agent_requests) if wants_stream else None
         if outbox is not None:
             caller = _with_channel(caller, outbox)
-        return await reply(self._answer(caller, message), outbox)
+        status = _ModernStatus()
+        answered = await reply(self._answer(caller, message, status), outbox)
+        if answered.stream is None:
+            answered.status = status.code
+        return answered
 
     async def _discover(self, caller: Caller, request: Request) -> bytes:
         async def work() -> Message:
@@ -236,11 +249,9 @@ class HttpGateway:
             if isinstance(decoded, Request) and decoded.method == "initialize":
                 return await self._initialize(decoded, principal, exchange)
             return _plain(400, "send initialize first, or the Mcp-Session-Id it returned")
-        version = exchange.headers.get("mcp-protocol-version")
-        if version is not None and version != session.version:
-            return _plain(
-                400, f"MCP-Protocol-Version {version} is not this session's ({session.version})"
-            )
+        # A legacy MCP-Protocol-Version other than the session's is let through, as the SDKs'
+        # servers do (the conformance suite sends 2025-03-26 on a 2025-11-25 session): the
+        # version negotiated at initialize is the one this session keeps speaking.
         return await self._session_message(decoded, session, principal, exchange)
 
     async def _initialize(
@@ -290,7 +301,13 @@ class HttpGateway:
         task = asyncio.ensure_future(self._answer(caller, message))
         session.in_flight[message.id] = task
         task.add_done_callback(lambda _: session.in_flight.pop(message.id, None))
-        return await reply(task, outbox)
+        try:
+            return await reply(task, outbox)
+        except asyncio.CancelledError:
+            if not task.cancelled() or _cancelling():
+                raise
+            # The agent cancelled it (notifications/cancelled): no JSON-RPC response (§1.12).
+            return HttpReply(202)
 
     async def _notification(self, message: Notification, session: LegacySession) -> None:
         if message.method == "notifications/initialized":
@@ -387,8 +404,34 @@ class HttpGateway:
             found.append(dict(active.negotiated.capabilities))
         return server_capabilities(found, relays)
 
-    async def _answer(self, caller: Caller, request: Request) -> bytes:
-        return await guarded(request, self.pipeline.handle(caller, request))
+    async def _answer(
+        self, caller: Caller, request: Request, status: _ModernStatus | None = None
+    ) -> bytes:
+        work = self.pipeline.handle(caller, request)
+        return await guarded(request, work if status is None else status.watch(work))
+
+
+class _ModernStatus:
+    """The HTTP status of a 2026-07-28 answer sent as JSON: the one its JSON-RPC error calls
+    for (400 for -32602 or -32021, 404 for -32601…), whether the gateway refused the request
+    or relays an upstream's refusal; 200 for a result."""
+
+    __slots__ = ("code",)
+
+    def __init__(self) -> None:
+        self.code = 200
+
+    async def watch(self, work: Awaitable[Message]) -> Message:
+        try:
+            response = await work
+        except ProtocolError as refusal:
+            self.code = MODERN_STATUS.get(refusal.code, 200)
+            raise
+        error = response.get("error")
+        if isinstance(error, dict):
+            code = error.get("code")
+            self.code = MODERN_STATUS.get(code, 200) if type(code) is int else 200
+        return response
 
 
 def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
@@ -401,6 +444,12 @@ def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
         caller.capabilities,
         outbox,
     )
+
+
+def _cancelling() -> bool:
+    """Whether this task is being cancelled (rather than something it awaited)."""
+    current = asyncio.current_task()
+    return current is not None and current.cancelling() > 0
 
 
 def _no_agent_requests(message: Message, answer: object) -> Message:

@@ -23,6 +23,7 @@ from typing import Protocol
 
 from mcpwall.core.errors import (
     InvalidParams,
+    LimitsUnavailable,
     MethodNotFound,
     UnknownTool,
     UpstreamError,
@@ -30,6 +31,7 @@ from mcpwall.core.errors import (
 from mcpwall.core.jsonrpc import Request
 from mcpwall.core.mcp import (
     CACHEABLE_METHODS,
+    CLIENT_CAPABILITIES_KEY,
     CursorSeal,
     PageCursor,
     after,
@@ -44,14 +46,15 @@ from mcpwall.core.mcp import (
     tools_page,
     upstream_client_capabilities,
 )
+from mcpwall.core.mcp.envelope import LOG_LEVEL_KEY
 from mcpwall.core.mcp.versions import Era
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
 from mcpwall.core.proxylog import Outcome, build_record
-from mcpwall.core.windows import CounterKey
+from mcpwall.core.windows import budgets_for, unchecked_denial
 from mcpwall.gateway.grants import Principal
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.clock import Clock
-from mcpwall.ports.counters import Budget, CounterStore, Refusal, Reservation
+from mcpwall.ports.counters import CounterStore, Refusal, Reservation
 from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.upstream import ClientOffer, Message
 
@@ -97,6 +100,7 @@ class Caller:
     version: str
     capabilities: Mapping[str, object] = field(default_factory=dict)
     channel: AgentChannel | None = None
+    _offer: ClientOffer | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def upstreams(self) -> list[str]:
@@ -107,10 +111,11 @@ class Caller:
 
     @property
     def offer(self) -> ClientOffer:
-        caps = upstream_client_capabilities(
-            self.capabilities, agent_era=self.era, upstream_era=self.era
-        )
-        return ClientOffer(caps)
+        """What to declare upstream for this caller; worked out once, as a call asks often."""
+        if self._offer is None:
+            object.__setattr__(self, "_offer", client_offer(self.capabilities, self.era))
+        assert self._offer is not None
+        return self._offer
 
     def cursor_scope(self, method: str) -> str:
         return f"{self.principal.grant_id}|{self.endpoint or ''}|{method}"
@@ -129,12 +134,14 @@ class _Timing:
 def client_offer(agent_capabilities: Mapping[str, object], era: Era) -> ClientOffer:
     """What to declare upstream for an agent: only the client capabilities we can relay to it.
 
-    Upstreams are assumed to be of the agent's era when the session opens (most real servers
-    speak 2025-11-25); declaring sampling to a legacy upstream for a modern agent would invite
-    requests that can't reach it, and those are refused anyway.
+    A legacy agent gets a legacy upstream session declaring its relayable capabilities. A
+    2026-07-28 agent lets the upstream pick the era, and declares them only to a 2026-07-28
+    session: a legacy upstream's requests (sampling, elicitation) could not reach it.
     """
-    caps = upstream_client_capabilities(agent_capabilities, agent_era=era, upstream_era=era)
-    return ClientOffer(caps)
+    relayable = upstream_client_capabilities(agent_capabilities, agent_era=era, upstream_era=era)
+    if era == "legacy":
+        return ClientOffer(legacy_capabilities=relayable, era="legacy")
+    return ClientOffer(capabilities=relayable)
 
 
 class Pipeline:
@@ -147,12 +154,17 @@ class Pipeline:
         sink: LogSink,
         clock: Clock,
         cursors: CursorSeal,
+        *,
+        limits_fail_open: bool = False,
     ) -> None:
         self.pool = pool
         self.counters = counters
         self.sink = sink
         self.clock = clock
         self.cursors = cursors
+        # When the counter store is unreachable: let calls with limits through unchecked
+        # (each marked in the proxy log) instead of refusing them (MCPWALL_LIMITS_FAIL_OPEN).
+        self.limits_fail_open = limits_fail_open
 
     async def handle(self, caller: Caller, request: Request) -> Message:
         """Answer one request with a JSON-RPC response (``result`` or ``error``), without id."""
@@ -179,25 +191,28 @@ class Pipeline:
             self, caller, request, upstream, tool, call.arguments, binding.policy, policy, timing
         )
         if decision.decision == "deny":
-            return record.refused(decision)
+            return await record.refused(decision)
         # Only now, for a call that may go ahead: is it a tool the upstream offers, exactly?
         # (Denials never touch the upstream.)
         try:
             await self._check_offered(caller, upstream, tool)
         except UnknownTool:
-            record.unknown()
+            await record.unknown()
+            raise
+        except UpstreamError:  # it could not even list its tools: still one row
+            await record.forwarded(decision, "unreachable")
             raise
         reservation: Reservation | None = None
         if decision.limits:
-            limited = await self._reserve(caller, upstream, decision)
+            limited = await self._reserve(caller, upstream, decision, record)
             if isinstance(limited, Decision):
                 if limited.decision == "deny":
-                    return record.refused(limited)
+                    return await record.refused(limited)
                 decision = limited
             else:
                 reservation = limited
         timing.decided = time.perf_counter()
-        params = _for_upstream(request.params, name=tool)
+        params = _for_upstream(request.params, name=tool, capabilities=_declared(caller))
         try:
             response = await self.pool.request(
                 caller.owner,
@@ -209,13 +224,13 @@ class Pipeline:
             )
         except UpstreamError:
             await self._release(reservation)
-            record.forwarded(decision, "unreachable")
+            await record.forwarded(decision, "unreachable")
             raise
         timing.upstream = time.perf_counter()
         outcome = _outcome(response)
         if outcome == "protocol_error":
             await self._release(reservation)
-        record.forwarded(decision, outcome)
+        await record.forwarded(decision, outcome)
         return self._modern(caller, "tools/call", response)
 
     def _route_tool(self, caller: Caller, name: str) -> tuple[str, str]:
@@ -234,17 +249,16 @@ class Pipeline:
             raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
 
     async def _reserve(
-        self, caller: Caller, upstream: str, decision: Decision
+        self, caller: Caller, upstream: str, decision: Decision, record: _Recorder
     ) -> Reservation | Decision:
-        budgets = [
-            Budget(
-                CounterKey(limit.counter, limit.scope, _subject(limit.scope, caller, upstream)),
-                limit.max,
-                limit.window_seconds,
-            )
-            for limit in decision.limits
-        ]
-        taken = await self.counters.reserve(budgets, time.time())
+        budgets = budgets_for(decision.limits, caller.principal.grant_id, upstream)
+        try:
+            taken = await self.counters.reserve(budgets, time.time())
+        except LimitsUnavailable:
+            if not self.limits_fail_open:
+                return unchecked_denial(decision.limits)  # fail closed (DESIGN §3)
+            record.fail_open = True
+            return decision
         if isinstance(taken, Refusal):
             denial = decision.limits[taken.index].denial
             return replace(denial, retry_after_s=round(taken.retry_after_s, 3))
@@ -280,7 +294,7 @@ class Pipeline:
         hidden = policy.is_hidden if policy is not None else (lambda _name: True)
         prefix = None if caller.endpoint is not None else page.upstream
         listing = tools_page(result, hidden, next_cursor=sealed, prefix=prefix)
-        self._record_plain(caller, request, page.upstream, "ok")
+        await self._record_plain(caller, request, page.upstream, "ok")
         return listing
 
     async def _list_page(self, caller: Caller, page: PageCursor) -> Message:
@@ -300,7 +314,7 @@ class Pipeline:
                 f"{request.method} is served on /mcp/UPSTREAM; the aggregate /mcp endpoint "
                 "serves tools/list and tools/call (tool names are UPSTREAM__TOOL)"
             )
-        params = _for_upstream(request.params)
+        params = _for_upstream(request.params, capabilities=_declared(caller))
         try:
             response = await self.pool.request(
                 caller.owner,
@@ -311,9 +325,9 @@ class Pipeline:
                 self._related(caller, caller.endpoint),
             )
         except UpstreamError:
-            self._record_plain(caller, request, caller.endpoint, "unreachable")
+            await self._record_plain(caller, request, caller.endpoint, "unreachable")
             raise
-        self._record_plain(caller, request, caller.endpoint, _outcome(response))
+        await self._record_plain(caller, request, caller.endpoint, _outcome(response))
         return self._modern(caller, request.method, response)
 
     def _related(
@@ -357,11 +371,11 @@ class Pipeline:
             result = stamp_cacheable(result, LIST_TTL_MS, "private")
         return {**response, "result": result}
 
-    def _record_plain(
+    async def _record_plain(
         self, caller: Caller, request: Request, upstream: str, outcome: Outcome
     ) -> None:
         principal = caller.principal
-        self.sink.write(
+        await self.sink.write(
             build_record(
                 at=self.clock.now(),
                 request_id=request.id,
@@ -398,34 +412,35 @@ class _Recorder:
         self.policy_name = policy_name
         self.version = policy.version if policy is not None else 0
         self.timing = timing
+        self.fail_open = False  # let through with its limits unchecked
 
-    def refused(self, decision: Decision) -> Message:
+    async def refused(self, decision: Decision) -> Message:
         """Record a denial and answer it (DESIGN §4); a hidden tool is an unknown tool."""
         self.timing.decided = time.perf_counter()
-        self._write(decision, "not_forwarded")
+        await self._write(decision, "not_forwarded")
         if decision.rule == "(hidden)":
             raise UnknownTool(self.request_name)
         result = denial_result(decision, policy=self.policy_name, version=self.version)
         return self.pipeline._modern(self.caller, "tools/call", {"result": result})
 
-    def forwarded(self, decision: Decision, outcome: Outcome) -> None:
-        self._write(decision, outcome)
+    async def forwarded(self, decision: Decision, outcome: Outcome) -> None:
+        await self._write(decision, outcome)
 
-    def unknown(self) -> None:
+    async def unknown(self) -> None:
         """Record a call of a tool the upstream does not offer (refused as unknown)."""
         self.timing.decided = time.perf_counter()
-        self._write(Decision("deny", UNKNOWN_TOOL_RULE, "Unknown tool"), "not_forwarded")
+        await self._write(Decision("deny", UNKNOWN_TOOL_RULE, "Unknown tool"), "not_forwarded")
 
     @property
     def request_name(self) -> str:
         return self.tool if self.caller.endpoint else f"{self.upstream}__{self.tool}"
 
-    def _write(self, decision: Decision, outcome: Outcome) -> None:
+    async def _write(self, decision: Decision, outcome: Outcome) -> None:
         now = time.perf_counter()
         timing = self.timing
         decided = timing.decided or now
         principal = self.caller.principal
-        self.pipeline.sink.write(
+        await self.pipeline.sink.write(
             build_record(
                 at=self.pipeline.clock.now(), request_id=self.request.id,
                 grant_id=principal.grant_id, grant_label=principal.label, upstream=self.upstream,
@@ -434,25 +449,32 @@ class _Recorder:
                 rule=decision.rule, message=decision.message, outcome=outcome,
                 decision_ms=timing.ms(decided - timing.started),
                 upstream_ms=timing.ms(timing.upstream - decided) if timing.upstream else 0.0,
-                total_ms=timing.ms(now - timing.started),
+                total_ms=timing.ms(now - timing.started), fail_open=self.fail_open,
             )
         )  # fmt: skip
 
 
-def _subject(scope: str, caller: Caller, upstream: str) -> str:
-    if scope == "grant":
-        return caller.principal.grant_id
-    return upstream if scope == "upstream" else ""
+def _declared(caller: Caller) -> Mapping[str, object] | None:
+    """A 2026-07-28 request's own client capabilities, as far as they can be relayed: they
+    vary per request (stateless), so they travel with it rather than with the session."""
+    return caller.offer.capabilities if caller.era == "modern" else None
 
 
 def _for_upstream(
-    params: Mapping[str, object] | None, *, name: str | None = None
+    params: Mapping[str, object] | None,
+    *,
+    name: str | None = None,
+    capabilities: Mapping[str, object] | None = None,
 ) -> dict[str, object] | None:
     """Params to send upstream: re-serialised from what was parsed (and evaluated), the tool
     name set to the upstream's own, and the agent's 2026 envelope left out of ``_meta`` (a
-    session adds its own)."""
+    session adds its own) — all but ``logLevel``, the agent's opt-in to log messages, which
+    a session passes on to a modern upstream. For a modern agent, ``capabilities`` (those the
+    gateway declares for this request) are added: they vary per request, so they travel with
+    it, and a modern session must send them rather than the ones it opened with (a legacy
+    session drops them)."""
     if params is None:
-        return None
+        return None  # a 2026-07-28 request always has params: its envelope is in them
     forwarded = dict(params)
     if name is not None:
         forwarded["name"] = name
@@ -461,11 +483,21 @@ def _for_upstream(
         forwarded.pop("task", None)
     meta = forwarded.get("_meta")
     if isinstance(meta, dict):
-        kept = {key: value for key, value in meta.items() if not key.startswith(ENVELOPE_PREFIX)}
+        kept = {
+            key: value
+            for key, value in meta.items()
+            if key == LOG_LEVEL_KEY or not key.startswith(ENVELOPE_PREFIX)
+        }
         if kept:
             forwarded["_meta"] = kept
         else:
             del forwarded["_meta"]
+    if capabilities is not None:
+        meta = forwarded.get("_meta")
+        forwarded["_meta"] = {
+            **(meta if isinstance(meta, dict) else {}),
+            CLIENT_CAPABILITIES_KEY: dict(capabilities),
+        }
     return forwarded
 
 

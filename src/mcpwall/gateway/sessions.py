@@ -74,6 +74,9 @@ class SessionTable:
         self._sessions: dict[str, LegacySession] = {}
         self.idle_seconds = idle_seconds
         self.limit = limit
+        # Looking for idle sessions walks them all, and every request asks: at most this often.
+        self._sweep_every = min(1.0, idle_seconds / 10)
+        self._next_sweep = 0.0
 
     def create(
         self, grant_id: str, endpoint: str | None, version: str, capabilities: Mapping[str, object]
@@ -99,8 +102,13 @@ class SessionTable:
         return self._sessions.pop(session_id, None)
 
     def expired(self) -> list[LegacySession]:
-        """Remove and return the sessions idle for too long."""
-        deadline = time.monotonic() - self.idle_seconds
+        """Remove and return the sessions idle for too long (looked for at most once in
+        ``_sweep_every`` seconds, so a session may outlive its idle time by that much)."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return []
+        self._next_sweep = now + self._sweep_every
+        deadline = now - self.idle_seconds
         stale = [s for s in self._sessions.values() if s.last_seen < deadline and not s.in_flight]
         for session in stale:
             del self._sessions[session.id]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
 
@@ -76,20 +77,52 @@ async def guarded(request: Request, work: Awaitable[Message]) -> bytes:
 
 
 class Outbox:
-    """Messages for the agent about one request, in order, and the requests it was asked."""
+    """Messages for the agent about one request, in order, and the requests it was asked.
+
+    Nothing waits on an outbox but :meth:`wait`, one future that the request's end wakes too:
+    a request that streams nothing (every refusal) costs a task for its work and no more.
+    """
 
     def __init__(
         self, ask: Callable[[Message, Callable[[Message], Awaitable[None]]], Message]
     ) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue()
+        self._messages: deque[bytes] = deque()
+        self._waiter: asyncio.Future[None] | None = None
         self._ask = ask
 
     async def notify(self, message: Message) -> None:
-        await self.queue.put(orjson.dumps(message))
+        self._put(orjson.dumps(message))
 
     async def ask(self, message: Message, answer: Callable[[Message], Awaitable[None]]) -> None:
         """Forward a request to the agent under an id of ours; its answer goes to ``answer``."""
-        await self.queue.put(orjson.dumps(self._ask(message, answer)))
+        self._put(orjson.dumps(self._ask(message, answer)))
+
+    def pending(self) -> bool:
+        return bool(self._messages)
+
+    def take(self) -> bytes:
+        return self._messages.popleft()
+
+    async def wait(self, work: asyncio.Future[bytes]) -> None:
+        """Until a message is queued or ``work`` is done, whichever comes first."""
+        if self._messages or work.done():
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiter = waiter
+        work.add_done_callback(self._wake)
+        try:
+            await waiter
+        finally:
+            self._waiter = None
+            work.remove_done_callback(self._wake)
+
+    def _put(self, encoded: bytes) -> None:
+        self._messages.append(encoded)
+        self._wake()
+
+    def _wake(self, _: object = None) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
 
 
 async def reply(
@@ -104,35 +137,27 @@ async def reply(
     if outbox is None:  # nothing can be streamed: no task, no queue (the deny path's case)
         return HttpReply(status, [*JSON_HEADERS, *extra], await work)
     task = asyncio.ensure_future(work)
-    first = asyncio.ensure_future(outbox.queue.get())
     try:
-        await asyncio.wait({task, first}, return_when=asyncio.FIRST_COMPLETED)
+        await outbox.wait(task)
     except asyncio.CancelledError:
         task.cancel()
-        first.cancel()
         raise
-    if not first.done():
-        first.cancel()
+    if not outbox.pending():
         return HttpReply(status, [*JSON_HEADERS, *extra], await task)
-    return HttpReply(status, extra, stream=_stream(first.result(), outbox, task))
+    return HttpReply(status, extra, stream=_stream(outbox, task))
 
 
-async def _stream(
-    first: bytes, outbox: Outbox, task: asyncio.Future[bytes]
-) -> AsyncIterator[bytes]:
+async def _stream(outbox: Outbox, task: asyncio.Future[bytes]) -> AsyncIterator[bytes]:
     try:
-        yield first
         while True:
-            following = asyncio.ensure_future(outbox.queue.get())
-            await asyncio.wait({task, following}, return_when=asyncio.FIRST_COMPLETED)
-            if following.done():
-                yield following.result()
-                continue
-            following.cancel()
-            while not outbox.queue.empty():  # what arrived with the response goes before it
-                yield outbox.queue.get_nowait()
-            yield task.result()
-            return
+            while outbox.pending():  # what arrived with the response goes before it
+                yield outbox.take()
+            if task.done():
+                break
+            await outbox.wait(task)
+        if task.cancelled():
+            return  # the agent cancelled it (notifications/cancelled): no response (§1.12)
+        yield task.result()
     finally:
         if not task.done():
             task.cancel()  # the agent went away: cancel the request, and so the upstream's

@@ -31,6 +31,7 @@ from mcpwall.ports.upstream import (
 
 log = logging.getLogger("mcpwall.gateway")
 
+MAX_LISTED_NAMES = 10_000  # per upstream, remembered for metric labels
 MAX_LIST_PAGES = 100  # a tools/list walk stops here (the mcp SDK caps its own re-list alike)
 LIST_CHANGED = "notifications/tools/list_changed"
 
@@ -54,6 +55,8 @@ class UpstreamPool:
         self.timeout = timeout
         self._entries: dict[tuple[Owner, str], _Entry] = {}
         self._opening: dict[tuple[Owner, str], asyncio.Lock] = {}
+        # Every tool name each upstream has listed, to any owner: what a metric may name.
+        self._listed: dict[str, frozenset[str]] = {}
 
     async def session(
         self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None = None
@@ -71,6 +74,7 @@ class UpstreamPool:
         entry = await self._entry(owner, upstream, offer, None)
         if entry.tools is None:
             entry.tools = await self._list_names(upstream, entry.session)
+            self._note_listed(upstream, entry.tools)
         return entry.tools
 
     async def request(
@@ -85,10 +89,22 @@ class UpstreamPool:
         """Send one request through the owner's session; a dead session is dropped."""
         session = await self.session(owner, upstream, offer)
         try:
-            return await session.request(method, params, related=related, timeout=self.timeout)
+            response = await session.request(method, params, related=related, timeout=self.timeout)
         except UpstreamClosed:
             self._forget(owner, upstream, session)
             raise
+        if method == "tools/list":
+            self._note_listed(upstream, _tool_names(response.get("result")))
+        return response
+
+    def has_listed(self, upstream: str, tool: str) -> bool:
+        """Whether ``upstream`` has listed ``tool`` (to anyone): bounds metric labels."""
+        return tool in self._listed.get(upstream, ())
+
+    def _note_listed(self, upstream: str, names: frozenset[str]) -> None:
+        known = self._listed.get(upstream, frozenset())
+        if not names <= known and len(known) < MAX_LISTED_NAMES:
+            self._listed[upstream] = known | names  # replaced whole: read from other threads
 
     async def close_owner(self, owner: Owner) -> None:
         """End every session of ``owner`` (a legacy session was deleted or expired)."""
@@ -104,6 +120,9 @@ class UpstreamPool:
     ) -> _Entry:
         key = (owner, upstream)
         entry = self._entries.get(key)
+        if entry is not None and entry.session.closed:  # crashed, or ended by the upstream
+            del self._entries[key]
+            entry = None
         if entry is None:
             async with self._opening.setdefault(key, asyncio.Lock()):
                 entry = self._entries.get(key)
@@ -145,11 +164,7 @@ class UpstreamPool:
             result = response.get("result")
             if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
                 raise UpstreamProtocolError(upstream, "tools/list answered without a list of tools")
-            names.update(
-                tool["name"]
-                for tool in result["tools"]
-                if isinstance(tool, dict) and isinstance(tool.get("name"), str)
-            )
+            names.update(_tool_names(result))
             cursor = result.get("nextCursor")
             if not isinstance(cursor, str):
                 break
@@ -166,3 +181,15 @@ class UpstreamPool:
             await session.aclose()
         except UpstreamError as error:
             log.warning("closing an upstream session failed: %s", error)
+
+
+def _tool_names(result: object) -> frozenset[str]:
+    """The names in a ``tools/list`` result (none if it has no list of tools)."""
+    tools = result.get("tools") if isinstance(result, dict) else None
+    if not isinstance(tools, list):
+        return frozenset()
+    return frozenset(
+        tool["name"]
+        for tool in tools
+        if isinstance(tool, dict) and isinstance(tool.get("name"), str)
+    )

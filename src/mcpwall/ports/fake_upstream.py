@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 
 from mcpwall.core.errors import UpstreamClosed, UpstreamTimeout, UpstreamUnavailable
 from mcpwall.core.registry import Upstream
-from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
+from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
 
 LEGACY = Negotiated(
     protocol_version="2025-11-25",
@@ -86,7 +86,7 @@ Handler = Callable[[str, Mapping[str, object] | None, Related], Awaitable[Messag
 """Answers one request: ``(method, params, related) -> {"result": …}`` or ``{"error": …}``."""
 
 
-class FakeSession:
+class FakeSession(SessionEnd):
     """One open fake session (an :class:`~mcpwall.ports.upstream.UpstreamSession`)."""
 
     def __init__(
@@ -107,24 +107,11 @@ class FakeSession:
         self._asks = itertools.count(1)
         self._asked: dict[str | int, asyncio.Future[Message]] = {}
         self._inflight: dict[int, asyncio.Task[Message]] = {}
-        self._closed = asyncio.Event()
-        self._close_reason = ""
+        SessionEnd.__init__(self)
 
     @property
     def negotiated(self) -> Negotiated:
         return self._negotiated
-
-    @property
-    def closed(self) -> bool:
-        return self._closed.is_set()
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
-
-    async def wait_closed(self) -> str:
-        await self._closed.wait()
-        return self._close_reason
 
     async def request(
         self,
@@ -197,8 +184,7 @@ class FakeSession:
     def _end(self, reason: str) -> None:
         if self.closed:
             return
-        self._close_reason = reason
-        self._closed.set()
+        self._mark_closed(reason)
         for work in self._inflight.values():
             work.cancel()
 

@@ -19,6 +19,7 @@ own exceptions.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -36,16 +37,23 @@ Era = Literal["legacy", "modern"]
 
 @dataclass(frozen=True, slots=True)
 class ClientOffer:
-    """What the gateway tells an upstream about itself as a client.
+    """What the gateway tells an upstream about itself as a client, for one agent.
 
-    ``capabilities`` are only the client capabilities the gateway can relay for the agent
-    this session serves (sampling only if that agent can sample, and so on).
+    The capabilities are only those the gateway can relay to that agent, per era of the
+    upstream session: ``legacy_capabilities`` go in ``initialize`` (sampling, elicitation,
+    roots — requests a legacy agent can be asked), ``capabilities`` in a 2026-07-28 session's
+    per-request envelope. ``era`` is the agent's preference: ``"legacy"`` opens a legacy
+    session without probing (a dual-era upstream would otherwise pick 2026-07-28, which has no
+    server→client requests, logging level or subscriptions to relay to a legacy agent); None
+    lets the upstream's answers decide.
     """
 
     capabilities: Mapping[str, object] = field(default_factory=dict)
     client_info: Mapping[str, object] = field(
         default_factory=lambda: {"name": "mcpwall", "version": "0.1.0"}
     )
+    legacy_capabilities: Mapping[str, object] = field(default_factory=dict)
+    era: Era | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +72,11 @@ class UpstreamSession(Protocol):
 
     @property
     def negotiated(self) -> Negotiated: ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is over (closed, or its upstream went away): open a new one."""
+        ...
 
     async def request(
         self,
@@ -93,6 +106,35 @@ class UpstreamSession(Protocol):
     async def aclose(self) -> None:
         """End the session (HTTP: DELETE it; stdio: close stdin, then terminate)."""
         ...
+
+
+class SessionEnd:
+    """Whether a session is over, and why: what every session implementation shares."""
+
+    def __init__(self) -> None:
+        self._closed = asyncio.Event()
+        self._close_reason = ""
+
+    @property
+    def closed(self) -> bool:
+        """Whether the session is over (closed, or its upstream went away)."""
+        return self._closed.is_set()
+
+    @property
+    def close_reason(self) -> str:
+        """Why the session is over; empty while it is open."""
+        return self._close_reason
+
+    async def wait_closed(self) -> str:
+        """Wait until the session is over; return why."""
+        await self._closed.wait()
+        return self._close_reason
+
+    def _mark_closed(self, reason: str) -> None:
+        """Record the end of the session (the first reason given is kept)."""
+        if not self._closed.is_set():
+            self._close_reason = reason
+            self._closed.set()
 
 
 class UpstreamConnector(Protocol):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 import pytest
 
@@ -136,3 +138,41 @@ async def test_streamed_replies_are_framed_as_server_sent_events() -> None:
         'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
         'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
     )
+
+
+async def test_a_client_that_goes_away_before_the_reply_cancels_the_request() -> None:
+    # 2026-07-28: closing the request's stream is how an agent cancels it (research §1.12).
+    cancelled = asyncio.Event()
+
+    class Stuck:
+        async def handle(self, exchange: HttpExchange) -> HttpReply:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+            raise AssertionError("unreachable")
+
+        def ready(self) -> bool:
+            return True
+
+    inbound = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    inbound.append({"type": "http.disconnect"})
+    sent: list[object] = []
+
+    async def receive() -> dict[str, object]:
+        return inbound.pop(0)
+
+    async def send(message: object) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "path": "/mcp/k8s",
+        "method": "POST",
+        "headers": [(b"host", b"127.0.0.1")],
+    }
+    with anyio.fail_after(5):
+        await DownstreamApp(Stuck())(scope, receive, send)
+    assert cancelled.is_set()
+    assert sent == []  # nobody is left to answer

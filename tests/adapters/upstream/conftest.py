@@ -17,9 +17,11 @@ from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.ports.upstream import ClientOffer, Message
 from tests.fixtures.servers import FIXTURE_SERVER, RECORD_ENV, Record, fixture_http_server
 
+# The same capabilities for either era of session, so each test runs against both.
 OFFER = ClientOffer(
     capabilities={"sampling": {}, "elicitation": {"form": {}}},
     client_info={"name": "mcpwall-tests", "version": "0"},
+    legacy_capabilities={"sampling": {}, "elicitation": {"form": {}}},
 )
 TIMEOUT = 10.0
 

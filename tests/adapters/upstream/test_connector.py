@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from mcpwall.adapters.upstream import ChannelSession, Connector, StreamableHttpSession
@@ -60,6 +62,16 @@ async def test_the_mode_is_passed_on(stdio_upstream: Upstream) -> None:
     session = await Connector(mode="legacy").connect(stdio_upstream, OFFER, Inbox())
     try:
         assert session.negotiated.era == "legacy"
+    finally:
+        await session.aclose()
+
+
+async def test_an_offer_for_a_legacy_agent_opens_a_legacy_session(stdio_upstream: Upstream) -> None:
+    """A dual-era upstream would pick 2026-07-28, where nothing can be relayed to a legacy agent."""
+    session = await CONNECTOR.connect(stdio_upstream, replace(OFFER, era="legacy"), Inbox())
+    try:
+        assert session.negotiated.era == "legacy"
+        assert await echo(session) == "hi"
     finally:
         await session.aclose()
 

@@ -17,7 +17,11 @@ DISCOVERED = {
 
 
 def test_initialize_offers_our_latest_legacy_version_and_the_offer() -> None:
-    offer = ClientOffer(capabilities={"roots": {}}, client_info={"name": "gw", "version": "1"})
+    offer = ClientOffer(
+        capabilities={"sampling": {}},
+        client_info={"name": "gw", "version": "1"},
+        legacy_capabilities={"roots": {}},
+    )
     assert initialize_params(offer) == {
         "protocolVersion": "2025-11-25",
         "capabilities": {"roots": {}},

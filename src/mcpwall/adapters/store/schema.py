@@ -10,10 +10,13 @@ from datetime import UTC, datetime
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Dialect,
+    Double,
     ForeignKey,
+    Index,
     Integer,
     MetaData,
     String,
@@ -152,4 +155,50 @@ audit_events = Table(
     Column("object_kind", String(32), nullable=False),
     Column("object_id", String(128), nullable=False),
     Column("details", JSON, nullable=False),
+)
+
+# One row per call a rate limit counted (``adapters/counters/sql.py``): the log it counts in
+# (``core.windows.log_name``), when (seconds since the epoch), and when it stops mattering
+# (``at`` plus the log's window), which is what pruning goes by.
+counter_events = Table(
+    "counter_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("log", Text, nullable=False),
+    Column("at", Double, nullable=False),
+    Column("expires_at", Double, nullable=False, index=True),
+    Index("ix_counter_events_log_at", "log", "at"),
+)
+
+# One row per agent request (DESIGN §6, built by ``core.proxylog.build_record``): argument
+# keys, never values. Each index leads with what ``mcpwall logs`` filters on and ends with
+# the time; the (upstream, tool, decision, rule, at) one also covers ``logs summary``, which
+# then reads the index alone, already in group order.
+proxy_log = Table(
+    "proxy_log",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("at", UTCDateTime, nullable=False, index=True),
+    Column("request_id", Text, nullable=False),
+    Column("grant_id", ID, nullable=False),
+    Column("grant_label", NAME, nullable=False),
+    Column("upstream", NAME, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("tool", Text, nullable=False),
+    Column("policy", NAME, nullable=False),
+    Column("policy_version", Integer, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("rule", Text, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("argument_keys", JSON, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("decision_ms", Double, nullable=False),
+    Column("upstream_ms", Double, nullable=False),
+    Column("total_ms", Double, nullable=False),
+    Column("fail_open", Boolean, nullable=False),
+    Index("ix_proxy_log_decision_at", "decision", "at"),
+    Index("ix_proxy_log_rule_at", "rule", "at"),
+    Index("ix_proxy_log_grant_label_at", "grant_label", "at"),
+    Index("ix_proxy_log_tool_at", "tool", "at"),
+    Index("ix_proxy_log_summary", "upstream", "tool", "decision", "rule", "at"),
 )

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
 from mcpwall.adapters.store import rows
@@ -42,6 +42,11 @@ class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLAdminTokens):
                     f"{self.url} were stored with; set {SECRET_KEY_VARIABLE} to that key "
                     "(every process sharing a database needs the same one)"
                 )
+
+    @property
+    def engine(self) -> Engine:
+        """The engine, for adapters keeping tables of their own here (``adapters/counters``)."""
+        return self._engine
 
     def revision(self) -> int:
         with self._transaction() as connection:

@@ -48,7 +48,7 @@ from mcpwall.core.jsonrpc import (
     encode_request,
     encode_result,
 )
-from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
+from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
 
 Mode = Literal["auto", "legacy", "modern"]
 """How to pick an upstream's era: probe (``auto``), or insist on one."""
@@ -77,7 +77,7 @@ class Wire(Protocol):
         ...
 
 
-class ChannelSession:
+class ChannelSession(SessionEnd):
     """An open session over a :class:`Wire`: an :class:`~mcpwall.ports.upstream.UpstreamSession`.
 
     Open one with :func:`open_channel`.
@@ -91,8 +91,7 @@ class ChannelSession:
         self._inflight = InFlight(on_unsolicited)
         self._negotiated: Negotiated | None = None
         self._envelope: dict[str, object] | None = None
-        self._closed = asyncio.Event()
-        self._close_reason = ""
+        SessionEnd.__init__(self)
         self._background: set[asyncio.Task[None]] = set()
         self._reader = asyncio.create_task(self._read(), name=f"mcpwall.upstream.{name}.read")
 
@@ -101,21 +100,6 @@ class ChannelSession:
         if self._negotiated is None:
             raise RuntimeError("the session is not negotiated yet")
         return self._negotiated
-
-    @property
-    def closed(self) -> bool:
-        """Whether the session is over (closed, or its upstream went away)."""
-        return self._closed.is_set()
-
-    @property
-    def close_reason(self) -> str:
-        """Why the session is over; empty while it is open."""
-        return self._close_reason
-
-    async def wait_closed(self) -> str:
-        """Wait until the session is over; return why."""
-        await self._closed.wait()
-        return self._close_reason
 
     async def request(
         self,
@@ -285,8 +269,7 @@ class ChannelSession:
     def _end(self, reason: str) -> None:
         if self.closed:
             return
-        self._close_reason = reason
-        self._closed.set()
+        self._mark_closed(reason)
         self._inflight.fail_all(UpstreamClosed(self.name, reason))
 
 

@@ -43,13 +43,17 @@ class Connector:
     async def connect(
         self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
     ) -> UpstreamSession:
-        """Open and negotiate a session; :class:`UpstreamUnavailable` when that fails."""
+        """Open and negotiate a session; :class:`UpstreamUnavailable` when that fails.
+
+        An offer made for a legacy agent opens a legacy session (see :class:`ClientOffer`).
+        """
+        mode: Mode = "legacy" if offer.era == "legacy" else self.mode
         if upstream.kind is UpstreamKind.STDIO:
             return await connect_stdio(
                 upstream,
                 offer,
                 on_unsolicited,
-                mode=self.mode,
+                mode=mode,
                 timeout=self.timeout,
                 probe_timeout=self.probe_timeout,
                 grace=self.grace,
@@ -60,7 +64,7 @@ class Connector:
                 upstream,
                 offer,
                 on_unsolicited,
-                mode=self.mode,
+                mode=mode,
                 timeout=self.timeout,
                 probe_timeout=self.probe_timeout,
                 max_message_bytes=self.max_message_bytes,

@@ -22,10 +22,11 @@ INITIALIZED = "notifications/initialized"
 
 
 def initialize_params(offer: ClientOffer) -> dict[str, object]:
-    """The ``initialize`` params: our latest legacy version, the offered capabilities."""
+    """The ``initialize`` params: our latest legacy version, the capabilities offered for a
+    legacy session."""
     return {
         "protocolVersion": LATEST_LEGACY,
-        "capabilities": dict(offer.capabilities),
+        "capabilities": dict(offer.legacy_capabilities),
         "clientInfo": dict(offer.client_info),
     }
 

@@ -55,7 +55,7 @@ from mcpwall.core.jsonrpc import (
 )
 from mcpwall.core.mcp import request_headers
 from mcpwall.core.registry import Upstream
-from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
+from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -76,7 +76,7 @@ class _Stream:
         self.progress_token = progress_token
 
 
-class StreamableHttpSession:
+class StreamableHttpSession(SessionEnd):
     """A session with a Streamable HTTP upstream: an
     :class:`~mcpwall.ports.upstream.UpstreamSession`.
 
@@ -104,8 +104,7 @@ class StreamableHttpSession:
         self._envelope: dict[str, object] | None = None
         self._session_id: str | None = None
         self._last_id = 0
-        self._closed = asyncio.Event()
-        self._close_reason = ""
+        SessionEnd.__init__(self)
         self._listener: StandaloneStream | None = None
         self._background: set[asyncio.Task[None]] = set()
 
@@ -119,20 +118,6 @@ class StreamableHttpSession:
     def session_id(self) -> str | None:
         """The ``Mcp-Session-Id`` the upstream gave (legacy era), if any."""
         return self._session_id
-
-    @property
-    def closed(self) -> bool:
-        """Whether the session is over (closed, or ended by the upstream)."""
-        return self._closed.is_set()
-
-    @property
-    def close_reason(self) -> str:
-        return self._close_reason
-
-    async def wait_closed(self) -> str:
-        """Wait until the session is over; return why."""
-        await self._closed.wait()
-        return self._close_reason
 
     # ── the port ─────────────────────────────────────────────────────────────────────────
 
@@ -466,9 +451,7 @@ class StreamableHttpSession:
             raise UpstreamClosed(self.name, self._close_reason)
 
     def _end(self, reason: str) -> None:
-        if not self.closed:
-            self._close_reason = reason
-            self._closed.set()
+        self._mark_closed(reason)
 
 
 def _session_id(upstream: str, response: aiohttp.ClientResponse) -> str | None:

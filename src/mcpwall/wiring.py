@@ -1,0 +1,160 @@
+"""Assembling the data plane from its parts: the one place concrete adapters are chosen.
+
+:func:`build_data_plane` takes an open store and returns everything ``mcpwall serve`` and
+``mcpwall stdio`` need: the pipeline, the HTTP handler, the ASGI app, and what to close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from mcpwall.adapters.counters import RedisCounters, SQLCounters
+from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
+from mcpwall.adapters.proxylog import ProxyLog, open_proxy_log
+from mcpwall.adapters.secrets import load_secret_key
+from mcpwall.adapters.store import SQLStore
+from mcpwall.adapters.upstream import Connector
+from mcpwall.core.errors import InvalidValue
+from mcpwall.core.mcp import CursorSeal
+from mcpwall.core.registry import Upstream
+from mcpwall.gateway.grants import GrantCache
+from mcpwall.gateway.http import HttpGateway
+from mcpwall.gateway.pipeline import Pipeline
+from mcpwall.gateway.upstreams import UpstreamPool
+from mcpwall.ports.changes import ChangeSignal, RevisionSignal
+from mcpwall.ports.clock import Clock, SystemClock
+from mcpwall.ports.counters import CounterStore, MemoryCounters
+from mcpwall.ports.logsink import LogSink
+from mcpwall.ports.store import Store
+
+UPSTREAM_TIMEOUT_VARIABLE = "MCPWALL_UPSTREAM_TIMEOUT"
+ALLOWED_ORIGINS_VARIABLE = "MCPWALL_ALLOWED_ORIGINS"
+REDIS_URL_VARIABLE = "MCPWALL_REDIS_URL"
+LIMITS_FAIL_OPEN_VARIABLE = "MCPWALL_LIMITS_FAIL_OPEN"
+DEFAULT_UPSTREAM_TIMEOUT = 60.0
+
+
+@dataclass
+class DataPlane:
+    """The assembled data plane. Close it with :meth:`aclose` (after the servers stop)."""
+
+    store: Store
+    signal: ChangeSignal
+    grants: GrantCache
+    pool: UpstreamPool
+    pipeline: Pipeline
+    gateway: HttpGateway
+    sink: LogSink
+    proxy_log: ProxyLog | None = None  # None when a test passes its own sink
+
+    def app(self, host: str = "127.0.0.1") -> DownstreamApp:
+        """The ASGI app for agents, listening on ``host``.
+
+        Bound to loopback, it answers only requests whose ``Host`` is a loopback name (DNS
+        rebinding); bound beyond, any ``Host``. Browser origins other than loopback ones are
+        refused unless listed in ``MCPWALL_ALLOWED_ORIGINS`` (comma-separated).
+        """
+        listed = os.environ.get(ALLOWED_ORIGINS_VARIABLE, "")
+        origins = frozenset(origin.strip() for origin in listed.split(",") if origin.strip())
+        hosts = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS else None
+        return DownstreamApp(self.gateway, allowed_origins=origins, allowed_hosts=hosts)
+
+    async def record_last_used(self) -> None:
+        """Write "last used" for the grants used since the last call, in one batch."""
+        used = self.grants.take_used()
+        if used:
+            await asyncio.to_thread(_touch_all, self.store, used)
+
+    async def aclose(self) -> None:
+        await self.pool.aclose()
+        await self.record_last_used()
+        await self.sink.aclose()
+        await self.pipeline.counters.aclose()
+        self.signal.close()
+
+
+def upstream_timeout(environ: dict[str, str] | os._Environ[str]) -> float:
+    """``MCPWALL_UPSTREAM_TIMEOUT`` in seconds (default 60): how long one upstream call may take."""
+    text = environ.get(UPSTREAM_TIMEOUT_VARIABLE)
+    if text is None:
+        return DEFAULT_UPSTREAM_TIMEOUT
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not 0 < seconds <= 86_400:
+        raise InvalidValue(UPSTREAM_TIMEOUT_VARIABLE, text, "a number of seconds from 0 to 86400")
+    return seconds
+
+
+def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
+    """Where rate-limit counters live: on Redis with ``MCPWALL_REDIS_URL`` (shared by every
+    replica), else in the store's SQL database (kept across restarts), else in memory."""
+    redis_url = environ.get(REDIS_URL_VARIABLE)
+    if redis_url:
+        return RedisCounters.from_url(redis_url)
+    if isinstance(store, SQLStore):
+        return SQLCounters.open(store.engine.url, store.url)
+    return MemoryCounters()
+
+
+def limits_fail_open(environ: Mapping[str, str]) -> bool:
+    """``MCPWALL_LIMITS_FAIL_OPEN``: whether calls with limits go through unchecked (and
+    marked in the proxy log) while the counters can't be reached. Off by default."""
+    text = environ.get(LIMITS_FAIL_OPEN_VARIABLE, "").strip().lower()
+    if text in ("", "0", "false", "no", "off"):
+        return False
+    if text in ("1", "true", "yes", "on"):
+        return True
+    raise InvalidValue(LIMITS_FAIL_OPEN_VARIABLE, text, "1 (fail open) or 0 (fail closed)")
+
+
+def cursor_key(home: Path) -> bytes:
+    """The key that seals pagination cursors, derived from the secret key, so that every
+    replica sharing the store (and so the key) accepts the others' cursors."""
+    secret = load_secret_key(home).key
+    return hmac.new(secret, b"mcpwall pagination cursors v1", hashlib.sha256).digest()
+
+
+def build_data_plane(
+    store: Store,
+    home: Path,
+    *,
+    clock: Clock | None = None,
+    connector: Connector | None = None,
+    sink: LogSink | None = None,
+    counters: CounterStore | None = None,
+    log_console: BinaryIO | None = None,
+) -> DataPlane:
+    clock = clock or SystemClock()
+    fail_open = limits_fail_open(os.environ)
+    counters = counters or open_counters(store, os.environ)
+    signal = store.change_signal() if isinstance(store, SQLStore) else RevisionSignal(store)
+    grants = GrantCache(store, signal, clock)
+
+    async def lookup(name: str) -> Upstream:
+        return await asyncio.to_thread(store.get_upstream, name)
+
+    pool = UpstreamPool(lookup, connector or Connector(), timeout=upstream_timeout(os.environ))
+    proxy_log = None
+    if sink is None:
+        proxy_log = open_proxy_log(
+            store, os.environ, clock=clock, known_tool=pool.has_listed, console=log_console
+        )
+        sink = proxy_log.sink
+    seal = CursorSeal(cursor_key(home))
+    pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open)
+    gateway = HttpGateway(grants, pipeline, pool)
+    return DataPlane(store, signal, grants, pool, pipeline, gateway, sink, proxy_log)
+
+
+def _touch_all(store: Store, grant_ids: set[str]) -> None:
+    for grant_id in grant_ids:
+        store.touch_grant(grant_id)
