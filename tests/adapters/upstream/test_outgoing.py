@@ -39,12 +39,14 @@ def test_a_legacy_leg_drops_an_emptied_meta() -> None:
 
 
 def test_a_modern_leg_carries_our_envelope_and_keeps_the_log_level() -> None:
+    # The capabilities in params are the ones the caller (the gateway) declares for this
+    # request; version and client info are the session's.
     shaped, _ = shape({"name": "echo", "_meta": AGENT_ENVELOPE}, envelope(MODERN, OFFER), 7)
     assert shaped == {
         "name": "echo",
         "_meta": {
             PROTOCOL_VERSION_KEY: "2026-07-28",
-            CLIENT_CAPABILITIES_KEY: {"sampling": {}},
+            CLIENT_CAPABILITIES_KEY: {"roots": {}},
             CLIENT_INFO_KEY: {"name": "gw", "version": "1"},
             LOG_LEVEL_KEY: "debug",
         },
@@ -78,3 +80,17 @@ def test_the_callers_token_is_put_back_in_a_copy() -> None:
     }
     assert with_token(notice, "agent-1")["params"] == {"progressToken": "agent-1", "progress": 1}
     assert notice["params"] == {"progressToken": 12, "progress": 1}
+
+
+def test_capabilities_the_caller_supplies_win_on_a_modern_session() -> None:
+    env = envelope(MODERN, OFFER)
+    params = {
+        "name": "t",
+        "_meta": {"io.modelcontextprotocol/clientCapabilities": {"elicitation": {}}},
+    }
+    shaped, _ = shape(params, env, 1)
+    assert shaped is not None
+    meta = shaped["_meta"]
+    assert isinstance(meta, dict)
+    assert meta["io.modelcontextprotocol/clientCapabilities"] == {"elicitation": {}}
+    assert meta["io.modelcontextprotocol/protocolVersion"] == "2026-07-28"

@@ -67,7 +67,12 @@ def shape(
         for key in _LEGACY_STRIPPED:
             new_meta.pop(key, None)
     else:
+        # Client capabilities vary per stateless request (they are the agent's, as far as the
+        # gateway can relay them), so ones the caller supplies win over the session's.
+        supplied = new_meta.get(CLIENT_CAPABILITIES_KEY)
         new_meta.update(envelope)
+        if isinstance(supplied, dict):
+            new_meta[CLIENT_CAPABILITIES_KEY] = supplied
     shaped = dict(params) if params is not None else {}
     if new_meta:
         shaped["_meta"] = new_meta
