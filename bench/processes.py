@@ -1,0 +1,107 @@
+"""Child processes for the benchmarks: free loopback ports, fixture servers, ``mcpwall``.
+
+Shared by ``bench/gateway.py`` and ``bench/conformance.py``. Every process runs on 127.0.0.1
+and is stopped (SIGTERM, then SIGKILL) on the way out of its ``with`` block.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO
+
+LOOPBACK = "127.0.0.1"
+STARTUP_SECONDS = 30.0
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((LOOPBACK, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def pinned(cpu: int | None) -> Callable[[], None] | None:
+    """A ``preexec_fn`` keeping a child on one CPU (None: leave it to the scheduler)."""
+    if cpu is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {cpu})
+
+
+@contextmanager
+def running(
+    command: list[str], env: dict[str, str], log: Path, cpu: int | None = None
+) -> Iterator[subprocess.Popen[str]]:
+    """A child process (its stderr in ``log``), stopped on the way out."""
+    with (
+        log.open("w") as output,
+        subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=output,
+            text=True,
+            preexec_fn=pinned(cpu),
+        ) as process,
+    ):
+        try:
+            yield process
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def ready_url(process: subprocess.Popen[str], log: Path) -> str:
+    """The URL in the ``READY <url>`` line a fixture server prints once it listens."""
+    stdout: IO[str] | None = process.stdout
+    assert stdout is not None
+    readable, _, _ = select.select([stdout], [], [], STARTUP_SECONDS)
+    line = stdout.readline() if readable else ""
+    if not line.startswith("READY "):
+        sys.exit(f"the fixture server did not start:\n{log.read_text()}")
+    return line.split()[1]
+
+
+def home_env(home: Path) -> dict[str, str]:
+    """Our environment with ``MCPWALL_HOME`` set and the embedded default store (SQLite)."""
+    env = {**os.environ, "MCPWALL_HOME": str(home)}
+    for variable in ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL"):
+        env.pop(variable, None)
+    return env
+
+
+def mcpwall(home: Path, *arguments: str) -> str:
+    """Run one ``mcpwall`` command against ``home``; its stdout, or exit saying why not."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mcpwall", *arguments],
+        env=home_env(home), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        sys.exit(f"mcpwall {' '.join(arguments)} failed:\n{done.stderr}")
+    return done.stdout
+
+
+def wait_healthy(url: str, process: subprocess.Popen[str], log: Path) -> None:
+    """Poll ``url`` until it answers 200 (bounded), or exit with the process's log."""
+    deadline = time.monotonic() + STARTUP_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(0.1)
+    sys.exit(f"the gateway did not become healthy:\n{log.read_text()}")
