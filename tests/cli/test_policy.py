@@ -232,3 +232,16 @@ def test_the_console_script_runs_as_a_user_would_run_it() -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert json.loads(completed.stdout)["rule"] == "(hidden)"
+
+
+def test_checking_a_policy_loads_no_database_driver_or_server() -> None:
+    """Commands are imported when they run: validating a file stays quick to start."""
+    code = (
+        "import sys; from mcpwall.cli import cli; "
+        "cli(['policy', 'validate', sys.argv[1]], standalone_mode=False); "
+        "print(sorted(m for m in ('sqlalchemy', 'aiohttp', 'uvicorn', 'starlette') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(SEED)], capture_output=True, text=True, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]"

@@ -16,7 +16,6 @@ from typing import ParamSpec, TypeVar
 
 import click
 
-from mcpwall.adapters.store import open_store
 from mcpwall.cli.output import fail
 from mcpwall.control import ControlPlane
 from mcpwall.core.errors import MCPWallError, PolicyError
@@ -47,6 +46,8 @@ def control() -> ControlPlane:
     root = context.find_root()
     plane = root.meta.get("mcpwall.control")
     if plane is None:
+        from mcpwall.adapters.store import open_store  # the database driver loads on first use
+
         with reported_errors():
             store = open_store(os.environ.get("MCPWALL_DATABASE_URL") or None, home())
         root.call_on_close(store.close)
