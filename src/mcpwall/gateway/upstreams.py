@@ -55,6 +55,9 @@ class UpstreamPool:
         self.timeout = timeout
         self._entries: dict[tuple[Owner, str], _Entry] = {}
         self._opening: dict[tuple[Owner, str], asyncio.Lock] = {}
+        # Listeners outlive a session: when a crashed stdio server is restarted, the legacy
+        # session listening to it (its GET stream) keeps hearing from the new one.
+        self._listeners: dict[tuple[Owner, str], list[Receiver]] = {}
         # Every tool name each upstream has listed, to any owner: what a metric may name.
         self._listed: dict[str, frozenset[str]] = {}
 
@@ -108,6 +111,9 @@ class UpstreamPool:
 
     async def close_owner(self, owner: Owner) -> None:
         """End every session of ``owner`` (a legacy session was deleted or expired)."""
+        for key in [key for key in self._listeners if key[0] == owner]:
+            del self._listeners[key]
+            self._opening.pop(key, None)
         for key in [key for key in self._entries if key[0] == owner]:
             await self._close(self._entries.pop(key).session)
 
@@ -141,7 +147,7 @@ class UpstreamPool:
                 await self._unsolicited(holder[0], message)
 
         session = await self._connector.connect(registered, offer, unsolicited)
-        entry = _Entry(session)
+        entry = _Entry(session, listeners=self._listeners.setdefault(key, []))
         holder.append(entry)
         self._entries[key] = entry
         return entry
