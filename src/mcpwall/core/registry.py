@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from mcpwall.core.errors import Conflict, InvalidValue, NotFound
 from mcpwall.core.names import check_name
+from mcpwall.core.tokens import check_token_hash
 
 GRANT_ID_PREFIX = "grt"
 ADMIN_ID_PREFIX = "adm"
@@ -284,6 +285,29 @@ def check_expiry(expires_at: datetime | None) -> datetime | None:
     if expires_at is not None and expires_at.tzinfo is None:
         raise InvalidValue("expiry", expires_at.isoformat(), "a timezone-aware time")
     return expires_at
+
+
+def check_new_grant(
+    label: str, bindings: Mapping[str, str], token_hash: str, expires_at: datetime | None
+) -> dict[str, str]:
+    """Check what a new grant is made of (every store asks the same); its bindings, checked."""
+    check_name(label, "grant label")
+    checked = check_bindings(bindings)
+    check_token_hash(token_hash)
+    check_expiry(expires_at)
+    return checked
+
+
+def check_new_admin_token(
+    role: str, token_hash: str, label: str | None, expires_at: datetime | None
+) -> Role:
+    """Check what a new admin token is made of (every store asks the same); its role."""
+    checked = check_role(role)
+    if label is not None:
+        check_name(label, "admin token label")
+    check_token_hash(token_hash)
+    check_expiry(expires_at)
+    return checked
 
 
 def is_grant_id(ref: str) -> bool:

@@ -35,10 +35,9 @@ from mcpwall.core.registry import (
     Status,
     Upstream,
     check_actor,
-    check_bindings,
     check_bindings_exist,
-    check_expiry,
-    check_role,
+    check_new_admin_token,
+    check_new_grant,
     grant_not_active,
     is_grant_id,
     label_in_use,
@@ -171,11 +170,8 @@ class MemoryStore:
         expires_at: datetime | None = None,
         actor: str,
     ) -> Grant:
-        check_name(label, "grant label")
-        checked = check_bindings(bindings)
-        check_token_hash(token_hash)
+        checked = check_new_grant(label, bindings, token_hash, expires_at)
         check_actor(actor)
-        check_expiry(expires_at)
         with self._lock:
             check_bindings_exist(checked, self._upstreams, self._policies)
             now = self._clock.now()
@@ -261,12 +257,8 @@ class MemoryStore:
         expires_at: datetime | None = None,
         actor: str,
     ) -> AdminToken:
-        role = check_role(role)
-        if label is not None:
-            check_name(label, "admin token label")
-        check_token_hash(token_hash)
+        role = check_new_admin_token(role, token_hash, label, expires_at)
         check_actor(actor)
-        check_expiry(expires_at)
         with self._lock:
             if self.find_admin_token_by_token_hash(token_hash) is not None:
                 raise token_hash_in_use()

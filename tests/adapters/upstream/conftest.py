@@ -114,3 +114,9 @@ def http_upstream(url: str, kind: UpstreamKind = UpstreamKind.HTTP) -> Upstream:
     return Upstream.remote(
         "fixture", url, headers={"X-Upstream-Key": "from-the-registry"}, kind=kind
     )
+
+
+@pytest.fixture
+def unsolicited() -> Inbox:
+    """Where a session's unsolicited messages go, for a test to look at."""
+    return Inbox()

@@ -26,11 +26,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def unsolicited() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
 async def session(
     sse_server: tuple[str, Record], unsolicited: Inbox
 ) -> AsyncIterator[ChannelSession]:

@@ -27,11 +27,6 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.fixture
-def unsolicited() -> Inbox:
-    return Inbox()
-
-
-@pytest.fixture
 async def legacy(
     http_server: tuple[str, Record], unsolicited: Inbox
 ) -> AsyncIterator[StreamableHttpSession]:

@@ -12,16 +12,14 @@ from mcpwall.adapters.store.schema import admin_tokens
 from mcpwall.adapters.store.transactions import SQLBase
 from mcpwall.core.audit import Action, admin_token_change
 from mcpwall.core.errors import NotFound
-from mcpwall.core.names import check_name
 from mcpwall.core.registry import (
     ADMIN_ID_PREFIX,
     AdminToken,
     Role,
-    check_expiry,
-    check_role,
+    check_new_admin_token,
     token_hash_in_use,
 )
-from mcpwall.core.tokens import check_token_hash, make_id
+from mcpwall.core.tokens import make_id
 
 
 class SQLAdminTokens(SQLBase):
@@ -36,11 +34,7 @@ class SQLAdminTokens(SQLBase):
         expires_at: datetime | None = None,
         actor: str,
     ) -> AdminToken:
-        role = check_role(role)
-        if label is not None:
-            check_name(label, "admin token label")
-        check_token_hash(token_hash)
-        check_expiry(expires_at)
+        role = check_new_admin_token(role, token_hash, label, expires_at)
         with self._change(actor) as change:
             if self._admin_tokens_where(change.connection, admin_tokens.c.token_hash == token_hash):
                 raise token_hash_in_use()

@@ -17,14 +17,12 @@ from mcpwall.adapters.store.schema import grant_bindings, grants, policies, upst
 from mcpwall.adapters.store.transactions import SQLBase
 from mcpwall.core.audit import Action, grant_change
 from mcpwall.core.errors import NotFound
-from mcpwall.core.names import check_name
 from mcpwall.core.registry import (
     GRANT_ID_PREFIX,
     Grant,
     Status,
-    check_bindings,
     check_bindings_exist,
-    check_expiry,
+    check_new_grant,
     grant_not_active,
     is_grant_id,
     label_in_use,
@@ -45,10 +43,7 @@ class SQLGrants(SQLBase):
         expires_at: datetime | None = None,
         actor: str,
     ) -> Grant:
-        check_name(label, "grant label")
-        checked = check_bindings(bindings)
-        check_token_hash(token_hash)
-        check_expiry(expires_at)
+        checked = check_new_grant(label, bindings, token_hash, expires_at)
         with self._change(actor) as change:
             connection = change.connection
             self._check_bindings_exist(connection, checked)
