@@ -9,9 +9,10 @@ that pools sessions can open a new one.
 Modules, one concept each: ``connector`` (picking a transport), ``channel`` (a session over
 one message stream each way: stdio and legacy SSE), ``routing`` (relating what arrives to
 requests in flight), ``stdio`` and ``process`` (the spawned process), ``streamable_http``,
-``http_sse`` and ``httpio`` (HTTP on aiohttp), ``sse`` (the event-stream decoder),
-``handshake`` (era negotiation), ``outgoing`` (params as one session sends them),
-``messages`` (reading what arrives), ``environment`` (what a process inherits).
+``http_sse`` and ``httpio`` (HTTP, on our own client: ``httpclient`` and ``http11``), ``sse``
+(the event-stream decoder), ``handshake`` (era negotiation), ``outgoing`` (params as one
+session sends them), ``messages`` (reading what arrives), ``environment`` (what a process
+inherits).
 """
 
 from mcpwall.adapters.upstream.channel import ChannelSession, Mode

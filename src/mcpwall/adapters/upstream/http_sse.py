@@ -15,10 +15,10 @@ import asyncio
 from collections.abc import AsyncIterator
 from urllib.parse import urljoin
 
-import aiohttp
-
 from mcpwall.adapters.upstream import httpio
 from mcpwall.adapters.upstream.channel import ChannelSession, open_channel
+from mcpwall.adapters.upstream.http11 import Response
+from mcpwall.adapters.upstream.httpclient import HttpClient
 from mcpwall.adapters.upstream.sse import Event, EventDecoder
 from mcpwall.core.errors import UpstreamClosed, UpstreamError, UpstreamUnavailable
 from mcpwall.core.registry import Upstream
@@ -34,8 +34,8 @@ class SseWire:
     def __init__(
         self,
         name: str,
-        client: aiohttp.ClientSession,
-        stream: aiohttp.ClientResponse,
+        client: HttpClient,
+        stream: Response,
         events: AsyncIterator[Event],
         endpoint: str,
     ) -> None:
@@ -48,7 +48,7 @@ class SseWire:
 
     @classmethod
     async def open(
-        cls, upstream: Upstream, client: aiohttp.ClientSession, *, timeout: float, limit: int
+        cls, upstream: Upstream, client: HttpClient, *, timeout: float, limit: int
     ) -> SseWire:
         """GET the stream and read its ``endpoint`` event, within ``timeout`` seconds."""
         assert upstream.url is not None
@@ -57,7 +57,7 @@ class SseWire:
         try:
             async with asyncio.timeout(timeout):
                 with httpio.http_errors(name, url):
-                    stream = await client.get(url, headers=headers, allow_redirects=False)
+                    stream = await client.get(url, headers=headers)
                 events = httpio.events(name, stream, EventDecoder(limit))
                 try:
                     endpoint = await _endpoint(name, url, stream, events)
@@ -87,9 +87,7 @@ class SseWire:
     async def send(self, message: bytes) -> None:
         headers = {"Content-Type": httpio.JSON}
         with httpio.http_errors(self.name, self.endpoint):
-            async with self._client.post(
-                self.endpoint, data=message, headers=headers, allow_redirects=False
-            ) as response:
+            async with self._client.post(self.endpoint, data=message, headers=headers) as response:
                 if response.status == 404:
                     raise UpstreamClosed(self.name, "the upstream no longer knows this session")
                 if not 200 <= response.status < 300:
@@ -101,9 +99,7 @@ class SseWire:
         await self._client.close()
 
 
-async def _endpoint(
-    name: str, url: str, stream: aiohttp.ClientResponse, events: AsyncIterator[Event]
-) -> str:
+async def _endpoint(name: str, url: str, stream: Response, events: AsyncIterator[Event]) -> str:
     """The POST URL the stream's first ``endpoint`` event names."""
     if stream.status != 200 or httpio.content_type(stream) != httpio.EVENT_STREAM:
         kind = httpio.content_type(stream) or "no content type"

@@ -1,16 +1,10 @@
-"""HTTP plumbing shared by the Streamable HTTP and legacy SSE sessions, on aiohttp.
+"""HTTP plumbing shared by the Streamable HTTP and legacy SSE sessions.
 
-aiohttp because DESIGN §2 measured it: a relay added about 0.5 ms per call with it against
-1.8 ms with httpx. One :class:`aiohttp.ClientSession` per upstream session keeps its
-connections alive between calls.
-
-Only the upstream's registered headers are sent (with the MCP headers each request needs):
-the agent's ``Authorization`` never reaches this layer, and the client is built with
-``trust_env=False`` so no proxy or ``.netrc`` credential of ours is added either. Redirects
-are not followed: a redirect would carry the upstream's credentials to wherever it points.
-
-aiohttp's exceptions become :class:`UpstreamError` here, in :func:`http_errors`, and nowhere
-else.
+The requests go through :class:`~mcpwall.adapters.upstream.httpclient.HttpClient`, one per
+upstream session, which keeps its connections alive between calls, sends only the
+upstream's registered headers (with the MCP headers each request needs) and follows no
+redirect. Its exceptions become :class:`UpstreamError` here, in :func:`http_errors`, and
+nowhere else.
 """
 
 from __future__ import annotations
@@ -20,8 +14,8 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Final
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from mcpwall.adapters.upstream.http11 import ConnectError, HttpClientError, Response
+from mcpwall.adapters.upstream.httpclient import HttpClient
 from mcpwall.adapters.upstream.sse import Event, EventDecoder, EventTooLargeError
 from mcpwall.core.errors import UpstreamProtocolError, UpstreamUnavailable
 from mcpwall.core.registry import Upstream
@@ -31,42 +25,34 @@ EVENT_STREAM: Final = "text/event-stream"
 ACCEPT_BOTH: Final = f"{JSON}, {EVENT_STREAM}"
 
 
-def new_client(upstream: Upstream, *, connect_timeout: float) -> aiohttp.ClientSession:
+def new_client(upstream: Upstream, *, connect_timeout: float) -> HttpClient:
     """An HTTP client for one session with ``upstream``, sending its registered headers."""
-    return aiohttp.ClientSession(
-        headers=dict(upstream.headers),
-        timeout=aiohttp.ClientTimeout(total=None, sock_connect=connect_timeout),
-        trust_env=False,
-        auto_decompress=True,
-    )
+    return HttpClient(upstream.headers, connect_timeout=connect_timeout)
 
 
 @contextlib.contextmanager
 def http_errors(upstream: str, url: str) -> Iterator[None]:
-    """Turn aiohttp's exceptions inside the block into :class:`UpstreamUnavailable`."""
+    """Turn the HTTP client's exceptions inside the block into :class:`UpstreamUnavailable`."""
     try:
         yield
-    except aiohttp.ClientConnectorError as error:
+    except ConnectError as error:
         raise UpstreamUnavailable(upstream, f"cannot connect to {url}: {_why(error)}") from None
-    except aiohttp.ServerTimeoutError:
-        raise UpstreamUnavailable(upstream, f"timed out connecting to {url}") from None
-    except aiohttp.ClientError as error:
-        reason = str(error) or type(error).__name__
-        raise UpstreamUnavailable(upstream, f"the connection to {url} failed: {reason}") from None
+    except HttpClientError as error:
+        raise UpstreamUnavailable(upstream, f"the connection to {url} failed: {error}") from None
 
 
-def _why(error: aiohttp.ClientConnectorError) -> str:
+def _why(error: ConnectError) -> str:
+    if error.os_error is None:
+        return "timed out"
     if isinstance(error.os_error, ConnectionRefusedError):
         return "connection refused (is it running, on that port?)"
     return error.os_error.strerror or str(error.os_error)
 
 
-async def events(
-    upstream: str, response: aiohttp.ClientResponse, decoder: EventDecoder
-) -> AsyncIterator[Event]:
+async def events(upstream: str, response: Response, decoder: EventDecoder) -> AsyncIterator[Event]:
     """The events of an SSE response body, as they arrive."""
     try:
-        async for chunk in response.content.iter_any():
+        async for chunk in response.chunks():
             for event in decoder.feed(chunk):
                 yield event
     except EventTooLargeError as error:
@@ -79,15 +65,15 @@ def carries_message(event: Event) -> bool:
     return event.event == "message" and not event.data.isspace() and event.data != ""
 
 
-async def read_body(upstream: str, response: aiohttp.ClientResponse, limit: int) -> bytes:
+async def read_body(upstream: str, response: Response, limit: int) -> bytes:
     """The whole body of ``response``; :class:`UpstreamProtocolError` if over ``limit`` bytes."""
-    body = await response.content.read(limit + 1)
+    body = await response.read(limit)
     if len(body) > limit:
         raise UpstreamProtocolError(upstream, f"it sent a body over the limit of {limit} bytes")
     return body
 
 
-def status_problem(method: str, response: aiohttp.ClientResponse) -> str:
+def status_problem(method: str, response: Response) -> str:
     """Why an HTTP status refuses ``method``, in words, with a hint where one helps."""
     reason = f"it answered {method} with HTTP {response.status} {response.reason or ''}".rstrip()
     if response.status in (401, 403):
@@ -98,7 +84,7 @@ def status_problem(method: str, response: aiohttp.ClientResponse) -> str:
     return reason
 
 
-def content_type(response: aiohttp.ClientResponse) -> str:
+def content_type(response: Response) -> str:
     """The media type of ``response`` without parameters, lower-case."""
     return response.content_type.lower()
 

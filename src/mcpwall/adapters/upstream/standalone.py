@@ -15,9 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Final
 
-import aiohttp
-
 from mcpwall.adapters.upstream import httpio
+from mcpwall.adapters.upstream.http11 import Response
+from mcpwall.adapters.upstream.httpclient import HttpClient
 from mcpwall.adapters.upstream.sse import Event, EventDecoder
 from mcpwall.core.errors import UpstreamError
 
@@ -35,7 +35,7 @@ class StandaloneStream:
     def __init__(
         self,
         name: str,
-        client: aiohttp.ClientSession,
+        client: HttpClient,
         url: str,
         *,
         headers: Callable[[], dict[str, str]],
@@ -86,9 +86,7 @@ class StandaloneStream:
         if self._decoder.last_event_id is not None:
             headers["Last-Event-ID"] = self._decoder.last_event_id
         with httpio.http_errors(self.name, self.url):
-            async with self._client.get(
-                self.url, headers=headers, allow_redirects=False
-            ) as response:
+            async with self._client.get(self.url, headers=headers) as response:
                 self._answered.set()
                 if response.status != 200 or httpio.content_type(response) != httpio.EVENT_STREAM:
                     return self._refused(response)
@@ -96,7 +94,7 @@ class StandaloneStream:
                     await self._on_event(event)
         return True
 
-    def _refused(self, response: aiohttp.ClientResponse) -> bool:
+    def _refused(self, response: Response) -> bool:
         if response.status == 405:
             self.logger.debug("the upstream offers no standalone stream (HTTP 405)")
         elif response.status == 404:

@@ -22,10 +22,10 @@ import logging
 from collections.abc import Awaitable, Mapping
 from typing import Final
 
-import aiohttp
-
 from mcpwall.adapters.upstream import handshake, httpio
 from mcpwall.adapters.upstream.channel import CANCELLED, Mode
+from mcpwall.adapters.upstream.http11 import HttpClientError, Response
+from mcpwall.adapters.upstream.httpclient import HttpClient
 from mcpwall.adapters.upstream.messages import cancel_all, decode, deliver, response_bytes
 from mcpwall.adapters.upstream.outgoing import (
     PROGRESS,
@@ -86,7 +86,7 @@ class StreamableHttpSession(SessionEnd):
     def __init__(
         self,
         upstream: Upstream,
-        client: aiohttp.ClientSession,
+        client: HttpClient,
         offer: ClientOffer,
         on_unsolicited: Receiver,
         *,
@@ -232,9 +232,7 @@ class StreamableHttpSession(SessionEnd):
         body = encode_request(stream.request_id, method, params)
         headers = self._headers(method, stream.request_id, params)
         with httpio.http_errors(self.name, self.url):
-            async with self._client.post(
-                self.url, data=body, headers=headers, allow_redirects=False
-            ) as response:
+            async with self._client.post(self.url, data=body, headers=headers) as response:
                 try:
                     return await self._answer(method, response, stream)
                 except BaseException:
@@ -243,9 +241,7 @@ class StreamableHttpSession(SessionEnd):
                     response.close()
                     raise
 
-    async def _answer(
-        self, method: str, response: aiohttp.ClientResponse, stream: _Stream
-    ) -> Message:
+    async def _answer(self, method: str, response: Response, stream: _Stream) -> Message:
         if response.status != 200:
             return await self._refusal(method, response, stream)
         if method == handshake.INITIALIZE:
@@ -260,9 +256,7 @@ class StreamableHttpSession(SessionEnd):
             self.name, f"it answered {method} with Content-Type {kind or 'none'}"
         )
 
-    async def _refusal(
-        self, method: str, response: aiohttp.ClientResponse, stream: _Stream
-    ) -> Message:
+    async def _refusal(self, method: str, response: Response, stream: _Stream) -> Message:
         """A non-200 answer: a JSON-RPC error in the body is the answer (a modern server
         says -32601 with a 404, say); otherwise the status says what went wrong."""
         if response.status == 404 and self._session_id is not None:
@@ -284,9 +278,7 @@ class StreamableHttpSession(SessionEnd):
             return value
         raise UpstreamProtocolError(self.name, f"its answer to {method} is not the answer to it")
 
-    async def _read_stream(
-        self, method: str, response: aiohttp.ClientResponse, stream: _Stream
-    ) -> Message:
+    async def _read_stream(self, method: str, response: Response, stream: _Stream) -> Message:
         decoder = EventDecoder(self._limit)
         answer = await self._answer_in(response, decoder, stream)
         # A legacy upstream may close the connection early and let us resume the stream
@@ -307,15 +299,13 @@ class StreamableHttpSession(SessionEnd):
         headers = {**self._headers(None), "Accept": httpio.EVENT_STREAM}
         headers["Last-Event-ID"] = decoder.last_event_id or ""
         with httpio.http_errors(self.name, self.url):
-            async with self._client.get(
-                self.url, headers=headers, allow_redirects=False
-            ) as response:
+            async with self._client.get(self.url, headers=headers) as response:
                 if response.status != 200 or httpio.content_type(response) != httpio.EVENT_STREAM:
                     return None
                 return await self._answer_in(response, decoder, stream)
 
     async def _answer_in(
-        self, response: aiohttp.ClientResponse, decoder: EventDecoder, stream: _Stream
+        self, response: Response, decoder: EventDecoder, stream: _Stream
     ) -> Message | None:
         """The answer on ``response``'s event stream, relaying what comes before it."""
         async for event in httpio.events(self.name, response, decoder):
@@ -410,9 +400,7 @@ class StreamableHttpSession(SessionEnd):
     async def _post_message(self, what: str, body: bytes, headers: Mapping[str, str]) -> None:
         """POST a notification or a response: accepted is 202 (or any 2xx)."""
         with httpio.http_errors(self.name, self.url):
-            async with self._client.post(
-                self.url, data=body, headers=headers, allow_redirects=False
-            ) as response:
+            async with self._client.post(self.url, data=body, headers=headers) as response:
                 if response.status == 404 and self._session_id is not None:
                     self._end(f"the upstream ended the session (HTTP 404 to {what})")
                     raise UpstreamClosed(self.name, self._close_reason)
@@ -430,9 +418,9 @@ class StreamableHttpSession(SessionEnd):
         if self._session_id is None:
             return
         headers = self._headers(None)
-        with contextlib.suppress(aiohttp.ClientError, TimeoutError):
+        with contextlib.suppress(HttpClientError, TimeoutError):
             async with asyncio.timeout(2.0):
-                async with self._client.delete(self.url, headers=headers, allow_redirects=False):
+                async with self._client.delete(self.url, headers=headers):
                     pass
 
     async def _quietly(self, work: Awaitable[None]) -> None:
@@ -454,7 +442,7 @@ class StreamableHttpSession(SessionEnd):
         self._mark_closed(reason)
 
 
-def _session_id(upstream: str, response: aiohttp.ClientResponse) -> str | None:
+def _session_id(upstream: str, response: Response) -> str | None:
     value = response.headers.get(SESSION_HEADER)
     if value is None:
         return None
