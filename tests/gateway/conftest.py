@@ -6,6 +6,7 @@ parsing to SSE framing runs as it does behind uvicorn, without a socket.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ class FakeSession:
     calls: list[Message] = field(default_factory=list)
     closed: bool = False
     on_unsolicited: Receiver | None = None
+    schemas: Mapping[str, dict[str, object]] = field(default_factory=dict)  # else no params
 
     @property
     def negotiated(self) -> Negotiated:
@@ -69,7 +71,7 @@ class FakeSession:
         if method == "tools/list":
             start = int(str((params or {}).get("cursor", "0")))
             page = [
-                {"name": n, "inputSchema": {"type": "object"}}
+                {"name": n, "inputSchema": self.schemas.get(n, {"type": "object"})}
                 for n in self.tools[start : start + self.page_size]
             ]
             result: dict[str, object] = {"tools": page}
@@ -103,6 +105,10 @@ class FakeSession:
     async def aclose(self) -> None:
         self.closed = True
 
+    async def wait_closed(self) -> str:
+        await asyncio.Event().wait()  # these sessions never end on their own
+        return ""
+
 
 @dataclass
 class FakeConnector:
@@ -111,12 +117,17 @@ class FakeConnector:
     tools: dict[str, list[str]]
     page_size: int = 100
     sessions: list[FakeSession] = field(default_factory=list)
+    schemas: dict[str, dict[str, object]] = field(default_factory=dict)  # tool → inputSchema
 
     async def connect(
         self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
     ) -> FakeSession:
         session = FakeSession(
-            upstream.name, self.tools[upstream.name], self.page_size, on_unsolicited=on_unsolicited
+            upstream.name,
+            self.tools[upstream.name],
+            self.page_size,
+            on_unsolicited=on_unsolicited,
+            schemas=self.schemas,
         )
         self.sessions.append(session)
         return session

@@ -2,8 +2,7 @@
 
 Each test is one behaviour the suite checks (``make conformance`` runs the suite itself):
 a 2026-07-28 answer's HTTP status follows its JSON-RPC error, relayed or the gateway's own;
-``subscriptions/listen``, which the gateway does not relay, is refused as the spec says for an
-unserved method; a 2026-07-28 request's own client capabilities travel with it upstream; and
+a 2026-07-28 request's own client capabilities travel with it upstream; and
 a legacy session takes any legacy ``MCP-Protocol-Version`` header, as the SDKs' servers do.
 """
 
@@ -70,14 +69,6 @@ async def test_a_relayed_modern_error_has_the_status_its_code_calls_for(
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, -32601)
     assert relayed.status_code == 200
     assert relayed.json()["result"]["relayed"] == "resources/list"
-
-
-async def test_subscriptions_listen_is_not_served_and_says_so(wired: Wired) -> None:
-    body = modern_call("subscriptions/listen", {"notifications": {"toolsListChanged": True}})
-    response = await post(wired, body)
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == -32601
-    assert wired.connector.sessions == []  # nothing was opened upstream for it
 
 
 async def test_a_modern_request_carries_its_own_client_capabilities_upstream(

@@ -68,3 +68,91 @@ async def test_a_revoked_token_is_refused_on_the_next_request(wired: Wired) -> N
     assert answer["error"]["code"] == -32600
     assert "revoked" in answer["error"]["message"]
     assert wired.connector.sessions == []
+
+
+class Conversation:
+    """A stdio gateway serving in the background: lines go in one at a time, and each line
+    it writes can be awaited."""
+
+    def __init__(self, wired: Wired, token: str | None = None) -> None:
+        http = wired.gateway
+        self.gateway = StdioGateway(
+            http.grants, http.pipeline, http.pool, "k8s", token or wired.token
+        )
+        self.reader = asyncio.StreamReader()
+        self.written: asyncio.Queue[Any] = asyncio.Queue()
+        self.serving = asyncio.ensure_future(self.gateway.serve(self.reader, self._write))
+
+    async def _write(self, data: bytes) -> None:
+        await self.written.put(json.loads(data))
+
+    def send(self, line: bytes) -> None:
+        self.reader.feed_data(line + b"\n")
+
+    async def next(self) -> Any:
+        async with asyncio.timeout(5):
+            return await self.written.get()
+
+    async def close(self) -> None:
+        self.reader.feed_eof()
+        async with asyncio.timeout(5):
+            await self.serving
+
+
+LISTEN_ENVELOPE = {
+    "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+    "io.modelcontextprotocol/clientCapabilities": {},
+}
+LISTEN = request(
+    9,
+    "subscriptions/listen",
+    {"notifications": {"toolsListChanged": True}, "_meta": LISTEN_ENVELOPE},
+)
+SUBSCRIPTION = "io.modelcontextprotocol/subscriptionId"
+
+
+async def test_a_stdio_listen_streams_changes_until_the_agent_cancels_it(wired: Wired) -> None:
+    talk = Conversation(wired)
+    talk.send(LISTEN)
+    ack = await talk.next()
+    assert ack["method"] == "notifications/subscriptions/acknowledged"
+    assert ack["params"]["_meta"][SUBSCRIPTION] == 9
+    upstream = wired.connector.sessions[0]
+    assert upstream.on_unsolicited is not None
+    await upstream.on_unsolicited({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+    changed = await talk.next()
+    assert changed["method"] == "notifications/tools/list_changed"
+    assert changed["params"]["_meta"][SUBSCRIPTION] == 9
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+    talk.send(json.dumps(cancel).encode())
+    talk.send(request(10, "tools/list", {"_meta": LISTEN_ENVELOPE}))
+    listed = await talk.next()  # no answer to the cancelled listen comes first
+    assert listed["id"] == 10
+    assert len(talk.gateway.listens) == 0
+    await talk.close()
+
+
+async def test_a_stdio_listen_of_a_revoked_grant_is_cancelled_by_the_gateway(
+    wired: Wired,
+) -> None:
+    talk = Conversation(wired)
+    talk.send(LISTEN)
+    await talk.next()
+    wired.plane.store.revoke_grant("alice", actor="t")
+    wired.gateway.grants.refresh()
+    await talk.gateway.listens.review(wired.gateway.grants)
+    ended = await talk.next()
+    assert ended["method"] == "notifications/cancelled"
+    assert ended["params"]["requestId"] == 9
+    await talk.close()
+    assert len(talk.gateway.listens) == 0
+
+
+async def test_a_stdio_listen_ends_when_the_agent_closes_stdin(wired: Wired) -> None:
+    talk = Conversation(wired)
+    talk.send(LISTEN)
+    await talk.next()
+    await talk.close()
+    final = await talk.next()
+    assert final["id"] == 9
+    assert final["result"]["resultType"] == "complete"

@@ -95,6 +95,7 @@ async def _run(servers: list[_Server], data_plane: DataPlane) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
+        data_plane.gateway.shutdown()  # open listen streams end, so the servers can stop
         for server in servers:
             server.should_exit = True
 

@@ -240,8 +240,9 @@ class UnknownTool(InvalidParams):
 
 
 class HeaderMismatch(ProtocolError):  # noqa: N818
-    """An MCP HTTP header (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``) is missing,
-    malformed or different from the request body (2026-07-28 Streamable HTTP)."""
+    """An MCP HTTP header (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``, a tool's
+    ``Mcp-Param-*``) is missing, malformed, repeated or different from the request body
+    (2026-07-28 Streamable HTTP)."""
 
     code = -32020
 

@@ -100,6 +100,11 @@ class GrantCache:
             return None
         return self._principals.get(token_hash, _Miss.MISS)
 
+    def is_current(self, principal: Principal) -> bool:
+        """Whether ``principal`` has not expired yet (for what outlives one request: a
+        revocation is seen by authenticating again)."""
+        return not principal.is_expired(self._clock.now())
+
     def take_used(self) -> set[str]:
         """The ids of grants used since the last call, to record as ``last used`` in a batch."""
         used, self._used = self._used, set()

@@ -8,8 +8,11 @@ Then the era decides the shape:
 
 - **2026-07-28** (``MCP-Protocol-Version: 2026-07-28``, or a body carrying the modern
   ``_meta`` envelope): stateless. Each POST carries one request; its ``Mcp-Method`` /
-  ``Mcp-Name`` headers must agree with the body (-32020); ``server/discover`` is answered here;
-  GET and DELETE get 405.
+  ``Mcp-Name`` headers must agree with the body (-32020), and so must a call's
+  ``Mcp-Param-*`` headers (checked in the pipeline, which knows the tool's schema);
+  ``server/discover`` is answered here;
+  ``subscriptions/listen`` opens a stream of changes (``gateway/listening.py``); GET and
+  DELETE get 405.
 - **Legacy** (2024-11-05 … 2025-11-25): ``initialize`` opens a session (``Mcp-Session-Id``);
   later POSTs carry requests, notifications, and the agent's answers to server→client
   requests; GET opens the stream of messages that belong to no request; DELETE ends it.
@@ -19,13 +22,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable
 
 import orjson
 
 from mcpwall.core.errors import (
     InvalidRequest,
-    MethodNotFound,
     ProtocolError,
     StoreUnavailable,
     UpstreamError,
@@ -54,9 +57,12 @@ from mcpwall.core.mcp import (
     read_envelope,
     server_capabilities,
 )
+from mcpwall.core.mcp.params import received_params
 from mcpwall.core.mcp.status import MODERN_STATUS
 from mcpwall.core.mcp.versions import LEGACY_VERSIONS
+from mcpwall.gateway.aggregate import session_listener
 from mcpwall.gateway.grants import GrantCache, Principal
+from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
 from mcpwall.gateway.sessions import LegacySession, SessionTable
 from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
@@ -70,6 +76,7 @@ SESSION_HEADER = "mcp-session-id"
 INTERNAL_ERROR = -32603
 DISCOVER_TTL_MS = 0
 LISTEN = "subscriptions/listen"
+EXPIRY_CHECK_SECONDS = 1.0  # how often open listen streams are checked for expired grants
 
 
 def _unauthorized(description: str) -> HttpReply:
@@ -108,7 +115,9 @@ class HttpGateway:
         self.pipeline = pipeline
         self.pool = pool
         self.sessions = sessions or SessionTable()
+        self.listens = OpenStreams()
         self._announced = grants.changes
+        self._next_expiry_check = 0.0
 
     def ready(self) -> bool:
         return True
@@ -137,13 +146,23 @@ class HttpGateway:
 
         A new policy version can hide or reveal tools; sessions with a GET stream get
         ``notifications/tools/list_changed`` and list again. Also called periodically by the
-        server, so a change is announced without waiting for a request.
+        server, so a change is announced without waiting for a request. 2026-07-28 listen
+        streams are reviewed too: ended when their grant may no longer listen, told when
+        their tool lists may have changed.
         """
+        if self.listens and time.monotonic() >= self._next_expiry_check:
+            self._next_expiry_check = time.monotonic() + EXPIRY_CHECK_SECONDS
+            self.listens.expire(self.grants)
         if self.grants.changes == self._announced:
             return
         self._announced = self.grants.changes
         for session in self.sessions.all():
             await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        await self.listens.review(self.grants)
+
+    def shutdown(self) -> None:
+        """End every listen stream gracefully (the server is stopping: it waits for them)."""
+        self.listens.finish_all()
 
     async def _authenticate(self, exchange: HttpExchange) -> Principal | HttpReply:
         header = exchange.headers.get("authorization", "")
@@ -188,12 +207,6 @@ class HttpGateway:
             if not isinstance(message, Request):
                 raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
             check_modern_method(message.method)
-            if message.method == LISTEN:
-                raise MethodNotFound(
-                    f"{LISTEN} is not relayed: the gateway advertises no listChanged or "
-                    "subscribe capability on protocol 2026-07-28",
-                    request_id=message.id,
-                )
             envelope = read_envelope(message.params)
             check_headers(message, envelope.protocol_version, exchange.headers)
             check_version(envelope.protocol_version)
@@ -204,9 +217,12 @@ class HttpGateway:
         caller = Caller(
             principal, exchange.upstream, f"grant:{principal.grant_id}", "modern",
             envelope.protocol_version, envelope.client_capabilities,
+            param_headers=received_params(exchange.headers, exchange.duplicated),
         )  # fmt: skip
         if message.method == "server/discover":
             return await reply(self._discover(caller, message), None)
+        if message.method == LISTEN:
+            return await self._open_listen(caller, message, exchange)
         wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
         outbox = Outbox(_no_agent_requests) if wants_stream else None
         if outbox is not None:
@@ -217,9 +233,24 @@ class HttpGateway:
             answered.status = status.code
         return answered
 
+    async def _open_listen(
+        self, caller: Caller, request: Request, exchange: HttpExchange
+    ) -> HttpReply:
+        if "text/event-stream" not in exchange.headers.get("accept", ""):
+            return _plain(406, f"{LISTEN} is answered with a stream: accept text/event-stream")
+        token = exchange.headers["authorization"].partition(" ")[2].strip()
+        try:
+            stream = await open_listen(self.pool, caller, request, token, self.listens)
+        except ProtocolError as error:
+            return _refused(error, request.id, modern=True)
+        return HttpReply(200, [], stream=Listening(stream, self.listens))
+
     async def _discover(self, caller: Caller, request: Request) -> bytes:
         async def work() -> Message:
-            capabilities = await self._capabilities(caller, Relays())
+            # Changes are delivered on subscriptions/listen streams; resource updates only
+            # where one upstream owns every URI.
+            relays = Relays(list_changed=True, resource_updates=caller.endpoint is not None)
+            capabilities = await self._capabilities(caller, relays)
             return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
 
         return await guarded(request, work())
@@ -393,9 +424,13 @@ class HttpGateway:
         self, caller: Caller, relays: Relays, session: LegacySession | None = None
     ) -> dict[str, object]:
         """The endpoint's capabilities: its upstreams', merged, as far as they can be relayed."""
-        listener = None if session is None else session.push
         found: list[dict[str, object]] = []
         for upstream in caller.upstreams:
+            listener = None
+            if session is not None:  # on /mcp, a resource update names the URI /mcp lists
+                listener = (
+                    session.push if caller.endpoint else session_listener(session.push, upstream)
+                )
             try:
                 active = await self.pool.session(caller.owner, upstream, caller.offer, listener)
             except UpstreamError as error:
@@ -443,6 +478,7 @@ def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
         caller.version,
         caller.capabilities,
         outbox,
+        caller.param_headers,
     )
 
 

@@ -10,8 +10,10 @@ Authentication and routing happen before a request gets here (``gateway/http.py`
 ``gateway/stdio.py``); this module handles one authenticated JSON-RPC request for a
 :class:`Caller` and answers with a JSON-RPC response. It intercepts only what policy needs —
 ``tools/call``, ``tools/list`` and ``ping`` — and relays every other method to the upstream
-untouched. Refusals are raised as :class:`~mcpwall.core.errors.ProtocolError`; the transport
-turns them into JSON-RPC errors. Every request hands one record to the proxy log.
+untouched (on ``/mcp``, to the upstream a prompt's name or a resource's URI says:
+``gateway/aggregate.py``). Refusals are raised as
+:class:`~mcpwall.core.errors.ProtocolError`; the transport turns them into JSON-RPC errors.
+Every request hands one record to the proxy log.
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from dataclasses import dataclass, field, replace
 from typing import Protocol
 
 from mcpwall.core.errors import (
+    HeaderMismatch,
     InvalidParams,
     LimitsUnavailable,
-    MethodNotFound,
     UnknownTool,
     UpstreamError,
 )
@@ -46,11 +48,19 @@ from mcpwall.core.mcp import (
     tools_page,
     upstream_client_capabilities,
 )
+from mcpwall.core.mcp.aggregate import for_aggregate
 from mcpwall.core.mcp.envelope import LOG_LEVEL_KEY
+from mcpwall.core.mcp.params import (
+    ReceivedParams,
+    check_param_headers,
+    invalid_reasons,
+    tool_declarations,
+)
 from mcpwall.core.mcp.versions import Era
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
 from mcpwall.core.proxylog import Outcome, build_record
 from mcpwall.core.windows import budgets_for, unchecked_denial
+from mcpwall.gateway.aggregate import AggregateEndpoint
 from mcpwall.gateway.grants import Principal
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.clock import Clock
@@ -62,6 +72,7 @@ ENVELOPE_PREFIX = "io.modelcontextprotocol/"
 LIST_TTL_MS = 0  # lists follow policy changes at once: never let a client reuse one
 SERVER_INFO = {"name": "mcpwall", "version": "0.1.0"}
 UNKNOWN_TOOL_RULE = "(unknown tool)"  # in the proxy log only: the upstream offers no such tool
+HEADER_MISMATCH_RULE = "(header mismatch)"  # in the proxy log only: Mcp-Param-* ≠ arguments
 
 # Server→client requests, and the client capability an agent must declare to get them.
 AGENT_CAPABILITY = {
@@ -91,6 +102,8 @@ class Caller:
     ``endpoint`` is the upstream of ``/mcp/{upstream}``, None for the aggregate ``/mcp``.
     ``owner`` keys the upstream sessions used (a legacy session id, or the grant for
     stateless requests). ``channel`` is the request's stream to the agent, if it has one.
+    ``param_headers`` are the ``Mcp-Param-*`` headers of a 2026-07-28 HTTP request, checked
+    against a call's arguments; None where there are none to check (legacy, stdio).
     """
 
     principal: Principal
@@ -100,6 +113,7 @@ class Caller:
     version: str
     capabilities: Mapping[str, object] = field(default_factory=dict)
     channel: AgentChannel | None = None
+    param_headers: ReceivedParams | None = None
     _offer: ClientOffer | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -165,6 +179,9 @@ class Pipeline:
         # When the counter store is unreachable: let calls with limits through unchecked
         # (each marked in the proxy log) instead of refusing them (MCPWALL_LIMITS_FAIL_OPEN).
         self.limits_fail_open = limits_fail_open
+        self.aggregate = AggregateEndpoint(
+            pool, cursors, forward=self.forward, record=self._record_plain, stamp=self._modern
+        )
 
     async def handle(self, caller: Caller, request: Request) -> Message:
         """Answer one request with a JSON-RPC response (``result`` or ``error``), without id."""
@@ -192,12 +209,17 @@ class Pipeline:
         )
         if decision.decision == "deny":
             return await record.refused(decision)
-        # Only now, for a call that may go ahead: is it a tool the upstream offers, exactly?
-        # (Denials never touch the upstream.)
+        # Only now, for a call that may go ahead: is it a tool the upstream offers, exactly,
+        # and do its Mcp-Param-* headers say what its arguments say? (Denials never touch the
+        # upstream; a denied call goes nowhere, whatever its headers say.)
         try:
             await self._check_offered(caller, upstream, tool)
+            await self._check_params(caller, upstream, tool, call.arguments, request.id)
         except UnknownTool:
             await record.unknown()
+            raise
+        except HeaderMismatch as mismatch:
+            await record.mismatched(mismatch)
             raise
         except UpstreamError:  # it could not even list its tools: still one row
             await record.forwarded(decision, "unreachable")
@@ -248,6 +270,21 @@ class Pipeline:
         except UnknownTool:
             raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
 
+    async def _check_params(
+        self,
+        caller: Caller,
+        upstream: str,
+        tool: str,
+        arguments: Mapping[str, object],
+        request_id: str | int,
+    ) -> None:
+        """Refuse (-32020) ``Mcp-Param-*`` headers that disagree with the arguments, by the
+        schema of the tool as the gateway lists it (the upstream's own)."""
+        if caller.param_headers is None:
+            return
+        declared = await self.pool.declared_headers(caller.owner, upstream, caller.offer, tool)
+        check_param_headers(declared, arguments, caller.param_headers, request_id=request_id)
+
     async def _reserve(
         self, caller: Caller, upstream: str, decision: Decision, record: _Recorder
     ) -> Reservation | Decision:
@@ -291,7 +328,14 @@ class Pipeline:
         )
         sealed = None if following is None else self.cursors.seal(following, scope)
         policy = caller.principal.bindings[page.upstream].compiled
-        hidden = policy.is_hidden if policy is not None else (lambda _name: True)
+        is_hidden = policy.is_hidden if policy is not None else (lambda _name: True)
+        # A tool whose x-mcp-header annotations are invalid is dropped, as a client must.
+        invalid = invalid_reasons(tool_declarations(result.get("tools")))
+        self.pool.note_dropped(page.upstream, invalid)
+
+        def hidden(name: str) -> bool:
+            return name in invalid or is_hidden(name)
+
         prefix = None if caller.endpoint is not None else page.upstream
         listing = tools_page(result, hidden, next_cursor=sealed, prefix=prefix)
         await self._record_plain(caller, request, page.upstream, "ok")
@@ -308,26 +352,35 @@ class Pipeline:
     # -- everything else -------------------------------------------------------------------------
 
     async def relay(self, caller: Caller, request: Request) -> Message:
-        """Forward any other method to the endpoint's upstream, untouched."""
+        """Forward any other method to the endpoint's upstream, untouched; on ``/mcp``, to
+        the upstream its prompt name or resource URI says (``gateway/aggregate.py``)."""
         if caller.endpoint is None:
-            raise MethodNotFound(
-                f"{request.method} is served on /mcp/UPSTREAM; the aggregate /mcp endpoint "
-                "serves tools/list and tools/call (tool names are UPSTREAM__TOOL)"
-            )
-        params = _for_upstream(request.params, capabilities=_declared(caller))
+            return await self.aggregate.handle(caller, request)
+        return await self.forward(caller, request, caller.endpoint, request.params)
+
+    async def forward(
+        self,
+        caller: Caller,
+        request: Request,
+        upstream: str,
+        params: Mapping[str, object] | None,
+    ) -> Message:
+        """Send ``request`` to ``upstream`` with ``params`` (the agent's, or routed ones), record
+        it, and answer as the agent's era needs."""
+        forwarded = _for_upstream(params, capabilities=_declared(caller))
         try:
             response = await self.pool.request(
                 caller.owner,
-                caller.endpoint,
+                upstream,
                 caller.offer,
                 request.method,
-                params,
-                self._related(caller, caller.endpoint),
+                forwarded,
+                self._related(caller, upstream),
             )
         except UpstreamError:
-            await self._record_plain(caller, request, caller.endpoint, "unreachable")
+            await self._record_plain(caller, request, upstream, "unreachable")
             raise
-        await self._record_plain(caller, request, caller.endpoint, _outcome(response))
+        await self._record_plain(caller, request, upstream, _outcome(response))
         return self._modern(caller, request.method, response)
 
     def _related(
@@ -336,11 +389,13 @@ class Pipeline:
         channel = caller.channel
         if channel is None:
             return None
+        aggregate = caller.endpoint is None
 
         async def related(message: Message) -> None:
             method = message.get("method")
             if "id" not in message:
-                await channel.notify(message)
+                # On /mcp, a resource update names the URI /mcp lists.
+                await channel.notify(for_aggregate(upstream, message) if aggregate else message)
                 return
             capability = AGENT_CAPABILITY.get(str(method))
             upstream_id = message["id"]
@@ -425,6 +480,12 @@ class _Recorder:
 
     async def forwarded(self, decision: Decision, outcome: Outcome) -> None:
         await self._write(decision, outcome)
+
+    async def mismatched(self, mismatch: HeaderMismatch) -> None:
+        """Record a call refused for ``Mcp-Param-*`` headers that disagree with its arguments
+        (the message names headers and arguments, never their values)."""
+        self.timing.decided = time.perf_counter()
+        await self._write(Decision("deny", HEADER_MISMATCH_RULE, mismatch.message), "not_forwarded")
 
     async def unknown(self) -> None:
         """Record a call of a tool the upstream does not offer (refused as unknown)."""

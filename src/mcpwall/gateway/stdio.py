@@ -2,7 +2,9 @@
 
 The agent spawns mcpwall and speaks newline-delimited JSON-RPC on its stdin and stdout; the
 grant token comes from ``MCPWALL_TOKEN``. One process is one session: ``initialize`` makes it
-a legacy session, a request carrying the 2026-07-28 envelope is served statelessly. The same
+a legacy session, a request carrying the 2026-07-28 envelope is served statelessly (and a
+``subscriptions/listen`` among them streams its changes on stdout until the agent cancels it,
+or the grant may no longer listen: ``gateway/listening.py``). The same
 pipeline as over HTTP decides every call, and the token is checked again on every request
 (from the grant cache), so a revocation takes effect on the next one. Our own logs go to
 stderr only: stdout carries MCP and nothing else.
@@ -20,6 +22,7 @@ from mcpwall.core.jsonrpc import (
     ErrorResponse,
     Notification,
     Request,
+    RequestId,
     ResultResponse,
     decode,
     encode_error,
@@ -38,6 +41,7 @@ from mcpwall.core.mcp import (
 )
 from mcpwall.core.mcp.versions import LATEST_LEGACY
 from mcpwall.gateway.grants import GrantCache, Principal
+from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
 from mcpwall.gateway.sessions import LegacySession
 from mcpwall.gateway.streams import guarded, response_message
@@ -45,6 +49,8 @@ from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.upstream import Message
 
 Write = Callable[[bytes], Awaitable[None]]
+LISTEN = "subscriptions/listen"
+REVIEW_EVERY_SECONDS = 1.0  # how often open listen streams look for store changes
 NOT_AUTHORIZED = "the grant token is unknown, revoked, expired or not bound to this upstream"
 
 
@@ -62,11 +68,14 @@ class StdioGateway:
         self.session = LegacySession("stdio", "", upstream, LATEST_LEGACY, {}, streaming=True)
         self._write: Write | None = None
         self._write_lock = asyncio.Lock()
+        self.listens = OpenStreams()
+        self._listening: dict[RequestId, asyncio.Task[None]] = {}  # listen requests, by id
 
     async def serve(self, lines: asyncio.StreamReader, write: Write) -> None:
         """Answer messages until the agent closes stdin; then end the upstream sessions."""
         self._write = write
         forward = asyncio.ensure_future(self._forward_unsolicited())
+        review = asyncio.ensure_future(self._review_listens())
         running: set[asyncio.Task[None]] = set()
         try:
             while line := await lines.readline():
@@ -74,9 +83,11 @@ class StdioGateway:
                     task = asyncio.ensure_future(self._message(line))
                     running.add(task)
                     task.add_done_callback(running.discard)
+            self.listens.finish_all()  # the agent is gone: its listen streams end
             await asyncio.gather(*running, return_exceptions=True)
         finally:
             forward.cancel()
+            review.cancel()
             await self.pool.close_owner(self.session.id)
 
     async def send(self, data: bytes) -> None:
@@ -88,6 +99,20 @@ class StdioGateway:
     async def _forward_unsolicited(self) -> None:
         while True:
             await self.send(await self.session.outbox.get())
+
+    async def _review_listens(self) -> None:
+        """Each second, while listen streams are open: end those whose grant may no longer
+        listen, tell the others when a policy change may have changed their tool lists."""
+        announced = self.grants.changes
+        while True:
+            await asyncio.sleep(REVIEW_EVERY_SECONDS)
+            if not self.listens:
+                continue
+            self.grants.refresh()
+            self.listens.expire(self.grants)
+            if self.grants.changes != announced:
+                announced = self.grants.changes
+                await self.listens.review(self.grants)
 
     async def _message(self, line: bytes) -> None:
         try:
@@ -104,6 +129,15 @@ class StdioGateway:
             await self.session.answered(message.id, response_message(message))
         elif isinstance(message, Notification):
             await self._notification(message)
+        elif message.method == LISTEN and is_modern(message.params):
+            listen = asyncio.ensure_future(self._listen(message, principal))
+            self._listening[message.id] = listen
+            try:
+                await listen
+            except asyncio.CancelledError:
+                return  # the agent cancelled it: the subscription is over
+            finally:
+                self._listening.pop(message.id, None)
         else:
             task = asyncio.ensure_future(guarded(message, self._request(message, principal)))
             self.session.in_flight[message.id] = task
@@ -116,14 +150,7 @@ class StdioGateway:
 
     async def _request(self, request: Request, principal: Principal) -> Message:
         if is_modern(request.params):
-            check_modern_method(request.method)
-            envelope = read_envelope(request.params)
-            check_version(envelope.protocol_version)
-            caller = Caller(
-                principal, self.upstream, f"grant:{principal.grant_id}", "modern",
-                envelope.protocol_version, envelope.client_capabilities, _Channel(self),
-            )  # fmt: skip
-            return await self.pipeline.handle(caller, request)
+            return await self.pipeline.handle(self._modern_caller(request, principal), request)
         if request.method == "initialize":
             return await self._initialize(request)
         caller = Caller(
@@ -131,6 +158,32 @@ class StdioGateway:
             self.session.capabilities, _Channel(self),
         )  # fmt: skip
         return await self.pipeline.handle(caller, request)
+
+    async def _listen(self, request: Request, principal: Principal) -> None:
+        """Serve a 2026-07-28 listen request: its frames, one line each, until it ends."""
+        try:
+            caller = self._modern_caller(request, principal)
+            stream = await open_listen(
+                self.pool, caller, request, self.token, self.listens, stdio=True
+            )
+        except ProtocolError as error:
+            await self.send(encode_refusal(error, request.id))
+            return
+        frames = Listening(stream, self.listens)
+        try:
+            async for frame in frames:
+                await self.send(frame)
+        finally:
+            await frames.aclose()
+
+    def _modern_caller(self, request: Request, principal: Principal) -> Caller:
+        check_modern_method(request.method)
+        envelope = read_envelope(request.params)
+        check_version(envelope.protocol_version)
+        return Caller(
+            principal, self.upstream, f"grant:{principal.grant_id}", "modern",
+            envelope.protocol_version, envelope.client_capabilities, _Channel(self),
+        )  # fmt: skip
 
     async def _initialize(self, request: Request) -> Message:
         hello = parse_initialize(request.params)
@@ -147,9 +200,10 @@ class StdioGateway:
             return
         if message.method == "notifications/cancelled":
             target = (message.params or {}).get("requestId")
-            task = self.session.in_flight.get(target) if isinstance(target, str | int) else None
-            if task is not None:
-                task.cancel()  # which cancels it upstream too
+            if isinstance(target, str | int):
+                task = self.session.in_flight.get(target) or self._listening.get(target)
+                if task is not None:
+                    task.cancel()  # which cancels it upstream too
             return
         offer = client_offer(self.session.capabilities, "legacy")
         try:

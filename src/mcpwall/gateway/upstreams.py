@@ -8,8 +8,15 @@ new one: a crashed stdio server is restarted on demand.
 
 The pool also remembers the exact tool names each session offers, so a call to a name the
 upstream does not offer (``Delete_Namespace`` where ``delete_namespace`` is hidden) is an
-unknown tool at the gateway, whatever the upstream would make of it. The index is refreshed
-when the upstream says its list changed.
+unknown tool at the gateway, whatever the upstream would make of it, and the ``Mcp-Param-*``
+headers each tool declares, to check a 2026-07-28 agent's against its arguments. A tool whose
+``x-mcp-header`` annotations are invalid is not offered: a client must drop it (2026-07-28
+streamable-http §Custom Headers). The index is refreshed when the upstream says its list
+changed.
+
+For 2026-07-28 agents, who hear of changes only on ``subscriptions/listen`` streams, the pool
+also keeps, per owner and upstream, a :class:`~mcpwall.gateway.feeds.UpstreamFeed` telling
+the upstream what those streams want to hear (:meth:`UpstreamPool.listen`).
 """
 
 from __future__ import annotations
@@ -20,7 +27,16 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from mcpwall.core.errors import UpstreamClosed, UpstreamError, UpstreamProtocolError
+from mcpwall.core.jsonvalue import render
+from mcpwall.core.mcp.params import (
+    Declarations,
+    InvalidDeclarations,
+    invalid_reasons,
+    tool_declarations,
+)
+from mcpwall.core.mcp.subscriptions import Interest
 from mcpwall.core.registry import Upstream
+from mcpwall.gateway.feeds import UpstreamFeed
 from mcpwall.ports.upstream import (
     ClientOffer,
     Message,
@@ -39,10 +55,19 @@ Owner = str
 Lookup = Callable[[str], Awaitable[Upstream]]
 
 
+@dataclass(frozen=True)
+class Lease:
+    """A listener's hold on one upstream's change notifications; :meth:`release` ends it."""
+
+    release: Callable[[], None]
+    settled: Callable[[], Awaitable[None]]
+
+
 @dataclass
 class _Entry:
     session: UpstreamSession
     tools: frozenset[str] | None = None
+    declared: dict[str, Declarations] = field(default_factory=dict)  # tools with Mcp-Param-*
     listeners: list[Receiver] = field(default_factory=list)
 
 
@@ -60,6 +85,9 @@ class UpstreamPool:
         self._listeners: dict[tuple[Owner, str], list[Receiver]] = {}
         # Every tool name each upstream has listed, to any owner: what a metric may name.
         self._listed: dict[str, frozenset[str]] = {}
+        # (upstream, tool) already warned about as dropped: later listings say it at DEBUG.
+        self._dropped: set[tuple[str, str]] = set()
+        self._feeds: dict[tuple[Owner, str], UpstreamFeed] = {}
 
     async def session(
         self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None = None
@@ -70,15 +98,70 @@ class UpstreamPool:
         """
         return (await self._entry(owner, upstream, offer, listener)).session
 
+    async def listen(
+        self,
+        owner: Owner,
+        upstream: str,
+        offer: ClientOffer,
+        listener: Receiver,
+        interest: Interest,
+    ) -> Lease:
+        """Have ``listener`` hear what ``upstream`` sends the owner unasked, the upstream kept
+        sending the changes in ``interest`` (see :mod:`mcpwall.gateway.feeds`), until the
+        lease is released. :meth:`Lease.settled` waits until the upstream was asked."""
+        key = (owner, upstream)
+        await self._entry(owner, upstream, offer, listener)
+        feed = self._feeds.get(key)
+        if feed is None:
+
+            async def connect() -> UpstreamSession:
+                return await self.session(owner, upstream, offer)
+
+            async def deliver(message: Message) -> None:
+                await self._fan_out(key, message)
+
+            feed = UpstreamFeed(upstream, connect, deliver, timeout=self.timeout)
+            self._feeds[key] = feed
+        token = object()
+        feed.want(token, interest)
+
+        def release() -> None:
+            feed.drop(token)
+            listeners = self._listeners.get(key, [])
+            if listener in listeners:
+                listeners.remove(listener)
+            if feed.idle and self._feeds.get(key) is feed:
+                del self._feeds[key]  # its task ends by itself, the last interest gone
+
+        return Lease(release, feed.settled)
+
     async def offered_tools(
         self, owner: Owner, upstream: str, offer: ClientOffer
     ) -> frozenset[str]:
         """The exact names of the tools the upstream offers this owner, all pages."""
         entry = await self._entry(owner, upstream, offer, None)
-        if entry.tools is None:
-            entry.tools = await self._list_names(upstream, entry.session)
-            self._note_listed(upstream, entry.tools)
-        return entry.tools
+        return (await self._indexed(upstream, entry))[0]
+
+    async def declared_headers(
+        self, owner: Owner, upstream: str, offer: ClientOffer, tool: str
+    ) -> Declarations:
+        """The ``Mcp-Param-*`` headers an offered ``tool`` declares (none for most tools)."""
+        entry = await self._entry(owner, upstream, offer, None)
+        return (await self._indexed(upstream, entry))[1].get(tool, ())
+
+    def note_dropped(self, upstream: str, invalid: dict[str, str]) -> None:
+        """Log that tools were dropped for invalid ``x-mcp-header`` annotations (name →
+        why): a warning the first time, then at DEBUG, as every listing finds them again."""
+        for tool, reason in invalid.items():
+            first = (upstream, tool) not in self._dropped
+            if first and len(self._dropped) < MAX_LISTED_NAMES:
+                self._dropped.add((upstream, tool))
+            log.log(
+                logging.WARNING if first else logging.DEBUG,
+                "upstream %s: tool %s is dropped from tools/list and refused, as a client must: "
+                "its inputSchema's %s",
+                upstream, render(tool), reason,
+            )  # fmt: skip
 
     async def request(
         self,
@@ -114,10 +197,14 @@ class UpstreamPool:
         for key in [key for key in self._listeners if key[0] == owner]:
             del self._listeners[key]
             self._opening.pop(key, None)
+        for key in [key for key in self._feeds if key[0] == owner]:
+            await self._feeds.pop(key).aclose()
         for key in [key for key in self._entries if key[0] == owner]:
             await self._close(self._entries.pop(key).session)
 
     async def aclose(self) -> None:
+        feeds, self._feeds = list(self._feeds.values()), {}
+        await asyncio.gather(*(feed.aclose() for feed in feeds))
         entries, self._entries = list(self._entries.values()), {}
         await asyncio.gather(*(self._close(entry.session) for entry in entries))
 
@@ -152,6 +239,11 @@ class UpstreamPool:
         self._entries[key] = entry
         return entry
 
+    async def _fan_out(self, key: tuple[Owner, str], message: Message) -> None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            await self._unsolicited(entry, message)
+
     async def _unsolicited(self, entry: _Entry, message: Message) -> None:
         if message.get("method") == LIST_CHANGED:
             entry.tools = None  # the next call or listing asks again
@@ -161,8 +253,22 @@ class UpstreamPool:
             except Exception:  # a listener (a closed stream, say) must not stop the others
                 log.exception("delivering an upstream notification failed")
 
-    async def _list_names(self, upstream: str, session: UpstreamSession) -> frozenset[str]:
+    async def _indexed(
+        self, upstream: str, entry: _Entry
+    ) -> tuple[frozenset[str], dict[str, Declarations]]:
+        """The offered tools' names and declarations; listed (all pages) unless known."""
+        if entry.tools is None:
+            entry.tools, entry.declared = await self._list_tools(upstream, entry.session)
+            self._note_listed(upstream, entry.tools)
+        return entry.tools, entry.declared
+
+    async def _list_tools(
+        self, upstream: str, session: UpstreamSession
+    ) -> tuple[frozenset[str], dict[str, Declarations]]:
+        """The names of the tools ``upstream`` offers, and the declarations of those that
+        declare ``Mcp-Param-*`` headers."""
         names: set[str] = set()
+        declared: dict[str, Declarations] = {}
         cursor: object = None
         for _ in range(MAX_LIST_PAGES):
             params = None if cursor is None else {"cursor": cursor}
@@ -170,11 +276,18 @@ class UpstreamPool:
             result = response.get("result")
             if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
                 raise UpstreamProtocolError(upstream, "tools/list answered without a list of tools")
-            names.update(_tool_names(result))
+            found = tool_declarations(result["tools"])
+            self.note_dropped(upstream, invalid_reasons(found))
+            for name, declarations in found.items():
+                if isinstance(declarations, InvalidDeclarations):
+                    continue
+                names.add(name)
+                if declarations:
+                    declared[name] = declarations
             cursor = result.get("nextCursor")
             if not isinstance(cursor, str):
                 break
-        return frozenset(names)
+        return frozenset(names), declared
 
     def _forget(self, owner: Owner, upstream: str, session: UpstreamSession) -> None:
         entry = self._entries.get((owner, upstream))

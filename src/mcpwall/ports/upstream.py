@@ -11,7 +11,10 @@ that request's ``related`` callback; on Streamable HTTP they arrive on the reque
 stream, on stdio and legacy SSE a session relates them by progress token or, when exactly one
 request is in flight, to that request. Anything else (``notifications/tools/list_changed``,
 ``notifications/resources/updated``, requests unrelated to any call) goes to the session's
-``on_unsolicited`` callback.
+``on_unsolicited`` callback — except on a 2026-07-28 ``subscriptions/listen`` request, whose
+stream carries change notifications tagged with its id: those (and, on stdio, the
+``notifications/cancelled`` that ends it) go to that request's ``related``. Such a request is
+sent with ``timeout=math.inf`` and ended by cancelling it.
 
 Errors are :class:`mcpwall.core.errors.UpstreamError` and its subclasses, never a transport's
 own exceptions.
@@ -76,6 +79,10 @@ class UpstreamSession(Protocol):
     @property
     def closed(self) -> bool:
         """Whether the session is over (closed, or its upstream went away): open a new one."""
+        ...
+
+    async def wait_closed(self) -> str:
+        """Wait until the session is over; return why."""
         ...
 
     async def request(

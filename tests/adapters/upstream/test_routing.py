@@ -95,3 +95,36 @@ async def test_fail_all_fails_every_request_in_flight() -> None:
         with pytest.raises(UpstreamClosed, match="gone"):
             await each.answer
     assert len(inflight) == 0
+
+
+def tagged(method: str, subscription: object) -> Message:
+    meta = {"io.modelcontextprotocol/subscriptionId": subscription}
+    return {"jsonrpc": "2.0", "method": method, "params": {"_meta": meta}}
+
+
+async def test_what_is_tagged_with_a_listen_request_goes_to_it() -> None:
+    unsolicited, listening = Inbox(), Inbox()
+    inflight = InFlight(unsolicited)
+    listen = inflight.open(listening, listen=True)
+    change = tagged("notifications/tools/list_changed", listen.id)
+    assert inflight.route(change, "notifications/tools/list_changed", is_request=False) == (
+        listening,
+        change,
+    )
+    ended: Message = {"jsonrpc": "2.0", "method": "notifications/cancelled",
+                      "params": {"requestId": listen.id}}  # fmt: skip
+    assert inflight.route(ended, "notifications/cancelled", is_request=False) == (listening, ended)
+    other = tagged("notifications/tools/list_changed", listen.id + 100)
+    assert inflight.route(other, "notifications/tools/list_changed", is_request=False) == (
+        unsolicited,
+        other,
+    )
+
+
+async def test_an_open_listen_is_never_the_one_request_in_flight() -> None:
+    unsolicited, call = Inbox(), Inbox()
+    inflight = InFlight(unsolicited)
+    inflight.open(Inbox(), listen=True)
+    assert inflight.route(LOG, "notifications/message", is_request=False) == (unsolicited, LOG)
+    inflight.open(call)
+    assert inflight.route(LOG, "notifications/message", is_request=False) == (call, LOG)

@@ -120,6 +120,8 @@ async def test_a_registered_authorization_is_the_upstreams_own(
 
 
 async def test_request_ids_are_the_sessions_own_and_exact(session: StreamableHttpSession) -> None:
+    # Listed first: a modern session lists the tools of a call it has not seen (Mcp-Param-*).
+    await session.request("tools/list", None, timeout=TIMEOUT)
     first = await session.request("tools/call", call("request_id"), timeout=TIMEOUT)
     second = await session.request("tools/call", call("request_id"), timeout=TIMEOUT)
     assert json.loads(tool_text(first)) == first["id"]

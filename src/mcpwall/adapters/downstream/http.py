@@ -252,6 +252,9 @@ async def _unless_disconnected(
             watcher.cancel()
     if gone:  # the handler answered despite its cancellation: nobody is left to hear it
         request.uncancel()
+        aclose = getattr(reply.stream, "aclose", None)
+        if aclose is not None:
+            await aclose()  # a stream never sent must still let go of what it holds
         return None
     return reply
 

@@ -48,6 +48,7 @@ from mcpwall.core.jsonrpc import (
     encode_request,
     encode_result,
 )
+from mcpwall.core.mcp.subscriptions import LISTEN
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
 
 Mode = Literal["auto", "legacy", "modern"]
@@ -109,7 +110,7 @@ class ChannelSession(SessionEnd):
         related: Receiver | None = None,
         timeout: float,
     ) -> Message:
-        pending = self._inflight.open(related)
+        pending = self._inflight.open(related, listen=method == LISTEN)
         try:
             shaped, pending.progress_token = shape(params, self._envelope, pending.id)
             await self._send(encode_request(pending.id, method, shaped))

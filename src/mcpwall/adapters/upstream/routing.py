@@ -9,6 +9,10 @@ has to tell which request, if any, a message is about (the port's rules):
 * a log message, a ``notifications/cancelled`` and a server→client request (sampling,
   elicitation, roots) belong to the one request in flight when there is exactly one — the
   protocol gives them no other link — and are unsolicited otherwise;
+* a message tagged with the subscription id of one of our ``subscriptions/listen`` requests
+  (2026-07-28) belongs to that request, and so does a ``notifications/cancelled`` naming it
+  (how a stdio server ends a subscription); a listen request, open for as long as the
+  subscription lasts, is never "the one request in flight";
 * everything else (``…/list_changed``, ``resources/updated``, unknown methods) is unsolicited.
 """
 
@@ -25,10 +29,12 @@ from mcpwall.adapters.upstream.outgoing import (
     with_token,
 )
 from mcpwall.core.errors import UpstreamError
+from mcpwall.core.mcp.subscriptions import subscription_of
 from mcpwall.ports.upstream import Message, Receiver
 
 # Notifications that can be about a request in flight; others are about the session.
-_RELATABLE: Final = frozenset({PROGRESS, "notifications/message", "notifications/cancelled"})
+CANCELLED: Final = "notifications/cancelled"
+_RELATABLE: Final = frozenset({PROGRESS, "notifications/message", CANCELLED})
 
 
 def relatable(method: str, *, is_request: bool) -> bool:
@@ -45,6 +51,7 @@ class Pending:
     related: Receiver | None
     answer: asyncio.Future[Message] = field(repr=False)
     progress_token: ProgressToken | None = None
+    listen: bool = False  # a subscriptions/listen request: its stream lasts
 
 
 class InFlight:
@@ -58,10 +65,12 @@ class InFlight:
     def __len__(self) -> int:
         return len(self._pending)
 
-    def open(self, related: Receiver | None) -> Pending:
-        """A new pending request with a fresh id (ids are never reused within a session)."""
+    def open(self, related: Receiver | None, *, listen: bool = False) -> Pending:
+        """A new pending request with a fresh id (ids are never reused within a session);
+        ``listen`` for a ``subscriptions/listen`` request."""
         self._last_id += 1
-        pending = Pending(self._last_id, related, asyncio.get_running_loop().create_future())
+        answer = asyncio.get_running_loop().create_future()
+        pending = Pending(self._last_id, related, answer, listen=listen)
         self._pending[pending.id] = pending
         return pending
 
@@ -98,6 +107,9 @@ class InFlight:
         """Where a notification or server→client request goes, as what; None: drop it."""
         if method == PROGRESS:
             return self._route_progress(message)
+        listening = self._subscription(message, method)
+        if listening is not None:
+            return listening, message
         if relatable(method, is_request=is_request):
             only = self._only()
             if only is not None and only.related is not None:
@@ -112,7 +124,17 @@ class InFlight:
         relayed = with_token(message, pending.progress_token)
         return (pending.related or self._on_unsolicited), relayed
 
-    def _only(self) -> Pending | None:
-        if len(self._pending) != 1:
+    def _subscription(self, message: Message, method: str) -> Receiver | None:
+        """The receiver of the listen request ``message`` is about, if any."""
+        target = subscription_of(message)
+        if method == CANCELLED:
+            params = message.get("params")
+            target = params.get("requestId") if isinstance(params, dict) else None
+        pending = self._pending.get(target) if type(target) is int else None
+        if pending is None or not pending.listen:
             return None
-        return next(iter(self._pending.values()))
+        return pending.related or self._on_unsolicited
+
+    def _only(self) -> Pending | None:
+        calls = [pending for pending in self._pending.values() if not pending.listen]
+        return calls[0] if len(calls) == 1 else None

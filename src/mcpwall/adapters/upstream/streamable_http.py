@@ -35,6 +35,7 @@ from mcpwall.adapters.upstream.outgoing import (
     shape,
     with_token,
 )
+from mcpwall.adapters.upstream.param_headers import ToolHeaders
 from mcpwall.adapters.upstream.routing import relatable
 from mcpwall.adapters.upstream.sse import Event, EventDecoder
 from mcpwall.adapters.upstream.standalone import StandaloneStream
@@ -54,11 +55,14 @@ from mcpwall.core.jsonrpc import (
     encode_result,
 )
 from mcpwall.core.mcp import request_headers
+from mcpwall.core.mcp.subscriptions import subscription_of
 from mcpwall.core.registry import Upstream
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 VERSION_HEADER: Final = "MCP-Protocol-Version"
+LIST_CHANGED: Final = "notifications/tools/list_changed"
+HEADER_MISMATCH: Final = -32020
 # Resuming a request's stream: how many reconnections in a row may bring nothing new.
 MAX_RESUMES: Final = 3
 
@@ -107,6 +111,7 @@ class StreamableHttpSession(SessionEnd):
         SessionEnd.__init__(self)
         self._listener: StandaloneStream | None = None
         self._background: set[asyncio.Task[None]] = set()
+        self._tool_headers = ToolHeaders(self.logger)  # for Mcp-Param-* (2026-07-28)
 
     @property
     def negotiated(self) -> Negotiated:
@@ -135,7 +140,9 @@ class StreamableHttpSession(SessionEnd):
         stream = _Stream(self._last_id, related, token)
         try:
             async with asyncio.timeout(timeout):
-                return await self._exchange(method, shaped, stream)
+                if method == "tools/call" and self._envelope is not None:
+                    return await self._call_tool(params, shaped, stream, timeout)
+                answer = await self._exchange(method, shaped, stream)
         except TimeoutError:
             self._abandon(stream, f"no answer within {timeout:g} s")
             raise UpstreamTimeout(
@@ -144,6 +151,9 @@ class StreamableHttpSession(SessionEnd):
         except asyncio.CancelledError:
             self._abandon(stream, "the request was cancelled")
             raise
+        if method == "tools/list" and self._envelope is not None:
+            self._tool_headers.learn(answer.get("result"))
+        return answer
 
     async def notify(self, method: str, params: Mapping[str, object] | None) -> None:
         self._check_open()
@@ -227,10 +237,14 @@ class StreamableHttpSession(SessionEnd):
     # ── one request: POST, then JSON or an SSE stream ────────────────────────────────────
 
     async def _exchange(
-        self, method: str, params: Mapping[str, object] | None, stream: _Stream
+        self,
+        method: str,
+        params: Mapping[str, object] | None,
+        stream: _Stream,
+        mirrored: Mapping[str, str] | None = None,
     ) -> Message:
         body = encode_request(stream.request_id, method, params)
-        headers = self._headers(method, stream.request_id, params)
+        headers = {**self._headers(method, stream.request_id, params), **(mirrored or {})}
         with httpio.http_errors(self.name, self.url):
             async with self._client.post(self.url, data=body, headers=headers) as response:
                 try:
@@ -240,6 +254,33 @@ class StreamableHttpSession(SessionEnd):
                     # half-read stream must not go back to the pool anyway.
                     response.close()
                     raise
+
+    async def _call_tool(
+        self,
+        params: Mapping[str, object] | None,
+        shaped: Mapping[str, object] | None,
+        stream: _Stream,
+        timeout: float,
+    ) -> Message:
+        """A 2026-07-28 ``tools/call`` with the ``Mcp-Param-*`` headers its tool's schema asks
+        for; sent once more if the upstream refuses them (-32020) and a fresh listing asks
+        for other ones (its schema changed), as the spec tells a client to."""
+
+        async def page(cursor: str | None) -> Message:
+            listed = None if cursor is None else {"cursor": cursor}
+            return await self.request("tools/list", listed, timeout=timeout)
+
+        mirrored = await self._tool_headers.for_call(params, page)
+        answer = await self._exchange("tools/call", shaped, stream, mirrored)
+        if not _header_mismatch(answer):
+            return answer
+        fresh = await self._tool_headers.for_call(params, page, refresh=True)
+        if fresh == mirrored:
+            return answer
+        self._last_id += 1
+        shaped, token = shape(params, self._envelope, self._last_id)
+        again = _Stream(self._last_id, stream.related, token)
+        return await self._exchange("tools/call", shaped, again, fresh)
 
     async def _answer(self, method: str, response: Response, stream: _Stream) -> Message:
         if response.status != 200:
@@ -331,7 +372,11 @@ class StreamableHttpSession(SessionEnd):
         return None
 
     async def _relay(self, value: Message, method: str, is_request: bool, stream: _Stream) -> None:
-        receiver = stream.related if relatable(method, is_request=is_request) else None
+        if method == LIST_CHANGED:
+            self._tool_headers.forget()  # their schemas may have changed too
+        # On a subscriptions/listen stream, every notification is the subscription's.
+        ours = relatable(method, is_request=is_request) or subscription_of(value) is not None
+        receiver = stream.related if ours else None
         if method == PROGRESS:
             if stream.progress_token is None or progress_token(value) != stream.request_id:
                 return  # not a token we handed out: nobody to show it to
@@ -440,6 +485,11 @@ class StreamableHttpSession(SessionEnd):
 
     def _end(self, reason: str) -> None:
         self._mark_closed(reason)
+
+
+def _header_mismatch(answer: Message) -> bool:
+    error = answer.get("error")
+    return isinstance(error, dict) and error.get("code") == HEADER_MISMATCH
 
 
 def _session_id(upstream: str, response: Response) -> str | None:
