@@ -109,3 +109,87 @@ async def test_other_methods_are_logged_without_a_decision(wired: Wired) -> None
     assert (row.method, row.tool, row.decision, row.rule, row.outcome) == (
         "tools/list", "", "", "", "ok"
     )  # fmt: skip
+
+
+# -- requests refused before any decision still get their row ------------------------------------
+
+
+async def post(wired: Wired, path: str, body: object, headers: list[tuple[str, str]]) -> Any:
+    async with wired.client() as client:
+        return await client.post(path, content=json.dumps(body), headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("arguments_or_name", "rule"),
+    [
+        ({"name": 42, "arguments": {"secret": CANARY}}, "(bad request)"),
+        ({"name": "delete_pod", "arguments": [CANARY]}, "(bad request)"),
+    ],
+)
+async def test_a_malformed_call_is_logged_as_a_bad_request(
+    wired: Wired, arguments_or_name: dict[str, Any], rule: str
+) -> None:
+    name = arguments_or_name["name"]
+    headers = modern_headers(wired.token, "tools/call", name if isinstance(name, str) else None)
+    body = modern_body("tools/call", arguments_or_name)
+    response = await post(wired, "/mcp/k8s", body, list(headers.items()))
+    assert response.json()["error"]["code"] == -32602
+    row = last(wired)
+    assert (row.method, row.decision, row.rule, row.outcome) == (
+        "tools/call", "deny", rule, "not_forwarded"
+    )  # fmt: skip
+    assert row.message == "JSON-RPC error -32602"
+    assert (row.grant_label, row.upstream, row.request_id) == ("alice", "k8s", "7")
+    assert CANARY not in repr(row)
+    assert wired.connector.calls() == []
+
+
+async def test_a_routing_header_that_disagrees_with_the_body_is_logged(wired: Wired) -> None:
+    headers = modern_headers(wired.token, "tools/call", "list_pods")
+    body = modern_body("tools/call", {"name": "delete_pod", "arguments": {"namespace": CANARY}})
+    response = await post(wired, "/mcp/k8s", body, list(headers.items()))
+    assert (response.status_code, response.json()["error"]["code"]) == (400, -32020)
+    row = last(wired)
+    assert (row.method, row.tool, row.rule, row.outcome) == (
+        "tools/call", "delete_pod", "(header mismatch)", "not_forwarded"
+    )  # fmt: skip
+    assert "Mcp-Name" in row.message
+    assert CANARY not in repr(row)
+
+
+@pytest.mark.parametrize("header", ["mcp-method", "mcp-name", "mcp-protocol-version"])
+async def test_a_repeated_routing_header_is_refused_and_logged(wired: Wired, header: str) -> None:
+    headers = list(modern_headers(wired.token, "tools/call", "list_pods").items())
+    headers.append((header, dict(headers)[header]))  # the same value twice: still refused
+    body = modern_body("tools/call", {"name": "list_pods", "arguments": {"namespace": "dev"}})
+    response = await post(wired, "/mcp/k8s", body, headers)
+    assert (response.status_code, response.json()["error"]["code"]) == (400, -32020)
+    assert "more than once" in response.json()["error"]["message"]
+    assert last(wired).rule == "(header mismatch)"
+    assert wired.connector.calls() == []
+
+
+async def test_a_request_for_an_unbound_upstream_is_logged(wired: Wired) -> None:
+    headers = modern_headers(wired.token, "tools/call", "read")
+    body = modern_body("tools/call", {"name": "read", "arguments": {"path": CANARY}})
+    response = await post(wired, "/mcp/vault", body, list(headers.items()))
+    assert response.status_code == 403
+    row = last(wired)
+    assert (row.upstream, row.method, row.decision, row.rule, row.outcome) == (
+        "vault", "tools/call", "deny", "(no binding)", "not_forwarded"
+    )  # fmt: skip
+    assert CANARY not in repr(row)
+
+
+async def test_an_unreadable_body_is_logged_without_its_content(wired: Wired) -> None:
+    headers = modern_headers(wired.token, "tools/call", "list_pods")
+    async with wired.client() as client:
+        response = await client.post(
+            "/mcp/k8s",
+            content=b'{"jsonrpc": "2.0", "id": 1, "x": "' + CANARY.encode(),
+            headers=headers,
+        )
+    assert response.status_code in (400, 200)
+    row = last(wired)
+    assert (row.rule, row.outcome) == ("(bad request)", "not_forwarded")
+    assert CANARY not in repr(row)

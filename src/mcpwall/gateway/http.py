@@ -28,6 +28,7 @@ from collections.abc import AsyncIterator, Awaitable
 import orjson
 
 from mcpwall.core.errors import (
+    HeaderMismatch,
     InvalidRequest,
     ProtocolError,
     StoreUnavailable,
@@ -55,6 +56,7 @@ from mcpwall.core.mcp import (
     negotiate_legacy,
     parse_initialize,
     read_envelope,
+    repeated_routing_header,
     server_capabilities,
 )
 from mcpwall.core.mcp.params import received_params
@@ -129,6 +131,8 @@ class HttpGateway:
         principal = principal_or_reply
         await self.announce_changes()
         if exchange.upstream is not None and exchange.upstream not in principal.bindings:
+            request_id, method = _peek(exchange.body)
+            await self.pipeline.record_unbound(principal, exchange.upstream, request_id, method)
             return _plain(403, f'this grant has no binding for upstream "{exchange.upstream}"')
         await self._expire_sessions()
         if self._is_modern(exchange):
@@ -200,6 +204,7 @@ class HttpGateway:
     # -- 2026-07-28 ------------------------------------------------------------------------------
 
     async def _modern(self, exchange: HttpExchange, principal: Principal) -> HttpReply:
+        message: object = None
         try:
             message = decode(exchange.body)
             if isinstance(message, Notification):
@@ -207,13 +212,19 @@ class HttpGateway:
             if not isinstance(message, Request):
                 raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
             check_modern_method(message.method)
+            repeated = repeated_routing_header(exchange.duplicated)
+            if repeated is not None:
+                raise HeaderMismatch(
+                    f"the {repeated} header is sent more than once (send it once)",
+                    request_id=message.id,
+                )
             envelope = read_envelope(message.params)
             check_headers(message, envelope.protocol_version, exchange.headers)
             check_version(envelope.protocol_version)
         except ProtocolError as error:
-            return _refused(
-                error, getattr(error, "request_id", None) or _peek_id(exchange.body), modern=True
-            )
+            request_id = getattr(error, "request_id", None) or _peek_id(exchange.body)
+            await self._record_refusal(principal, exchange, message, request_id, error)
+            return _refused(error, request_id, modern=True)
         caller = Caller(
             principal, exchange.upstream, f"grant:{principal.grant_id}", "modern",
             envelope.protocol_version, envelope.client_capabilities,
@@ -232,6 +243,26 @@ class HttpGateway:
         if answered.stream is None:
             answered.status = status.code
         return answered
+
+    async def _record_refusal(
+        self,
+        principal: Principal,
+        exchange: HttpExchange,
+        message: object,
+        request_id: object,
+        error: ProtocolError,
+    ) -> None:
+        """One proxy-log row for a request refused before the pipeline saw it."""
+        method = message.method if isinstance(message, Request | Notification) else ""
+        if not method:
+            method = _peek(exchange.body)[1]
+        name = (
+            message.params.get("name") if isinstance(message, Request) and message.params else None
+        )
+        tool = name if method == "tools/call" and isinstance(name, str) else ""
+        await self.pipeline.record_refusal(
+            principal, exchange.upstream, _as_id(request_id), method, error, tool=tool
+        )
 
     async def _open_listen(
         self, caller: Caller, request: Request, exchange: HttpExchange
@@ -273,7 +304,9 @@ class HttpGateway:
                 exchange.body, allow_batch=session is not None and allows_batches(session.version)
             )
         except ProtocolError as error:
-            return _refused(error, getattr(error, "request_id", None), modern=False)
+            request_id = getattr(error, "request_id", None)
+            await self._record_refusal(principal, exchange, None, request_id, error)
+            return _refused(error, request_id, modern=False)
         if isinstance(decoded, Batch):
             return await self._batch(decoded, session, principal, exchange)
         if session is None:
@@ -490,6 +523,21 @@ def _cancelling() -> bool:
 
 def _no_agent_requests(message: Message, answer: object) -> Message:
     raise AssertionError("a 2026-07-28 agent is never sent requests")  # pipeline refuses first
+
+
+def _peek(body: bytes) -> tuple[str | int | None, str]:
+    """The id and method of a body that may not be a valid request, for its log row."""
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None, ""
+    if not isinstance(value, dict):
+        return None, ""
+    return _as_id(value.get("id")), value["method"] if isinstance(value.get("method"), str) else ""
+
+
+def _as_id(value: object) -> str | int | None:
+    return value if isinstance(value, str | int) and not isinstance(value, bool) else None
 
 
 def _peek_id(body: bytes) -> object:

@@ -27,6 +27,7 @@ from mcpwall.core.errors import (
     HeaderMismatch,
     InvalidParams,
     LimitsUnavailable,
+    ProtocolError,
     UnknownTool,
     UpstreamError,
 )
@@ -73,6 +74,8 @@ LIST_TTL_MS = 0  # lists follow policy changes at once: never let a client reuse
 SERVER_INFO = {"name": "mcpwall", "version": "0.1.0"}
 UNKNOWN_TOOL_RULE = "(unknown tool)"  # in the proxy log only: the upstream offers no such tool
 HEADER_MISMATCH_RULE = "(header mismatch)"  # in the proxy log only: Mcp-Param-* ≠ arguments
+BAD_REQUEST_RULE = "(bad request)"  # in the proxy log only: refused before any decision
+NO_BINDING_RULE = "(no binding)"  # in the proxy log only: the grant is not bound to it
 
 # Server→client requests, and the client capability an agent must declare to get them.
 AGENT_CAPABILITY = {
@@ -199,8 +202,16 @@ class Pipeline:
 
     async def call_tool(self, caller: Caller, request: Request) -> Message:
         timing = _Timing()
-        call = parse_tool_call(request.params)
-        upstream, tool = self._route_tool(caller, call.name)
+        try:
+            call = parse_tool_call(request.params)
+            upstream, tool = self._route_tool(caller, call.name)
+        except ProtocolError as refusal:
+            name = (request.params or {}).get("name")
+            await self.record_refusal(
+                caller.principal, caller.endpoint, request.id, request.method, refusal,
+                tool=name if isinstance(name, str) else "",
+            )  # fmt: skip
+            raise
         binding = caller.principal.bindings[upstream]
         policy = binding.compiled
         decision = NO_POLICY_DECISION if policy is None else evaluate(policy, tool, call.arguments)
@@ -439,6 +450,61 @@ class Pipeline:
                 upstream=upstream,
                 method=request.method,
                 outcome=outcome,
+            )
+        )
+
+    async def record_refusal(
+        self,
+        principal: Principal,
+        upstream: str | None,
+        request_id: str | int | None,
+        method: str,
+        refusal: ProtocolError,
+        *,
+        tool: str = "",
+    ) -> None:
+        """Record a request refused before any decision: malformed, with headers that
+        disagree with its body, or for an upstream the grant is not bound to. The message is
+        the error code only, except for header mismatches, whose messages name headers and
+        never argument values: a malformed request's text is not the gateway's to keep."""
+        rule = BAD_REQUEST_RULE
+        message = f"JSON-RPC error {refusal.code}"
+        if isinstance(refusal, UnknownTool):
+            rule, message = UNKNOWN_TOOL_RULE, "Unknown tool"
+        elif isinstance(refusal, HeaderMismatch):
+            rule, message = HEADER_MISMATCH_RULE, refusal.message
+        await self.sink.write(
+            build_record(
+                at=self.clock.now(),
+                request_id=request_id,
+                grant_id=principal.grant_id,
+                grant_label=principal.label,
+                upstream=upstream or "",
+                method=method,
+                tool=tool,
+                decision="deny",
+                rule=rule,
+                message=message,
+                outcome="not_forwarded",
+            )
+        )
+
+    async def record_unbound(
+        self, principal: Principal, upstream: str, request_id: str | int | None, method: str
+    ) -> None:
+        """Record a request for an upstream the grant has no binding for (HTTP 403)."""
+        await self.sink.write(
+            build_record(
+                at=self.clock.now(),
+                request_id=request_id,
+                grant_id=principal.grant_id,
+                grant_label=principal.label,
+                upstream=upstream,
+                method=method,
+                decision="deny",
+                rule=NO_BINDING_RULE,
+                message="this grant has no binding for this upstream",
+                outcome="not_forwarded",
             )
         )
 

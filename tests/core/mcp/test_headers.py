@@ -10,8 +10,8 @@ from mcpwall.core.jsonrpc import Request
 from mcpwall.core.mcp import (
     check_headers,
     decode_value,
-    duplicated_header,
     encode_value,
+    repeated_routing_header,
     request_headers,
 )
 
@@ -94,10 +94,8 @@ def test_a_name_that_is_not_a_string_is_left_to_the_params_check() -> None:
 
 
 def test_duplicated_routing_headers() -> None:
-    assert duplicated_header([("Mcp-Method", "a"), ("mcp-method", "a")]) == "mcp-method"
-    assert (
-        duplicated_header([("Mcp-Method", "a"), ("Mcp-Param-X", "1"), ("mcp-param-x", "2")]) is None
-    )
+    assert repeated_routing_header(["accept", "mcp-method"]) == "mcp-method"
+    assert repeated_routing_header(["mcp-param-x", "accept"]) is None
 
 
 @pytest.mark.parametrize(

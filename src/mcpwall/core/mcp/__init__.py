@@ -31,8 +31,8 @@ from mcpwall.core.mcp.handshake import (
 from mcpwall.core.mcp.headers import (
     check_headers,
     decode_value,
-    duplicated_header,
     encode_value,
+    repeated_routing_header,
     request_headers,
 )
 from mcpwall.core.mcp.listing import (
@@ -93,7 +93,6 @@ __all__ = [
     "decode_value",
     "denial_result",
     "discover_result",
-    "duplicated_header",
     "encode_value",
     "era_of",
     "first_page",
@@ -106,6 +105,7 @@ __all__ = [
     "parse_tool_call",
     "read_envelope",
     "refusal",
+    "repeated_routing_header",
     "request_headers",
     "resume",
     "server_capabilities",

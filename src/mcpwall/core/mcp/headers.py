@@ -64,18 +64,13 @@ def decode_value(value: str) -> str | None:
         return None
 
 
-def duplicated_header(pairs: Iterable[tuple[str, str]]) -> str | None:
-    """The name of a routing header sent more than once (raw header lines), if any.
+def repeated_routing_header(repeated: Iterable[str]) -> str | None:
+    """The first routing header among ``repeated`` (lower-case names of headers the request
+    carried more than once), if any.
 
     First-copy and last-copy readers would disagree, so a repeat is refused (-32020).
     """
-    seen: set[str] = set()
-    for name in (name.lower() for name, _ in pairs):
-        if name in ROUTING_HEADERS:
-            if name in seen:
-                return name
-            seen.add(name)
-    return None
+    return next((name for name in repeated if name in ROUTING_HEADERS), None)
 
 
 def check_headers(request: Request, protocol_version: str, headers: Mapping[str, str]) -> None:
