@@ -22,9 +22,15 @@ from typing import NoReturn
 import psycopg
 import pytest
 import redis
+from hypothesis import settings
 from sqlalchemy import make_url
 
 from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_server_binary
+
+# No deadline for Hypothesis examples: how long one takes depends on what else the machine is
+# doing (CI runs the suite two workers wide), and the suite asserts nothing about time.
+settings.register_profile("mcpwall", deadline=None)
+settings.load_profile("mcpwall")
 
 POSTGRES_URL = os.environ.get("MCPWALL_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MCPWALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")

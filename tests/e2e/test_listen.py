@@ -3,7 +3,8 @@ through ``mcpwall serve`` to the fixture server, over stdio (``fx``) and Streama
 (``fh``).
 
 The gateway keeps a listen of its own open to each 2026-07-28 upstream while agents listen,
-so a change the upstream announces (the fixture's ``add_tool``) reaches the agent; a new
+so a change the upstream announces (the fixture's ``add_tool``, ``touch``) reaches the agent,
+on the aggregate ``/mcp`` too, by the ``mcpwall://`` URI the agent subscribed with; a new
 policy version is announced by the gateway itself; a revoked grant's stream ends; a gateway
 stopping ends its streams gracefully.
 """
@@ -15,10 +16,10 @@ import uuid
 
 import anyio
 import pytest
-from mcp.client.subscriptions import SubscriptionLost, ToolsListChanged
+from mcp.client.subscriptions import ResourceUpdated, SubscriptionLost, ToolsListChanged
 
 from tests.e2e.conftest import ALLOW_ALL, FIXTURE_UPSTREAMS, FixtureSetup
-from tests.e2e.harness import MODERN, Gateway, agent, tool_names
+from tests.e2e.harness import MODERN, Gateway, agent, text_of, tool_names
 from tests.fixtures.servers import FIXTURE_SERVER, RECORD_ENV, fixture_http_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
@@ -46,6 +47,26 @@ async def test_an_upstream_tool_list_change_reaches_a_listening_agent(
             listed = tool_names((await client.list_tools()).tools)
     assert isinstance(event, ToolsListChanged)
     assert added in listed
+
+
+@pytest.mark.parametrize("transport", list(FIXTURE_UPSTREAMS))
+async def test_a_resource_update_reaches_an_agent_listening_on_the_aggregate(
+    fixture_gateway: FixtureSetup, transport: str
+) -> None:
+    upstream = FIXTURE_UPSTREAMS[transport]
+    uri = f"mcpwall://{upstream}/fixture://static"
+    with anyio.fail_after(TIMEOUT):
+        async with (
+            agent(fixture_gateway.gateway.url(), fixture_gateway.tokens["agent"], MODERN) as client,
+            # A raw URI names no upstream: it is left out of what the gateway honours.
+            client.listen(resource_subscriptions=[uri, "fixture://static"]) as sub,
+        ):
+            honoured = sub.honored.resource_subscriptions
+            touched = await client.call_tool(f"{upstream}__touch", {"uri": "fixture://static"})
+            event = await anext(sub)
+    assert honoured == [uri]
+    assert text_of(touched) == "touched fixture://static"
+    assert event == ResourceUpdated(uri)  # the URI the agent subscribed with
 
 
 async def test_a_new_policy_version_reaches_a_listening_agent(

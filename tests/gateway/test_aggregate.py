@@ -1,8 +1,10 @@
-"""Prompts, resources and completion on the aggregate ``/mcp`` endpoint, in process.
+"""Prompts, resources, completion and logging levels on the aggregate ``/mcp`` endpoint,
+in process.
 
 Three fake upstreams are bound to one grant, in the endpoint's order: ``alpha`` (prompts,
-resources and templates, listed one entry a page), ``beta`` (resources with subscriptions)
-and ``gamma`` (tools only). ``alpha`` and ``beta`` both list ``shared://readme``.
+resources and templates, listed one entry a page), ``beta`` (resources with subscriptions,
+logging) and ``gamma`` (tools and logging). ``alpha`` and ``beta`` both list
+``shared://readme``.
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
 from tests.gateway.test_http import bearer, initialize, legacy, modern_body, modern_headers
+from tests.gateway.test_listening import listen_exchange, next_message
 
 pytestmark = pytest.mark.anyio
 
 UPDATED = "notifications/resources/updated"
+NAMES = ("alpha", "beta", "gamma")
 LISTS = {
     "prompts/list": ("prompts", "name"),
     "resources/list": ("resources", "uri"),
@@ -135,11 +139,11 @@ def _upstreams() -> dict[str, CatalogSession]:
         ),
         "beta": CatalogSession(
             "beta",
-            {"resources": {"subscribe": True, "listChanged": True}},
+            {"resources": {"subscribe": True, "listChanged": True}, "logging": {}},
             {"resources/list": ["shared://readme", "beta://only"]},
             errors={"resources/templates/list": {"code": -32601, "message": "Method not found"}},
         ),
-        "gamma": CatalogSession("gamma", {"tools": {}}, {}),
+        "gamma": CatalogSession("gamma", {"tools": {}, "logging": {}}, {}),
     }
 
 
@@ -251,7 +255,8 @@ async def test_the_aggregate_advertises_prompts_and_resources_when_an_upstream_h
     # 2026-07-28: the features too (their notifications are subscriptions/listen's business).
     modern = discovered.json()["result"]["capabilities"]
     assert isinstance(modern["prompts"], dict)
-    assert isinstance(modern["resources"], dict)
+    # Updates are told on listen streams, by the mcpwall:// URIs that name their upstream.
+    assert modern["resources"] == {"subscribe": True, "listChanged": True}
 
 
 # -- lists ----------------------------------------------------------------------------------------
@@ -474,9 +479,131 @@ async def test_subscriptions_are_routed_and_updates_name_the_uri_the_agent_subsc
 async def test_other_methods_are_still_refused_on_the_aggregate(catalog: Catalog) -> None:
     async with catalog.client() as client:
         agent = await _agent(client, catalog.token)
-        answer = await agent.ask("logging/setLevel", {"level": "info"})
+        answer = await agent.ask("experimental/thing", {"level": "info"})
     assert answer["error"]["code"] == -32601
     assert "served on /mcp/UPSTREAM" in answer["error"]["message"]
+
+
+# -- logging levels and the agent's notifications ------------------------------------------------
+
+
+async def test_set_level_goes_to_every_upstream_offering_logging_as_one_row(
+    catalog: Catalog,
+) -> None:
+    async with catalog.client() as client:
+        agent = await _agent(client, catalog.token)
+        answer = await agent.ask("logging/setLevel", {"level": "warning"})
+    assert answer["result"] == {}
+    assert catalog.connector.calls("alpha", "logging/setLevel") == []  # it offers no logging
+    assert catalog.connector.calls("beta", "logging/setLevel") == [{"level": "warning"}]
+    assert catalog.connector.calls("gamma", "logging/setLevel") == [{"level": "warning"}]
+    rows = [(r.method, r.upstream, r.outcome) for r in catalog.sink.records]
+    assert rows == [("logging/setLevel", "", "ok")]
+
+
+async def test_set_level_answers_the_first_refusal_naming_its_upstream(catalog: Catalog) -> None:
+    refusal = {"code": -32602, "message": "no such level"}
+    catalog.connector.upstreams["beta"].errors["logging/setLevel"] = refusal
+    async with catalog.client() as client:
+        agent = await _agent(client, catalog.token)
+        answer = await agent.ask("logging/setLevel", {"level": "loud"})
+    assert answer["error"] == {"code": -32602, "message": 'upstream "beta": no such level'}
+    # The others were asked all the same.
+    assert catalog.connector.calls("gamma", "logging/setLevel") == [{"level": "loud"}]
+    rows = [(r.method, r.upstream, r.outcome) for r in catalog.sink.records]
+    assert rows == [("logging/setLevel", "beta", "protocol_error")]
+
+
+@pytest.mark.parametrize(
+    ("grant", "params", "code"),
+    [("narrow", {"level": "info"}, -32601), ("token", {"level": 3}, -32602), ("token", {}, -32602)],
+)
+async def test_set_level_is_refused_when_nothing_could_take_it(
+    catalog: Catalog, grant: str, params: dict[str, object], code: int
+) -> None:
+    async with catalog.client() as client:
+        agent = await _agent(client, getattr(catalog, grant))
+        answer = await agent.ask("logging/setLevel", params)
+    assert answer["error"]["code"] == code
+    assert all(catalog.connector.calls(name, "logging/setLevel") == [] for name in NAMES)
+    rows = [(r.method, r.upstream, r.outcome) for r in catalog.sink.records]
+    assert rows == [("logging/setLevel", "", "not_forwarded")]
+
+
+async def test_the_agents_notifications_go_to_every_upstream_its_session_has_open(
+    catalog: Catalog,
+) -> None:
+    catalog.connector.down.add("gamma")  # so its session never opens
+    async with catalog.client() as client:
+        session = await initialize(client, "/mcp", catalog.token, {"roots": {"listChanged": True}})
+        body = {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}
+        headers = bearer(catalog.token) | {
+            "mcp-session-id": session, "mcp-protocol-version": "2025-11-25"
+        }  # fmt: skip
+        response = await client.post("/mcp", json=body, headers=headers)
+    assert response.status_code == 202
+    told = {
+        name: [c["notify"] for c in upstream.calls if "notify" in c]
+        for name, upstream in catalog.connector.upstreams.items()
+    }
+    assert told == {
+        "alpha": ["notifications/roots/list_changed"],
+        "beta": ["notifications/roots/list_changed"],
+        "gamma": [],
+    }
+
+
+# -- 2026-07-28 listen streams --------------------------------------------------------------------
+
+
+async def test_a_listen_subscribes_each_gateway_uri_on_its_upstream_and_tells_it_back(
+    catalog: Catalog,
+) -> None:
+    subscribed = "mcpwall://beta/shared://readme"
+    asked = {
+        "resourcesListChanged": True,
+        "resourceSubscriptions": [
+            subscribed,
+            "mcpwall://alpha/alpha://one",  # alpha takes no subscriptions
+            "shared://readme",  # a raw URI names no upstream
+            "mcpwall://delta/delta://x",  # not bound to this grant
+        ],
+    }
+    reply = await catalog.gateway.handle(listen_exchange(catalog.token, asked, upstream=None))
+    assert reply.stream is not None
+    ack = await next_message(reply.stream)
+    # The subset honoured: only the URI an upstream of the grant can tell of.
+    assert ack["params"]["notifications"] == {  # type: ignore[index]
+        "resourcesListChanged": True,
+        "resourceSubscriptions": [subscribed],
+    }
+    assert catalog.connector.calls("beta", "resources/subscribe") == [{"uri": "shared://readme"}]
+    assert catalog.connector.calls("alpha", "resources/subscribe") == []
+    for upstream, uri in [("alpha", "shared://readme"), ("beta", "beta://only"),
+                          ("beta", "shared://readme")]:  # fmt: skip
+        session = catalog.connector.upstreams[upstream]
+        assert session.on_unsolicited is not None
+        await session.on_unsolicited({"jsonrpc": "2.0", "method": UPDATED, "params": {"uri": uri}})
+    update = await next_message(reply.stream)
+    assert update["method"] == UPDATED
+    assert update["params"] == {  # the URI the agent subscribed with, tagged
+        "uri": subscribed,
+        "_meta": {"io.modelcontextprotocol/subscriptionId": "listen-1"},
+    }
+    catalog.gateway.shutdown()
+    assert "result" in await next_message(reply.stream)  # nothing else came between
+
+
+async def test_a_listen_on_the_aggregate_is_one_proxy_log_row_without_its_filter(
+    catalog: Catalog,
+) -> None:
+    asked = {"resourceSubscriptions": ["mcpwall://beta/secret-uri"]}
+    reply = await catalog.gateway.handle(listen_exchange(catalog.token, asked, upstream=None))
+    assert reply.stream is not None
+    await reply.stream.aclose()  # type: ignore[attr-defined]
+    rows = [(r.method, r.upstream, r.outcome, r.argument_keys) for r in catalog.sink.records]
+    assert rows == [("subscriptions/listen", "", "ok", ())]
+    assert "secret-uri" not in repr(catalog.sink.records)
 
 
 # -- 2026-07-28 and the proxy log -----------------------------------------------------------------

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 import orjson
 import pytest
 
+from mcpwall.core.errors import UpstreamUnavailable
 from mcpwall.core.mcp.subscriptions import SUBSCRIPTION_ID_KEY
 from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.downstream import HttpExchange, HttpReply
@@ -177,10 +178,10 @@ async def test_a_stream_never_read_still_frees_what_it_held_when_closed(wired: W
     assert len(wired.gateway.listens) == 0
 
 
-async def test_the_aggregate_endpoint_hears_every_upstream_but_subscribes_no_resources(
+async def test_the_aggregate_endpoint_hears_every_upstream_and_leaves_raw_uris_out(
     wired: Wired,
 ) -> None:
-    asked = {"toolsListChanged": True, "resourceSubscriptions": ["x://1"]}
+    asked = {"toolsListChanged": True, "resourceSubscriptions": ["x://1"]}  # not mcpwall://
     stream = await open_stream(wired, asked, upstream=None)
     ack = await next_message(stream)
     assert ack["params"]["notifications"] == {"toolsListChanged": True}  # type: ignore[index]
@@ -264,3 +265,68 @@ async def test_a_grant_expiring_ends_its_stream(wired: Wired) -> None:
     await wired.gateway.announce_changes()  # what the server does every second
     final = await next_message(reply.stream)
     assert final["error"]["code"] == -32600  # type: ignore[index]
+
+
+# -- the proxy log ----------------------------------------------------------------------------------
+
+
+def rows(wired: Wired) -> list[tuple[str, str, str, str]]:
+    return [(r.method, r.upstream, r.outcome, r.rule) for r in wired.sink.records]
+
+
+@pytest.mark.parametrize(("upstream", "logged"), [("k8s", "k8s"), (None, "")])
+async def test_an_accepted_listen_is_one_proxy_log_row(
+    wired: Wired, upstream: str | None, logged: str
+) -> None:
+    asked = {"toolsListChanged": True, "resourceSubscriptions": ["x://secret-1"]}
+    stream = await open_stream(wired, asked, upstream=upstream)
+    await next_message(stream)
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert rows(wired) == [(LISTEN, logged, "ok", "")]
+    assert wired.sink.records[0].argument_keys == ()
+    assert "secret-1" not in repr(wired.sink.records)
+
+
+async def test_a_refused_listen_is_one_proxy_log_row(wired: Wired) -> None:
+    await wired.gateway.handle(listen_exchange(wired.token, {"toolsListChanged": "yes"}))
+    await wired.gateway.handle(
+        listen_exchange(wired.token, {"toolsListChanged": True}, accept="application/json")
+    )
+    assert rows(wired) == [
+        (LISTEN, "k8s", "not_forwarded", "(bad request)"),
+        (LISTEN, "k8s", "not_forwarded", ""),
+    ]
+
+
+async def test_a_listen_whose_upstream_is_down_opens_and_is_logged_unreachable(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def refused(*args: object) -> None:
+        raise UpstreamUnavailable("k8s", "connection refused")
+
+    monkeypatch.setattr(wired.connector, "connect", refused)
+    stream = await open_stream(wired, {"toolsListChanged": True})
+    ack = await next_message(stream)
+    assert ack["params"]["notifications"] == {}  # type: ignore[index]
+    await stream.aclose()  # type: ignore[attr-defined]
+    assert rows(wired) == [(LISTEN, "k8s", "unreachable", "")]
+
+
+async def test_an_upstream_gone_while_the_listen_opens_is_left_out(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pool = wired.gateway.pool
+    listen = pool.listen
+
+    async def docs_gone(owner: str, upstream: str, *args: object, **kwargs: object) -> object:
+        if upstream == "docs":
+            raise UpstreamUnavailable("docs", "it went away")
+        return await listen(owner, upstream, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pool, "listen", docs_gone)
+    stream = await open_stream(wired, {"toolsListChanged": True}, upstream=None)
+    await next_message(stream)  # the acknowledgement
+    await push(wired, TOOLS_CHANGED, upstream="k8s")
+    assert (await next_message(stream))["method"] == "notifications/tools/list_changed"
+    assert rows(wired)[-1][:3] == ("subscriptions/listen", "", "ok")
+    await stream.aclose()  # type: ignore[attr-defined]

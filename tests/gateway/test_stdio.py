@@ -156,3 +156,18 @@ async def test_a_stdio_listen_ends_when_the_agent_closes_stdin(wired: Wired) -> 
     final = await talk.next()
     assert final["id"] == 9
     assert final["result"]["resultType"] == "complete"
+
+
+async def test_a_stdio_listen_is_one_proxy_log_row(wired: Wired) -> None:
+    talk = Conversation(wired)
+    talk.send(LISTEN)
+    await talk.next()
+    talk.send(request(11, "subscriptions/listen", {"notifications": [], "_meta": LISTEN_ENVELOPE}))
+    refused = await talk.next()
+    await talk.close()
+    assert refused["error"]["code"] == -32602
+    rows = [(r.request_id, r.method, r.upstream, r.outcome) for r in wired.sink.records]
+    assert rows == [
+        ("9", "subscriptions/listen", "k8s", "ok"),
+        ("11", "subscriptions/listen", "k8s", "not_forwarded"),
+    ]

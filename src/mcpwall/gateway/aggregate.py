@@ -1,4 +1,4 @@
-"""Prompts, resources and completion on the aggregate ``/mcp`` endpoint.
+"""Prompts, resources, completion and logging levels on the aggregate ``/mcp`` endpoint.
 
 ``tools/list`` and ``tools/call`` on ``/mcp`` are the pipeline's (they go through policy);
 this module serves the rest of what an aggregate endpoint offers, with the names and URIs of
@@ -12,6 +12,9 @@ this module serves the rest of what an aggregate endpoint offers, with the names
   ``completion/complete``: sent to the upstream their name or URI says, with its own name or
   URI, and relayed like any request on ``/mcp/{upstream}`` (recorded in the proxy log, with
   the agent's stream for progress and log messages).
+* ``logging/setLevel`` (legacy sessions): sent to every bound upstream whose session offers
+  logging, answered ``{}`` when all took it, else with the first refusal, naming its
+  upstream; one proxy-log row for them all.
 
 An upstream that is down, or fails a list with any other error, fails that request with an
 error naming it, as ``tools/list`` on ``/mcp`` does: a list that silently lacks an upstream's
@@ -30,7 +33,7 @@ from mcpwall.core.errors import (
     UpstreamError,
     UpstreamProtocolError,
 )
-from mcpwall.core.jsonrpc import Request
+from mcpwall.core.jsonrpc import Request, describe
 from mcpwall.core.mcp import CursorSeal, PageCursor, after, first_page, resume
 from mcpwall.core.mcp.aggregate import (
     LISTINGS,
@@ -52,6 +55,7 @@ if TYPE_CHECKING:  # the pipeline builds an AggregateEndpoint, and lends it thes
     from mcpwall.gateway.pipeline import Caller
 
 METHOD_NOT_FOUND = -32601
+SET_LEVEL = "logging/setLevel"
 
 # What the pipeline lends: forwarding one routed request (recorded, answered for the era),
 # recording a request it answered itself, and stamping a result for the agent's era.
@@ -85,10 +89,12 @@ class AggregateEndpoint:
             return await self._list(caller, request, listing)
         if request.method in ROUTED_METHODS:
             return await self._routed(caller, request)
+        if request.method == SET_LEVEL:
+            return await self._set_level(caller, request)
         raise MethodNotFound(
             f"{request.method} is served on /mcp/UPSTREAM; the aggregate /mcp endpoint serves "
-            "tools, prompts, resources and completion (names UPSTREAM__NAME, resource URIs "
-            "mcpwall://UPSTREAM/URI)"
+            "tools, prompts, resources, completion and logging levels (names UPSTREAM__NAME, "
+            "resource URIs mcpwall://UPSTREAM/URI)"
         )
 
     # -- lists -----------------------------------------------------------------------------------
@@ -169,8 +175,7 @@ class AggregateEndpoint:
             response = {"result": empty_page(listing)}  # it offers the feature, not this list
         elif isinstance(error, dict):
             await self._record(caller, request, page.upstream, "protocol_error")
-            message = f'upstream "{page.upstream}": {error.get("message")}'
-            return {"error": {**error, "message": message}}
+            return _naming(response, page.upstream)
         if not isinstance(response.get("result"), dict):
             await self._record(caller, request, page.upstream, "protocol_error")
             raise UpstreamProtocolError(page.upstream, f"{listing.method} answered no result")
@@ -243,6 +248,62 @@ class AggregateEndpoint:
                 break
             cursor = upstream_next
         return found
+
+    # -- logging levels --------------------------------------------------------------------------
+
+    async def _set_level(self, caller: Caller, request: Request) -> Message:
+        """Set the level of every bound upstream offering logging (see the module's docstring).
+        Every one is asked, even after one refused: the others take the level either way."""
+        level = (request.params or {}).get("level")
+        if not isinstance(level, str):
+            await self._record(caller, request, "", "not_forwarded")
+            raise InvalidParams(
+                f'{SET_LEVEL}: expected "level" as a string, found {describe(level)}'
+            )
+        offering = await self._offering_logging(caller, request)
+        if not offering:
+            await self._record(caller, request, "", "not_forwarded")
+            raise MethodNotFound(f"{SET_LEVEL}: no upstream bound to this grant offers logging")
+        failed: tuple[str, Message | UpstreamError] | None = None
+        for upstream in offering:
+            try:
+                response = await self.pool.request(
+                    caller.owner, upstream, caller.offer, SET_LEVEL, dict(request.params or {})
+                )
+            except UpstreamError as error:
+                failed = failed or (upstream, error)
+                continue
+            if isinstance(response.get("error"), dict):
+                failed = failed or (upstream, response)
+        if failed is None:
+            await self._record(caller, request, "", "ok")
+            return {"result": {}}
+        upstream, failure = failed
+        if isinstance(failure, UpstreamError):
+            await self._record(caller, request, upstream, "unreachable")
+            raise failure
+        await self._record(caller, request, upstream, "protocol_error")
+        return _naming(failure, upstream)
+
+    async def _offering_logging(self, caller: Caller, request: Request) -> list[str]:
+        """The bound upstreams whose session offers logging, in the endpoint's order."""
+        offering = []
+        for upstream in caller.upstreams:
+            try:
+                session = await self.pool.session(caller.owner, upstream, caller.offer)
+            except UpstreamError:
+                await self._record(caller, request, upstream, "unreachable")
+                raise
+            if isinstance(session.negotiated.capabilities.get("logging"), dict):
+                offering.append(upstream)
+        return offering
+
+
+def _naming(response: Message, upstream: str) -> Message:
+    """An upstream's error response, its message saying which upstream refused."""
+    error = response["error"]
+    assert isinstance(error, dict)  # only error objects are handed here
+    return {"error": {**error, "message": f'upstream "{upstream}": {error.get("message")}'}}
 
 
 def session_listener(push: Receiver, upstream: str) -> Receiver:

@@ -268,19 +268,20 @@ class HttpGateway:
         self, caller: Caller, request: Request, exchange: HttpExchange
     ) -> HttpReply:
         if "text/event-stream" not in exchange.headers.get("accept", ""):
+            await self.pipeline.record(caller, request, caller.endpoint or "", "not_forwarded")
             return _plain(406, f"{LISTEN} is answered with a stream: accept text/event-stream")
         token = exchange.headers["authorization"].partition(" ")[2].strip()
         try:
-            stream = await open_listen(self.pool, caller, request, token, self.listens)
+            stream = await open_listen(self.pipeline, caller, request, token, self.listens)
         except ProtocolError as error:
             return _refused(error, request.id, modern=True)
         return HttpReply(200, [], stream=Listening(stream, self.listens))
 
     async def _discover(self, caller: Caller, request: Request) -> bytes:
         async def work() -> Message:
-            # Changes are delivered on subscriptions/listen streams; resource updates only
-            # where one upstream owns every URI.
-            relays = Relays(list_changed=True, resource_updates=caller.endpoint is not None)
+            # Changes are delivered on subscriptions/listen streams (on /mcp, resource
+            # updates by the mcpwall:// URIs that name their upstream).
+            relays = Relays(list_changed=True, resource_updates=True)
             capabilities = await self._capabilities(caller, relays)
             return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
 
@@ -382,8 +383,9 @@ class HttpGateway:
             if task is not None:
                 task.cancel()
             return
-        upstreams = [session.endpoint] if session.endpoint else []
-        for upstream in upstreams:  # the aggregate endpoint has no one upstream to tell
+        # On /mcp, every upstream the session has open (roots/list_changed concerns them all).
+        upstreams = [session.endpoint] if session.endpoint else self.pool.opened(session.id)
+        for upstream in upstreams:
             try:
                 active = await self.pool.session(
                     session.id, upstream, client_offer(session.capabilities, "legacy")

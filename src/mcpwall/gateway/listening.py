@@ -8,9 +8,16 @@ id, and at a graceful end (the gateway shutting down) a ``resultType: "complete"
 What the gateway honours is what it can deliver on that endpoint: tool list changes wherever
 an upstream offers tools (a new policy version re-filters the list, so the gateway says so
 itself), prompt and resource list changes where an upstream sends them, and updates of
-subscribed resources on ``/mcp/{upstream}`` when that upstream offers subscriptions (the
-aggregate ``/mcp`` can't tell which upstream owns a URI). The upstreams are kept telling the
-gateway through the pool (:meth:`~mcpwall.gateway.upstreams.UpstreamPool.listen`).
+subscribed resources where the upstream owning them offers subscriptions. On the aggregate
+``/mcp`` a resource is named ``mcpwall://{upstream}/{uri}``: each is subscribed to on its
+upstream by the upstream's own URI, and its updates are told by the ``mcpwall://`` URI. A URI
+of another form, or naming an upstream the grant is not bound to, is left out of the
+acknowledgement (the spec's "subset it honours"). The upstreams are kept telling the gateway
+through the pool (:meth:`~mcpwall.gateway.upstreams.UpstreamPool.listen`).
+
+Each listen request is one proxy-log row: ``ok`` when the stream opens (``unreachable`` when
+the one upstream of ``/mcp/{upstream}`` could not be reached: the stream opens all the same),
+``not_forwarded`` when the filter is refused.
 
 A stream ends when the agent closes it (which frees everything it held), when its grant is
 revoked, expires or loses the binding it listens through (the stream ends with an error:
@@ -26,13 +33,15 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import AsyncGenerator, Mapping
+from dataclasses import replace
 from typing import Final
 
 import orjson
 
-from mcpwall.core.errors import UpstreamError
+from mcpwall.core.errors import ProtocolError, UpstreamError
 from mcpwall.core.jsonrpc import Request, RequestId, encode_error
 from mcpwall.core.mcp import Relays, server_capabilities, stamp_result
+from mcpwall.core.mcp.aggregate import gateway_uri, route_subscriptions
 from mcpwall.core.mcp.subscriptions import (
     TOOLS_CHANGED,
     Interest,
@@ -41,12 +50,14 @@ from mcpwall.core.mcp.subscriptions import (
     honoured,
     parse_listen,
     tagged,
+    takes_subscriptions,
 )
+from mcpwall.gateway.aggregate import session_listener
 from mcpwall.gateway.grants import GrantCache, Principal
-from mcpwall.gateway.pipeline import SERVER_INFO, Caller
+from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline
 from mcpwall.gateway.streams import encode_response
-from mcpwall.gateway.upstreams import Lease, UpstreamPool
-from mcpwall.ports.upstream import Message
+from mcpwall.gateway.upstreams import Lease
+from mcpwall.ports.upstream import Message, Receiver
 
 log = logging.getLogger("mcpwall.gateway")
 
@@ -215,7 +226,7 @@ def _policies(principal: Principal, upstreams: list[str]) -> list[tuple[str, int
 
 
 async def open_listen(
-    pool: UpstreamPool,
+    pipeline: Pipeline,
     caller: Caller,
     request: Request,
     token: str,
@@ -224,9 +235,16 @@ async def open_listen(
     stdio: bool = False,
 ) -> ListenStream:
     """A listen stream for ``request``, its upstreams asked (or failing: they are skipped);
-    :class:`~mcpwall.core.errors.InvalidParams` for a malformed filter. Serve it as a
-    :class:`Listening`, which frees it."""
-    requested = parse_listen(request.params)
+    :class:`~mcpwall.core.errors.InvalidParams` for a malformed filter. Either way the
+    request's proxy-log row is written. Serve it as a :class:`Listening`, which frees it."""
+    try:
+        requested = parse_listen(request.params)
+    except ProtocolError as refusal:
+        await pipeline.record_refusal(
+            caller.principal, caller.endpoint, request.id, request.method, refusal
+        )
+        raise
+    pool = pipeline.pool
     capabilities: dict[str, Mapping[str, object]] = {}
     for upstream in caller.upstreams:
         try:
@@ -235,17 +253,23 @@ async def open_listen(
             log.warning("upstream %s is unavailable; listening without it: %s", upstream, error)
             continue
         capabilities[upstream] = dict(session.negotiated.capabilities)
-    relays = Relays(list_changed=True, resource_updates=caller.endpoint is not None)
-    advertised = server_capabilities(list(capabilities.values()), relays)
-    interest = honoured(requested, advertised)
+    acknowledged, asked = _plan(requested, capabilities, aggregate=caller.endpoint is None)
     stream = ListenStream(
-        request.id, interest, caller.principal, token, caller.upstreams, stdio=stdio
+        request.id, acknowledged, caller.principal, token, caller.upstreams, stdio=stdio
     )
     try:
-        for upstream in capabilities:
-            lease = await pool.listen(
-                caller.owner, upstream, caller.offer, stream.receive, interest
-            )
+        for upstream, interest in asked.items():
+            try:
+                lease = await pool.listen(
+                    caller.owner,
+                    upstream,
+                    caller.offer,
+                    _receiver(stream, caller, upstream),
+                    interest,
+                )
+            except UpstreamError as error:  # it went away since: listen to the others
+                log.warning("upstream %s is unavailable; listening without it: %s", upstream, error)
+                continue
             stream.leases.append(lease)
         # Acknowledge once every upstream has been asked: a change the agent causes right
         # after the acknowledgement must not be missed.
@@ -256,8 +280,41 @@ async def open_listen(
     except BaseException:
         stream.release()
         raise
+    reached = caller.endpoint is None or bool(capabilities)
+    await pipeline.record(
+        caller, request, caller.endpoint or "", "ok" if reached else "unreachable"
+    )
     streams.add(stream)
     return stream
+
+
+def _plan(
+    requested: Interest, capabilities: Mapping[str, Mapping[str, object]], *, aggregate: bool
+) -> tuple[Interest, dict[str, Interest]]:
+    """What a listen honours (its acknowledgement), and what to ask of each upstream reached
+    (by name, with its capabilities).
+
+    On ``/mcp/{upstream}`` both are the requested part the upstream can deliver. On ``/mcp``
+    the list changes are those any upstream can deliver, and each ``mcpwall://`` URI goes to
+    the upstream it names, as that upstream's own URI, when it takes subscriptions.
+    """
+    relays = Relays(list_changed=True, resource_updates=not aggregate)
+    kinds = honoured(requested, server_capabilities(list(capabilities.values()), relays))
+    if not aggregate:
+        return kinds, dict.fromkeys(capabilities, kinds)
+    subscribing = [name for name, caps in capabilities.items() if takes_subscriptions(caps)]
+    routed = route_subscriptions(requested.uris, subscribing)
+    uris = frozenset(gateway_uri(name, own) for name, owns in routed.items() for own in owns)
+    asked = {name: replace(kinds, uris=routed.get(name, frozenset())) for name in capabilities}
+    return replace(kinds, uris=uris), asked
+
+
+def _receiver(stream: ListenStream, caller: Caller, upstream: str) -> Receiver:
+    """What ``stream`` hears from ``upstream``: on ``/mcp``, a resource update names the
+    resource by its ``mcpwall://`` URI, the one the agent subscribed with."""
+    if caller.endpoint is not None:
+        return stream.receive
+    return session_listener(stream.receive, upstream)
 
 
 class Listening:

@@ -183,7 +183,7 @@ class Pipeline:
         # (each marked in the proxy log) instead of refusing them (MCPWALL_LIMITS_FAIL_OPEN).
         self.limits_fail_open = limits_fail_open
         self.aggregate = AggregateEndpoint(
-            pool, cursors, forward=self.forward, record=self._record_plain, stamp=self._modern
+            pool, cursors, forward=self.forward, record=self.record, stamp=self._modern
         )
 
     async def handle(self, caller: Caller, request: Request) -> Message:
@@ -349,7 +349,7 @@ class Pipeline:
 
         prefix = None if caller.endpoint is not None else page.upstream
         listing = tools_page(result, hidden, next_cursor=sealed, prefix=prefix)
-        await self._record_plain(caller, request, page.upstream, "ok")
+        await self.record(caller, request, page.upstream, "ok")
         return listing
 
     async def _list_page(self, caller: Caller, page: PageCursor) -> Message:
@@ -389,9 +389,9 @@ class Pipeline:
                 self._related(caller, upstream),
             )
         except UpstreamError:
-            await self._record_plain(caller, request, upstream, "unreachable")
+            await self.record(caller, request, upstream, "unreachable")
             raise
-        await self._record_plain(caller, request, upstream, _outcome(response))
+        await self.record(caller, request, upstream, _outcome(response))
         return self._modern(caller, request.method, response)
 
     def _related(
@@ -437,7 +437,7 @@ class Pipeline:
             result = stamp_cacheable(result, LIST_TTL_MS, "private")
         return {**response, "result": result}
 
-    async def _record_plain(
+    async def record(
         self, caller: Caller, request: Request, upstream: str, outcome: Outcome
     ) -> None:
         principal = caller.principal
@@ -473,26 +473,29 @@ class Pipeline:
             rule, message = UNKNOWN_TOOL_RULE, "Unknown tool"
         elif isinstance(refusal, HeaderMismatch):
             rule, message = HEADER_MISMATCH_RULE, refusal.message
-        await self.sink.write(
-            build_record(
-                at=self.clock.now(),
-                request_id=request_id,
-                grant_id=principal.grant_id,
-                grant_label=principal.label,
-                upstream=upstream or "",
-                method=method,
-                tool=tool,
-                decision="deny",
-                rule=rule,
-                message=message,
-                outcome="not_forwarded",
-            )
+        await self._write_refusal(
+            principal, upstream or "", request_id, method, tool, rule, message
         )
 
     async def record_unbound(
         self, principal: Principal, upstream: str, request_id: str | int | None, method: str
     ) -> None:
         """Record a request for an upstream the grant has no binding for (HTTP 403)."""
+        message = "this grant has no binding for this upstream"
+        await self._write_refusal(
+            principal, upstream, request_id, method, "", NO_BINDING_RULE, message
+        )
+
+    async def _write_refusal(
+        self,
+        principal: Principal,
+        upstream: str,
+        request_id: str | int | None,
+        method: str,
+        tool: str,
+        rule: str,
+        message: str,
+    ) -> None:
         await self.sink.write(
             build_record(
                 at=self.clock.now(),
@@ -501,9 +504,10 @@ class Pipeline:
                 grant_label=principal.label,
                 upstream=upstream,
                 method=method,
+                tool=tool,
                 decision="deny",
-                rule=NO_BINDING_RULE,
-                message="this grant has no binding for this upstream",
+                rule=rule,
+                message=message,
                 outcome="not_forwarded",
             )
         )

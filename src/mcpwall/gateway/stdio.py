@@ -164,7 +164,7 @@ class StdioGateway:
         try:
             caller = self._modern_caller(request, principal)
             stream = await open_listen(
-                self.pool, caller, request, self.token, self.listens, stdio=True
+                self.pipeline, caller, request, self.token, self.listens, stdio=True
             )
         except ProtocolError as error:
             await self.send(encode_refusal(error, request.id))

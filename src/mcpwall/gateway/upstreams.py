@@ -135,6 +135,14 @@ class UpstreamPool:
 
         return Lease(release, feed.settled)
 
+    def opened(self, owner: Owner) -> list[str]:
+        """The upstreams ``owner`` has a session with, open now, in name order."""
+        return sorted(
+            upstream
+            for (holder, upstream), entry in self._entries.items()
+            if holder == owner and not entry.session.closed
+        )
+
     async def offered_tools(
         self, owner: Owner, upstream: str, offer: ClientOffer
     ) -> frozenset[str]:

@@ -14,6 +14,7 @@ from mcpwall.core.mcp.aggregate import (
     listed_values,
     rewrap_read,
     route,
+    route_subscriptions,
     split_gateway_uri,
 )
 
@@ -55,6 +56,21 @@ def test_a_gateway_uri_carries_the_upstream_and_its_own_uri_unchanged(uri: str) 
 )
 def test_anything_else_is_not_a_gateway_uri(uri: str) -> None:
     assert split_gateway_uri(uri) is None
+
+
+def test_listen_subscriptions_go_to_the_upstream_their_gateway_uri_names() -> None:
+    uris = [
+        "mcpwall://docs/file:///a.md",
+        "mcpwall://docs/file:///b.md",
+        "mcpwall://k8s/k8s://pods/web",
+        "mcpwall://wiki/w://x",  # an upstream that can't take them (or is not bound)
+        "file:///a.md",  # a raw URI names no upstream
+    ]
+    assert route_subscriptions(uris, ["docs", "k8s"]) == {
+        "docs": frozenset({"file:///a.md", "file:///b.md"}),
+        "k8s": frozenset({"k8s://pods/web"}),
+    }
+    assert route_subscriptions(uris, []) == {}
 
 
 # -- pages ----------------------------------------------------------------------------------------

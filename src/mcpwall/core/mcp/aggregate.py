@@ -23,7 +23,9 @@ Why rewrite URIs rather than keep them and route by what each upstream listed:
   ``file:///{path}`` match everything.
 * *Updates.* ``notifications/resources/updated`` from an upstream is rewritten to the same
   form, so it names the URI the agent subscribed to. Subscriptions on ``/mcp`` therefore take
-  the gateway's form only: an update could not otherwise say which upstream it came from.
+  the gateway's form only, with ``resources/subscribe`` and in a 2026-07-28 listen's
+  ``resourceSubscriptions`` alike: an update could not otherwise say which upstream it came
+  from.
 
 The upstream's URI is left untouched inside the form, so its scheme is still readable, and
 the form is a valid URI wherever the original was (``:`` and empty segments are allowed in a
@@ -40,7 +42,7 @@ gateway's sealed cursors (``cursors.py``), as ``tools/list`` on ``/mcp`` pages.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -66,6 +68,21 @@ def split_gateway_uri(uri: str) -> tuple[str, str] | None:
     if not slash or not own or NAME_PATTERN.fullmatch(upstream) is None:
         return None
     return upstream, own
+
+
+def route_subscriptions(
+    uris: Iterable[str], upstreams: Collection[str]
+) -> dict[str, frozenset[str]]:
+    """The resource subscriptions of an aggregate listen, by upstream: for each of
+    ``upstreams`` (those that can take them), its own URIs, from the gateway URIs in ``uris``
+    naming it. Any other URI is left out — a raw one names no upstream, and another upstream
+    is not one of these — so the listen honours, and acknowledges, only the rest."""
+    routed: dict[str, set[str]] = {}
+    for uri in uris:
+        split = split_gateway_uri(uri)
+        if split is not None and split[0] in upstreams:
+            routed.setdefault(split[0], set()).add(split[1])
+    return {upstream: frozenset(own) for upstream, own in routed.items()}
 
 
 # -- lists ---------------------------------------------------------------------------------------

@@ -149,10 +149,15 @@ def offered(capabilities: Mapping[str, object]) -> Interest:
 def honoured(requested: Interest, capabilities: Mapping[str, object]) -> Interest:
     """The part of ``requested`` a server advertising ``capabilities`` delivers."""
     kinds = offered(capabilities) & requested
-    subscribe = _flag(capabilities, "resources", "subscribe")
+    subscribe = takes_subscriptions(capabilities)
     return Interest(
         kinds.tools, kinds.prompts, kinds.resources, requested.uris if subscribe else frozenset()
     )
+
+
+def takes_subscriptions(capabilities: Mapping[str, object]) -> bool:
+    """Whether a server advertising ``capabilities`` tells of updates to resources."""
+    return _flag(capabilities, "resources", "subscribe")
 
 
 def _flag(capabilities: Mapping[str, object], feature: str, flag: str) -> bool:
