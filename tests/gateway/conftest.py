@@ -42,8 +42,29 @@ K8S_TOOLS = [
 ]
 
 
+class RecordingSession:
+    """What every fake upstream session here does besides answering requests: it records
+    what it is sent in ``calls``, and never ends on its own."""
+
+    calls: list[Message]
+    closed: bool
+
+    async def notify(self, method: str, params: Mapping[str, object] | None) -> None:
+        self.calls.append({"notify": method, "params": params})
+
+    async def respond(self, request_id: str | int, response: Message) -> None:
+        self.calls.append({"respond": request_id, "response": response})
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+    async def wait_closed(self) -> str:
+        await asyncio.Event().wait()  # these sessions never end on their own
+        return ""
+
+
 @dataclass
-class FakeSession:
+class FakeSession(RecordingSession):
     """An upstream that lists ``tools`` (in pages of ``page_size``) and echoes calls."""
 
     name: str
@@ -95,19 +116,6 @@ class FakeSession:
             return {"result": {"content": [{"type": "text", "text": text}]}}
         self.calls.append({"method": method, "params": params})
         return {"result": {"relayed": method}}
-
-    async def notify(self, method: str, params: Mapping[str, object] | None) -> None:
-        self.calls.append({"notify": method, "params": params})
-
-    async def respond(self, request_id: str | int, response: Message) -> None:
-        self.calls.append({"respond": request_id, "response": response})
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-    async def wait_closed(self) -> str:
-        await asyncio.Event().wait()  # these sessions never end on their own
-        return ""
 
 
 @dataclass

@@ -9,7 +9,6 @@ logging) and ``gamma`` (tools and logging). ``alpha`` and ``beta`` both list
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -34,6 +33,7 @@ from mcpwall.ports.counters import MemoryCounters
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
+from tests.gateway.conftest import RecordingSession
 from tests.gateway.test_http import bearer, initialize, legacy, modern_body, modern_headers
 from tests.gateway.test_listening import listen_exchange, next_message
 
@@ -49,7 +49,7 @@ LISTS = {
 
 
 @dataclass
-class CatalogSession:
+class CatalogSession(RecordingSession):
     """An upstream with ``catalog`` (list method → the names or URIs it lists, in pages of
     ``page_size``); it answers reads, prompts and completions naming itself, and answers
     ``errors[method]`` instead when there is one."""
@@ -110,19 +110,6 @@ class CatalogSession:
         if start + self.page_size < len(entries):
             page["nextCursor"] = str(start + self.page_size)
         return page
-
-    async def notify(self, method: str, params: Mapping[str, object] | None) -> None:
-        self.calls.append({"notify": method, "params": params})
-
-    async def respond(self, request_id: str | int, response: Message) -> None:
-        self.calls.append({"respond": request_id, "response": response})
-
-    async def aclose(self) -> None:
-        self.closed = True
-
-    async def wait_closed(self) -> str:
-        await asyncio.Event().wait()  # these sessions never end on their own
-        return ""
 
 
 def _upstreams() -> dict[str, CatalogSession]:
