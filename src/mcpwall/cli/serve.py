@@ -22,6 +22,7 @@ import uvicorn
 from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
+from mcpwall.adapters.downstream.server import HttpServer
 from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
@@ -53,14 +54,12 @@ def serve(host: str, port: int, admin_port: int) -> None:
         raise click.BadParameter("must differ from --port", param_hint="--admin-port")
     plane = control()
     data_plane = build_data_plane(plane.store, home(), clock=plane.clock)
-    servers = [
-        _Server(_config(data_plane.app(host), host, port)),
-        _Server(_config(_admin_app(plane, data_plane), host, admin_port)),
-    ]
+    agents = _Agents(HttpServer(data_plane.app(host)), host, port)
+    admin = _Server(_config(_admin_app(plane, data_plane), host, admin_port))
     stderr.print(f"serving agents on http://{_netloc(host, port)}/mcp")
     stderr.print(f"serving the admin API on http://{_netloc(host, admin_port)}/api")
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
-        runner.run(_run(servers, data_plane))
+        runner.run(_run(agents, admin, data_plane))
 
 
 def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -91,19 +90,37 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def _run(servers: list[_Server], data_plane: DataPlane) -> None:
+class _Agents:
+    """The data plane's server (our own, not uvicorn: see :mod:`mcpwall.adapters.downstream.
+    server`) with where it listens and the event that stops it."""
+
+    def __init__(self, server: HttpServer, host: str, port: int) -> None:
+        self.server = server
+        self.host = host
+        self.port = port
+        self.stop = asyncio.Event()
+
+    async def serve(self) -> None:
+        try:
+            await self.server.serve(self.host, self.port, self.stop)
+        except OSError as error:  # could not bind: end as uvicorn does on the admin port
+            stderr.print(f"error: cannot serve agents on {_netloc(self.host, self.port)}: {error}")
+            raise SystemExit(1) from error
+
+
+async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         data_plane.gateway.shutdown()  # open listen streams end, so the servers can stop
-        for server in servers:
-            server.should_exit = True
+        agents.stop.set()
+        admin.should_exit = True
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
     bookkeeping = asyncio.ensure_future(_bookkeeping(data_plane))
     try:
-        await asyncio.gather(*(server.serve() for server in servers))
+        await asyncio.gather(agents.serve(), admin.serve())
     finally:
         bookkeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
