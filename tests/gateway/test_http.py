@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from mcpwall.core.registry import Upstream
-from tests.gateway.conftest import Wired
+from mcpwall.ports.upstream import Message, Receiver
+from tests.gateway.conftest import FakeSession, Wired
 
 pytestmark = pytest.mark.anyio
 
@@ -445,3 +448,177 @@ async def test_a_policy_change_is_announced_to_open_sessions(wired: Wired) -> No
         "jsonrpc": "2.0",
         "method": "notifications/tools/list_changed",
     }
+
+
+# -- answering in the request's task, pushing SSE as it comes ------------------------------------------
+
+
+SSE_ACCEPT = {"accept": "application/json, text/event-stream"}
+
+
+def list_pods_call(request_id: int = 7) -> dict[str, object]:
+    return modern_body("tools/call", {"name": "list_pods", "arguments": {}}, request_id)
+
+
+def sse_events(text: str) -> list[Any]:
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith("data: ")]
+
+
+async def test_an_sse_capable_request_the_upstream_says_nothing_about_is_plain_json_inline(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = FakeSession.request
+    seen: list[tuple[asyncio.Task[Any] | None, int]] = []
+
+    async def watched(self: FakeSession, method: str, params: Any, **options: Any) -> Message:
+        seen.append((asyncio.current_task(), len(asyncio.all_tasks())))
+        return await relay(self, method, params, **options)
+
+    async with wired.client() as client:
+        await client.post("/mcp/k8s", json=list_pods_call(6),
+                          headers=modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT)  # fmt: skip
+        monkeypatch.setattr(FakeSession, "request", watched)
+        tasks = len(asyncio.all_tasks())
+        response = await client.post("/mcp/k8s", json=list_pods_call(),
+                                     headers=modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT)  # fmt: skip
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["id"] == 7
+    # httpx's ASGI transport runs the app in this task: so did the upstream request, and no
+    # task was made for it.
+    assert seen == [(asyncio.current_task(), tasks)]
+
+
+async def test_progress_delivered_by_another_task_reaches_the_agent_before_the_response(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = FakeSession.request
+
+    async def reporting(
+        self: FakeSession,
+        method: str,
+        params: Any,
+        *,
+        related: Receiver | None = None,
+        timeout: float,
+    ) -> Message:
+        if method != "tools/call":  # tools/list, as the gateway checks the tool is offered
+            return await relay(self, method, params, related=related, timeout=timeout)
+        assert related is not None
+        answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+
+        async def reader() -> None:  # as a stdio upstream's reader task delivers
+            for step in (1, 2, 3):
+                await related({"jsonrpc": "2.0", "method": "notifications/progress",
+                               "params": {"progressToken": 1, "progress": step}})  # fmt: skip
+            answer.set_result({"result": {"content": []}})
+
+        delivering = asyncio.ensure_future(reader())
+        try:
+            return await answer
+        finally:
+            await delivering
+
+    monkeypatch.setattr(FakeSession, "request", reporting)
+    async with wired.client() as client:
+        response = await client.post("/mcp/k8s", json=list_pods_call(),
+                                     headers=modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT)  # fmt: skip
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    events = sse_events(response.text)
+    assert [e.get("params", {}).get("progress") for e in events] == [1, 2, 3, None]
+    assert events[-1]["id"] == 7
+    assert events[-1]["result"]["content"] == []
+
+
+async def test_the_agent_closing_the_stream_cancels_the_request_upstream(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("mcpwall.adapters.downstream.http.WATCH_AFTER_SECONDS", 0)
+    relay = FakeSession.request
+    cancelled = asyncio.Event()
+
+    async def stuck(
+        self: FakeSession,
+        method: str,
+        params: Any,
+        *,
+        related: Receiver | None = None,
+        timeout: float,
+    ) -> Message:
+        if method != "tools/call":  # tools/list, as the gateway checks the tool is offered
+            return await relay(self, method, params, related=related, timeout=timeout)
+        assert related is not None
+        await related({"jsonrpc": "2.0", "method": "notifications/progress",
+                       "params": {"progressToken": 1, "progress": 1}})  # fmt: skip
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(FakeSession, "request", stuck)
+    body = json.dumps(list_pods_call()).encode()
+    headers = (
+        modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT | {"host": "127.0.0.1"}
+    )
+    streaming = asyncio.Event()
+    sent: list[dict[str, Any]] = []
+    inbound = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, object]:
+        if inbound:
+            return inbound.pop(0)
+        await streaming.wait()  # the agent hangs up once its stream has begun
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+        streaming.set()
+
+    scope = {"type": "http", "path": "/mcp/k8s", "method": "POST",
+             "headers": [(k.encode(), v.encode()) for k, v in headers.items()]}  # fmt: skip
+    with anyio.fail_after(5):
+        await wired.app(scope, receive, send)
+    assert cancelled.is_set()
+    assert sent[0]["status"] == 200
+    assert (b"content-type", b"text/event-stream") in sent[0]["headers"]
+    assert [json.loads(m["body"].split(b"data: ")[1])["method"] for m in sent[1:]] == [
+        "notifications/progress"
+    ]  # and no response, nor an end: nobody is left to read it
+
+
+async def test_a_legacy_request_the_agent_cancels_is_cancelled_upstream_and_gets_202(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    relay = FakeSession.request
+    started = asyncio.Event()
+    cancelled = asyncio.Event()
+
+    async def stuck(self: FakeSession, method: str, params: Any, **options: Any) -> Message:
+        if method != "tools/call":
+            return await relay(self, method, params, **options)
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        raise AssertionError("unreachable")
+
+    monkeypatch.setattr(FakeSession, "request", stuck)
+    async with wired.client() as client:
+        session = await initialize(client, "/mcp/k8s", wired.token)
+        headers = bearer(wired.token) | LEGACY_ACCEPT | {"mcp-session-id": session}
+        call = {"jsonrpc": "2.0", "id": 9, "method": "tools/call",
+                "params": {"name": "list_pods", "arguments": {}}}  # fmt: skip
+        calling = asyncio.ensure_future(client.post("/mcp/k8s", json=call, headers=headers))
+        await started.wait()
+        cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 9}}
+        assert (await client.post("/mcp/k8s", json=cancel, headers=headers)).status_code == 202
+        with anyio.fail_after(5):
+            response = await calling
+    assert cancelled.is_set()
+    assert response.status_code == 202
+    assert wired.gateway.sessions.all()[0].in_flight == {}

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
 
@@ -66,7 +66,7 @@ from mcpwall.gateway.aggregate import session_listener
 from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
-from mcpwall.gateway.sessions import LegacySession, SessionTable
+from mcpwall.gateway.sessions import LegacySession, Running, SessionTable
 from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.downstream import HttpExchange, HttpReply
@@ -78,6 +78,7 @@ SESSION_HEADER = "mcp-session-id"
 INTERNAL_ERROR = -32603
 DISCOVER_TTL_MS = 0
 LISTEN = "subscriptions/listen"
+DISCOVER = "server/discover"
 EXPIRY_CHECK_SECONDS = 1.0  # how often open listen streams are checked for expired grants
 
 
@@ -225,22 +226,21 @@ class HttpGateway:
             request_id = getattr(error, "request_id", None) or _peek_id(exchange.body)
             await self._record_refusal(principal, exchange, message, request_id, error)
             return _refused(error, request_id, modern=True)
+        # discover is answered here, and a listen stream has its own channel
+        relays = message.method not in (DISCOVER, LISTEN)
+        outbox = _outbox(exchange, _no_agent_requests) if relays else None
         caller = Caller(
             principal, exchange.upstream, f"grant:{principal.grant_id}", "modern",
-            envelope.protocol_version, envelope.client_capabilities,
-            param_headers=received_params(exchange.headers, exchange.duplicated),
+            envelope.protocol_version, envelope.client_capabilities, outbox,
+            received_params(exchange.headers, exchange.duplicated),
         )  # fmt: skip
-        if message.method == "server/discover":
+        if message.method == DISCOVER:
             return await reply(self._discover(caller, message), None)
         if message.method == LISTEN:
             return await self._open_listen(caller, message, exchange)
-        wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
-        outbox = Outbox(_no_agent_requests) if wants_stream else None
-        if outbox is not None:
-            caller = _with_channel(caller, outbox)
         status = _ModernStatus()
         answered = await reply(self._answer(caller, message, status), outbox)
-        if answered.stream is None:
+        if not answered.pushed:
             answered.status = status.code
         return answered
 
@@ -360,19 +360,25 @@ class HttpGateway:
                 message.id,
                 modern=False,
             )
-        wants_stream = "text/event-stream" in exchange.headers.get("accept", "")
-        outbox = Outbox(session.ask) if wants_stream else None
+        outbox = _outbox(exchange, session.ask)
         caller = self._session_caller(principal, session, outbox)
-        task = asyncio.ensure_future(self._answer(caller, message))
-        session.in_flight[message.id] = task
-        task.add_done_callback(lambda _: session.in_flight.pop(message.id, None))
+        running = Running()
+        session.in_flight[message.id] = running
         try:
-            return await reply(task, outbox)
+            return await reply(self._tracked(caller, message, session), outbox)
         except asyncio.CancelledError:
-            if not task.cancelled() or _cancelling():
-                raise
+            if not running.cancelled or running.task.uncancel() > 0:
+                raise  # cancelled by something else too (its client leaving, the server stopping)
             # The agent cancelled it (notifications/cancelled): no JSON-RPC response (§1.12).
-            return HttpReply(202)
+            streamed = outbox is not None and outbox.started
+            return HttpReply(200, pushed=True) if streamed else HttpReply(202)
+
+    async def _tracked(self, caller: Caller, request: Request, session: LegacySession) -> bytes:
+        """The answer to ``request``, cancellable by the agent until it is ready."""
+        try:
+            return await self._answer(caller, request)
+        finally:
+            session.in_flight.pop(request.id, None)
 
     async def _notification(self, message: Notification, session: LegacySession) -> None:
         if message.method == "notifications/initialized":
@@ -444,10 +450,10 @@ class HttpGateway:
     def _session_caller(
         self, principal: Principal, session: LegacySession, outbox: Outbox | None
     ) -> Caller:
-        caller = Caller(
-            principal, session.endpoint, session.id, "legacy", session.version, session.capabilities
-        )
-        return caller if outbox is None else _with_channel(caller, outbox)
+        return Caller(
+            principal, session.endpoint, session.id, "legacy", session.version,
+            session.capabilities, outbox,
+        )  # fmt: skip
 
     async def _expire_sessions(self) -> None:
         for session in self.sessions.expired():
@@ -504,23 +510,15 @@ class _ModernStatus:
         return response
 
 
-def _with_channel(caller: Caller, outbox: Outbox) -> Caller:
-    return Caller(
-        caller.principal,
-        caller.endpoint,
-        caller.owner,
-        caller.era,
-        caller.version,
-        caller.capabilities,
-        outbox,
-        caller.param_headers,
-    )
-
-
-def _cancelling() -> bool:
-    """Whether this task is being cancelled (rather than something it awaited)."""
-    current = asyncio.current_task()
-    return current is not None and current.cancelling() > 0
+def _outbox(
+    exchange: HttpExchange,
+    ask: Callable[[Message, Callable[[Message], Awaitable[None]]], Message],
+) -> Outbox | None:
+    """Where the upstream's messages about the request go: None unless the agent accepts an
+    SSE answer and the server can push one."""
+    if exchange.responder is None or "text/event-stream" not in exchange.headers.get("accept", ""):
+        return None
+    return Outbox(exchange.responder, ask)
 
 
 def _no_agent_requests(message: Message, answer: object) -> Message:

@@ -17,6 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import orjson
 
@@ -26,6 +27,32 @@ from mcpwall.ports.upstream import Message
 IDLE_SECONDS = 30 * 60
 MAX_SESSIONS = 10_000
 Answer = Callable[[Message], Awaitable[None]]
+
+
+class Cancellable(Protocol):
+    """A request in flight, as ``notifications/cancelled`` and the session's end see it."""
+
+    def cancel(self) -> bool: ...
+
+
+class Running:
+    """A request answered in the task that runs it (its HTTP request's), cancelled by the
+    agent (``notifications/cancelled``) or the session's end. The task knows, by
+    :attr:`cancelled`, that the cancellation was this one and not, say, its client leaving."""
+
+    __slots__ = ("cancelled", "task")
+
+    def __init__(self) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.task = task
+        self.cancelled = False
+
+    def cancel(self) -> bool:
+        if self.cancelled:  # cancelled once: a second request to cancel changes nothing
+            return False
+        self.cancelled = True
+        return self.task.cancel()
 
 
 @dataclass
@@ -40,7 +67,7 @@ class LegacySession:
     last_seen: float = field(default_factory=time.monotonic)
     outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     streaming: bool = False  # a GET stream is open
-    in_flight: dict[RequestId, asyncio.Future[bytes]] = field(default_factory=dict)
+    in_flight: dict[RequestId, Cancellable] = field(default_factory=dict)
     _asked: dict[str, Answer] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 

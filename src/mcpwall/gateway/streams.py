@@ -1,18 +1,20 @@
 """Answering one request: as plain JSON, or as an SSE stream when the upstream talks first.
 
-A request's answer starts as JSON. If, before the response is ready, the upstream sends a
-message about the request (progress, a log line, a sampling request for the agent), the
-answer becomes an SSE stream: those messages, then the response. When the agent goes away
-mid-stream, the request is cancelled, which cancels it upstream.
+A request's work runs in the request's own task. Its answer is JSON, unless, before the
+response is ready, the upstream sends a message about the request (progress, a log line, a
+sampling request for the agent): the answer is then pushed as an SSE stream, those messages
+as they come, then the response. Those messages are queued by whoever delivers them (often an
+upstream session's reader, which must never wait on an agent) and written by one task of the
+request's own, made only when the first one comes. When the agent goes away mid-stream, the
+server cancels the request, which cancels it upstream.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from typing import Final
 
 import orjson
@@ -27,7 +29,7 @@ from mcpwall.core.jsonrpc import (
     encode_error,
     encode_refusal,
 )
-from mcpwall.ports.downstream import HttpReply
+from mcpwall.ports.downstream import HttpReply, Responder
 from mcpwall.ports.upstream import Message
 
 JSON_HEADERS: Final = [("content-type", "application/json")]
@@ -77,89 +79,135 @@ async def guarded(request: Request, work: Awaitable[Message]) -> bytes:
 
 
 class Outbox:
-    """Messages for the agent about one request, in order, and the requests it was asked.
+    """Messages for the agent about one request, pushed to its HTTP response as they come.
 
-    Nothing waits on an outbox but :meth:`wait`, one future that the request's end wakes too:
-    a request that streams nothing (every refusal) costs a task for its work and no more.
+    The first one turns the answer into an SSE stream (status 200, ``headers``) and the
+    request's response is then the stream's last message (:meth:`finish`).
+
+    Messages come from whoever delivers them, often an upstream session's reader task, which
+    must never wait on an agent: a slow agent would stall every request on that session. So
+    :meth:`notify` and :meth:`ask` only queue the encoded message and return at once; one
+    drainer task, made by the first message, starts the stream and writes the queue in order.
+    The queue is unbounded, as the agent's socket is what bounds it: an agent that reads
+    nothing holds what its requests' upstreams send until it is gone or they end. A message
+    that comes after the response, or after the agent went away, is dropped (nothing is left
+    to carry it). A request that streams nothing costs no task.
     """
 
+    __slots__ = ("_ask", "_closed", "_drainer", "_frames", "_headers", "_responder", "_waiter")
+
     def __init__(
-        self, ask: Callable[[Message, Callable[[Message], Awaitable[None]]], Message]
+        self,
+        responder: Responder,
+        ask: Callable[[Message, Callable[[Message], Awaitable[None]]], Message],
+        headers: list[tuple[str, str]] | None = None,
     ) -> None:
-        self._messages: deque[bytes] = deque()
-        self._waiter: asyncio.Future[None] | None = None
+        self._responder = responder
         self._ask = ask
+        self._headers = headers or []
+        self._frames: deque[bytes] = deque()
+        self._drainer: asyncio.Task[None] | None = None  # made by the first message, if any
+        self._waiter: asyncio.Future[None] | None = None  # the drainer waiting for more
+        self._closed = False  # nothing more is queued: the response is in, or the end came
+
+    @property
+    def started(self) -> bool:
+        """Whether the answer became a stream."""
+        return self._responder.started
 
     async def notify(self, message: Message) -> None:
-        self._put(orjson.dumps(message))
+        """Queue ``message`` for the agent; never waits on the agent."""
+        self._push(orjson.dumps(message))
 
     async def ask(self, message: Message, answer: Callable[[Message], Awaitable[None]]) -> None:
-        """Forward a request to the agent under an id of ours; its answer goes to ``answer``."""
-        self._put(orjson.dumps(self._ask(message, answer)))
+        """Forward a request to the agent under an id of ours; its answer goes to ``answer``.
+        Never waits on the agent."""
+        self._push(orjson.dumps(self._ask(message, answer)))
 
-    def pending(self) -> bool:
-        return bool(self._messages)
-
-    def take(self) -> bytes:
-        return self._messages.popleft()
-
-    async def wait(self, work: asyncio.Future[bytes]) -> None:
-        """Until a message is queued or ``work`` is done, whichever comes first."""
-        if self._messages or work.done():
-            return
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiter = waiter
-        work.add_done_callback(self._wake)
+    async def finish(self, response: bytes) -> bool:
+        """Send ``response`` as the stream's last message, after every message queued before
+        it, and wait until it is written (or the agent is gone): True, or False when no
+        stream was started (the response is then answered as JSON by the caller)."""
+        drainer = self._drainer
+        if drainer is None:  # nothing came, nothing is being written
+            self._closed = True
+            return False
+        if not self._closed:
+            self._frames.append(response)
+            self._closed = True
+            self._wake()
         try:
-            await waiter
-        finally:
-            self._waiter = None
-            work.remove_done_callback(self._wake)
+            await asyncio.wait((drainer,))  # cancelling this wait leaves the drainer be
+        except asyncio.CancelledError:
+            self.close()
+            raise
+        return self._responder.started
 
-    def _put(self, encoded: bytes) -> None:
-        self._messages.append(encoded)
-        self._wake()
+    def close(self) -> None:
+        """Drop what is queued and whatever comes from now on (the request ended without a
+        response); a write under way is cancelled."""
+        self._closed = True
+        self._frames.clear()
+        if self._drainer is not None:
+            self._drainer.cancel()
 
-    def _wake(self, _: object = None) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
+    async def closed(self) -> None:
+        """Wait until the drainer, if one was made, has ended (after :meth:`close`)."""
+        if self._drainer is not None:
+            await asyncio.wait((self._drainer,))
+
+    def _push(self, frame: bytes) -> None:
+        if self._closed:
+            return
+        self._frames.append(frame)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+        else:
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def _drain(self) -> None:
+        """Start the stream, then write the queue in order until the response is written.
+
+        Cancellation ends it (the request ended); so does a failed write (the agent went
+        away; the server cancels its request): what is queued is then dropped, quietly, as
+        nothing waiting on this task must break.
+        """
+        frames = self._frames
+        try:
+            if not self._responder.started:
+                await self._responder.start(200, self._headers)
+            while True:
+                while frames:
+                    await self._responder.send(frames.popleft())
+                if self._closed:
+                    return
+                self._waiter = asyncio.get_running_loop().create_future()
+                try:
+                    await self._waiter
+                finally:
+                    self._waiter = None
+        except Exception:
+            log.debug("the agent's stream is gone", exc_info=True)
+            self._closed = True
+            frames.clear()
 
 
-async def reply(
-    work: Awaitable[bytes],
-    outbox: Outbox | None,
-    *,
-    status: int = 200,
-    headers: list[tuple[str, str]] | None = None,
-) -> HttpReply:
-    """Run ``work`` (it produces the encoded response) and answer with JSON or SSE."""
-    extra = headers or []
-    if outbox is None:  # nothing can be streamed: no task, no queue (the deny path's case)
-        return HttpReply(status, [*JSON_HEADERS, *extra], await work)
-    task = asyncio.ensure_future(work)
+async def reply(work: Awaitable[bytes], outbox: Outbox | None) -> HttpReply:
+    """Run ``work`` (it produces the encoded response) in this task and answer: as JSON, or
+    as the end of the SSE stream the outbox started (the reply is then ``pushed``)."""
+    if outbox is None:  # nothing can be streamed (the deny path's case)
+        return HttpReply(200, list(JSON_HEADERS), await work)
     try:
-        await outbox.wait(task)
-    except asyncio.CancelledError:
-        task.cancel()
+        response = await work
+    except BaseException:
+        outbox.close()  # cancelled: whatever comes late has no stream to go to
+        await outbox.closed()  # no write is under way once the handler answers
         raise
-    if not outbox.pending():
-        return HttpReply(status, [*JSON_HEADERS, *extra], await task)
-    return HttpReply(status, extra, stream=_stream(outbox, task))
-
-
-async def _stream(outbox: Outbox, task: asyncio.Future[bytes]) -> AsyncIterator[bytes]:
-    try:
-        while True:
-            while outbox.pending():  # what arrived with the response goes before it
-                yield outbox.take()
-            if task.done():
-                break
-            await outbox.wait(task)
-        if task.cancelled():
-            return  # the agent cancelled it (notifications/cancelled): no response (§1.12)
-        yield task.result()
-    finally:
-        if not task.done():
-            task.cancel()  # the agent went away: cancel the request, and so the upstream's
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+    if await outbox.finish(response):
+        return HttpReply(200, pushed=True)
+    return HttpReply(200, list(JSON_HEADERS), response)

@@ -4,6 +4,11 @@ The server (an adapter) owns sockets, HTTP parsing, body limits and SSE framing;
 owns MCP semantics. Between them is one call: an :class:`HttpExchange` in, an
 :class:`HttpReply` out. A streamed reply is an async iterator of JSON-RPC messages (encoded);
 when the client goes away the server closes it, which the gateway takes as cancellation.
+
+A request's answer can also be pushed while the gateway works on it: the exchange's
+:class:`Responder` starts an SSE response and writes messages as they come (a request
+whose upstream talks first, e.g. progress), and the reply then says it was ``pushed``: the
+server only ends the stream. When the client goes away the server cancels the handler.
 """
 
 from __future__ import annotations
@@ -13,12 +18,51 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+class Responder(Protocol):
+    """The HTTP response of one exchange, written by the handler as an SSE stream."""
+
+    @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called."""
+        ...
+
+    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        """Send the response's head: ``status``, ``headers`` and the SSE ones."""
+        ...
+
+    async def send(self, message: bytes) -> None:
+        """Send one encoded JSON-RPC message as an SSE event."""
+        ...
+
+
+class MemoryResponder:
+    """A :class:`Responder` keeping what was sent (tests, in-process use)."""
+
+    def __init__(self) -> None:
+        self.status: int | None = None
+        self.headers: list[tuple[str, str]] = []
+        self.messages: list[bytes] = []
+
+    @property
+    def started(self) -> bool:
+        return self.status is not None
+
+    async def start(self, status: int, headers: list[tuple[str, str]]) -> None:
+        assert self.status is None, "a response is started once"
+        self.status, self.headers = status, headers
+
+    async def send(self, message: bytes) -> None:
+        assert self.started, "start the response first"
+        self.messages.append(message)
+
+
 @dataclass(frozen=True, slots=True)
 class HttpExchange:
     """One HTTP request to ``/mcp`` (``upstream`` None) or ``/mcp/{upstream}``.
 
     Header names are lowercase; a header sent more than once is named in ``duplicated``
-    (its value here is the first).
+    (its value here is the first). ``responder`` is where the answer may be pushed as it is
+    made; None where it can't be (the answer is then the reply alone).
     """
 
     method: str
@@ -26,16 +70,20 @@ class HttpExchange:
     headers: Mapping[str, str]
     body: bytes = b""
     duplicated: tuple[str, ...] = ()
+    responder: Responder | None = None
 
 
 @dataclass(slots=True)
 class HttpReply:
-    """What to answer: a status, headers and either a body or a stream of messages."""
+    """What to answer: a status, headers and either a body or a stream of messages; or,
+    ``pushed``, that the answer went through the exchange's responder (all but the stream's
+    end, which is left to the server)."""
 
     status: int
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: bytes = b""
     stream: AsyncIterator[bytes] | None = None
+    pushed: bool = False
 
 
 class HttpHandler(Protocol):

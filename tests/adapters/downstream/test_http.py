@@ -176,3 +176,25 @@ async def test_a_client_that_goes_away_before_the_reply_cancels_the_request() ->
         await DownstreamApp(Stuck())(scope, receive, send)
     assert cancelled.is_set()
     assert sent == []  # nobody is left to answer
+
+
+async def test_a_pushed_answer_is_streamed_as_it_is_made_and_ended_by_the_server() -> None:
+    class Pushing:
+        async def handle(self, exchange: HttpExchange) -> HttpReply:
+            assert exchange.responder is not None
+            await exchange.responder.start(200, [])
+            await exchange.responder.send(b'{"jsonrpc":"2.0","method":"notifications/progress"}')
+            await exchange.responder.send(b'{"jsonrpc":"2.0","id":1,"result":{}}')
+            return HttpReply(200, pushed=True)
+
+        def ready(self) -> bool:
+            return True
+
+    async with client(DownstreamApp(Pushing())) as http:
+        response = await http.post("/mcp", content=b"{}")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream"
+    assert response.text == (
+        'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
+        'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
+    )

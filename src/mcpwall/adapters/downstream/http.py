@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.strictjson import MAX_BODY_BYTES
 from mcpwall.ports.downstream import HttpExchange, HttpHandler, HttpReply
@@ -71,7 +72,7 @@ class DownstreamApp:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            reply = await self._reply(scope, receive)
+            reply = await self._reply(scope, receive, send)
             if reply is not None:
                 await _send_reply(reply, receive, send)
 
@@ -86,7 +87,7 @@ class DownstreamApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def _reply(self, scope: Scope, receive: Receive) -> HttpReply | None:
+    async def _reply(self, scope: Scope, receive: Receive, send: Send) -> HttpReply | None:
         path: str = scope["path"]
         method: str = scope["method"]
         if path in ("/healthz", "/readyz"):
@@ -111,7 +112,9 @@ class DownstreamApp:
             if isinstance(read, HttpReply):
                 return read
             body = read
-        exchange = HttpExchange(method, upstream or None, headers, body, duplicated)
+        exchange = HttpExchange(
+            method, upstream or None, headers, body, duplicated, SseResponder(send)
+        )
         return await _unless_disconnected(self.handler.handle(exchange), receive)
 
     def _check_origin(self, headers: dict[str, str]) -> HttpReply | None:
@@ -180,14 +183,16 @@ def _hostname(host: str) -> str:
 
 
 async def _send_reply(reply: HttpReply, receive: Receive, send: Send) -> None:
-    headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in reply.headers]
+    if reply.pushed:  # the handler sent all but the stream's end through its responder
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        return
+    headers = encode_headers(reply.headers)
     if reply.stream is None:
         headers.append((b"content-length", str(len(reply.body)).encode()))
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
         return
-    headers += [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache"),
-                (b"x-accel-buffering", b"no")]  # fmt: skip
+    headers += SSE_HEADERS
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
     stream = reply.stream
     # A client that goes away cancels what it asked for (2026-07-28: closing the stream is
@@ -206,8 +211,7 @@ async def _send_reply(reply: HttpReply, receive: Receive, send: Send) -> None:
             except StopAsyncIteration:
                 await send({"type": "http.response.body", "body": b"", "more_body": False})
                 return
-            frame = b"event: message\ndata: " + message + b"\n\n"
-            await send({"type": "http.response.body", "body": frame, "more_body": True})
+            await send({"type": "http.response.body", "body": frame(message), "more_body": True})
     finally:
         watcher.cancel()
         aclose = getattr(stream, "aclose", None)
