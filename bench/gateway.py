@@ -15,7 +15,10 @@ process, one event loop: one uvicorn worker), pinned to one CPU when there are s
   ``get_pod_logs`` (allowed) with the same kind of request, in rounds of ``CALLS`` calls
   straight to the fixture and then through the gateway, alternating which goes first, over
   ``ROUNDS`` rounds. The figure is the median of the per-call differences (the i-th call
-  through the gateway minus the i-th call direct, in the same round).
+  through the gateway minus the i-th call direct, in the same round). The client runs where
+  the scheduler puts it; with two CPUs the measurement is repeated with it pinned beside the
+  gateway and beside the upstream, because on a machine this small where the client runs
+  moves the direct baseline (sharing a CPU with the upstream slows the direct calls).
 
 ``wrk`` is the Debian package: when it is missing, this installs it with ``apt-get`` if it runs
 as root, and otherwise skips the throughput with a message saying so. Nothing here asserts a
@@ -24,6 +27,7 @@ time: the figures and the bars are printed, with the machine they were measured 
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -37,7 +41,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -344,10 +348,26 @@ def main() -> None:
                     script = lua_script(token, scratch)
                     throughput = deny_throughput(wrk, url, script, load_cpu)
                 added = added_latency(direct_url, url, token)
-    report(throughput, added)
+                placed = {}
+                if gateway_cpu is not None and load_cpu is not None:
+                    for where, cpu in (("gateway", gateway_cpu), ("upstream", load_cpu)):
+                        with client_on(cpu):
+                            placed[where] = added_latency(direct_url, url, token)
+    report(throughput, added, placed)
 
 
-def report(throughput: Throughput | None, added: Added) -> None:
+@contextlib.contextmanager
+def client_on(cpu: int) -> Iterator[None]:
+    """Run this process (the benchmark's client) on ``cpu`` only, inside the block."""
+    everywhere = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {cpu})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, everywhere)
+
+
+def report(throughput: Throughput | None, added: Added, placed: Mapping[str, Added]) -> None:
     results: dict[str, object] = {}
     if throughput is None:
         print("deny path: SKIPPED (no wrk)")
@@ -375,6 +395,14 @@ def report(throughput: Throughput | None, added: Added) -> None:
         "allowed_gateway_ms": round(through, 3),
         "allowed_added_ms": round(median_added, 3),
     }
+    # Three processes on two CPUs: where the client runs moves the direct baseline, so the
+    # same measurement is repeated with the client pinned beside each of the others.
+    for where, run in placed.items():
+        added_here = statistics.median(run.differences)
+        print(f"  the client pinned beside the {where}: direct "
+              f"{statistics.median(run.direct):.3f} ms, through the gateway "
+              f"{statistics.median(run.gateway):.3f} ms, added {added_here:.3f} ms")  # fmt: skip
+        results[f"allowed_added_ms_client_beside_{where}"] = round(added_here, 3)
     print(f"  after the run: {load()}")
     print(json.dumps({"gateway": results}))
 
