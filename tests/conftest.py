@@ -32,6 +32,20 @@ from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_serve
 settings.register_profile("mcpwall", deadline=None)
 settings.load_profile("mcpwall")
 
+# For tests of the gateway's own network code: on plain asyncio, and on uvloop (what `serve` runs).
+BOTH_EVENT_LOOPS = [
+    pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
+    pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),
+]
+
+
+def event_loop_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
+    """An ``anyio_backend`` fixture body over :data:`BOTH_EVENT_LOOPS`:
+    ``anyio_backend = pytest.fixture(params=BOTH_EVENT_LOOPS)(event_loop_backend)``."""
+    backend: tuple[str, dict[str, bool]] = request.param
+    return backend
+
+
 POSTGRES_URL = os.environ.get("MCPWALL_TEST_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("MCPWALL_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

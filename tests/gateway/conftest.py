@@ -42,6 +42,12 @@ K8S_TOOLS = [
 ]
 
 
+def asgi_client(app: DownstreamApp) -> httpx.AsyncClient:
+    """An HTTP client that talks to ``app`` in process, as an agent would over the socket."""
+    transport = httpx.ASGITransport(app=app)
+    return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8700")
+
+
 class RecordingSession:
     """What every fake upstream session here does besides answering requests: it records
     what it is sent in ``calls``, and never ends on its own."""
@@ -159,8 +165,7 @@ class Wired:
     gateway: HttpGateway
 
     def client(self) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app)
-        return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8700")
+        return asgi_client(self.app)
 
 
 @pytest.fixture

@@ -33,7 +33,7 @@ from mcpwall.ports.counters import MemoryCounters
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
-from tests.gateway.conftest import RecordingSession
+from tests.gateway.conftest import RecordingSession, asgi_client
 from tests.gateway.test_http import bearer, initialize, legacy, modern_body, modern_headers
 from tests.gateway.test_listening import listen_exchange, next_message
 
@@ -162,8 +162,7 @@ class Catalog:
     narrow: str  # a grant bound to alpha alone
 
     def client(self) -> httpx.AsyncClient:
-        transport = httpx.ASGITransport(app=self.app)
-        return httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8700")
+        return asgi_client(self.app)
 
 
 @pytest.fixture

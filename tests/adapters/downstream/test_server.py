@@ -15,6 +15,7 @@ from mcpwall.adapters.downstream.exchange import Message, Scope
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.adapters.downstream.server import HttpServer
 from mcpwall.ports.downstream import HttpExchange, HttpReply
+from tests.conftest import BOTH_EVENT_LOOPS, event_loop_backend
 
 pytestmark = pytest.mark.anyio
 
@@ -23,15 +24,7 @@ Send = Callable[[Message], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),  # what `serve` runs on
-    ]
-)
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
-    backend: tuple[str, dict[str, bool]] = request.param
-    return backend
+anyio_backend = pytest.fixture(params=BOTH_EVENT_LOOPS)(event_loop_backend)
 
 
 @asynccontextmanager

@@ -13,6 +13,7 @@ import pytest
 
 from mcpwall.adapters.upstream.http11 import MAX_HEAD_BYTES, ConnectError, HttpClientError
 from mcpwall.adapters.upstream.httpclient import IDLE_SECONDS, HttpClient
+from tests.conftest import BOTH_EVENT_LOOPS, event_loop_backend
 
 pytestmark = pytest.mark.anyio
 
@@ -89,15 +90,7 @@ async def serving(handler: Handler) -> AsyncIterator[Server]:
         yield server
 
 
-@pytest.fixture(
-    params=[
-        pytest.param(("asyncio", {"use_uvloop": False}), id="asyncio"),
-        pytest.param(("asyncio", {"use_uvloop": True}), id="uvloop"),  # what `serve` runs on
-    ]
-)
-def anyio_backend(request: pytest.FixtureRequest) -> tuple[str, dict[str, bool]]:
-    backend: tuple[str, dict[str, bool]] = request.param
-    return backend
+anyio_backend = pytest.fixture(params=BOTH_EVENT_LOOPS)(event_loop_backend)
 
 
 async def test_keeps_one_connection_alive_across_requests() -> None:
