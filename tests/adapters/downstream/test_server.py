@@ -413,6 +413,22 @@ async def test_a_slow_head_is_closed_after_its_timeout() -> None:
     assert answer == b""
 
 
+async def test_a_body_that_stops_arriving_is_closed_after_its_timeout() -> None:
+    disconnected = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        disconnected.set()
+
+    async with serving(app, Limits(body_timeout=0.05)) as server:
+        reader, writer = await open_raw(server)
+        writer.write(b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly 9 b")
+        assert await reader.read() == b""  # EOF: the server gave up on the rest
+        await disconnected.wait()  # and the app was told the client is gone
+        writer.close()
+
+
 async def test_shutdown_finishes_requests_in_flight_and_closes_idle_connections() -> None:
     release = asyncio.Event()
     started = asyncio.Event()

@@ -5,8 +5,8 @@ Requests are answered one at a time in the order they came: when a pipelined req
 arrives while another is being answered, reading stops until that answer is written (as
 uvicorn does). Refused before the app sees them: heads over the size or header-count limit
 (431), what is not HTTP/1.1 (400, and the connection closes), ``CONNECT`` and protocol
-upgrades (501). A connection idle between requests, or slow to send a request's head, is
-closed after its timeout.
+upgrades (501). A connection idle between requests, slow to send a request's head, or whose
+request body stops arriving, is closed after its timeout.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ class Limits:
 
     idle_timeout: float = 5.0  # keep-alive: an open connection with no request (uvicorn's)
     head_timeout: float = 10.0  # from a request's first byte to the end of its head
+    body_timeout: float = 30.0  # the longest pause in a request body's arrival
     max_head_bytes: int = 64 * 1024
     max_headers: int = 100
     shutdown_timeout: float = 10.0  # graceful stop: then remaining connections are closed
@@ -81,6 +82,9 @@ class HttpConnection(asyncio.Protocol):
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._body_timer: asyncio.TimerHandle | None = None
+        self._body_received = 0  # bytes of bodies so far, to tell a stalled one
+        self._body_mark = 0
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int] | None = None
         self.writing_paused = False
@@ -123,11 +127,16 @@ class HttpConnection(asyncio.Protocol):
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > self._limits.max_head_bytes:
                 self._refuse(431, f"request head over {self._limits.max_head_bytes} bytes")
+        elif self._parsing is not None and self._body_timer is None:
+            self._arm_body()  # a body is on its way (the whole request in one read needs none)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._transport = None
         self._disarm()
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         for exchange in (self._current, self._parsing, *self._queue):
             if exchange is not None:
                 exchange.disconnect()
@@ -194,6 +203,7 @@ class HttpConnection(asyncio.Protocol):
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._body_received += len(body)
         exchange = self._parsing
         if exchange is not None:
             exchange.feed_body(body)
@@ -201,6 +211,9 @@ class HttpConnection(asyncio.Protocol):
                 self._pause_reading()
 
     def on_message_complete(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
         exchange = self._parsing
         if exchange is not None:
             exchange.end_body()
@@ -331,6 +344,22 @@ class HttpConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+
+    def _arm_body(self) -> None:
+        self._body_mark = self._body_received
+        self._body_timer = self._loop.call_later(self._limits.body_timeout, self._body_check)
+
+    def _body_check(self) -> None:
+        """A body's timeout passed: close if nothing of it came meanwhile (a client trickling
+        or holding a body would otherwise hold its connection and request for ever). While
+        reading is paused the wait is the app's, not the client's: keep waiting."""
+        self._body_timer = None
+        if self._parsing is None or self.closed:
+            return
+        if self._body_received != self._body_mark or self._read_paused:
+            self._arm_body()
+            return
+        self.close()  # the app's receive() then says http.disconnect
 
     def _timed_out(self) -> None:
         """Idle too long between requests, or too slow sending a head: close."""
