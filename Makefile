@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/jsonrpc_decode.py
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
 

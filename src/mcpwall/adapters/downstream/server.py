@@ -1,10 +1,10 @@
 """The data plane's HTTP/1.1 server: a listener serving an ASGI app, and its graceful stop.
 
-Why not uvicorn, which serves the admin API: the allowed-call path has a latency budget of
-0.3 ms (DESIGN §7). Measured on this machine, a minimal relay (an ASGI app forwarding to the
-upstream with the gateway's own client) added 0.19 ms served by uvicorn (httptools + uvloop)
-and 0.14 ms served by a bare asyncio Protocol on httptools: uvicorn's per-request machinery
-was about 50 µs, a sixth of the budget. Parsing is ``httptools``' here too (:mod:`.connection`);
+Why not uvicorn, which serves the admin API: the data plane needs a body timeout (a client
+holding its request body would hold its connection for ever), one write per answer, and its
+costs under control on a 0.3 ms budget (DESIGN §7); ``bench/relay.py`` measures a bare relay
+on this server against the same on uvicorn (about 10 µs less per call on the development
+machine). Parsing is ``httptools``' here too (:mod:`.connection`);
 what this server leaves out — lifespan, websockets, HTTP/2, proxy headers, an access log — the
 data plane does not use (its record of every request is the proxy log).
 
