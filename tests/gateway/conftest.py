@@ -29,7 +29,7 @@ from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.counters import MemoryCounters
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
-from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
+from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, UpstreamConnector
 
 SEED = (Path(__file__).parents[1] / "core" / "policy" / "cases" / "seed.policy.json").read_text()
 K8S_TOOLS = [
@@ -180,12 +180,19 @@ async def wired() -> AsyncIterator[Wired]:
     token = plane.issue_grant("alice", {"k8s": "seed", "docs": "open"}, actor="t").token
     connector = FakeConnector({"k8s": K8S_TOOLS, "docs": ["search", "read_page"]})
     sink = MemorySink()
+    gateway = wire_gateway(store, clock, connector, sink)
+    yield Wired(plane, connector, sink, DownstreamApp(gateway), token, gateway)
+    await gateway.pool.aclose()
+
+
+def wire_gateway(
+    store: MemoryStore, clock: FakeClock, connector: UpstreamConnector, sink: MemorySink
+) -> HttpGateway:
+    """The real gateway over ``store``, reaching upstreams through ``connector``."""
 
     async def lookup(name: str) -> Upstream:
         return store.get_upstream(name)
 
     pool = UpstreamPool(lookup, connector, timeout=5.0)
     pipeline = Pipeline(pool, MemoryCounters(), sink, clock, CursorSeal(b"k" * 32))
-    gateway = HttpGateway(GrantCache(store, RevisionSignal(store), clock), pipeline, pool)
-    yield Wired(plane, connector, sink, DownstreamApp(gateway), token, gateway)
-    await pool.aclose()
+    return HttpGateway(GrantCache(store, RevisionSignal(store), clock), pipeline, pool)

@@ -21,19 +21,13 @@ import pytest
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.control import ControlPlane
 from mcpwall.core.errors import UpstreamUnavailable
-from mcpwall.core.mcp import CursorSeal
 from mcpwall.core.registry import Upstream
-from mcpwall.gateway.grants import GrantCache
 from mcpwall.gateway.http import HttpGateway
-from mcpwall.gateway.pipeline import Pipeline
-from mcpwall.gateway.upstreams import UpstreamPool
-from mcpwall.ports.changes import RevisionSignal
 from mcpwall.ports.clock import FakeClock
-from mcpwall.ports.counters import MemoryCounters
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver
-from tests.gateway.conftest import RecordingSession, asgi_client
+from tests.gateway.conftest import RecordingSession, asgi_client, wire_gateway
 from tests.gateway.test_http import bearer, initialize, legacy, modern_body, modern_headers
 from tests.gateway.test_listening import listen_exchange, next_message
 
@@ -178,15 +172,9 @@ async def catalog() -> AsyncIterator[Catalog]:
     narrow = plane.issue_grant("narrow", {"alpha": "open"}, actor="t").token
     connector = CatalogConnector(_upstreams())
     sink = MemorySink()
-
-    async def lookup(name: str) -> Upstream:
-        return store.get_upstream(name)
-
-    pool = UpstreamPool(lookup, connector, timeout=5.0)
-    pipeline = Pipeline(pool, MemoryCounters(), sink, clock, CursorSeal(b"k" * 32))
-    gateway = HttpGateway(GrantCache(store, RevisionSignal(store), clock), pipeline, pool)
+    gateway = wire_gateway(store, clock, connector, sink)
     yield Catalog(connector, sink, gateway, DownstreamApp(gateway), token, narrow)
-    await pool.aclose()
+    await gateway.pool.aclose()
 
 
 class Agent:
