@@ -28,7 +28,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import orjson
 
 from mcpwall.core.errors import (
-    HeaderMismatch,
     InvalidRequest,
     ProtocolError,
     StoreUnavailable,
@@ -56,7 +55,6 @@ from mcpwall.core.mcp import (
     negotiate_legacy,
     parse_initialize,
     read_envelope,
-    repeated_routing_header,
     server_capabilities,
 )
 from mcpwall.core.mcp.params import received_params
@@ -213,14 +211,8 @@ class HttpGateway:
             if not isinstance(message, Request):
                 raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
             check_modern_method(message.method)
-            repeated = repeated_routing_header(exchange.duplicated)
-            if repeated is not None:
-                raise HeaderMismatch(
-                    f"the {repeated} header is sent more than once (send it once)",
-                    request_id=message.id,
-                )
             envelope = read_envelope(message.params)
-            check_headers(message, envelope.protocol_version, exchange.headers)
+            check_headers(message, envelope.protocol_version, exchange.headers, exchange.duplicated)
             check_version(envelope.protocol_version)
         except ProtocolError as error:
             request_id = getattr(error, "request_id", None) or _peek_id(exchange.body)

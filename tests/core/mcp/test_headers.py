@@ -133,3 +133,9 @@ def test_headers_sent_upstream_come_from_the_body() -> None:
         == "=?base64?w7xuw68=?="
     )
     assert "Mcp-Name" not in request_headers(Request(1, "tools/list"), "2026-07-28")
+
+
+def test_a_repeated_routing_header_is_a_mismatch_even_when_its_copies_agree() -> None:
+    check_headers(CALL, "2026-07-28", GOOD, repeated=["accept"])
+    with pytest.raises(HeaderMismatch, match="mcp-name header is sent more than once"):
+        check_headers(CALL, "2026-07-28", GOOD, repeated=["mcp-name"])

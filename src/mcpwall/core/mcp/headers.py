@@ -73,12 +73,23 @@ def repeated_routing_header(repeated: Iterable[str]) -> str | None:
     return next((name for name in repeated if name in ROUTING_HEADERS), None)
 
 
-def check_headers(request: Request, protocol_version: str, headers: Mapping[str, str]) -> None:
-    """Refuse, with :class:`HeaderMismatch`, headers missing or different from the body.
+def check_headers(
+    request: Request,
+    protocol_version: str,
+    headers: Mapping[str, str],
+    repeated: Iterable[str] = (),
+) -> None:
+    """Refuse, with :class:`HeaderMismatch`, headers missing, repeated (``repeated`` names the
+    headers the request carried more than once) or different from the body.
 
     ``protocol_version`` is the one in the request's ``_meta``. A name-bearing request whose
     body has no string name is left to the method's own params check (-32602).
     """
+    twice = repeated_routing_header(repeated)
+    if twice is not None:
+        raise HeaderMismatch(
+            f"the {twice} header is sent more than once (send it once)", request_id=request.id
+        )
     _expect(headers, PROTOCOL_VERSION_HEADER, "MCP-Protocol-Version", protocol_version, request)
     _expect(headers, METHOD_HEADER, "Mcp-Method", request.method, request)
     source = NAME_SOURCES.get(request.method)
