@@ -2,7 +2,7 @@
 
 The data plane caches grants and compiled policies. Asking the database on every request
 whether anything changed would cost a round trip per call; a signal answers from memory (or
-one local ``PRAGMA``), and only when it moves does the cache ask the store for its revision.
+one small local read), and only when it moves does the cache ask the store for its revision.
 """
 
 from __future__ import annotations

@@ -1,8 +1,11 @@
 """Change signals for the SQL store, so a gateway notices changes without a query per call.
 
-- SQLite: ``PRAGMA data_version`` on a connection of our own moves whenever another
-  connection commits (another process, or this one's other connections). It is answered from
-  SQLite's shared memory, in microseconds.
+- SQLite: the revision itself, read on a read-only connection of our own, and read again only
+  after something was committed. SQLite's WAL-index header (the first 48 bytes of the
+  ``-shm`` file, https://www.sqlite.org/walformat.html) changes with every commit, from any
+  process or connection: while it reads the same, nothing was committed. Reading it is one
+  ``pread`` of half a microsecond; the statement it saves (``PRAGMA data_version`` before)
+  took about 9 µs per request on the gateway's hot path, two file-lock calls included.
 - PostgreSQL: every change sends ``NOTIFY mcpwall_revision`` in its transaction
   (``transactions.py``); a thread LISTENs and keeps the newest revision. A change made on any
   replica reaches every gateway within the time a notification takes to be delivered.
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 import sqlite3
 import threading
 
@@ -25,23 +29,56 @@ from mcpwall.adapters.store.transactions import REVISION_CHANNEL
 log = logging.getLogger("mcpwall.store")
 
 RECONNECT_SECONDS = 1.0
+WAL_INDEX_HEADER_BYTES = 48  # one copy of the header; every commit rewrites it
+REVISION_QUERY = "SELECT revision FROM store_meta WHERE id = 1"  # schema.store_meta
 
 
 class SQLiteChangeSignal:
-    """``PRAGMA data_version`` of a private read-only connection to the database file."""
+    """The store's revision, read again only when the WAL-index header says a commit happened.
+
+    The header is read before the revision: a commit that lands between the two shows as a
+    changed header on the next call, which reads the revision again. When the header can't
+    be read (no ``-shm`` file: the database is not in WAL mode), every call reads the
+    revision: exact, only slower.
+    """
 
     def __init__(self, path: str) -> None:
         self._connection = sqlite3.connect(
             f"file:{path}?mode=ro", uri=True, check_same_thread=False
         )
+        self._shm_path = f"{path}-shm"
+        self._shm: int | None = None
+        self._header: bytes | None = None
+        self._revision = 0
         self._lock = threading.Lock()
 
     def generation(self) -> int:
         with self._lock:
-            return int(self._connection.execute("PRAGMA data_version").fetchone()[0])
+            header = self._wal_header()
+            if header is None or header != self._header:
+                self._revision = self._read_revision()
+                self._header = header
+            return self._revision
 
     def close(self) -> None:
+        if self._shm is not None:
+            os.close(self._shm)
+            self._shm = None
         self._connection.close()
+
+    def _read_revision(self) -> int:
+        row = self._connection.execute(REVISION_QUERY).fetchone()
+        return int(row[0]) if row is not None else 0
+
+    def _wal_header(self) -> bytes | None:
+        """The first copy of the WAL-index header, or None when there is none to read."""
+        if self._shm is None:
+            try:
+                self._shm = os.open(self._shm_path, os.O_RDONLY | os.O_CLOEXEC)
+            except OSError:
+                return None
+        header = os.pread(self._shm, WAL_INDEX_HEADER_BYTES, 0)
+        return header if len(header) == WAL_INDEX_HEADER_BYTES else None
 
 
 class PostgresChangeSignal:
