@@ -156,9 +156,17 @@ def client_offer(agent_capabilities: Mapping[str, object], era: Era) -> ClientOf
     session: a legacy upstream's requests (sampling, elicitation) could not reach it.
     """
     relayable = upstream_client_capabilities(agent_capabilities, agent_era=era, upstream_era=era)
+    if not relayable:
+        return _BARE_OFFERS[era]  # most agents: worked out once, as every request asks
     if era == "legacy":
         return ClientOffer(legacy_capabilities=relayable, era="legacy")
     return ClientOffer(capabilities=relayable)
+
+
+_BARE_OFFERS: dict[Era, ClientOffer] = {
+    "legacy": ClientOffer(era="legacy"),
+    "modern": ClientOffer(),
+}
 
 
 class Pipeline:
@@ -224,8 +232,7 @@ class Pipeline:
         # and do its Mcp-Param-* headers say what its arguments say? (Denials never touch the
         # upstream; a denied call goes nowhere, whatever its headers say.)
         try:
-            await self._check_offered(caller, upstream, tool)
-            await self._check_params(caller, upstream, tool, call.arguments, request.id)
+            await self._check_call(caller, upstream, tool, call.arguments, request.id)
         except UnknownTool:
             await record.unknown()
             raise
@@ -274,14 +281,7 @@ class Pipeline:
             raise UnknownTool(name)
         return upstream, tool
 
-    async def _check_offered(self, caller: Caller, upstream: str, tool: str) -> None:
-        offered = await self.pool.offered_tools(caller.owner, upstream, caller.offer)
-        try:
-            check_offered(tool, offered)
-        except UnknownTool:
-            raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
-
-    async def _check_params(
+    async def _check_call(
         self,
         caller: Caller,
         upstream: str,
@@ -289,12 +289,17 @@ class Pipeline:
         arguments: Mapping[str, object],
         request_id: str | int,
     ) -> None:
-        """Refuse (-32020) ``Mcp-Param-*`` headers that disagree with the arguments, by the
-        schema of the tool as the gateway lists it (the upstream's own)."""
-        if caller.param_headers is None:
-            return
-        declared = await self.pool.declared_headers(caller.owner, upstream, caller.offer, tool)
-        check_param_headers(declared, arguments, caller.param_headers, request_id=request_id)
+        """Refuse a tool the upstream does not offer, exactly (an unknown tool), and
+        ``Mcp-Param-*`` headers that disagree with the arguments (-32020), by the schema of
+        the tool as the gateway lists it (the upstream's own)."""
+        index = await self.pool.tool_index(caller.owner, upstream, caller.offer)
+        try:
+            check_offered(tool, index.names)
+        except UnknownTool:
+            raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
+        if caller.param_headers is not None:
+            declared = index.declared.get(tool, ())
+            check_param_headers(declared, arguments, caller.param_headers, request_id=request_id)
 
     async def _reserve(
         self, caller: Caller, upstream: str, decision: Decision, record: _Recorder

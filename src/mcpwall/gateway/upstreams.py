@@ -63,11 +63,19 @@ class Lease:
     settled: Callable[[], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class ToolIndex:
+    """What an upstream offers one owner: the exact tool names, and the ``Mcp-Param-*``
+    headers of the tools that declare some (most declare none)."""
+
+    names: frozenset[str]
+    declared: dict[str, Declarations]
+
+
 @dataclass
 class _Entry:
     session: UpstreamSession
-    tools: frozenset[str] | None = None
-    declared: dict[str, Declarations] = field(default_factory=dict)  # tools with Mcp-Param-*
+    tools: ToolIndex | None = None  # listed when first needed, dropped on list_changed
     listeners: list[Receiver] = field(default_factory=list)
 
 
@@ -143,19 +151,20 @@ class UpstreamPool:
             if holder == owner and not entry.session.closed
         )
 
+    async def tool_index(self, owner: Owner, upstream: str, offer: ClientOffer) -> ToolIndex:
+        """The exact names of the tools the upstream offers this owner (all pages), and the
+        ``Mcp-Param-*`` headers those that declare some declare."""
+        entry = await self._entry(owner, upstream, offer, None)
+        if entry.tools is None:
+            entry.tools = await self._list_tools(upstream, entry.session)
+            self._note_listed(upstream, entry.tools.names)
+        return entry.tools
+
     async def offered_tools(
         self, owner: Owner, upstream: str, offer: ClientOffer
     ) -> frozenset[str]:
         """The exact names of the tools the upstream offers this owner, all pages."""
-        entry = await self._entry(owner, upstream, offer, None)
-        return (await self._indexed(upstream, entry))[0]
-
-    async def declared_headers(
-        self, owner: Owner, upstream: str, offer: ClientOffer, tool: str
-    ) -> Declarations:
-        """The ``Mcp-Param-*`` headers an offered ``tool`` declares (none for most tools)."""
-        entry = await self._entry(owner, upstream, offer, None)
-        return (await self._indexed(upstream, entry))[1].get(tool, ())
+        return (await self.tool_index(owner, upstream, offer)).names
 
     def note_dropped(self, upstream: str, invalid: dict[str, str]) -> None:
         """Log that tools were dropped for invalid ``x-mcp-header`` annotations (name →
@@ -261,18 +270,7 @@ class UpstreamPool:
             except Exception:  # a listener (a closed stream, say) must not stop the others
                 log.exception("delivering an upstream notification failed")
 
-    async def _indexed(
-        self, upstream: str, entry: _Entry
-    ) -> tuple[frozenset[str], dict[str, Declarations]]:
-        """The offered tools' names and declarations; listed (all pages) unless known."""
-        if entry.tools is None:
-            entry.tools, entry.declared = await self._list_tools(upstream, entry.session)
-            self._note_listed(upstream, entry.tools)
-        return entry.tools, entry.declared
-
-    async def _list_tools(
-        self, upstream: str, session: UpstreamSession
-    ) -> tuple[frozenset[str], dict[str, Declarations]]:
+    async def _list_tools(self, upstream: str, session: UpstreamSession) -> ToolIndex:
         """The names of the tools ``upstream`` offers, and the declarations of those that
         declare ``Mcp-Param-*`` headers."""
         names: set[str] = set()
@@ -295,7 +293,7 @@ class UpstreamPool:
             cursor = result.get("nextCursor")
             if not isinstance(cursor, str):
                 break
-        return frozenset(names), declared
+        return ToolIndex(frozenset(names), declared)
 
     def _forget(self, owner: Owner, upstream: str, session: UpstreamSession) -> None:
         entry = self._entries.get((owner, upstream))

@@ -66,6 +66,9 @@ class Headers:
         return isinstance(name, str) and name.lower() in self._values
 
 
+_NO_HEADERS = Headers([])  # until the head arrives (never changed: Headers has no setter)
+
+
 class Response:
     """The answer to one request: status and headers at once, the body as it arrives.
 
@@ -95,7 +98,7 @@ class Response:
         self._waiter: asyncio.Future[None] | None = None
         self.status = 0
         self.reason = ""
-        self.headers = Headers([])
+        self.headers = _NO_HEADERS
 
     @property
     def content_type(self) -> str:

@@ -9,8 +9,8 @@ nowhere else.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
+from types import TracebackType
 from typing import Final
 from urllib.parse import urlsplit
 
@@ -30,15 +30,34 @@ def new_client(upstream: Upstream, *, connect_timeout: float) -> HttpClient:
     return HttpClient(upstream.headers, connect_timeout=connect_timeout)
 
 
-@contextlib.contextmanager
-def http_errors(upstream: str, url: str) -> Iterator[None]:
-    """Turn the HTTP client's exceptions inside the block into :class:`UpstreamUnavailable`."""
-    try:
-        yield
-    except ConnectError as error:
-        raise UpstreamUnavailable(upstream, f"cannot connect to {url}: {_why(error)}") from None
-    except HttpClientError as error:
-        raise UpstreamUnavailable(upstream, f"the connection to {url} failed: {error}") from None
+class http_errors:  # noqa: N801 (used as a function: ``with http_errors(...)``)
+    """Turn the HTTP client's exceptions inside the block into :class:`UpstreamUnavailable`.
+
+    A class rather than a ``@contextmanager`` generator: it wraps every upstream request,
+    and this costs a fifth as much on the hot path.
+    """
+
+    __slots__ = ("upstream", "url")
+
+    def __init__(self, upstream: str, url: str) -> None:
+        self.upstream = upstream
+        self.url = url
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if isinstance(error, ConnectError):
+            reason = f"cannot connect to {self.url}: {_why(error)}"
+            raise UpstreamUnavailable(self.upstream, reason) from None
+        if isinstance(error, HttpClientError):
+            reason = f"the connection to {self.url} failed: {error}"
+            raise UpstreamUnavailable(self.upstream, reason) from None
 
 
 def _why(error: ConnectError) -> str:
