@@ -138,3 +138,29 @@ async def test_a_record_written_after_the_stop_is_still_written() -> None:
     await sink.aclose()
     await sink.write(record(1))
     assert len(writer.records) == 1
+
+
+async def test_records_that_arrive_during_a_write_wait_for_the_next_interval() -> None:
+    """One transaction per interval: no trail of small batches right behind each batch."""
+    writer = Collecting()
+    writer.gate.clear()  # the first batch's write is under way until the gate opens
+    sink = BatchingSink([writer], capacity=100, batch_size=50, interval=60.0)
+    for n in range(3):
+        await sink.write(record(n))
+    flushed = asyncio.create_task(sink.flush())  # the first batch goes now, not in 60 s
+    await taken(sink)  # the task has taken the first batch and is writing it
+    for n in range(3, 8):
+        await sink.write(record(n))
+    writer.gate.set()
+    await flushed
+    assert [len(batch) for batch in writer.batches] == [3]
+    assert sink.queued == 5  # waiting for the next interval (or the stop)
+    await sink.aclose()
+    assert [len(batch) for batch in writer.batches] == [3, 5]
+    assert writer.records == [record(n) for n in range(8)]
+
+
+async def taken(sink: BatchingSink) -> None:
+    """Let the loop run until the sink's task has taken everything queued."""
+    while sink.queued:
+        await asyncio.sleep(0)

@@ -11,10 +11,11 @@ before the wait, so a request cancelled while waiting loses nothing either.
 
 One background task takes batches in queue order: when a record arrives it lets a batch
 gather for ``interval`` seconds (or until ``batch_size`` records are waiting), then writes
-everything queued, ``batch_size`` at a time, each batch to every writer in turn in a worker
-thread. A writer that fails is retried with the same batch (backing off up to
-:data:`RETRY_MAX_SECONDS`) and the queue fills meanwhile, which is the back-pressure again;
-writers that already took the batch don't get it twice.
+everything queued by then, ``batch_size`` at a time, each batch to every writer in turn in a
+worker thread; records that arrive meanwhile make the next batch. A writer that fails is
+retried with the same batch (backing off up to :data:`RETRY_MAX_SECONDS`) and the queue fills
+meanwhile, which is the back-pressure again; writers that already took the batch don't get it
+twice.
 
 :meth:`aclose` writes everything queued and closes the writers: a graceful stop loses no row.
 A SIGKILL loses what was queued and not yet committed: at most the records of one
@@ -123,13 +124,18 @@ class BatchingSink:
                 # Group commit: let the batch gather, unless it fills first.
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._full.wait(), self.interval)
-            while self._queue:
-                count = min(len(self._queue), self.batch_size)
-                batch = [self._queue.popleft() for _ in range(count)]
-                await self._deliver(batch)
-                self._pulse_room()
             self._arrived.clear()
             self._full.clear()
+            # What is queued now goes out; what arrives while it is written waits for the next
+            # interval (``write`` sets the events again), rather than trailing after it in a
+            # run of one-record transactions.
+            due = len(self._queue)
+            while due > 0 or (self._closing and self._queue):
+                count = min(len(self._queue), self.batch_size)
+                batch = [self._queue.popleft() for _ in range(count)]
+                due -= count
+                await self._deliver(batch)
+                self._pulse_room()
             self._pulse_room()
             if self._closing:
                 return
