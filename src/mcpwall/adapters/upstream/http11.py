@@ -165,7 +165,7 @@ class Response:
                 return None
             if self._error is not None:
                 raise self._error
-            self._waiter = asyncio.get_running_loop().create_future()
+            self._waiter = self._connection.loop.create_future()
             try:
                 await self._waiter
             finally:
@@ -198,6 +198,9 @@ class Connection(asyncio.Protocol):
     """
 
     def __init__(self) -> None:
+        # Made by the loop's create_connection; kept, as asyncio.get_running_loop() costs a
+        # getpid() system call on Python 3.11, and each exchange needs the loop.
+        self.loop = asyncio.get_running_loop()
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._response: Response | None = None
@@ -230,7 +233,7 @@ class Connection(asyncio.Protocol):
         self._head_bytes = 0
         self._reusable = False
         self._interim = False
-        self._head = asyncio.get_running_loop().create_future()
+        self._head = self.loop.create_future()
         self._transport.write(request)
         try:
             await self._head

@@ -112,6 +112,8 @@ class StreamableHttpSession(SessionEnd):
         self._listener: StandaloneStream | None = None
         self._background: set[asyncio.Task[None]] = set()
         self._tool_headers = ToolHeaders(self.logger)  # for Mcp-Param-* (2026-07-28)
+        # Kept: asyncio.timeout() would look the loop up again, a getpid() on Python 3.11.
+        self._loop = asyncio.get_running_loop()
 
     @property
     def negotiated(self) -> Negotiated:
@@ -139,7 +141,7 @@ class StreamableHttpSession(SessionEnd):
         shaped, token = shape(params, self._envelope, self._last_id)
         stream = _Stream(self._last_id, related, token)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout_at(self._loop.time() + timeout):
                 if method == "tools/call" and self._envelope is not None:
                     return await self._call_tool(params, shaped, stream, timeout)
                 answer = await self._exchange(method, shaped, stream)
