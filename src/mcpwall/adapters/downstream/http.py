@@ -167,7 +167,7 @@ def _headers(scope: Scope) -> tuple[dict[str, str], tuple[str, ...]]:
     headers: dict[str, str] = {}
     duplicated: list[str] = []
     for raw_name, raw_value in scope["headers"]:
-        name = raw_name.decode("latin-1").lower()
+        name = raw_name.decode("latin-1")  # ASGI servers give header names in lowercase
         if name in headers:
             duplicated.append(name)
             continue

@@ -109,6 +109,12 @@ class Response:
     async def read(self, limit: int) -> bytes:
         """The rest of the body, or its first ``limit + 1`` bytes if it is longer than
         ``limit`` (so that the caller can tell, without buffering the whole of it)."""
+        if self._complete and self._buffered <= limit:  # all here (a small JSON answer)
+            body = b"".join(self._chunks)
+            self._chunks.clear()
+            self._buffered = 0
+            self._connection.resume()
+            return body
         parts: list[bytes] = []
         size = 0
         async for chunk in self.chunks():
