@@ -164,7 +164,7 @@ async def test_an_upstream_refusing_listen_settles_and_keeps_the_gateway_serving
     pool = pool_of(FakeConnector(upstream, negotiated=MODERN))
     lease = await pool.listen(OWNER, "k8s", ClientOffer(), nothing, TOOLS)
     await lease.settled()
-    assert await pool.offered_tools(OWNER, "k8s", ClientOffer()) == frozenset({"echo"})
+    assert (await pool.tool_index(OWNER, "k8s", ClientOffer())).names == frozenset({"echo"})
     await pool.aclose()
 
 

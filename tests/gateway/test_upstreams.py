@@ -52,5 +52,5 @@ async def test_owners_get_sessions_of_their_own() -> None:
     other = await pool.session("grant:grt_1", "k8s", ClientOffer())
     assert one is again
     assert other is not one
-    assert await pool.offered_tools("session-1", "k8s", ClientOffer()) == frozenset({"echo"})
+    assert (await pool.tool_index("session-1", "k8s", ClientOffer())).names == frozenset({"echo"})
     await pool.aclose()

@@ -160,12 +160,6 @@ class UpstreamPool:
             self._note_listed(upstream, entry.tools.names)
         return entry.tools
 
-    async def offered_tools(
-        self, owner: Owner, upstream: str, offer: ClientOffer
-    ) -> frozenset[str]:
-        """The exact names of the tools the upstream offers this owner, all pages."""
-        return (await self.tool_index(owner, upstream, offer)).names
-
     def note_dropped(self, upstream: str, invalid: dict[str, str]) -> None:
         """Log that tools were dropped for invalid ``x-mcp-header`` annotations (name →
         why): a warning the first time, then at DEBUG, as every listing finds them again."""
