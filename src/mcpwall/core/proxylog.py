@@ -9,9 +9,8 @@ keeps their keys only.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 Outcome = Literal["ok", "tool_error", "protocol_error", "unreachable", "not_forwarded"]
 
@@ -23,9 +22,13 @@ MAX_KEYS = 256
 ELLIPSIS = "…"
 
 
-@dataclass(frozen=True, slots=True)
-class ProxyLogRecord:
-    """One agent request as the proxy log keeps it. Times are milliseconds."""
+class ProxyLogRecord(NamedTuple):
+    """One agent request as the proxy log keeps it. Times are milliseconds.
+
+    An immutable named tuple rather than a frozen dataclass: one is made for every request,
+    on its way back to the agent, and a tuple is built in one step where a frozen
+    dataclass sets each of its eighteen fields through ``object.__setattr__``.
+    """
 
     at: datetime
     request_id: str
@@ -94,22 +97,22 @@ def build_record(
 ) -> ProxyLogRecord:
     """The record of one request; ``arguments`` contributes its top-level keys only."""
     return ProxyLogRecord(
-        at=at,
-        request_id="" if request_id is None else storable(str(request_id)),
-        grant_id=grant_id,
-        grant_label=grant_label,
-        upstream=upstream,
-        method=storable(method),
-        tool=storable(tool),
-        policy=policy,
-        policy_version=policy_version,
-        decision=decision,
-        rule=rule,
-        message=message,
-        argument_keys=argument_keys(arguments),
-        outcome=outcome,
-        decision_ms=round(decision_ms, 3),
-        upstream_ms=round(upstream_ms, 3),
-        total_ms=round(total_ms, 3),
-        fail_open=fail_open,
+        at,
+        "" if request_id is None else storable(str(request_id)),
+        grant_id,
+        grant_label,
+        upstream,
+        storable(method),
+        storable(tool),
+        policy,
+        policy_version,
+        decision,
+        rule,
+        message,
+        argument_keys(arguments),
+        outcome,
+        round(decision_ms, 3),
+        round(upstream_ms, 3),
+        round(total_ms, 3),
+        fail_open,
     )
