@@ -45,10 +45,11 @@ def make_token(kind: TokenKind, entropy: bytes) -> str:
 
 def is_token(value: str, kind: TokenKind) -> bool:
     """Whether ``value`` is shaped like a token of ``kind``: a cheap check before any lookup."""
+    # ``kind`` is its prefix (a StrEnum member is a str): no ``.value`` lookup per request.
     return (
         len(value) <= MAX_TOKEN_LENGTH
-        and value.startswith(kind.value)
-        and _BODY.fullmatch(value, len(kind.value)) is not None
+        and value.startswith(kind)
+        and _BODY.fullmatch(value, len(kind)) is not None
     )
 
 

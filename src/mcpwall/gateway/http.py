@@ -170,14 +170,11 @@ class HttpGateway:
     async def _authenticate(self, exchange: HttpExchange) -> Principal | HttpReply:
         header = exchange.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
-        if (
-            scheme.lower() != "bearer"
-            or not token.strip()
-            or "authorization" in exchange.duplicated
-        ):
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or "authorization" in exchange.duplicated:
             return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
         try:
-            principal = await self.grants.authenticate(token.strip())
+            principal = await self.grants.authenticate(token)
         except StoreUnavailable:
             log.exception("the store is unavailable; refusing the request")
             return _plain(503, "the gateway can't check grants right now")
