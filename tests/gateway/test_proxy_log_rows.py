@@ -3,7 +3,9 @@ pointer that made it, and no row holds an argument value."""
 
 from __future__ import annotations
 
+import gc
 import json
+import types
 from typing import Any
 
 import pytest
@@ -193,3 +195,45 @@ async def test_an_unreadable_body_is_logged_without_its_content(wired: Wired) ->
     row = last(wired)
     assert (row.rule, row.outcome) == ("(bad request)", "not_forwarded")
     assert CANARY not in repr(row)
+
+
+async def test_what_builds_a_record_later_holds_no_argument_value(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call's record is made off the answer's way back (``write_later``); until then the
+    queue holds what builds it, which must not keep an argument's value alive."""
+    builders: list[Any] = []
+    write_later = wired.sink.write_later
+
+    async def capture(build: Any) -> None:
+        builders.append(build)
+        await write_later(build)
+
+    monkeypatch.setattr(wired.sink, "write_later", capture)
+    await call(wired, wired.token, "delete_pod", {"namespace": "staging", "name": CANARY})
+    assert len(builders) == 1
+    held = [cell.cell_contents for cell in builders[0].__closure__ or ()]
+    assert held  # it does hold the rest of the record
+    assert not any(CANARY in text for text in reachable_strings(held))
+    assert last(wired).argument_keys == ("name", "namespace")
+
+
+CODE = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+
+
+def reachable_strings(roots: list[Any], limit: int = 200_000) -> list[str]:
+    """Every string reachable from ``roots`` through data (not through code: a function's
+    globals lead to every module, this one's CANARY included), bounded."""
+    seen: set[int] = set()
+    found: list[str] = []
+    stack = list(roots)
+    while stack and len(seen) < limit:
+        item = stack.pop()
+        if id(item) in seen or isinstance(item, CODE):
+            continue
+        seen.add(id(item))
+        if isinstance(item, str):
+            found.append(item)
+        else:
+            stack.extend(gc.get_referents(item))
+    return found

@@ -59,7 +59,7 @@ from mcpwall.core.mcp.params import (
 )
 from mcpwall.core.mcp.versions import Era
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
-from mcpwall.core.proxylog import Outcome, build_record
+from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
 from mcpwall.core.windows import budgets_for, unchecked_denial
 from mcpwall.gateway.aggregate import AggregateEndpoint
 from mcpwall.gateway.grants import Principal
@@ -528,7 +528,7 @@ class _Recorder:
         request: Request,
         upstream: str,
         tool: str,
-        arguments: object,
+        arguments: Mapping[str, object],
         policy_name: str,
         policy: CompiledPolicy | None,
         timing: _Timing,
@@ -572,22 +572,31 @@ class _Recorder:
         return self.tool if self.caller.endpoint else f"{self.upstream}__{self.tool}"
 
     async def _write(self, decision: Decision, outcome: Outcome) -> None:
+        """Hand the sink what builds this call's record, made off the answer's way back
+        (``LogSink.write_later``): the times, and the argument names but no value."""
         now = time.perf_counter()
         timing = self.timing
         decided = timing.decided or now
-        principal = self.caller.principal
-        await self.pipeline.sink.write(
-            build_record(
-                at=self.pipeline.clock.now(), request_id=self.request.id,
-                grant_id=principal.grant_id, grant_label=principal.label, upstream=self.upstream,
-                method="tools/call", tool=self.tool, arguments=self.arguments,
-                policy=self.policy_name, policy_version=self.version, decision=decision.decision,
-                rule=decision.rule, message=decision.message, outcome=outcome,
-                decision_ms=timing.ms(decided - timing.started),
-                upstream_ms=timing.ms(timing.upstream - decided) if timing.upstream else 0.0,
-                total_ms=timing.ms(now - timing.started), fail_open=self.fail_open,
-            )
-        )  # fmt: skip
+        decision_ms = timing.ms(decided - timing.started)
+        upstream_ms = timing.ms(timing.upstream - decided) if timing.upstream else 0.0
+        total_ms = timing.ms(now - timing.started)
+        at = self.pipeline.clock.now()
+        principal, request_id = self.caller.principal, self.request.id
+        names = tuple(self.arguments)  # the names only: ``build`` must hold no value
+        upstream, tool, policy, version = self.upstream, self.tool, self.policy_name, self.version
+        fail_open = self.fail_open
+
+        def build() -> ProxyLogRecord:
+            return build_record(
+                at=at, request_id=request_id, grant_id=principal.grant_id,
+                grant_label=principal.label, upstream=upstream, method="tools/call", tool=tool,
+                arguments=dict.fromkeys(names), policy=policy, policy_version=version,
+                decision=decision.decision, rule=decision.rule, message=decision.message,
+                outcome=outcome, decision_ms=decision_ms, upstream_ms=upstream_ms,
+                total_ms=total_ms, fail_open=fail_open,
+            )  # fmt: skip
+
+        await self.pipeline.sink.write_later(build)
 
 
 def _declared(caller: Caller) -> Mapping[str, object] | None:

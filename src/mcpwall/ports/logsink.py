@@ -2,17 +2,18 @@
 back (``LogReader``), with the in-memory fake that tests use.
 
 A ``LogSink`` takes one record per request from the pipeline. A durable one queues it and
-hands batches to its ``LogWriter`` s off the event loop. ``write`` is a coroutine so that a
-full queue can push back: the record is queued at once, and the request waits for room only
-while the queue is over its bound, so rows are never dropped and a slow database slows the
-gateway down instead of growing memory without limit. ``aclose`` writes everything queued
-(a graceful stop loses no row).
+hands batches to its ``LogWriter`` s off the event loop; with ``write_later`` it also builds
+the record there, so that an answer on its way back to the agent does not wait for it.
+``write`` is a coroutine so that a full queue can push back: the record is queued at once,
+and the request waits for room only while the queue is over its bound, so rows are never
+dropped and a slow database slows the gateway down instead of growing memory without limit.
+``aclose`` writes everything queued (a graceful stop loses no row).
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import islice
 from typing import Protocol
@@ -24,6 +25,11 @@ from mcpwall.core.proxylog import ProxyLogRecord
 class LogSink(Protocol):
     async def write(self, record: ProxyLogRecord) -> None:
         """Queue one record; wait only while the queue is full. Never drops it."""
+        ...
+
+    async def write_later(self, build: Callable[[], ProxyLogRecord]) -> None:
+        """:meth:`write` the record ``build`` makes, made when it is written rather than now.
+        ``build`` must hold no argument values (it is kept until then)."""
         ...
 
     async def aclose(self) -> None:
@@ -77,6 +83,9 @@ class MemorySink:
 
     async def write(self, record: ProxyLogRecord) -> None:
         self.append(record)
+
+    async def write_later(self, build: Callable[[], ProxyLogRecord]) -> None:
+        self.append(build())
 
     def write_batch(self, records: Sequence[ProxyLogRecord]) -> None:
         for record in records:

@@ -164,3 +164,29 @@ async def taken(sink: BatchingSink) -> None:
     """Let the loop run until the sink's task has taken everything queued."""
     while sink.queued:
         await asyncio.sleep(0)
+
+
+async def test_a_record_written_later_is_made_when_its_batch_is_taken() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=100, batch_size=50, interval=60.0)
+    made: list[int] = []
+
+    def build() -> ProxyLogRecord:
+        made.append(1)
+        return record(7)
+
+    await sink.write_later(build)
+    await sink.write(record(8))
+    assert made == []  # queued as it is, not made yet
+    await sink.flush()
+    assert made == [1]
+    assert writer.records == [record(7), record(8)]
+    await sink.aclose()
+
+
+async def test_a_record_written_later_after_the_stop_is_still_written() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=100, batch_size=50, interval=60.0)
+    await sink.aclose()
+    await sink.write_later(lambda: record(9))
+    assert writer.records == [record(9)]

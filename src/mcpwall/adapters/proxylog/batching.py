@@ -4,10 +4,11 @@
 
     pipeline ──write()──▶ queue (bounded) ──one task──▶ batch ──thread──▶ writer 1, writer 2, …
 
-``write`` appends the record to the queue and returns at once; only while the queue holds
-more than ``capacity`` records does it wait for the writer task to make room
-(back-pressure, like ``StreamWriter.write`` followed by ``drain``). The record is queued
-before the wait, so a request cancelled while waiting loses nothing either.
+``write`` appends the record to the queue and returns at once (``write_later`` appends what
+builds it: the record is then made when its batch is taken, off the request's way back);
+only while the queue holds more than ``capacity`` records does it wait for the writer task
+to make room (back-pressure, like ``StreamWriter.write`` followed by ``drain``). The record
+is queued before the wait, so a request cancelled while waiting loses nothing either.
 
 One background task takes batches in queue order: when a record arrives it lets a batch
 gather for ``interval`` seconds (or until ``batch_size`` records are waiting), then writes
@@ -29,7 +30,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.ports.logsink import LogWriter
@@ -65,7 +66,7 @@ class BatchingSink:
         self.interval = interval
         self.close_retry_seconds = close_retry_seconds
         self.written = 0  # records every writer has taken
-        self._queue: deque[ProxyLogRecord] = deque()
+        self._queue: deque[ProxyLogRecord | Callable[[], ProxyLogRecord]] = deque()
         self._task: asyncio.Task[None] | None = None
         self._arrived = asyncio.Event()
         self._full = asyncio.Event()
@@ -79,11 +80,17 @@ class BatchingSink:
         return len(self._queue)
 
     async def write(self, record: ProxyLogRecord) -> None:
+        await self._put(record)
+
+    async def write_later(self, build: Callable[[], ProxyLogRecord]) -> None:
+        await self._put(build)
+
+    async def _put(self, item: ProxyLogRecord | Callable[[], ProxyLogRecord]) -> None:
         if self._closing and (self._task is None or self._task.done()):
             # A request that outlived the stop: write its record here and now.
-            await asyncio.to_thread(self._write_now, [record])
+            await asyncio.to_thread(self._write_now, _built([item]))
             return
-        self._queue.append(record)
+        self._queue.append(item)
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="mcpwall proxy log")
         self._arrived.set()
@@ -111,7 +118,7 @@ class BatchingSink:
         if self._task is not None:
             await self._task
         if self._queue:  # written while the task was finishing
-            await asyncio.to_thread(self._write_now, list(self._queue))
+            await asyncio.to_thread(self._write_now, _built(self._queue))
             self._queue.clear()
         self._closed = True
         for writer in self.writers:
@@ -132,7 +139,7 @@ class BatchingSink:
             due = len(self._queue)
             while due > 0 or (self._closing and self._queue):
                 count = min(len(self._queue), self.batch_size)
-                batch = [self._queue.popleft() for _ in range(count)]
+                batch = _built([self._queue.popleft() for _ in range(count)])
                 due -= count
                 await self._deliver(batch)
                 self._pulse_room()
@@ -181,6 +188,14 @@ class BatchingSink:
         for writer in self.writers:
             writer.write_batch(batch)
         self.written += len(batch)
+
+
+def _built(
+    items: Iterable[ProxyLogRecord | Callable[[], ProxyLogRecord]],
+) -> list[ProxyLogRecord]:
+    """The records, those queued by ``write_later`` made now."""
+    # A record (a named tuple) is never callable; what builds one always is.
+    return [item() if callable(item) else item for item in items]
 
 
 def _why(error: BaseException) -> str:
