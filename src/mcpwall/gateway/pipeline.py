@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Protocol
 
 from mcpwall.core.errors import (
@@ -59,7 +60,7 @@ from mcpwall.core.mcp.params import (
 )
 from mcpwall.core.mcp.versions import Era
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
-from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
+from mcpwall.core.proxylog import Outcome, build_record
 from mcpwall.core.windows import budgets_for, unchecked_denial
 from mcpwall.gateway.aggregate import AggregateEndpoint
 from mcpwall.gateway.grants import Principal
@@ -446,8 +447,9 @@ class Pipeline:
         self, caller: Caller, request: Request, upstream: str, outcome: Outcome
     ) -> None:
         principal = caller.principal
-        await self.sink.write(
-            build_record(
+        await self.sink.write_later(
+            partial(
+                build_record,
                 at=self.clock.now(),
                 request_id=request.id,
                 grant_id=principal.grant_id,
@@ -501,8 +503,9 @@ class Pipeline:
         rule: str,
         message: str,
     ) -> None:
-        await self.sink.write(
-            build_record(
+        await self.sink.write_later(
+            partial(
+                build_record,
                 at=self.clock.now(),
                 request_id=request_id,
                 grant_id=principal.grant_id,
@@ -580,23 +583,20 @@ class _Recorder:
         decision_ms = timing.ms(decided - timing.started)
         upstream_ms = timing.ms(timing.upstream - decided) if timing.upstream else 0.0
         total_ms = timing.ms(now - timing.started)
-        at = self.pipeline.clock.now()
-        principal, request_id = self.caller.principal, self.request.id
-        names = tuple(self.arguments)  # the names only: ``build`` must hold no value
-        upstream, tool, policy, version = self.upstream, self.tool, self.policy_name, self.version
-        fail_open = self.fail_open
-
-        def build() -> ProxyLogRecord:
-            return build_record(
-                at=at, request_id=request_id, grant_id=principal.grant_id,
-                grant_label=principal.label, upstream=upstream, method="tools/call", tool=tool,
-                arguments=dict.fromkeys(names), policy=policy, policy_version=version,
+        principal = self.caller.principal
+        await self.pipeline.sink.write_later(
+            partial(
+                build_record,
+                at=self.pipeline.clock.now(), request_id=self.request.id,
+                grant_id=principal.grant_id, grant_label=principal.label, upstream=self.upstream,
+                method="tools/call", tool=self.tool,
+                arguments=dict.fromkeys(self.arguments),  # the names only: no value is kept
+                policy=self.policy_name, policy_version=self.version,
                 decision=decision.decision, rule=decision.rule, message=decision.message,
                 outcome=outcome, decision_ms=decision_ms, upstream_ms=upstream_ms,
-                total_ms=total_ms, fail_open=fail_open,
-            )  # fmt: skip
-
-        await self.pipeline.sink.write_later(build)
+                total_ms=total_ms, fail_open=self.fail_open,
+            )
+        )  # fmt: skip
 
 
 def _declared(caller: Caller) -> Mapping[str, object] | None:
