@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Sequence
+from functools import partial
 
 import pytest
 
-from mcpwall.adapters.proxylog.batching import BatchingSink
+from mcpwall.adapters.proxylog.batching import BUILT_AT_ONCE, BatchingSink
 from mcpwall.core.proxylog import ProxyLogRecord
 from tests.adapters.proxylog.records import record
 
@@ -190,3 +191,15 @@ async def test_a_record_written_later_after_the_stop_is_still_written() -> None:
     await sink.aclose()
     await sink.write_later(lambda: record(9))
     assert writer.records == [record(9)]
+
+
+async def test_a_batch_written_later_is_made_in_chunks_in_order() -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=1000, batch_size=500, interval=60.0)
+    count = BUILT_AT_ONCE * 3 + 7
+    for n in range(count):
+        await sink.write_later(partial(record, n))
+    await sink.flush()
+    assert writer.records == [record(n) for n in range(count)]
+    assert [len(batch) for batch in writer.batches] == [count]
+    await sink.aclose()
