@@ -28,17 +28,21 @@ def wait_until(predicate: Callable[[], bool], attempts: int = 2000) -> bool:
     return predicate()
 
 
+def pair(url: str | None, home: Path) -> Iterator[tuple[SQLStore, SQLStore]]:
+    """Two stores on one database, as two gateway replicas (or the CLI and a gateway) have."""
+    first = open_store(url, home, clock=FakeClock(), environ={})
+    second = open_store(url, home, clock=FakeClock(), environ={})
+    yield first, second
+    first.close()
+    second.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def two_stores(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[SQLStore, SQLStore]]:
-    """Two stores on one database, as two gateway replicas (or the CLI and a gateway) have."""
     url = None if request.param == "sqlite" else request.getfixturevalue("postgres_url")
-    first = open_store(url, tmp_path / "home", clock=FakeClock(), environ={})
-    second = open_store(url, tmp_path / "home", clock=FakeClock(), environ={})
-    yield first, second
-    first.close()
-    second.close()
+    yield from pair(url, tmp_path / "home")
 
 
 def test_a_change_from_another_connection_moves_the_signal(
@@ -60,11 +64,7 @@ def test_a_change_from_another_connection_moves_the_signal(
 
 @pytest.fixture
 def sqlite_pair(tmp_path: Path) -> Iterator[tuple[SQLStore, SQLStore]]:
-    first = open_store(None, tmp_path / "home", clock=FakeClock(), environ={})
-    second = open_store(None, tmp_path / "home", clock=FakeClock(), environ={})
-    yield first, second
-    first.close()
-    second.close()
+    yield from pair(None, tmp_path / "home")
 
 
 def test_sqlite_signal_is_the_revision_and_moves_at_once(
