@@ -203,3 +203,20 @@ async def test_a_batch_written_later_is_made_in_chunks_in_order() -> None:
     assert writer.records == [record(n) for n in range(count)]
     assert [len(batch) for batch in writer.batches] == [count]
     await sink.aclose()
+
+
+async def test_a_record_that_fails_to_be_made_is_left_out_and_the_rest_written(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    writer = Collecting()
+    sink = BatchingSink([writer], capacity=100, batch_size=50, interval=60.0)
+
+    def broken() -> ProxyLogRecord:
+        raise ValueError("a bug")
+
+    await sink.write(record(1))
+    await sink.write_later(broken)
+    await sink.write_later(partial(record, 2))
+    await sink.aclose()
+    assert writer.records == [record(1), record(2)]
+    assert "could not be made" in caplog.text

@@ -194,9 +194,18 @@ class BatchingSink:
 def _built(
     items: Iterable[ProxyLogRecord | Callable[[], ProxyLogRecord]],
 ) -> list[ProxyLogRecord]:
-    """The records, those queued by ``write_later`` made now."""
-    # A record (a named tuple) is never callable; what builds one always is.
-    return [item() if callable(item) else item for item in items]
+    """The records, those queued by ``write_later`` made now. One that fails to be made (a
+    bug) is logged and left out, rather than ending the task that writes all the others."""
+    records: list[ProxyLogRecord] = []
+    for item in items:
+        if not callable(item):  # a record (a named tuple) is never callable
+            records.append(item)
+            continue
+        try:
+            records.append(item())
+        except Exception:
+            log.exception("proxy log: a record could not be made and is left out")
+    return records
 
 
 async def _made(
