@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ DATABASE_FILE = "mcpwall.db"
 
 # How long to wait for a lock (SQLite) or a connection (PostgreSQL) before giving up.
 WAIT_SECONDS = 10
+LOCKED_RETRY_SECONDS = 0.01  # between two attempts to put a new database in WAL mode
 
 # The execution option that makes a transaction a write transaction (BEGIN IMMEDIATE on SQLite).
 WRITE: dict[str, Any] = {"mcpwall_write": True}
@@ -92,7 +94,7 @@ def _sqlite_engine(url: URL) -> Engine:
         # first write) and never IMMEDIATE. See SQLAlchemy's "Serializable isolation" notes.
         connection.isolation_level = None
         connection.execute("PRAGMA foreign_keys = ON")
-        connection.execute("PRAGMA journal_mode = WAL")
+        _use_wal(connection)
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
@@ -100,6 +102,27 @@ def _sqlite_engine(url: URL) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _use_wal(connection: sqlite3.Connection) -> None:
+    """Put the database in WAL mode, unless it already is (the mode is the file's, set once).
+
+    Switching takes a lock SQLite does not wait for, busy timeout or not: two processes that
+    open a new database at once (``mcpwall serve`` and a CLI command, say) race for it, and
+    the loser is told "database is locked". It asks again, for as long as the busy timeout
+    would have waited, and by then usually finds the mode set by the winner.
+    """
+    deadline = time.monotonic() + WAIT_SECONDS
+    while True:
+        try:
+            mode = connection.execute("PRAGMA journal_mode").fetchone()[0]
+            if str(mode).lower() != "wal":
+                connection.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() >= deadline:
+                raise
+            time.sleep(LOCKED_RETRY_SECONDS)
 
 
 @contextmanager
