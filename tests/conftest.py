@@ -13,6 +13,7 @@ own, for tests that stop it. The same skip-or-fail rule applies to both.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import uuid
 from collections.abc import Iterator
@@ -110,3 +111,13 @@ def private_redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
 def anyio_backend() -> str:
     """Async tests (``@pytest.mark.anyio``) run on asyncio, the loop the gateway runs on."""
     return "asyncio"
+
+
+async def until_cancelled(cancelled: asyncio.Event) -> NoReturn:
+    """Wait for ever; set ``cancelled`` when the wait is cancelled (work that never answers)."""
+    try:
+        await asyncio.Event().wait()
+    except asyncio.CancelledError:
+        cancelled.set()
+        raise
+    raise AssertionError("unreachable")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -122,6 +122,29 @@ class FakeSession(RecordingSession):
             return {"result": {"content": [{"type": "text", "text": text}]}}
         self.calls.append({"method": method, "params": params})
         return {"result": {"relayed": method}}
+
+
+ToolCallAnswer = Callable[[Receiver | None], Awaitable[Message]]
+
+
+def answer_tool_calls(monkeypatch: pytest.MonkeyPatch, answer: ToolCallAnswer) -> None:
+    """Have every :class:`FakeSession` answer ``tools/call`` with ``answer(related)``, and
+    every other method as before (the gateway lists tools to check a call's tool)."""
+    relay = FakeSession.request
+
+    async def request(
+        self: FakeSession,
+        method: str,
+        params: Mapping[str, object] | None,
+        *,
+        related: Receiver | None = None,
+        timeout: float,
+    ) -> Message:
+        if method != "tools/call":
+            return await relay(self, method, params, related=related, timeout=timeout)
+        return await answer(related)
+
+    monkeypatch.setattr(FakeSession, "request", request)
 
 
 @dataclass

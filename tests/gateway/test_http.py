@@ -12,7 +12,8 @@ import pytest
 
 from mcpwall.core.registry import Upstream
 from mcpwall.ports.upstream import Message, Receiver
-from tests.gateway.conftest import FakeSession, Wired
+from tests.conftest import until_cancelled
+from tests.gateway.conftest import FakeSession, Wired, answer_tool_calls
 
 pytestmark = pytest.mark.anyio
 
@@ -492,18 +493,8 @@ async def test_an_sse_capable_request_the_upstream_says_nothing_about_is_plain_j
 async def test_progress_delivered_by_another_task_reaches_the_agent_before_the_response(
     wired: Wired, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    relay = FakeSession.request
 
-    async def reporting(
-        self: FakeSession,
-        method: str,
-        params: Any,
-        *,
-        related: Receiver | None = None,
-        timeout: float,
-    ) -> Message:
-        if method != "tools/call":  # tools/list, as the gateway checks the tool is offered
-            return await relay(self, method, params, related=related, timeout=timeout)
+    async def reporting(related: Receiver | None) -> Message:
         assert related is not None
         answer: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
 
@@ -519,7 +510,7 @@ async def test_progress_delivered_by_another_task_reaches_the_agent_before_the_r
         finally:
             await delivering
 
-    monkeypatch.setattr(FakeSession, "request", reporting)
+    answer_tool_calls(monkeypatch, reporting)
     async with wired.client() as client:
         response = await client.post("/mcp/k8s", json=list_pods_call(),
                                      headers=modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT)  # fmt: skip
@@ -535,30 +526,15 @@ async def test_the_agent_closing_the_stream_cancels_the_request_upstream(
     wired: Wired, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr("mcpwall.adapters.downstream.http.WATCH_AFTER_SECONDS", 0)
-    relay = FakeSession.request
     cancelled = asyncio.Event()
 
-    async def stuck(
-        self: FakeSession,
-        method: str,
-        params: Any,
-        *,
-        related: Receiver | None = None,
-        timeout: float,
-    ) -> Message:
-        if method != "tools/call":  # tools/list, as the gateway checks the tool is offered
-            return await relay(self, method, params, related=related, timeout=timeout)
+    async def stuck(related: Receiver | None) -> Message:
         assert related is not None
         await related({"jsonrpc": "2.0", "method": "notifications/progress",
                        "params": {"progressToken": 1, "progress": 1}})  # fmt: skip
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        raise AssertionError("unreachable")
+        await until_cancelled(cancelled)
 
-    monkeypatch.setattr(FakeSession, "request", stuck)
+    answer_tool_calls(monkeypatch, stuck)
     body = json.dumps(list_pods_call()).encode()
     headers = (
         modern_headers(wired.token, "tools/call", "list_pods") | SSE_ACCEPT | {"host": "127.0.0.1"}
@@ -592,22 +568,14 @@ async def test_the_agent_closing_the_stream_cancels_the_request_upstream(
 async def test_a_legacy_request_the_agent_cancels_is_cancelled_upstream_and_gets_202(
     wired: Wired, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    relay = FakeSession.request
     started = asyncio.Event()
     cancelled = asyncio.Event()
 
-    async def stuck(self: FakeSession, method: str, params: Any, **options: Any) -> Message:
-        if method != "tools/call":
-            return await relay(self, method, params, **options)
+    async def stuck(related: Receiver | None) -> Message:
         started.set()
-        try:
-            await asyncio.Event().wait()
-        except asyncio.CancelledError:
-            cancelled.set()
-            raise
-        raise AssertionError("unreachable")
+        await until_cancelled(cancelled)
 
-    monkeypatch.setattr(FakeSession, "request", stuck)
+    answer_tool_calls(monkeypatch, stuck)
     async with wired.client() as client:
         session = await initialize(client, "/mcp/k8s", wired.token)
         headers = bearer(wired.token) | LEGACY_ACCEPT | {"mcp-session-id": session}

@@ -11,6 +11,7 @@ import pytest
 
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.ports.downstream import HttpExchange, HttpReply
+from tests.conftest import until_cancelled
 
 pytestmark = pytest.mark.anyio
 
@@ -146,12 +147,7 @@ async def test_a_client_that_goes_away_before_the_reply_cancels_the_request() ->
 
     class Stuck:
         async def handle(self, exchange: HttpExchange) -> HttpReply:
-            try:
-                await asyncio.Event().wait()
-            except asyncio.CancelledError:
-                cancelled.set()
-                raise
-            raise AssertionError("unreachable")
+            await until_cancelled(cancelled)
 
         def ready(self) -> bool:
             return True
