@@ -24,7 +24,7 @@ from datetime import datetime
 from mcpwall.control import compile_text
 from mcpwall.core.errors import MCPWallError
 from mcpwall.core.policy import CompiledPolicy
-from mcpwall.core.tokens import MAX_TOKEN_LENGTH, TokenKind, hash_token, is_token
+from mcpwall.core.tokens import TokenKind, hash_token, is_token
 from mcpwall.ports.changes import ChangeSignal
 from mcpwall.ports.clock import Clock
 from mcpwall.ports.store import Store
@@ -93,15 +93,12 @@ class GrantCache:
     def cached(self, token: str) -> Principal | _Miss | None:
         """The cached answer for ``token``, or ``_Miss.MISS`` when the store must be asked."""
         self._refresh()
-        if len(token) > MAX_TOKEN_LENGTH:
-            return None  # not one of ours, and not worth hashing
-        token_hash = hash_token(token)
-        principal = self._principals.get(token_hash)
-        if principal is not None:
-            return principal  # its hash is a grant's: it is that grant's token, well formed
-        if not is_token(token, TokenKind.GRANT) or token_hash in self._unknown:
+        if not is_token(token, TokenKind.GRANT):
             return None
-        return _Miss.MISS
+        token_hash = hash_token(token)
+        if token_hash in self._unknown:
+            return None
+        return self._principals.get(token_hash, _Miss.MISS)
 
     def is_current(self, principal: Principal) -> bool:
         """Whether ``principal`` has not expired yet (for what outlives one request: a
