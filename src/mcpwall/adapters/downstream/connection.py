@@ -82,7 +82,6 @@ class HttpConnection(asyncio.Protocol):
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
-        self._deadline: float | None = None  # when an idle or head wait ends (None: no wait)
         self._body_timer: asyncio.TimerHandle | None = None
         self._body_received = 0  # bytes of bodies so far, to tell a stalled one
         self._body_mark = 0
@@ -135,9 +134,6 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
         self._transport = None
         self._disarm()
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
         if self._body_timer is not None:
             self._body_timer.cancel()
             self._body_timer = None
@@ -341,22 +337,13 @@ class HttpConnection(asyncio.Protocol):
         self._transport.resume_reading()
 
     def _arm(self, seconds: float) -> None:
-        """Close the connection if it still waits (idle, or in a head) ``seconds`` from now.
-
-        One timer serves every wait, so that each request does not make and cancel two: a
-        deadline moved later costs nothing here, and the timer, firing before the deadline
-        it finds, waits again for the rest.
-        """
-        deadline = self._loop.time() + seconds
-        self._deadline = deadline
-        timer = self._timer
-        if timer is None or timer.when() > deadline:
-            if timer is not None:
-                timer.cancel()
-            self._timer = self._loop.call_at(deadline, self._timed_out)
+        self._disarm()
+        self._timer = self._loop.call_later(seconds, self._timed_out)
 
     def _disarm(self) -> None:
-        self._deadline = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
 
     def _arm_body(self) -> None:
         self._body_mark = self._body_received
@@ -377,13 +364,6 @@ class HttpConnection(asyncio.Protocol):
     def _timed_out(self) -> None:
         """Idle too long between requests, or too slow sending a head: close."""
         self._timer = None
-        deadline = self._deadline
-        if deadline is None:
-            return  # the wait ended in time
-        if self._loop.time() < deadline:  # a later wait began since the timer was set
-            self._timer = self._loop.call_at(deadline, self._timed_out)
-            return
-        self._deadline = None
         if self._current is None:
             self.close()
 
