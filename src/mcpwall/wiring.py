@@ -80,18 +80,41 @@ class DataPlane:
         self.signal.close()
 
 
-def upstream_timeout(environ: dict[str, str] | os._Environ[str]) -> float:
+def upstream_timeout(environ: Mapping[str, str]) -> float:
     """``MCPWALL_UPSTREAM_TIMEOUT`` in seconds (default 60): how long one upstream call may take."""
-    text = environ.get(UPSTREAM_TIMEOUT_VARIABLE)
+    return number_setting(
+        environ, UPSTREAM_TIMEOUT_VARIABLE, DEFAULT_UPSTREAM_TIMEOUT, maximum=86_400
+    )
+
+
+def number_setting(
+    environ: Mapping[str, str],
+    variable: str,
+    default: float,
+    *,
+    maximum: float,
+    integer: bool = False,
+) -> float:
+    """A positive number from ``environ[variable]`` (``default`` when unset), at most
+    ``maximum``; a whole number when ``integer``. :class:`InvalidValue` names the variable,
+    what it held and what is expected, so a typo stops the process rather than a limit
+    silently falling back."""
+    text = environ.get(variable)
     if text is None:
-        return DEFAULT_UPSTREAM_TIMEOUT
+        return default
     try:
-        seconds = float(text)
+        value = int(text) if integer else float(text)
     except ValueError:
-        seconds = -1.0
-    if not 0 < seconds <= 86_400:
-        raise InvalidValue(UPSTREAM_TIMEOUT_VARIABLE, text, "a number of seconds from 0 to 86400")
-    return seconds
+        value = -1
+    if not 0 < value <= maximum:
+        kind = "a whole number" if integer else "a number of seconds"
+        raise InvalidValue(variable, text, f"{kind} above 0 and at most {maximum:g}")
+    return value
+
+
+def count_setting(environ: Mapping[str, str], variable: str, default: int, *, maximum: int) -> int:
+    """A positive whole number from ``environ[variable]`` (a cap: sessions, connections…)."""
+    return int(number_setting(environ, variable, default, maximum=maximum, integer=True))
 
 
 def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
