@@ -1,5 +1,5 @@
-"""Limits in the pipeline: reserved before forwarding, given back when the upstream produced
-no result, and what happens when the counters can't be reached (fail closed, or open).
+"""Limits in the pipeline: reserved before forwarding, given back only when the call certainly
+never reached the upstream, and what happens when the counters can't be reached (fail closed, or open).
 
 Agents speak the 2026-07-28 stateless shape over HTTP (in process, through ``httpx``'s ASGI
 transport) to a gateway with a fake upstream whose answer each call chooses.
@@ -16,7 +16,12 @@ import pytest
 
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.control import ControlPlane
-from mcpwall.core.errors import LimitsUnavailable, UpstreamUnavailable
+from mcpwall.core.errors import (
+    LimitsUnavailable,
+    UpstreamClosed,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 from mcpwall.core.mcp import CursorSeal
 from mcpwall.core.registry import Upstream
 from mcpwall.core.windows import UNCHECKED_MESSAGE, Budget
@@ -53,8 +58,12 @@ class ChoosingSession(FakeSession):
         outcome = arguments.get("outcome") if isinstance(arguments, dict) else None
         if method == "tools/call" and outcome is not None:
             self.calls.append({"method": method, "params": params})
-            if outcome == "unreachable":
-                raise UpstreamUnavailable(self.name, "connection refused")
+            if outcome == "unsent":
+                raise UpstreamUnavailable(self.name, "connection refused", unsent=True)
+            if outcome == "lost":
+                raise UpstreamClosed(self.name, "the connection broke after sending")
+            if outcome == "timeout":
+                raise UpstreamTimeout(self.name, "no answer within 5 s; cancelled upstream")
             if outcome == "protocol_error":
                 return {"error": {"code": -32603, "message": "internal error"}}
             return {"result": {"content": [], "isError": True}}  # a tool error
@@ -152,16 +161,33 @@ def denial(answer: dict[str, Any]) -> tuple[str, dict[str, Any]]:
 # -- reserving and giving back -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("outcome", ["protocol_error", "unreachable"])
-async def test_a_call_that_produced_no_result_gives_its_budget_back(
-    build: Build, outcome: str
-) -> None:
+async def test_a_call_that_never_left_gives_its_budget_back(build: Build) -> None:
     gateway = await build(MemoryCounters())
     for _ in range(7):
-        await gateway.call("delete_pod", DELETE | {"outcome": outcome})
+        await gateway.call("delete_pod", DELETE | {"outcome": "unsent"})
     assert gateway.forwarded() == 7  # none of them used up the budget
     answers = [await gateway.call("delete_pod", DELETE) for _ in range(6)]
     assert [a["result"].get("isError", False) for a in answers] == [False] * 5 + [True]
+    outcomes = [r.outcome for r in gateway.sink.records]
+    assert outcomes == ["unreachable"] * 7 + ["ok"] * 5 + ["not_forwarded"]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "logged"),
+    [("lost", "unreachable"), ("timeout", "timeout"), ("protocol_error", "protocol_error")],
+)
+async def test_a_call_that_reached_the_upstream_keeps_its_budget_whatever_came_back(
+    build: Build, outcome: str, logged: str
+) -> None:
+    # The tool may have acted before its connection broke, its time ran out or it answered
+    # an error: giving the unit back would let an agent that controls how long a tool runs
+    # act past the limit.
+    gateway = await build(MemoryCounters())
+    answers = [await gateway.call("delete_pod", DELETE | {"outcome": outcome}) for _ in range(6)]
+    assert gateway.forwarded() == 5
+    text, _ = denial(answers[-1])
+    assert text == "[POLICY DENIED] Pod deletion limit exceeded for this grant."
+    assert [r.outcome for r in gateway.sink.records] == [logged] * 5 + ["not_forwarded"]
 
 
 async def test_a_tool_error_still_counts(build: Build) -> None:

@@ -13,7 +13,7 @@ field that should not be there (a token, a secret value) is a schema violation.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, get_args
 
 from mcpwall.admin import logs
 from mcpwall.core.audit import MAX_PAGE_SIZE
@@ -23,6 +23,7 @@ from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy.compile import MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
 from mcpwall.core.policy.operators import OPERATORS
+from mcpwall.core.proxylog import Outcome
 
 Schema = dict[str, Any]
 
@@ -166,7 +167,7 @@ PROXY_LOG_RECORD = {
         **array(STRING),
         "description": "The top-level argument keys, sorted; never a value.",
     },
-    "outcome": {"enum": ["ok", "tool_error", "protocol_error", "unreachable", "not_forwarded"]},
+    "outcome": {"enum": list(get_args(Outcome))},
     "decision_ms": {"type": "number", "minimum": 0},
     "upstream_ms": {"type": "number", "minimum": 0},
     "total_ms": {"type": "number", "minimum": 0},

@@ -30,7 +30,8 @@
          └─ UnsupportedProtocolVersion -32022 … ``.data`` is ``{supported, requested}``
 
     MCPWallError
-     └─ UpstreamError       talking to an upstream server failed (the call has no result)
+     └─ UpstreamError       talking to an upstream server failed (the call has no result);
+         │                  ``.unsent``: the request certainly never left the gateway
          ├─ UpstreamUnavailable … it could not be reached, spawned or initialized
          ├─ UpstreamTimeout     … it did not answer in time (the request was cancelled upstream)
          ├─ UpstreamClosed      … the session ended while a request was in flight
@@ -266,11 +267,19 @@ class UnsupportedProtocolVersion(ProtocolError):  # noqa: N818
 
 
 class UpstreamError(MCPWallError):
-    """Talking to an upstream failed, so the call produced no result (limits are given back)."""
+    """Talking to an upstream failed, so the call produced no result.
 
-    def __init__(self, upstream: str, reason: str) -> None:
+    ``unsent`` is True only when the request certainly never left the gateway: no
+    connection could be made, the session was over before anything was written, or the
+    session could not even be opened. That is the one case a reserved rate-limit unit is
+    given back (DESIGN §3): after sending, the tool may have acted, whatever came next (a
+    timeout, a lost connection, a cancellation).
+    """
+
+    def __init__(self, upstream: str, reason: str, *, unsent: bool = False) -> None:
         self.upstream = upstream
         self.reason = reason
+        self.unsent = unsent
         super().__init__(f'upstream "{upstream}": {reason}')
 
 

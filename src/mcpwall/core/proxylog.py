@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal, NamedTuple
 
-Outcome = Literal["ok", "tool_error", "protocol_error", "unreachable", "not_forwarded"]
+Outcome = Literal[
+    "ok", "tool_error", "protocol_error", "unreachable", "timeout", "cancelled", "not_forwarded"
+]
+"""How a request ended: answered (``ok``, a ``tool_error`` result, a ``protocol_error``);
+never answered by its upstream (``unreachable``: no connection, or the session failed;
+``timeout``: sent, and cancelled upstream after the timeout; ``cancelled``: the agent
+cancelled it, went away or ended its session while it was under way); or ``not_forwarded``
+(refused, or answered by the gateway itself)."""
 
 # What an agent names (a tool, a method, a request id, argument keys) is kept to this many
 # characters, and to this many keys: one request must not be able to make a row the

@@ -57,6 +57,7 @@ from mcpwall.core.mcp import (
     read_envelope,
     server_capabilities,
 )
+from mcpwall.core.mcp.agent_messages import CANCELLED, INITIALIZED, check_agent_notification
 from mcpwall.core.mcp.params import received_params
 from mcpwall.core.mcp.status import MODERN_STATUS
 from mcpwall.core.mcp.versions import LEGACY_VERSIONS
@@ -204,7 +205,7 @@ class HttpGateway:
         try:
             message = decode(exchange.body)
             if isinstance(message, Notification):
-                return HttpReply(202)
+                return await self._modern_notification(message, principal, exchange)
             if not isinstance(message, Request):
                 raise InvalidRequest("a 2026-07-28 client sends requests and notifications only")
             check_modern_method(message.method)
@@ -232,6 +233,19 @@ class HttpGateway:
         if not answered.pushed:
             answered.status = status.code
         return answered
+
+    async def _modern_notification(
+        self, message: Notification, principal: Principal, exchange: HttpExchange
+    ) -> HttpReply:
+        """A 2026-07-28 notification over HTTP: accepted (202) when MCP lets a client send
+        it, though nothing is relayed (the era has none an upstream needs over HTTP: closing
+        the stream cancels); anything else is dropped, recorded, and refused (400)."""
+        try:
+            check_agent_notification(message.method, "modern")
+        except ProtocolError as refusal:
+            await self.pipeline.record_dropped(principal, exchange.upstream, message)
+            return _refused(refusal, None, modern=True)
+        return HttpReply(202)
 
     async def _record_refusal(
         self,
@@ -274,7 +288,9 @@ class HttpGateway:
             capabilities = await self._capabilities(caller, relays)
             return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
 
-        return await guarded(request, work())
+        answer = await guarded(request, work())
+        await self.pipeline.record(caller, request, caller.endpoint or "", "ok")
+        return answer
 
     # -- legacy ----------------------------------------------------------------------------------
 
@@ -330,6 +346,7 @@ class HttpGateway:
             return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
 
         body = await guarded(request, work())
+        await self.pipeline.record(caller, request, session.endpoint or "", "ok")
         return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
 
     async def _session_message(
@@ -340,14 +357,12 @@ class HttpGateway:
             await session.answered(message.id, response)
             return HttpReply(202)
         if isinstance(message, Notification):
-            await self._notification(message, session)
-            return HttpReply(202)
+            refusal = await self._notification(message, session, principal)
+            return HttpReply(202) if refusal is None else _refused(refusal, None, modern=False)
         assert isinstance(message, Request)
         if message.method == "initialize":
             return _refused(
-                InvalidRequest("this session is already initialized", request_id=message.id),
-                message.id,
-                modern=False,
+                await self._reinitialize(message, session, principal), message.id, modern=False
             )
         outbox = _outbox(exchange, session.ask)
         caller = self._session_caller(principal, session, outbox)
@@ -369,15 +384,37 @@ class HttpGateway:
         finally:
             session.in_flight.pop(request.id, None)
 
-    async def _notification(self, message: Notification, session: LegacySession) -> None:
-        if message.method == "notifications/initialized":
-            return
-        if message.method == "notifications/cancelled":
+    async def _reinitialize(
+        self, request: Request, session: LegacySession, principal: Principal
+    ) -> ProtocolError:
+        """The refusal of an ``initialize`` in a session that has one (alone or in a batch):
+        lifecycle messages are the gateway's, never relayed; recorded."""
+        refusal = InvalidRequest("this session is already initialized", request_id=request.id)
+        await self.pipeline.record_refusal(
+            principal, session.endpoint, request.id, request.method, refusal
+        )
+        return refusal
+
+    async def _notification(
+        self, message: Notification, session: LegacySession, principal: Principal
+    ) -> ProtocolError | None:
+        """Handle an agent's notification in a legacy session: the gateway's own lifecycle
+        and cancellation; progress and roots changes relayed; anything else — a request
+        method sent without an id above all — dropped and recorded, never forwarded (the
+        refusal is returned)."""
+        try:
+            check_agent_notification(message.method, "legacy")
+        except ProtocolError as refusal:
+            await self.pipeline.record_dropped(principal, session.endpoint, message)
+            return refusal
+        if message.method == INITIALIZED:
+            return None
+        if message.method == CANCELLED:
             target = (message.params or {}).get("requestId")
             task = session.in_flight.get(target) if isinstance(target, str | int) else None
             if task is not None:
                 task.cancel()
-            return
+            return None
         # On /mcp, every upstream the session has open (roots/list_changed concerns them all).
         upstreams = [session.endpoint] if session.endpoint else self.pool.opened(session.id)
         for upstream in upstreams:
@@ -388,6 +425,7 @@ class HttpGateway:
                 await active.notify(message.method, message.params)
             except UpstreamError as error:
                 log.warning("relaying %s failed: %s", message.method, error)
+        return None
 
     def _listen(self, session: LegacySession | None) -> HttpReply:
         if session is None:
@@ -427,6 +465,10 @@ class HttpGateway:
         for item in batch.items:
             if isinstance(item, ProtocolError):
                 answers.append(encode_refusal(item, getattr(item, "request_id", None)))
+            elif isinstance(item, Request) and item.method == "initialize":
+                answers.append(
+                    encode_refusal(await self._reinitialize(item, session, principal), item.id)
+                )
             elif isinstance(item, Request):
                 caller = self._session_caller(principal, session, None)
                 answers.append(await self._answer(caller, item))

@@ -18,6 +18,7 @@ Every request hands one record to the proxy log.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -31,8 +32,9 @@ from mcpwall.core.errors import (
     ProtocolError,
     UnknownTool,
     UpstreamError,
+    UpstreamTimeout,
 )
-from mcpwall.core.jsonrpc import Request
+from mcpwall.core.jsonrpc import Notification, Request
 from mcpwall.core.mcp import (
     CACHEABLE_METHODS,
     CLIENT_CAPABILITIES_KEY,
@@ -50,6 +52,7 @@ from mcpwall.core.mcp import (
     tools_page,
     upstream_client_capabilities,
 )
+from mcpwall.core.mcp.agent_messages import check_method_name
 from mcpwall.core.mcp.aggregate import for_aggregate
 from mcpwall.core.mcp.envelope import LOG_LEVEL_KEY
 from mcpwall.core.mcp.params import (
@@ -60,7 +63,7 @@ from mcpwall.core.mcp.params import (
 )
 from mcpwall.core.mcp.versions import Era
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
-from mcpwall.core.proxylog import Outcome, build_record
+from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
 from mcpwall.core.windows import budgets_for, unchecked_denial
 from mcpwall.gateway.aggregate import AggregateEndpoint
 from mcpwall.gateway.grants import Principal
@@ -77,6 +80,7 @@ UNKNOWN_TOOL_RULE = "(unknown tool)"  # in the proxy log only: the upstream offe
 HEADER_MISMATCH_RULE = "(header mismatch)"  # in the proxy log only: Mcp-Param-* ≠ arguments
 BAD_REQUEST_RULE = "(bad request)"  # in the proxy log only: refused before any decision
 NO_BINDING_RULE = "(no binding)"  # in the proxy log only: the grant is not bound to it
+DROPPED_MESSAGE = "a message without an id that an agent may not send: dropped, not forwarded"
 
 # Server→client requests, and the client capability an agent must declare to get them.
 AGENT_CAPABILITY = {
@@ -194,10 +198,32 @@ class Pipeline:
         self.aggregate = AggregateEndpoint(
             pool, cursors, forward=self.forward, record=self.record, stamp=self._modern
         )
+        # The requests being handled whose proxy-log row is not written yet, by id(): the
+        # one place that makes sure every request leaves exactly one row (see handle).
+        self._rows_owed: set[int] = set()
 
     async def handle(self, caller: Caller, request: Request) -> Message:
-        """Answer one request with a JSON-RPC response (``result`` or ``error``), without id."""
+        """Answer one request with a JSON-RPC response (``result`` or ``error``), without id.
+
+        Every request handled here leaves exactly one proxy-log row, whatever ends it: its
+        own path writes it, and a request that ends without one — cancelled by its agent, a
+        disconnect or the session's end; refused; failed — gets one here, saying how it
+        ended (DESIGN §6: an agent must not be able to hide a call from the log by
+        cancelling it)."""
+        owed = id(request)
+        self._rows_owed.add(owed)
+        try:
+            return await self._dispatch(caller, request)
+        except BaseException as ended:
+            if owed in self._rows_owed:
+                await self._record_ended(caller, request, ended)
+            raise
+        finally:
+            self._rows_owed.discard(owed)
+
+    async def _dispatch(self, caller: Caller, request: Request) -> Message:
         if request.method == "ping":
+            await self.record(caller, request, caller.endpoint or "", "not_forwarded")
             return {"result": {}}
         if request.method == "tools/call":
             return await self.call_tool(caller, request)
@@ -205,6 +231,7 @@ class Pipeline:
             return self._modern(
                 caller, request.method, {"result": await self.list_tools(caller, request)}
             )
+        check_method_name(request.method)
         return await self.relay(caller, request)
 
     # -- tools/call ------------------------------------------------------------------------------
@@ -218,38 +245,59 @@ class Pipeline:
             name = (request.params or {}).get("name")
             await self.record_refusal(
                 caller.principal, caller.endpoint, request.id, request.method, refusal,
-                tool=name if isinstance(name, str) else "",
+                tool=name if isinstance(name, str) else "", request=request,
             )  # fmt: skip
             raise
         binding = caller.principal.bindings[upstream]
         policy = binding.compiled
         decision = NO_POLICY_DECISION if policy is None else evaluate(policy, tool, call.arguments)
         record = _Recorder(
-            self, caller, request, upstream, tool, call.arguments, binding.policy, policy, timing
-        )
+            self, caller, request, upstream, tool, call.arguments, binding.policy, policy, timing,
+            decision,
+        )  # fmt: skip
         if decision.decision == "deny":
             return await record.refused(decision)
+        try:
+            return await self._go_ahead(caller, request, upstream, tool, call.arguments, record)
+        except asyncio.CancelledError:
+            # The agent cancelled it, went away, or its session ended: the call may have
+            # reached the upstream (and acted), so it keeps its row and its budget.
+            await record.forwarded(record.decision, "cancelled")
+            raise
+
+    async def _go_ahead(
+        self,
+        caller: Caller,
+        request: Request,
+        upstream: str,
+        tool: str,
+        arguments: Mapping[str, object],
+        record: _Recorder,
+    ) -> Message:
+        """A call the policy allows: check it against what the upstream offers, reserve its
+        limits, forward it, and record how it went."""
+        timing = record.timing
         # Only now, for a call that may go ahead: is it a tool the upstream offers, exactly,
         # and do its Mcp-Param-* headers say what its arguments say? (Denials never touch the
         # upstream; a denied call goes nowhere, whatever its headers say.)
         try:
-            await self._check_call(caller, upstream, tool, call.arguments, request.id)
+            await self._check_call(caller, upstream, tool, arguments, request.id)
         except UnknownTool:
             await record.unknown()
             raise
         except HeaderMismatch as mismatch:
             await record.mismatched(mismatch)
             raise
-        except UpstreamError:  # it could not even list its tools: still one row
-            await record.forwarded(decision, "unreachable")
+        except UpstreamError as error:  # it could not even list its tools: still one row
+            await record.forwarded(record.decision, failure_outcome(error))
             raise
         reservation: Reservation | None = None
-        if decision.limits:
-            limited = await self._reserve(caller, upstream, decision, record)
+        if record.decision.limits:
+            limited = await self._reserve(caller, upstream, record.decision, record)
             if isinstance(limited, Decision):
                 if limited.decision == "deny":
                     return await record.refused(limited)
-                decision = limited
+                record.decision = limited
             else:
                 reservation = limited
         timing.decided = time.perf_counter()
@@ -263,15 +311,20 @@ class Pipeline:
                 params,
                 self._related(caller, upstream),
             )
-        except UpstreamError:
-            await self._release(reservation)
-            await record.forwarded(decision, "unreachable")
+        except UpstreamError as error:
+            timing.upstream = time.perf_counter()
+            # The budget comes back only for a call that certainly never left: a timeout or
+            # a connection lost after sending keeps it, since the tool may have acted
+            # (DESIGN §3); an agent may control how long a tool runs.
+            if error.unsent:
+                await self._release(reservation)
+            await record.forwarded(record.decision, failure_outcome(error))
+            raise
+        except asyncio.CancelledError:
+            timing.upstream = time.perf_counter()
             raise
         timing.upstream = time.perf_counter()
-        outcome = _outcome(response)
-        if outcome == "protocol_error":
-            await self._release(reservation)
-        await record.forwarded(decision, outcome)
+        await record.forwarded(record.decision, _outcome(response))
         return self._modern(caller, "tools/call", response)
 
     def _route_tool(self, caller: Caller, name: str) -> tuple[str, str]:
@@ -394,8 +447,11 @@ class Pipeline:
                 forwarded,
                 self._related(caller, upstream),
             )
-        except UpstreamError:
-            await self.record(caller, request, upstream, "unreachable")
+        except UpstreamError as error:
+            await self.record(caller, request, upstream, failure_outcome(error))
+            raise
+        except asyncio.CancelledError:
+            await self.record(caller, request, upstream, "cancelled")
             raise
         await self.record(caller, request, upstream, _outcome(response))
         return self._modern(caller, request.method, response)
@@ -446,8 +502,10 @@ class Pipeline:
     async def record(
         self, caller: Caller, request: Request, upstream: str, outcome: Outcome
     ) -> None:
+        """Write the row of a request other than ``tools/call``."""
         principal = caller.principal
-        await self.sink.write_later(
+        await self._write_row(
+            request,
             partial(
                 build_record,
                 at=self.clock.now(),
@@ -457,8 +515,31 @@ class Pipeline:
                 upstream=upstream,
                 method=request.method,
                 outcome=outcome,
-            )
+            ),
         )
+
+    async def _write_row(
+        self, request: Request | None, build: Callable[[], ProxyLogRecord]
+    ) -> None:
+        """Hand the sink what builds a request's row (made off the answer's way back,
+        ``LogSink.write_later``); the request owes no row any more."""
+        if request is not None:
+            self._rows_owed.discard(id(request))
+        await self.sink.write_later(build)
+
+    async def _record_ended(self, caller: Caller, request: Request, ended: BaseException) -> None:
+        """The row of a request that ended, by ``ended``, before its own path wrote one."""
+        upstream = caller.endpoint or ""
+        if isinstance(ended, ProtocolError):
+            await self.record_refusal(
+                caller.principal, upstream, request.id, request.method, ended, request=request
+            )
+        elif isinstance(ended, asyncio.CancelledError):
+            await self.record(caller, request, upstream, "cancelled")
+        elif isinstance(ended, UpstreamError):
+            await self.record(caller, request, upstream, failure_outcome(ended))
+        else:  # a fault of the gateway's own, answered as an internal error
+            await self.record(caller, request, upstream, "protocol_error")
 
     async def record_refusal(
         self,
@@ -469,6 +550,7 @@ class Pipeline:
         refusal: ProtocolError,
         *,
         tool: str = "",
+        request: Request | None = None,
     ) -> None:
         """Record a request refused before any decision: malformed, with headers that
         disagree with its body, or for an upstream the grant is not bound to. The message is
@@ -481,8 +563,29 @@ class Pipeline:
         elif isinstance(refusal, HeaderMismatch):
             rule, message = HEADER_MISMATCH_RULE, refusal.message
         await self._write_refusal(
-            principal, upstream or "", request_id, method, tool, rule, message
+            principal, upstream or "", request_id, method, tool, rule, message, request
         )
+
+    async def record_dropped(
+        self, principal: Principal, upstream: str | None, notification: Notification
+    ) -> None:
+        """Record a notification an agent may not send, dropped and never forwarded (rule
+        ``(bad request)``). A ``tools/call`` sent so keeps its tool and argument names — an
+        attempt to act unjudged is worth seeing — and, as always, none of their values."""
+        params = notification.params or {}
+        name = params.get("name") if notification.method == "tools/call" else None
+        arguments = params.get("arguments") if notification.method == "tools/call" else None
+        await self.sink.write_later(
+            partial(
+                build_record,
+                at=self.clock.now(), request_id=None, grant_id=principal.grant_id,
+                grant_label=principal.label, upstream=upstream or "", method=notification.method,
+                tool=name if isinstance(name, str) else "",
+                arguments=dict.fromkeys(arguments) if isinstance(arguments, dict) else None,
+                decision="deny", rule=BAD_REQUEST_RULE, message=DROPPED_MESSAGE,
+                outcome="not_forwarded",
+            )
+        )  # fmt: skip
 
     async def record_unbound(
         self, principal: Principal, upstream: str, request_id: str | int | None, method: str
@@ -502,8 +605,10 @@ class Pipeline:
         tool: str,
         rule: str,
         message: str,
+        request: Request | None = None,
     ) -> None:
-        await self.sink.write_later(
+        await self._write_row(
+            request,
             partial(
                 build_record,
                 at=self.clock.now(),
@@ -517,7 +622,7 @@ class Pipeline:
                 rule=rule,
                 message=message,
                 outcome="not_forwarded",
-            )
+            ),
         )
 
 
@@ -535,6 +640,7 @@ class _Recorder:
         policy_name: str,
         policy: CompiledPolicy | None,
         timing: _Timing,
+        decision: Decision,
     ) -> None:
         self.pipeline = pipeline
         self.caller = caller
@@ -545,6 +651,7 @@ class _Recorder:
         self.policy_name = policy_name
         self.version = policy.version if policy is not None else 0
         self.timing = timing
+        self.decision = decision  # the policy's; a limit's when one refused or went unchecked
         self.fail_open = False  # let through with its limits unchecked
 
     async def refused(self, decision: Decision) -> Message:
@@ -584,7 +691,8 @@ class _Recorder:
         upstream_ms = timing.ms(timing.upstream - decided) if timing.upstream else 0.0
         total_ms = timing.ms(now - timing.started)
         principal = self.caller.principal
-        await self.pipeline.sink.write_later(
+        await self.pipeline._write_row(
+            self.request,
             partial(
                 build_record,
                 at=self.pipeline.clock.now(), request_id=self.request.id,
@@ -595,7 +703,7 @@ class _Recorder:
                 decision=decision.decision, rule=decision.rule, message=decision.message,
                 outcome=outcome, decision_ms=decision_ms, upstream_ms=upstream_ms,
                 total_ms=total_ms, fail_open=self.fail_open,
-            )
+            ),
         )  # fmt: skip
 
 
@@ -644,6 +752,11 @@ def _for_upstream(
             CLIENT_CAPABILITIES_KEY: dict(capabilities),
         }
     return forwarded
+
+
+def failure_outcome(error: UpstreamError) -> Outcome:
+    """How a request that got no answer from its upstream ended, for its row."""
+    return "timeout" if isinstance(error, UpstreamTimeout) else "unreachable"
 
 
 def _outcome(response: Message) -> Outcome:

@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from mcpwall.core.errors import ProtocolError, UpstreamError
+from mcpwall.core.errors import InvalidRequest, ProtocolError, UpstreamError
 from mcpwall.core.jsonrpc import (
     ErrorResponse,
     Notification,
@@ -39,6 +39,7 @@ from mcpwall.core.mcp import (
     read_envelope,
     server_capabilities,
 )
+from mcpwall.core.mcp.agent_messages import CANCELLED, INITIALIZED, check_agent_notification
 from mcpwall.core.mcp.versions import LATEST_LEGACY
 from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
@@ -66,6 +67,7 @@ class StdioGateway:
         self.upstream = upstream
         self.token = token
         self.session = LegacySession("stdio", "", upstream, LATEST_LEGACY, {}, streaming=True)
+        self.initialized = False  # an initialize was answered: this process is a legacy session
         self._write: Write | None = None
         self._write_lock = asyncio.Lock()
         self.listens = OpenStreams()
@@ -128,7 +130,7 @@ class StdioGateway:
         if isinstance(message, ResultResponse | ErrorResponse):
             await self.session.answered(message.id, response_message(message))
         elif isinstance(message, Notification):
-            await self._notification(message)
+            await self._notification(message, principal)
         elif message.method == LISTEN and is_modern(message.params):
             listen = asyncio.ensure_future(self._listen(message, principal))
             self._listening[message.id] = listen
@@ -151,12 +153,12 @@ class StdioGateway:
     async def _request(self, request: Request, principal: Principal) -> Message:
         if is_modern(request.params):
             return await self.pipeline.handle(self._modern_caller(request, principal), request)
-        if request.method == "initialize":
-            return await self._initialize(request)
         caller = Caller(
             principal, self.upstream, self.session.id, "legacy", self.session.version,
             self.session.capabilities, _Channel(self),
         )  # fmt: skip
+        if request.method == "initialize":
+            return await self._initialize(caller, request)
         return await self.pipeline.handle(caller, request)
 
     async def _listen(self, request: Request, principal: Principal) -> None:
@@ -185,20 +187,45 @@ class StdioGateway:
             envelope.protocol_version, envelope.client_capabilities, _Channel(self),
         )  # fmt: skip
 
-    async def _initialize(self, request: Request) -> Message:
+    async def _initialize(self, caller: Caller, request: Request) -> Message:
+        """Open the legacy session, once: a second ``initialize`` is refused (and recorded),
+        never relayed, whatever the upstream would make of it."""
+        if self.initialized:
+            refusal = InvalidRequest("this session is already initialized", request_id=request.id)
+            await self.pipeline.record_refusal(
+                caller.principal, self.upstream, request.id, request.method, refusal
+            )
+            raise refusal
         hello = parse_initialize(request.params)
+        self.initialized = True  # at once: a second initialize sent meanwhile is refused too
         self.session.version = negotiate_legacy(hello.protocol_version)
         self.session.capabilities = hello.capabilities
         offer = client_offer(hello.capabilities, "legacy")
-        active = await self.pool.session(self.session.id, self.upstream, offer, self.session.push)
+        try:
+            active = await self.pool.session(
+                self.session.id, self.upstream, offer, self.session.push
+            )
+        except BaseException:
+            self.initialized = False  # nothing was opened: the agent may try again
+            raise
         relays = Relays(list_changed=True, resource_updates=True)
         capabilities = server_capabilities([dict(active.negotiated.capabilities)], relays)
+        await self.pipeline.record(caller, request, self.upstream, "ok")
         return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
 
-    async def _notification(self, message: Notification) -> None:
-        if message.method == "notifications/initialized":
+    async def _notification(self, message: Notification, principal: Principal) -> None:
+        """The gateway's own lifecycle and cancellation; progress and roots changes relayed;
+        anything else — a request method sent without an id above all — dropped and
+        recorded, never forwarded (a notification gets no answer). An agent that has not
+        initialized speaks 2026-07-28, whose only client notification is a cancellation."""
+        try:
+            check_agent_notification(message.method, "legacy" if self.initialized else "modern")
+        except ProtocolError:
+            await self.pipeline.record_dropped(principal, self.upstream, message)
             return
-        if message.method == "notifications/cancelled":
+        if message.method == INITIALIZED:
+            return
+        if message.method == CANCELLED:
             target = (message.params or {}).get("requestId")
             if isinstance(target, str | int):
                 task = self.session.in_flight.get(target) or self._listening.get(target)

@@ -183,8 +183,13 @@ class UpstreamPool:
         params: dict[str, object] | None,
         related: Receiver | None = None,
     ) -> Message:
-        """Send one request through the owner's session; a dead session is dropped."""
-        session = await self.session(owner, upstream, offer)
+        """Send one request through the owner's session; a dead session is dropped. A
+        session that could not be opened means the request was never sent (``unsent``)."""
+        try:
+            session = await self.session(owner, upstream, offer)
+        except UpstreamError as error:
+            error.unsent = True
+            raise
         try:
             response = await session.request(method, params, related=related, timeout=self.timeout)
         except UpstreamClosed:

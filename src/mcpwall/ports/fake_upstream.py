@@ -179,7 +179,7 @@ class FakeSession(SessionEnd):
 
     def _check_open(self) -> None:
         if self.closed:
-            raise UpstreamClosed(self.name, self._close_reason)
+            raise UpstreamClosed(self.name, self._close_reason, unsent=True)
 
     def _end(self, reason: str) -> None:
         if self.closed:
@@ -208,7 +208,7 @@ class FakeConnector:
         self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
     ) -> FakeSession:
         if self.unavailable is not None:
-            raise UpstreamUnavailable(upstream.name, self.unavailable)
+            raise UpstreamUnavailable(upstream.name, self.unavailable, unsent=True)
         session = FakeSession(upstream.name, self.handler, on_unsolicited, self.negotiated)
         self.sessions.append(session)
         self.offers.append(offer)

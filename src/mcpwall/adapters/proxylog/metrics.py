@@ -40,6 +40,11 @@ CALL_BUCKETS = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60
 )  # fmt: skip
 
+# What a row's outcome says of its upstream, for mcpwall_upstream_up: it answered, or it did
+# not; a cancelled or unforwarded request says nothing either way.
+ANSWERED = frozenset({"ok", "tool_error", "protocol_error"})
+NO_ANSWER = frozenset({"unreachable", "timeout"})
+
 KnownTool = Callable[[str, str], bool]
 """Whether ``(upstream, tool)`` is a tool that upstream listed."""
 
@@ -97,9 +102,9 @@ class ProxyMetrics:
         decisions: Counter_[tuple[str, str, str, str]] = Counter_()
         for record in records:
             requests[record.upstream, _method(record.method), record.outcome] += 1
-            if record.outcome == "unreachable":
+            if record.outcome in NO_ANSWER:
                 self.upstream_up.labels(record.upstream).set(0)
-            elif record.outcome != "not_forwarded":
+            elif record.outcome in ANSWERED:
                 self.upstream_up.labels(record.upstream).set(1)
             if record.method == "tools/call" and record.decision:
                 tool = self._tool(record)

@@ -24,7 +24,7 @@ from mcpwall.core.proxylog import ProxyLogRecord
 
 ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 INSTRUMENTATION = "mcpwall"
-FAILED = {"protocol_error", "unreachable"}
+FAILED = {"protocol_error", "unreachable", "timeout", "cancelled"}
 
 
 class SpanWriter:

@@ -196,8 +196,8 @@ class ChannelSession(SessionEnd):
     # ── sending, waiting, cancelling ─────────────────────────────────────────────────────
 
     async def _send(self, message: bytes) -> None:
-        if self.closed:
-            raise UpstreamClosed(self.name, self._close_reason)
+        if self.closed:  # nothing of this message was written
+            raise UpstreamClosed(self.name, self._close_reason, unsent=True)
         await self._wire.send(message)
 
     async def _answer(self, pending: Pending, method: str, timeout: float) -> Message:

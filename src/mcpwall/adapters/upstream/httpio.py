@@ -52,9 +52,9 @@ class http_errors:  # noqa: N801 (used as a function: ``with http_errors(...)``)
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if isinstance(error, ConnectError):
+        if isinstance(error, ConnectError):  # no connection: nothing was sent
             reason = f"cannot connect to {self.url}: {_why(error)}"
-            raise UpstreamUnavailable(self.upstream, reason) from None
+            raise UpstreamUnavailable(self.upstream, reason, unsent=True) from None
         if isinstance(error, HttpClientError):
             reason = f"the connection to {self.url} failed: {error}"
             raise UpstreamUnavailable(self.upstream, reason) from None

@@ -56,8 +56,8 @@ class StdioWire:
     async def send(self, message: bytes) -> None:
         stdin = self.process.stdin
         assert stdin is not None
-        if stdin.is_closing():
-            raise UpstreamClosed(self.name, self._ended or "its stdin is closed")
+        if stdin.is_closing():  # nothing of this message was written
+            raise UpstreamClosed(self.name, self._ended or "its stdin is closed", unsent=True)
         try:
             stdin.writelines((message, b"\n"))
             await stdin.drain()

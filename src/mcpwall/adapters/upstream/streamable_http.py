@@ -482,8 +482,8 @@ class StreamableHttpSession(SessionEnd):
         task.add_done_callback(self._background.discard)
 
     def _check_open(self) -> None:
-        if self.closed:
-            raise UpstreamClosed(self.name, self._close_reason)
+        if self.closed:  # checked before anything is sent
+            raise UpstreamClosed(self.name, self._close_reason, unsent=True)
 
     def _end(self, reason: str) -> None:
         self._mark_closed(reason)
