@@ -3,18 +3,22 @@ pointer that made it, and no row holds an argument value."""
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import types
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
 
+from mcpwall.core.errors import ProtocolError
 from mcpwall.core.jsonrpc import Request
 from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.gateway.grants import Binding, Principal
 from mcpwall.gateway.pipeline import Caller
-from tests.gateway.conftest import SEED, Wired
+from mcpwall.ports.upstream import Message, Receiver
+from tests.gateway.conftest import SEED, FakeSession, Wired
 from tests.gateway.test_http import modern_body, modern_headers
 
 pytestmark = pytest.mark.anyio
@@ -238,3 +242,158 @@ def reachable_strings(roots: list[Any], limit: int = 200_000) -> list[str]:
         else:
             stack.extend(gc.get_referents(item))
     return found
+
+
+# -- every request leaves exactly one row, whatever ends it --------------------------------------
+
+
+def block_upstream(monkeypatch: pytest.MonkeyPatch, methods: set[str]) -> asyncio.Event:
+    """Have every fake upstream session wait for ever on ``methods`` (as a tool that runs
+    long would); the event is set once one of them is waiting."""
+    waiting = asyncio.Event()
+    relay = FakeSession.request
+
+    async def request(
+        self: FakeSession,
+        method: str,
+        params: Mapping[str, object] | None,
+        *,
+        related: Receiver | None = None,
+        timeout: float,
+    ) -> Message:
+        if method not in methods:
+            return await relay(self, method, params, related=related, timeout=timeout)
+        self.calls.append({"method": method, "params": params})
+        waiting.set()
+        await asyncio.Event().wait()
+        raise AssertionError("never answered")
+
+    monkeypatch.setattr(FakeSession, "request", request)
+    return waiting
+
+
+def seed_caller(wired: Wired) -> Caller:
+    principal = wired.gateway.grants.authenticate_sync(wired.token)
+    assert principal is not None
+    return Caller(principal, "k8s", "owner", "legacy", "2025-11-25")
+
+
+@pytest.mark.parametrize(
+    ("blocked", "method", "params", "row"),
+    [
+        ({"tools/call"}, "tools/call", {"name": "delete_pod", "arguments": {"namespace": "staging", "name": CANARY}},
+         ("tools/call", "delete_pod", "allow", "(allowed)", "cancelled")),
+        ({"tools/list"}, "tools/call", {"name": "delete_pod", "arguments": {"namespace": "staging", "name": CANARY}},
+         ("tools/call", "delete_pod", "allow", "(allowed)", "cancelled")),
+        ({"tools/list"}, "tools/list", {}, ("tools/list", "", "", "", "cancelled")),
+        ({"resources/read"}, "resources/read", {"uri": f"file:///{CANARY}"}, ("resources/read", "", "", "", "cancelled")),
+        ({"prompts/get"}, "prompts/get", {"name": CANARY}, ("prompts/get", "", "", "", "cancelled")),
+    ],
+)  # fmt: skip
+async def test_a_request_cancelled_anywhere_leaves_exactly_one_row(
+    wired: Wired,
+    monkeypatch: pytest.MonkeyPatch,
+    blocked: set[str],
+    method: str,
+    params: dict[str, Any],
+    row: tuple[str, ...],
+) -> None:
+    waiting = block_upstream(monkeypatch, blocked)
+    handling = asyncio.ensure_future(
+        wired.gateway.pipeline.handle(seed_caller(wired), Request(3, method, params))
+    )
+    await waiting.wait()
+    handling.cancel()  # the agent cancelled it, went away, or ended its session
+    with pytest.raises(asyncio.CancelledError):
+        await handling
+    [record] = wired.sink.records
+    assert (record.method, record.tool, record.decision, record.rule, record.outcome) == row
+    assert (record.request_id, record.upstream) == ("3", "k8s")
+    assert CANARY not in repr(record)
+
+
+async def test_a_cancelled_call_keeps_its_rate_limit_unit(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = block_upstream(monkeypatch, {"tools/call"})
+    caller = seed_caller(wired)
+    call: dict[str, object] = {
+        "name": "delete_pod",
+        "arguments": {"namespace": "staging", "name": CANARY},
+    }
+    for n in range(5):  # the seed allows five deletes an hour per grant
+        waiting.clear()
+        handling = asyncio.ensure_future(
+            wired.gateway.pipeline.handle(caller, Request(n, "tools/call", call))
+        )
+        await waiting.wait()
+        handling.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await handling
+    sixth: Any = await wired.gateway.pipeline.handle(caller, Request(6, "tools/call", call))
+    assert (
+        sixth["result"]["content"][0]["text"]
+        == "[POLICY DENIED] Pod deletion limit exceeded for this grant."
+    )
+    assert [r.outcome for r in wired.sink.records] == ["cancelled"] * 5 + ["not_forwarded"]
+
+
+@pytest.mark.parametrize(
+    ("method", "params", "rule", "outcome"),
+    [
+        ("tools/list", {"cursor": CANARY}, "(bad request)", "not_forwarded"),  # a forged cursor
+        ("Tools/Call", {"name": "delete_namespace"}, "(bad request)", "not_forwarded"),
+        ("ping", {}, "", "not_forwarded"),
+    ],
+)
+async def test_requests_that_end_without_an_upstream_answer_leave_one_row(
+    wired: Wired, method: str, params: dict[str, Any], rule: str, outcome: str
+) -> None:
+    try:
+        answer: Any = await wired.gateway.pipeline.handle(
+            seed_caller(wired), Request(4, method, params)
+        )
+    except ProtocolError:  # answered as a JSON-RPC error by the transport
+        assert rule == "(bad request)"
+    else:
+        assert answer == {"result": {}}
+    [record] = wired.sink.records
+    assert (record.method, record.rule, record.outcome) == (method, rule, outcome)
+
+
+async def test_a_fault_of_the_gateway_still_leaves_its_row(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(*_args: object, **_kwargs: object) -> Message:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(wired.gateway.pipeline, "forward", broken)
+    with pytest.raises(RuntimeError):
+        await wired.gateway.pipeline.handle(seed_caller(wired), Request(5, "prompts/list", {}))
+    [record] = wired.sink.records
+    assert (record.method, record.outcome) == ("prompts/list", "protocol_error")
+
+
+@pytest.mark.parametrize(
+    ("http_method", "headers", "body", "status"),
+    [
+        ("POST", {"mcp-session-id": "forged"}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, 404),
+        ("POST", {}, {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}, 400),  # no session yet
+        ("GET", {}, None, 400),
+        ("DELETE", {}, None, 400),
+    ],
+)  # fmt: skip
+async def test_a_request_refused_by_the_transport_still_leaves_its_row(
+    wired: Wired, http_method: str, headers: dict[str, str], body: object, status: int
+) -> None:
+    auth = {"authorization": f"Bearer {wired.token}", "accept": "application/json"}
+    async with wired.client() as client:
+        content = None if body is None else json.dumps(body)
+        response = await client.request(
+            http_method, "/mcp/k8s", content=content, headers=auth | headers
+        )
+    assert response.status_code == status
+    [record] = wired.sink.records
+    assert (record.grant_label, record.upstream, record.rule) == ("alice", "k8s", "(bad request)")
+    assert record.message.startswith(f"HTTP {status}: ")
+    assert record.method == ("tools/list" if body else "")

@@ -247,6 +247,17 @@ class HttpGateway:
             return _refused(refusal, None, modern=True)
         return HttpReply(202)
 
+    async def _refuse(
+        self, principal: Principal, exchange: HttpExchange, status: int, message: str
+    ) -> HttpReply:
+        """Answer ``status`` to a request of a known grant refused before any JSON-RPC
+        handling (no such session, no session yet, a second GET stream…), with its row."""
+        request_id, method = _peek(exchange.body)
+        await self.pipeline.record_http_refusal(
+            principal, exchange.upstream, request_id, method, f"HTTP {status}: {message}"
+        )
+        return _plain(status, message)
+
     async def _record_refusal(
         self,
         principal: Principal,
@@ -300,10 +311,24 @@ class HttpGateway:
         if session_id is not None:
             session = self.sessions.get(session_id, principal.grant_id, exchange.upstream)
             if session is None:
-                return _plain(404, "no such session (it ended or expired): initialize again")
+                return await self._refuse(
+                    principal,
+                    exchange,
+                    404,
+                    "no such session (it ended or expired): initialize again",
+                )
         if exchange.method == "DELETE":
+            if session is None:
+                message = "DELETE needs the Mcp-Session-Id of the session to end"
+                return await self._refuse(principal, exchange, 400, message)
             return await self._end(session)
         if exchange.method == "GET":
+            if session is None:
+                message = "GET needs the Mcp-Session-Id of an initialized session"
+                return await self._refuse(principal, exchange, 400, message)
+            if session.streaming:
+                message = "this session already has a GET stream open"
+                return await self._refuse(principal, exchange, 409, message)
             return self._listen(session)
         try:
             decoded = decode(
@@ -318,7 +343,8 @@ class HttpGateway:
         if session is None:
             if isinstance(decoded, Request) and decoded.method == "initialize":
                 return await self._initialize(decoded, principal, exchange)
-            return _plain(400, "send initialize first, or the Mcp-Session-Id it returned")
+            message = "send initialize first, or the Mcp-Session-Id it returned"
+            return await self._refuse(principal, exchange, 400, message)
         # A legacy MCP-Protocol-Version other than the session's is let through, as the SDKs'
         # servers do (the conformance suite sends 2025-03-26 on a 2025-11-25 session): the
         # version negotiated at initialize is the one this session keeps speaking.
@@ -427,11 +453,7 @@ class HttpGateway:
                 log.warning("relaying %s failed: %s", message.method, error)
         return None
 
-    def _listen(self, session: LegacySession | None) -> HttpReply:
-        if session is None:
-            return _plain(400, "GET needs the Mcp-Session-Id of an initialized session")
-        if session.streaming:
-            return _plain(409, "this session already has a GET stream open")
+    def _listen(self, session: LegacySession) -> HttpReply:
         session.streaming = True
 
         async def stream() -> AsyncIterator[bytes]:
@@ -443,9 +465,7 @@ class HttpGateway:
 
         return HttpReply(200, [], stream=stream())
 
-    async def _end(self, session: LegacySession | None) -> HttpReply:
-        if session is None:
-            return _plain(400, "DELETE needs the Mcp-Session-Id of the session to end")
+    async def _end(self, session: LegacySession) -> HttpReply:
         self.sessions.remove(session.id)
         for task in list(session.in_flight.values()):
             task.cancel()
@@ -464,7 +484,10 @@ class HttpGateway:
         answers: list[bytes] = []
         for item in batch.items:
             if isinstance(item, ProtocolError):
-                answers.append(encode_refusal(item, getattr(item, "request_id", None)))
+                await self.pipeline.record_refusal(
+                    principal, session.endpoint, item.request_id, "", item
+                )
+                answers.append(encode_refusal(item, item.request_id))
             elif isinstance(item, Request) and item.method == "initialize":
                 answers.append(
                     encode_refusal(await self._reinitialize(item, session, principal), item.id)

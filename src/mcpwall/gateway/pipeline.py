@@ -587,6 +587,20 @@ class Pipeline:
             )
         )  # fmt: skip
 
+    async def record_http_refusal(
+        self,
+        principal: Principal,
+        upstream: str | None,
+        request_id: str | int | None,
+        method: str,
+        message: str,
+    ) -> None:
+        """Record a request refused by the HTTP transport before any JSON-RPC handling (no
+        such session, a GET stream already open…): ``message`` is the gateway's own text."""
+        await self._write_refusal(
+            principal, upstream or "", request_id, method, "", BAD_REQUEST_RULE, message
+        )
+
     async def record_unbound(
         self, principal: Principal, upstream: str, request_id: str | int | None, method: str
     ) -> None:
