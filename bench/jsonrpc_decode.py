@@ -11,14 +11,22 @@ refused calls/s on one core). This compares ways to parse with that check:
 * ``msgspec_recount`` the same with msgspec, when it is installed (it is not a dependency);
 
 and, as floors, the two parsers with no check at all. Each figure is the median, over rounds,
-of the per-call time in microseconds. Run with ``.venv/bin/python bench/jsonrpc_decode.py``.
+of the per-call time in microseconds.
+
+Then the worst bodies under the 4 MiB limit, against an ordinary one of the same size, each
+decoded by ``strictjson.loads`` and by ``recursive_walk`` (how it read bodies before it measured
+them from their bytes: parse, then a recursive walk over the value whenever the body has more
+brackets than the depth limit), in milliseconds per body, rounds interleaved. Run with
+``.venv/bin/python bench/jsonrpc_decode.py`` (``--large`` for the second part alone).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import statistics
+import sys
 import time
 from collections.abc import Callable
 
@@ -31,7 +39,10 @@ from mcpwall.core.policy import Decision
 
 ROUNDS = 31
 ROUND_NS = 2_000_000  # one round of one cell
+LARGE_ROUNDS = 7
 MAX_DEPTH = strictjson.MAX_DEPTH
+MAX_CONTAINERS = strictjson.MAX_CONTAINERS
+LARGE = strictjson.MAX_BODY_BYTES - 1024  # under the limit, with room for the envelope
 CONTAINERS = (dict, list)
 
 META = (
@@ -159,6 +170,91 @@ def msgspec_recount() -> Callable[[bytes], object] | None:
     return decode
 
 
+def recursive_walk(body: bytes) -> object:
+    """``strictjson.loads`` before it measured bodies from their bytes (the escaped-colon case
+    aside, which none of the large bodies has)."""
+    value = orjson.loads(body)
+    if body.count(b"{") + body.count(b"[") > MAX_DEPTH and isinstance(value, CONTAINERS):
+        _depth_ok(value, MAX_DEPTH - 1)
+    if body.count(b":") != orjson.dumps(value).count(b":"):
+        raise DuplicateKeyError
+    return value
+
+
+def tool_call(arguments: bytes) -> bytes:
+    """A tools/call whose ``arguments`` are the JSON text given."""
+    head = b'{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"t","arguments":'
+    return head + arguments + b"}}"
+
+
+def array_of(item: bytes, count: int) -> bytes:
+    return b"[" + b",".join([item] * count) + b"]"
+
+
+def filling(item: bytes) -> bytes:
+    """A tools/call with an array of ``item`` as long as fits under :data:`LARGE`."""
+    return tool_call(b'{"a":' + array_of(item, LARGE // (len(item) + 1)) + b"}")
+
+
+def up_to_the_limit(item: bytes, containers: int) -> bytes:
+    """A tools/call with an array of ``item``, as many as keep the body under
+    :data:`MAX_CONTAINERS` arrays and objects, and a string filling it to :data:`LARGE`."""
+    items = array_of(item, (MAX_CONTAINERS - 8) // containers)
+    return tool_call(b'{"a":' + items + b',"pad":"' + b"x" * (LARGE - len(items)) + b'"}')
+
+
+def large_bodies() -> dict[str, bytes]:
+    """The ordinary body of the limit's size, and the worst shapes under it."""
+    manifest = orjson.loads(manifest_body())["params"]["arguments"]["manifest"]
+    chain = b"[" * (MAX_DEPTH - 5) + b"]" * (MAX_DEPTH - 5)  # just under the limit in a call
+    return {
+        "ordinary: Kubernetes manifests": filling(orjson.dumps(manifest)),
+        "one-element arrays, 1M": filling(b"[0]"),
+        "empty objects, 1.4M": filling(b"{}"),
+        "one-element arrays to the cap": up_to_the_limit(b"[0]", 1),
+        f"chains {MAX_DEPTH - 5} deep to the cap": up_to_the_limit(chain, MAX_DEPTH - 5),
+        "brackets in strings": filling(b'"' + b"[{" * 50 + b'"'),
+        "empty strings, 1.4M": filling(b'""'),
+        "escaped quotes": tool_call(b'{"a":"' + b'\\"' * (LARGE // 2) + b'"}'),
+    }
+
+
+def outcome(function: Callable[[bytes], object], body: bytes) -> str:
+    try:
+        function(body)
+    except (DuplicateKeyError, ValueError, ProtocolError) as refused:
+        return f"refused: {refused}"
+    return "accepted"
+
+
+def large() -> None:
+    """The worst bodies under the size limit against an ordinary one, before and after."""
+    bodies = large_bodies()
+    decoders: dict[str, Callable[[bytes], object]] = {
+        "recursive_walk": recursive_walk,
+        "strictjson": strictjson.loads,
+    }
+    gc.collect()
+    gc.freeze()  # as mcpwall serve does: the collector's passes skip what startup made
+    samples: dict[tuple[str, str], list[float]] = {}
+    for _ in range(LARGE_ROUNDS):
+        for body_name, body in bodies.items():
+            for decoder_name, decoder in decoders.items():
+                start = time.perf_counter_ns()
+                outcome(decoder, body)
+                elapsed = (time.perf_counter_ns() - start) / 1e6
+                samples.setdefault((body_name, decoder_name), []).append(elapsed)
+    print(f"4 MiB bodies: median ms per body over {LARGE_ROUNDS} interleaved rounds\n")
+    print(f"{'body':<34}{'MiB':>6}{'recursive_walk':>16}{'strictjson':>12}  strictjson's outcome")
+    for body_name, body in bodies.items():
+        figures = "".join(
+            f"{statistics.median(samples[body_name, name]):>{width}.1f}"
+            for name, width in (("recursive_walk", 16), ("strictjson", 12))
+        )
+        verdict = outcome(strictjson.loads, body)
+        print(f"{body_name:<34}{len(body) / 2**20:>6.2f}{figures}  {verdict[:60]}")
+
+
 def loops_for(function: Callable[[bytes], object], body: bytes) -> int:
     """How many calls make one round of about ``ROUND_NS``."""
     start = time.perf_counter_ns()
@@ -238,4 +334,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if "--large" not in sys.argv[1:]:
+        main()
+        print()
+    large()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 
+import orjson
 import pytest
 from hypothesis import given, strategies as st
 
@@ -74,6 +75,40 @@ def test_depth_limit_is_exact_and_configurable() -> None:
         strictjson.loads(nested_arrays(3), max_depth=2)
     wide = b"[" + b",".join([b"[[1]]"] * 100) + b"]"  # many brackets, shallow
     assert len(strictjson.loads(wide, max_depth=3)) == 100  # type: ignore[arg-type]
+
+
+def test_brackets_in_strings_do_not_count_as_nesting() -> None:
+    body = b'["' + b"[" * 100 + b'", "\\\\\\"{{{", {"' + b"{" * 100 + b'": "]"}]'
+    assert strictjson.loads(body, max_depth=2) == ["[" * 100, '\\"{{{', {"{" * 100: "]"}]
+
+
+def test_too_many_containers_are_refused_before_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
+    body = b"[" + b",".join([b"[0]"] * 1000) + b"]"
+    assert len(strictjson.loads(body, max_containers=1001)) == 1000  # type: ignore[arg-type]
+
+    def parse(body: bytes) -> object:
+        raise AssertionError("parsed")
+
+    monkeypatch.setattr(orjson, "loads", parse)
+    with pytest.raises(InvalidRequest) as refused:
+        strictjson.loads(body, max_containers=1000)
+    assert str(refused.value) == "the JSON has 1,001 arrays and objects (expected at most 1,000)"
+    assert refused.value.code == -32600
+    assert strictjson.MAX_CONTAINERS == 250_000
+
+
+def test_a_wide_shallow_body_is_not_walked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The walk over the parsed value costs a Python call per container: only a body whose
+    bytes show it nests too deeply is walked, to name where."""
+
+    def walk(value: object, limit: int) -> None:
+        raise AssertionError("walked")
+
+    monkeypatch.setattr(strictjson, "_check_depth", walk)
+    wide = b'{"a":[' + b",".join([b"[[1]]"] * 10_000) + b"]}"
+    assert len(strictjson.loads(wide)["a"]) == 10_000  # type: ignore[index]
+    with pytest.raises(AssertionError, match="walked"):
+        strictjson.loads(nested_arrays(65))
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,11 @@ re-serialisation of the parsed value has one per *surviving* member plus the sam
 duplicate. The only way to hide a colon from that count is the escape ``\\u003a``; a body that
 contains it is checked by the exact (slower) stdlib parser instead. ``bench/jsonrpc_decode.py``
 measures this against the alternatives.
+
+Nesting and size are measured on the bytes before parsing (:mod:`mcpwall.core.jsonshape`), so
+that every body accepted costs time in proportion to its length: a body with more arrays and
+objects than :data:`MAX_CONTAINERS` is refused before any is allocated, and the parsed value
+is walked only to name where a body refused for its depth nests too deeply.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import json
 
 import orjson
 
-from mcpwall.core import jsonpointer
+from mcpwall.core import jsonpointer, jsonshape
 from mcpwall.core.errors import BodyTooLarge, InvalidRequest, ParseError
 
 # Default size limit of one message body; the HTTP layer answers 413 above it.
@@ -32,26 +37,47 @@ MAX_BODY_BYTES = 4 * 1024 * 1024
 # it; it also keeps every recursive walk over a message well inside Python's recursion limit.
 MAX_DEPTH = 64
 
+# Default limit on the arrays and objects of one body. Parsing allocates each one (about a third
+# of a microsecond apiece, with the garbage collector's share): at this many, a body costs
+# about what an ordinary 4 MiB body does (``bench/jsonrpc_decode.py``). A Kubernetes manifest
+# has about one per 30 bytes, so a 4 MiB body of manifests stays well under it.
+MAX_CONTAINERS = 250_000
+
 # A tuple, not ``dict | list``: isinstance() against a tuple is the faster check, per node.
 _CONTAINERS = (dict, list)
 
 
-def loads(body: bytes, *, max_bytes: int = MAX_BODY_BYTES, max_depth: int = MAX_DEPTH) -> object:
+def loads(
+    body: bytes,
+    *,
+    max_bytes: int = MAX_BODY_BYTES,
+    max_depth: int = MAX_DEPTH,
+    max_containers: int = MAX_CONTAINERS,
+) -> object:
     """Parse one JSON text strictly.
 
     Raises :class:`BodyTooLarge` over ``max_bytes``, :class:`ParseError` when ``body`` is not
-    UTF-8 JSON, :class:`InvalidRequest` for a duplicate key or nesting deeper than
-    ``max_depth``.
+    UTF-8 JSON, :class:`InvalidRequest` for a duplicate key, nesting deeper than
+    ``max_depth``, or more than ``max_containers`` arrays and objects.
     """
     if len(body) > max_bytes:
         raise BodyTooLarge(len(body), max_bytes)
+    # Neither nesting nor the number of containers can exceed the number of opening brackets:
+    # a body with fewer than the limits (every typical request) is not measured.
+    too_deep = False
+    if body.count(b"{") + body.count(b"[") > min(max_depth, max_containers):
+        brackets = jsonshape.structure(body)
+        found = jsonshape.containers(brackets)
+        if found > max_containers:
+            raise InvalidRequest(
+                f"the JSON has {found:,} arrays and objects (expected at most {max_containers:,})"
+            )
+        too_deep = jsonshape.depth(brackets) > max_depth
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise _syntax_error(body, exc, max_depth) from None
-    # Nesting can't exceed the number of opening brackets, so the walk is skipped for any
-    # body with fewer of them than the limit: every typical request.
-    if body.count(b"{") + body.count(b"[") > max_depth:
+    if too_deep:
         _check_depth(value, max_depth)
     _check_unique_keys(body, value)
     return value
@@ -75,7 +101,10 @@ def _syntax_error(
 
 
 def _check_depth(value: object, limit: int) -> None:
-    """Refuse ``value`` if it nests more than ``limit`` arrays/objects deep."""
+    """Refuse ``value`` if it nests more than ``limit`` arrays/objects deep, naming where.
+
+    Only for a body whose structure nests too deeply: the walk visits the containers before the
+    first one too deep, fewer than the body has (at most ``max_containers``)."""
     if isinstance(value, _CONTAINERS) and _too_deep(value, limit - 1):
         raise InvalidRequest(
             f"the JSON nests too deeply at {_deep_pointer(value, limit - 1)} "
