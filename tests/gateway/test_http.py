@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from mcpwall.core.registry import Upstream
+from mcpwall.gateway.grants import Principal
 from mcpwall.ports.upstream import Message, Receiver
 from tests.conftest import until_cancelled
 from tests.gateway.conftest import FakeSession, Wired, answer_tool_calls
@@ -104,6 +105,22 @@ async def test_missing_or_unknown_tokens_get_401_and_nothing_is_forwarded(
     assert response.status_code == 401
     assert response.headers["www-authenticate"].startswith("Bearer")
     assert wired.connector.sessions == []
+
+
+async def test_a_request_is_authenticated_once(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tokens: list[str] = []
+    authenticate = wired.gateway.grants.authenticate
+
+    async def counted(token: str) -> Principal | None:
+        tokens.append(token)
+        return await authenticate(token)
+
+    monkeypatch.setattr(wired.gateway.grants, "authenticate", counted)
+    async with wired.client() as client:
+        await initialize(client, "/mcp/k8s", wired.token)
+    assert tokens == [wired.token]
 
 
 async def test_a_revoked_grant_is_refused_on_the_next_request(wired: Wired) -> None:

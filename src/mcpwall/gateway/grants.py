@@ -27,6 +27,7 @@ from mcpwall.core.policy import CompiledPolicy
 from mcpwall.core.tokens import TokenKind, hash_token, is_token
 from mcpwall.ports.changes import ChangeSignal
 from mcpwall.ports.clock import Clock
+from mcpwall.ports.downstream import Admitted
 from mcpwall.ports.store import Store
 
 log = logging.getLogger("mcpwall.gateway")
@@ -48,8 +49,9 @@ class Binding:
 
 
 @dataclass(frozen=True, slots=True)
-class Principal:
-    """An authenticated grant, as the data plane uses it: ``bindings`` by upstream name."""
+class Principal(Admitted):
+    """An authenticated grant, as the data plane uses it: ``bindings`` by upstream name. What
+    the HTTP gateway admits a request as, from its ``Authorization`` header."""
 
     grant_id: str
     label: str

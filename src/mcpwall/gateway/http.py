@@ -1,8 +1,10 @@
 """MCP over Streamable HTTP, both eras, in front of the pipeline.
 
-Every request is authenticated first (DESIGN §4): no or an unknown, revoked or expired grant
-token gets 401 with ``WWW-Authenticate: Bearer``; a grant used on an upstream it has no
-binding for gets 403. Nothing is forwarded in either case.
+Every request is authenticated first (DESIGN §4), from its headers, before the server reads
+its body (:meth:`HttpGateway.admit`): no or an unknown, revoked or expired grant token gets
+401 with ``WWW-Authenticate: Bearer``, its body unread; a grant used on an upstream it has no
+binding for gets 403 (its body is read, for the proxy log's row). Nothing is forwarded in
+either case.
 
 Then the era decides the shape:
 
@@ -23,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 
 import orjson
 
@@ -124,11 +126,32 @@ class HttpGateway:
     def ready(self) -> bool:
         return True
 
+    async def admit(
+        self, headers: Mapping[str, str], duplicated: tuple[str, ...]
+    ) -> Principal | HttpReply:
+        """The grant whose token the request bears, or the 401 (503 when the store can't be
+        read) that refuses it; the server reads the body of an admitted request only."""
+        header = headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token or "authorization" in duplicated:
+            return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
+        try:
+            principal = await self.grants.authenticate(token)
+        except StoreUnavailable:
+            log.exception("the store is unavailable; refusing the request")
+            return _plain(503, "the gateway can't check grants right now")
+        if principal is None:
+            return _unauthorized("the grant token is unknown, revoked or expired")
+        return principal
+
     async def handle(self, exchange: HttpExchange) -> HttpReply:
-        principal_or_reply = await self._authenticate(exchange)
-        if isinstance(principal_or_reply, HttpReply):
-            return principal_or_reply
-        principal = principal_or_reply
+        principal = exchange.admitted
+        if not isinstance(principal, Principal):  # a caller that did not admit it first
+            admitted = await self.admit(exchange.headers, exchange.duplicated)
+            if isinstance(admitted, HttpReply):
+                return admitted
+            principal = admitted
         await self.announce_changes()
         if exchange.upstream is not None and exchange.upstream not in principal.bindings:
             request_id, method = _peek(exchange.body)
@@ -167,21 +190,6 @@ class HttpGateway:
     def shutdown(self) -> None:
         """End every listen stream gracefully (the server is stopping: it waits for them)."""
         self.listens.finish_all()
-
-    async def _authenticate(self, exchange: HttpExchange) -> Principal | HttpReply:
-        header = exchange.headers.get("authorization", "")
-        scheme, _, token = header.partition(" ")
-        token = token.strip()
-        if scheme.lower() != "bearer" or not token or "authorization" in exchange.duplicated:
-            return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
-        try:
-            principal = await self.grants.authenticate(token)
-        except StoreUnavailable:
-            log.exception("the store is unavailable; refusing the request")
-            return _plain(503, "the gateway can't check grants right now")
-        if principal is None:
-            return _unauthorized("the grant token is unknown, revoked or expired")
-        return principal
 
     @staticmethod
     def _is_modern(exchange: HttpExchange) -> bool:

@@ -1,9 +1,14 @@
 """The downstream port: what the HTTP server hands the gateway, and what it gets back.
 
 The server (an adapter) owns sockets, HTTP parsing, body limits and SSE framing; the gateway
-owns MCP semantics. Between them is one call: an :class:`HttpExchange` in, an
-:class:`HttpReply` out. A streamed reply is an async iterator of JSON-RPC messages (encoded);
-when the client goes away the server closes it, which the gateway takes as cancellation.
+owns MCP semantics. Between them are two calls. :meth:`HttpHandler.admit` judges a request
+from its headers alone, before the server reads its body: a refusal (the gateway's 401 for a
+missing or bad token) is answered without the body ever being read, so a client without a
+grant can't make the gateway wait for one; what it lets in, an :class:`Admitted`, comes back
+to :meth:`HttpHandler.handle` in the :class:`HttpExchange` with the body, so nothing is judged
+twice. ``handle`` answers with an :class:`HttpReply`. A streamed reply is an async iterator of
+JSON-RPC messages (encoded); when the client goes away the server closes it, which the gateway
+takes as cancellation.
 
 A request's answer can also be pushed while the gateway works on it: the exchange's
 :class:`Responder` starts an SSE response and writes messages as they come (a request
@@ -56,13 +61,23 @@ class MemoryResponder:
         self.messages.append(message)
 
 
+class Admitted:
+    """What a handler let in when it admitted a request from its headers (the gateway's is
+    the authenticated grant). The server does not look inside: it hands it back with the
+    body. Handlers subclass it."""
+
+    __slots__ = ()
+
+
 @dataclass(frozen=True, slots=True)
 class HttpExchange:
     """One HTTP request to ``/mcp`` (``upstream`` None) or ``/mcp/{upstream}``.
 
     Header names are lowercase; a header sent more than once is named in ``duplicated``
     (its value here is the first). ``responder`` is where the answer may be pushed as it is
-    made; None where it can't be (the answer is then the reply alone).
+    made; None where it can't be (the answer is then the reply alone). ``admitted`` is what
+    :meth:`HttpHandler.admit` returned for these headers; None when the caller did not admit
+    the request first (the handler then judges its headers itself).
     """
 
     method: str
@@ -71,6 +86,7 @@ class HttpExchange:
     body: bytes = b""
     duplicated: tuple[str, ...] = ()
     responder: Responder | None = None
+    admitted: Admitted | None = None
 
 
 @dataclass(slots=True)
@@ -87,7 +103,17 @@ class HttpReply:
 
 
 class HttpHandler(Protocol):
-    async def handle(self, exchange: HttpExchange) -> HttpReply: ...
+    async def admit(
+        self, headers: Mapping[str, str], duplicated: tuple[str, ...]
+    ) -> Admitted | HttpReply:
+        """Judge a request from its headers, before its body is read: what to hand back to
+        :meth:`handle` with the body, or the reply that refuses it (its body is then never
+        read, and the connection closes after the reply)."""
+        ...
+
+    async def handle(self, exchange: HttpExchange) -> HttpReply:
+        """Answer an admitted request (``exchange.admitted``), its body read."""
+        ...
 
     def ready(self) -> bool:
         """Whether the gateway can serve (``/readyz``)."""

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import anyio
 import httpx
 import pytest
 
+from mcpwall.adapters.downstream.capacity import VOUCH
+from mcpwall.adapters.downstream.exchange import Message
 from mcpwall.adapters.downstream.http import DownstreamApp
-from mcpwall.ports.downstream import HttpExchange, HttpReply
+from mcpwall.ports.downstream import Admitted, HttpExchange, HttpReply
+from tests.adapters.downstream.handlers import AdmitsAll
 from tests.conftest import until_cancelled
 
 pytestmark = pytest.mark.anyio
 
 
-class Recorder:
+class Recorder(AdmitsAll):
     """A handler that records what reached it and answers with a fixed reply."""
 
     def __init__(self, reply: HttpReply | None = None) -> None:
@@ -145,12 +148,9 @@ async def test_a_client_that_goes_away_before_the_reply_cancels_the_request() ->
     # 2026-07-28: closing the request's stream is how an agent cancels it (research §1.12).
     cancelled = asyncio.Event()
 
-    class Stuck:
+    class Stuck(AdmitsAll):
         async def handle(self, exchange: HttpExchange) -> HttpReply:
             await until_cancelled(cancelled)
-
-        def ready(self) -> bool:
-            return True
 
     inbound = [{"type": "http.request", "body": b"{}", "more_body": False}]
     inbound.append({"type": "http.disconnect"})
@@ -175,16 +175,13 @@ async def test_a_client_that_goes_away_before_the_reply_cancels_the_request() ->
 
 
 async def test_a_pushed_answer_is_streamed_as_it_is_made_and_ended_by_the_server() -> None:
-    class Pushing:
+    class Pushing(AdmitsAll):
         async def handle(self, exchange: HttpExchange) -> HttpReply:
             assert exchange.responder is not None
             await exchange.responder.start(200, [])
             await exchange.responder.send(b'{"jsonrpc":"2.0","method":"notifications/progress"}')
             await exchange.responder.send(b'{"jsonrpc":"2.0","id":1,"result":{}}')
             return HttpReply(200, pushed=True)
-
-        def ready(self) -> bool:
-            return True
 
     async with client(DownstreamApp(Pushing())) as http:
         response = await http.post("/mcp", content=b"{}")
@@ -194,3 +191,72 @@ async def test_a_pushed_answer_is_streamed_as_it_is_made_and_ended_by_the_server
         'event: message\ndata: {"jsonrpc":"2.0","method":"notifications/progress"}\n\n'
         'event: message\ndata: {"jsonrpc":"2.0","id":1,"result":{}}\n\n'
     )
+
+
+class Grant(Admitted):
+    """What a test handler admits requests as."""
+
+
+class Guarded(AdmitsAll):
+    """Admits requests bearing ``Authorization: yes``, refuses the others with 401."""
+
+    def __init__(self) -> None:
+        self.grant = Grant()
+        self.seen: list[HttpExchange] = []
+
+    async def admit(
+        self, headers: Mapping[str, str], duplicated: tuple[str, ...]
+    ) -> Admitted | HttpReply:
+        if headers.get("authorization") == "yes":
+            return self.grant
+        return HttpReply(401, [("www-authenticate", "Bearer")], b"{}")
+
+    async def handle(self, exchange: HttpExchange) -> HttpReply:
+        self.seen.append(exchange)
+        return HttpReply(200, [], exchange.body)
+
+
+async def run_app(
+    app: DownstreamApp, authorization: bytes, inbound: list[dict[str, object]]
+) -> tuple[list[Message], list[bool]]:
+    """One POST to /mcp through the app, as its server would run it: what the app sent, and
+    what it said about the request's authentication."""
+    sent: list[Message] = []
+    vouched: list[bool] = []
+
+    async def receive() -> dict[str, object]:
+        return inbound.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    headers = [(b"host", b"127.0.0.1"), (b"content-length", b"1000000")]
+    scope = {
+        "type": "http",
+        "path": "/mcp",
+        "method": "POST",
+        "headers": [*headers, (b"authorization", authorization)],
+        VOUCH: vouched.append,
+    }
+    with anyio.fail_after(5):
+        await app(scope, receive, send)
+    return sent, vouched
+
+
+async def test_a_request_refused_from_its_headers_is_answered_without_reading_its_body() -> None:
+    handler = Guarded()
+    sent, vouched = await run_app(DownstreamApp(handler), b"no", [])  # receive() would fail
+    assert sent[0]["status"] == 401
+    assert vouched == [False]
+    assert handler.seen == []
+
+
+async def test_an_admitted_request_brings_its_admission_to_the_handler_with_its_body() -> None:
+    handler = Guarded()
+    inbound: list[dict[str, object]] = [{"type": "http.request", "body": b"{}", "more_body": False}]
+    sent, vouched = await run_app(DownstreamApp(handler), b"yes", inbound)
+    assert sent[0]["status"] == 200
+    assert vouched == [True]
+    [exchange] = handler.seen
+    assert exchange.admitted is handler.grant
+    assert exchange.body == b"{}"

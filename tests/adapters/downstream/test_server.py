@@ -15,6 +15,7 @@ from mcpwall.adapters.downstream.exchange import Message, Scope
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.adapters.downstream.server import HttpServer
 from mcpwall.ports.downstream import HttpExchange, HttpReply
+from tests.adapters.downstream.handlers import AdmitsAll
 from tests.conftest import BOTH_EVENT_LOOPS, event_loop_backend
 
 pytestmark = pytest.mark.anyio
@@ -186,12 +187,9 @@ async def test_answers_expect_100_continue_before_the_body_is_sent() -> None:
 
 
 async def test_the_apps_body_limit_answers_413() -> None:
-    class Handler:
+    class Handler(AdmitsAll):
         async def handle(self, exchange: HttpExchange) -> HttpReply:
             raise AssertionError("never reached")
-
-        def ready(self) -> bool:
-            return True
 
     async with (
         serving(DownstreamApp(Handler(), max_body=10)) as server,
@@ -294,12 +292,9 @@ async def test_streams_sse_incrementally_and_chunked() -> None:
         await second.wait()
         yield b'{"n":2}'
 
-    class Handler:
+    class Handler(AdmitsAll):
         async def handle(self, exchange: HttpExchange) -> HttpReply:
             return HttpReply(200, [], stream=events())
-
-        def ready(self) -> bool:
-            return True
 
     async with serving(DownstreamApp(Handler())) as server, httpx.AsyncClient() as http:
         url = f"http://127.0.0.1:{server.port}/mcp"

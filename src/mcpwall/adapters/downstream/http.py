@@ -3,7 +3,10 @@
 It owns what is HTTP: routes (``/mcp``, ``/mcp/{upstream}``, ``/healthz``, ``/readyz``), the
 ``Origin`` and ``Host`` checks against DNS rebinding, the body limit (413 before reading past
 it), and SSE framing of streamed replies. Everything MCP is the gateway's, behind the
-:class:`~mcpwall.ports.downstream.HttpHandler` port.
+:class:`~mcpwall.ports.downstream.HttpHandler` port: the handler admits a request from its
+headers before the body is read (a request it refuses has its body left unread), and the
+server is told through the scope's :data:`~.capacity.VOUCH`, where it has one, whether the
+request was admitted (:mod:`.capacity` keeps room for connections that were).
 
 It is plain ASGI rather than a Starlette app because this is the hot path: measured on this
 machine, a bare ASGI app served about 20,800 trivial requests/s on one core, a minimal
@@ -20,6 +23,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from mcpwall.adapters.downstream.capacity import VOUCH
 from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.strictjson import MAX_BODY_BYTES
@@ -106,6 +110,12 @@ class DownstreamApp:
         refusal = self._check_origin(headers)
         if refusal is not None:
             return refusal
+        admitted = await self.handler.admit(headers, duplicated)
+        vouch = scope.get(VOUCH)
+        if vouch is not None:
+            vouch(not isinstance(admitted, HttpReply))
+        if isinstance(admitted, HttpReply):
+            return admitted  # its body unread: the server closes the connection after
         body = b""
         if method == "POST":
             read = await self._body(headers, receive)
@@ -113,7 +123,7 @@ class DownstreamApp:
                 return read
             body = read
         exchange = HttpExchange(
-            method, upstream or None, headers, body, duplicated, SseResponder(send)
+            method, upstream or None, headers, body, duplicated, SseResponder(send), admitted
         )
         return await _unless_disconnected(self.handler.handle(exchange), receive)
 

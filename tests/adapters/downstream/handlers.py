@@ -1,0 +1,20 @@
+"""Handlers for the data plane's app in tests: admission that lets every request in."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from mcpwall.ports.downstream import Admitted, HttpReply
+
+
+class AdmitsAll:
+    """The admitting half of an :class:`~mcpwall.ports.downstream.HttpHandler` that lets
+    every request in, and is always ready; subclasses answer (``handle``)."""
+
+    async def admit(
+        self, headers: Mapping[str, str], duplicated: tuple[str, ...]
+    ) -> Admitted | HttpReply:
+        return Admitted()
+
+    def ready(self) -> bool:
+        return True
