@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from mcpwall.adapters.downstream.capacity import VOUCH
 from mcpwall.adapters.downstream.connection import HttpConnection, Limits, Shared
 from mcpwall.adapters.downstream.exchange import Message, Scope
 
@@ -24,6 +25,7 @@ class Transport:
         self.writes: list[bytes] = []
         self.reading = True
         self.closed = False
+        self.eof_written = False
 
     def write(self, data: bytes) -> None:
         self.writes.append(data)
@@ -36,6 +38,12 @@ class Transport:
 
     def close(self) -> None:
         self.closed = True
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.eof_written = True
 
     def abort(self) -> None:
         self.closed = True
@@ -184,3 +192,66 @@ async def test_nothing_more_is_answered_once_the_client_is_gone() -> None:
     await finish(shared)
     assert paths == ["/1"]
     assert transport.writes == []
+
+
+async def test_a_body_is_read_only_once_the_app_asks_for_it() -> None:
+    asked = asyncio.Event()
+    bodies: list[bytes] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asked.wait()
+        bodies.append((await receive())["body"])
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    connection, transport, _shared = connect(app)
+    connection.data_received(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 10\r\n\r\nabc")
+    assert not transport.reading  # the rest of the body waits for the app
+    await settle()
+    assert not transport.reading
+    asked.set()
+    await settle()
+    assert transport.reading
+    assert bodies == [b"abc"]
+
+
+async def test_a_request_answered_before_its_body_is_read_lingers_then_closes() -> None:
+    """Closing at once with unread bytes would reset the connection, and a client still
+    sending could lose the answer: half-close, and drop what comes until the linger ends."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 401, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    connection, transport, shared = connect(app)
+    connection.data_received(b"POST / HTTP/1.1\r\nhost: x\r\ncontent-length: 9999\r\n\r\nab")
+    await finish(shared)
+    [answer] = transport.writes
+    assert answer.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"connection: close\r\n" in answer
+    assert (transport.eof_written, transport.reading, transport.closed) == (True, True, False)
+    connection.data_received(b"GET /smuggled HTTP/1.1\r\nhost: x\r\n\r\n")  # dropped
+    await settle()
+    assert transport.writes == [answer]
+
+
+async def test_the_app_vouches_for_its_connection_through_the_scope() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scope[VOUCH](scope["path"] == "/good")
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    shared = Shared(app, Limits(max_connections=1))
+    first, first_transport = HttpConnection(shared), Transport()
+    first.connection_made(first_transport)  # type: ignore[arg-type]
+    first.data_received(b"GET /good HTTP/1.1\r\nhost: x\r\n\r\n")
+    await finish(shared)
+    second, second_transport = HttpConnection(shared), Transport()
+    second.connection_made(second_transport)  # type: ignore[arg-type]
+    assert (second_transport.closed, first_transport.closed) == (True, False)
+    assert second_transport.writes[0].startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    first.data_received(b"GET /bad HTTP/1.1\r\nhost: x\r\n\r\n")  # no longer vouched
+    await finish(shared)
+    third, third_transport = HttpConnection(shared), Transport()
+    third.connection_made(third_transport)  # type: ignore[arg-type]
+    assert (first_transport.closed, third_transport.closed) == (True, False)

@@ -10,6 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
+from mcpwall.adapters.downstream.capacity import VOUCH
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.exchange import Message, Scope
 from mcpwall.adapters.downstream.http import DownstreamApp
@@ -74,6 +75,24 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[bytes, bytes]:
         if line.lower().startswith(b"content-length:")
     )
     return head, await reader.readexactly(length)
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    """Everything the server sends until it closes the connection, gracefully or not."""
+    received = b""
+    try:
+        while chunk := await reader.read(65536):
+            received += chunk
+    except ConnectionResetError:
+        pass
+    return received
+
+
+async def accepted(server: HttpServer, count: int) -> None:
+    """Return once the server has ``count`` connections open (a bounded yield loop)."""
+    async with asyncio.timeout(5):
+        while server.connections != count:
+            await asyncio.sleep(0)
 
 
 def get(path: str, *extra: str) -> bytes:
@@ -419,9 +438,11 @@ async def test_a_body_that_stops_arriving_is_closed_after_its_timeout() -> None:
     async with serving(app, Limits(body_timeout=0.05)) as server:
         reader, writer = await open_raw(server)
         writer.write(b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\nonly 9 b")
-        assert await reader.read() == b""  # EOF: the server gave up on the rest
+        answer = await reader.read()  # to EOF: the server gave up on the rest
         await disconnected.wait()  # and the app was told the client is gone
         writer.close()
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert b"the request body did not arrive within 0.05 s" in answer
 
 
 async def test_shutdown_finishes_requests_in_flight_and_closes_idle_connections() -> None:
@@ -476,3 +497,117 @@ async def test_shutdown_closes_what_outlives_its_deadline() -> None:
     assert await reader.read() == b""
     writer.close()
     assert cancelled.is_set()
+
+
+async def test_a_trickled_body_is_cut_at_its_deadline_however_it_trickles() -> None:
+    async with serving(echo, Limits(body_timeout=0.3)) as server:
+        reader, writer = await open_raw(server)
+        writer.write(b"POST /t HTTP/1.1\r\nhost: x\r\ncontent-length: 200\r\n\r\n")
+        answer = asyncio.ensure_future(read_until_closed(reader))
+        sent = 0
+        while not answer.done() and sent < 200:  # a byte every 20 ms: never a pause of 0.3 s
+            writer.write(b"x")
+            sent += 1
+            await asyncio.sleep(0.02)
+        received = await answer
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), received
+    assert sent < 200
+
+
+async def test_a_head_pipelined_behind_an_answer_is_held_to_its_deadline() -> None:
+    release = asyncio.Event()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await release.wait()
+        await reply(send, b"done")
+
+    async with serving(app, Limits(head_timeout=0.1)) as server:
+        reader, writer = await open_raw(server)
+        writer.write(get("/slow") + b"GET /never-finished HTTP/1.1\r\n")
+        # The answer comes after the pipelined head's deadline (timers fire in order).
+        asyncio.get_running_loop().call_later(0.3, release.set)
+        async with asyncio.timeout(5):  # before: the unfinished head was held for ever
+            received = await read_until_closed(reader)
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert received.endswith(b"done")
+
+
+async def test_an_answer_given_before_the_body_reaches_a_client_still_sending_it() -> None:
+    async def refuse(scope: Scope, receive: Receive, send: Send) -> None:
+        await reply(send, b"no", status=401)
+
+    async with serving(refuse, Limits(linger_timeout=0.2)) as server:
+        reader, writer = await open_raw(server)
+        head = b"POST /mcp HTTP/1.1\r\nhost: x\r\ncontent-length: 4000000\r\n\r\n"
+        writer.write(head + b"x" * 1_000_000)
+        received = await read_until_closed(reader)
+        writer.close()
+    assert received.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"connection: close\r\n" in received
+    assert received.endswith(b"no")
+
+
+# -- connection caps -----------------------------------------------------------------------
+
+
+async def vouching(scope: Scope, receive: Receive, send: Send) -> None:
+    """Echoes, after saying that the request passed authentication (unless its path says
+    it failed)."""
+    scope[VOUCH](scope["path"] != "/unauthenticated")
+    await echo(scope, receive, send)
+
+
+async def asked(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], path: str) -> bytes:
+    """The body of the answer to GET ``path`` on an open connection."""
+    reader, writer = connection
+    writer.write(get(path))
+    return (await read_response(reader))[1]
+
+
+async def test_past_the_cap_the_oldest_unauthenticated_connection_makes_room() -> None:
+    async with serving(vouching, Limits(max_connections=2)) as server:
+        first = await open_raw(server)
+        await accepted(server, 1)
+        second = await open_raw(server)
+        await accepted(server, 2)
+        third = await open_raw(server)
+        assert await read_until_closed(first[0]) == b""  # closed for room, unanswered
+        assert await asked(third, "/3") == b"/3:"
+        assert await asked(second, "/2") == b"/2:"
+        for _, writer in (first, second, third):
+            writer.close()
+
+
+async def test_authenticated_connections_keep_their_place_and_a_newcomer_gets_503() -> None:
+    async with serving(vouching, Limits(max_connections=2)) as server:
+        agents = [await open_raw(server), await open_raw(server)]
+        assert [await asked(agent, "/a") for agent in agents] == [b"/a:", b"/a:"]
+        newcomer_reader, newcomer_writer = await open_raw(server)
+        refused = await read_until_closed(newcomer_reader)
+        assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert b"the gateway holds at most 2 connections, all in use" in refused
+        assert [await asked(agent, "/b") for agent in agents] == [b"/b:", b"/b:"]
+        assert await asked(agents[0], "/unauthenticated") == b"/unauthenticated:"
+        third = await open_raw(server)  # takes the place of the one that failed
+        assert await read_until_closed(agents[0][0]) == b""
+        assert await asked(third, "/c") == b"/c:"
+        for _, writer in (*agents, third):
+            writer.close()
+        newcomer_writer.close()
+
+
+async def test_the_per_client_cap_counts_each_client_address_apart() -> None:
+    async with serving(vouching, Limits(max_connections_per_client=1)) as server:
+        agent = await open_raw(server)
+        assert await asked(agent, "/a") == b"/a:"
+        same_reader, same_writer = await open_raw(server)
+        refused = await read_until_closed(same_reader)
+        other = await asyncio.open_connection("127.0.0.1", server.port, local_addr=("127.0.0.2", 0))
+        assert await asked(other, "/b") == b"/b:"
+        for _, writer in (agent, other):
+            writer.close()
+        same_writer.close()
+    assert refused.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert b"the gateway holds at most 1 connection from one client" in refused

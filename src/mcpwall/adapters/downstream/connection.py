@@ -5,8 +5,17 @@ Requests are answered one at a time in the order they came: when a pipelined req
 arrives while another is being answered, reading stops until that answer is written (as
 uvicorn does). Refused before the app sees them: heads over the size or header-count limit
 (431), what is not HTTP/1.1 (400, and the connection closes), ``CONNECT`` and protocol
-upgrades (501). A connection idle between requests, slow to send a request's head, or whose
-request body stops arriving, is closed after its timeout.
+upgrades (501), and connections past the caps of :mod:`.capacity` (503).
+
+What a client can hold is bounded in time by deadlines, not by pauses between bytes, so a
+client trickling its bytes cannot stretch them: a connection is closed when it stays idle
+between requests past ``idle_timeout``, when a request's head has not arrived whole
+``head_timeout`` after its first byte, or when its body has not arrived whole
+``body_timeout`` after the app asked for it (408). A request body is read only once the app
+asks for it (``receive()``), so a request the app refuses from its head alone (the gateway's
+401) has no more of its body read than came with the head; the answer is then sent, the
+connection half-closed and what the client still sends dropped for up to ``linger_timeout``
+before it closes, so that the client reads the answer rather than a reset.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from urllib.parse import unquote
 import httptools
 
 from mcpwall.adapters.downstream import responses
+from mcpwall.adapters.downstream.capacity import VOUCH, Capacity
 from mcpwall.adapters.downstream.exchange import App, Exchange
 
 # Read no more while this much of a request body waits for the app, and resume below this.
@@ -31,13 +41,17 @@ _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """How long and how large: timeouts in seconds, sizes in bytes."""
+    """How long, how large and how many: timeouts in seconds, sizes in bytes. Each timeout is
+    a deadline from the moment named, however the bytes arrive."""
 
     idle_timeout: float = 5.0  # keep-alive: an open connection with no request (uvicorn's)
     head_timeout: float = 10.0  # from a request's first byte to the end of its head
-    body_timeout: float = 30.0  # the longest pause in a request body's arrival
+    body_timeout: float = 30.0  # from the app asking for a request's body to its end
+    linger_timeout: float = 2.0  # reading what follows a refusal that left a body unread
     max_head_bytes: int = 64 * 1024
     max_headers: int = 100
+    max_connections: int = 1000  # open at once, in all (see .capacity)
+    max_connections_per_client: int = 1000  # open at once from one client address
     shutdown_timeout: float = 10.0  # graceful stop: then remaining connections are closed
 
 
@@ -51,6 +65,12 @@ class Shared:
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     stopping: bool = False
     on_empty: Callable[[], None] | None = None
+    capacity: Capacity = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.capacity = Capacity(
+            self.limits.max_connections, self.limits.max_connections_per_client
+        )
 
 
 class _RefusedHeadError(Exception):
@@ -83,10 +103,10 @@ class HttpConnection(asyncio.Protocol):
         self._drain_waiter: asyncio.Future[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._body_timer: asyncio.TimerHandle | None = None
-        self._body_received = 0  # bytes of bodies so far, to tell a stalled one
-        self._body_mark = 0
+        self._lingering = False
         self._client: tuple[str, int] | None = None
         self._server: tuple[str, int] | None = None
+        self._vouch = self.vouch  # bound once, handed to every request's scope
         self.writing_paused = False
         self.closed = False
 
@@ -107,9 +127,16 @@ class HttpConnection(asyncio.Protocol):
         self._client = _address(transport.get_extra_info("peername"))
         self._server = _address(transport.get_extra_info("sockname"))
         self._shared.connections.add(self)
+        host = self._client[0] if self._client is not None else ""
+        refusal = self._shared.capacity.admit(self, host)
+        if refusal is not None:
+            self._refuse(503, refusal)
+            return
         self._arm(self._limits.idle_timeout)
 
     def data_received(self, data: bytes) -> None:
+        if self._lingering:
+            return  # the rest of a refused request: dropped
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -127,16 +154,15 @@ class HttpConnection(asyncio.Protocol):
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > self._limits.max_head_bytes:
                 self._refuse(431, f"request head over {self._limits.max_head_bytes} bytes")
-        elif self._parsing is not None and self._body_timer is None:
-            self._arm_body()  # a body is on its way (the whole request in one read needs none)
+        elif self._parsing is not None and not self._parsing.body_wanted:
+            self._pause_reading()  # the rest of the body waits until the app asks for it
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._transport = None
         self._disarm()
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._disarm_body()
+        self._shared.capacity.release(self)
         for exchange in (self._current, self._parsing, *self._queue):
             if exchange is not None:
                 exchange.disconnect()
@@ -203,7 +229,6 @@ class HttpConnection(asyncio.Protocol):
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
-        self._body_received += len(body)
         exchange = self._parsing
         if exchange is not None:
             exchange.feed_body(body)
@@ -211,9 +236,7 @@ class HttpConnection(asyncio.Protocol):
                 self._pause_reading()
 
     def on_message_complete(self) -> None:
-        if self._body_timer is not None:
-            self._body_timer.cancel()
-            self._body_timer = None
+        self._disarm_body()
         exchange = self._parsing
         if exchange is not None:
             exchange.end_body()
@@ -244,6 +267,7 @@ class HttpConnection(asyncio.Protocol):
             "raw_path": raw_path,
             "query_string": url.query or b"",
             "headers": self._headers,
+            VOUCH: self._vouch,
         }
 
     def _upgrade_refusal(self) -> str:
@@ -267,6 +291,13 @@ class HttpConnection(asyncio.Protocol):
             finally:
                 self._drain_waiter = None
 
+    def body_wanted(self) -> None:
+        """The app asks for the body of the request it answers: read it, by its deadline."""
+        exchange = self._parsing
+        if exchange is not None and exchange is self._current and self._body_timer is None:
+            self._body_timer = self._loop.call_later(self._limits.body_timeout, self._body_overdue)
+        self._maybe_resume_reading()
+
     def body_taken(self) -> None:
         self._maybe_resume_reading()
 
@@ -276,7 +307,9 @@ class HttpConnection(asyncio.Protocol):
         self._current = None
         if self.closed:
             return  # the client is gone: what it pipelined will never be answered
-        if not exchange.keep_alive or self._shared.stopping:
+        if exchange is self._parsing:
+            self._linger()  # answered before its body was read
+        elif not exchange.keep_alive or self._shared.stopping:
             self.close()
         elif self._queue:
             self._start(self._queue.popleft())
@@ -303,6 +336,15 @@ class HttpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.abort()
 
+    def evict(self) -> None:
+        """Close at once, for room (:mod:`.capacity`): a newer connection takes the place."""
+        self.abort()
+
+    def vouch(self, vouched: bool) -> None:
+        """A request on this connection passed authentication, or failed it (the app's word,
+        through the scope's :data:`~.capacity.VOUCH`)."""
+        self._shared.capacity.vouch(self, vouched)
+
     # -- internals ----------------------------------------------------------------------------
 
     def _start(self, exchange: Exchange) -> None:
@@ -315,13 +357,36 @@ class HttpConnection(asyncio.Protocol):
 
     def _refuse(self, status: int, message: str) -> None:
         """Answer ``status`` after what is in flight, read nothing more, then close."""
-        self._final = responses.error_response(status, message)
+        self._end_after_answer(responses.error_response(status, message))
+
+    def _end_after_answer(self, final: bytes) -> None:
+        """Read nothing more; write ``final`` after the answer in flight (now if there is
+        none), then close."""
+        self._final = final
         self._in_head = False
         self._disarm()
         self._pause_reading()
         if self._current is None:
             self.write(self._final)
             self.close()
+
+    def _linger(self) -> None:
+        """Close after answering a request whose body was not read whole: closing at once
+        with unread bytes would reset the connection, and a client still sending its body
+        could lose the answer with it. So: send what is written and a FIN, then drop what
+        comes for up to ``linger_timeout`` (RFC 9112 §9.6), and close."""
+        transport = self._transport
+        if transport is None or self._lingering:
+            return
+        self._lingering = True
+        self._parsing = None
+        self._disarm_body()
+        if transport.can_write_eof():
+            transport.write_eof()
+        self._arm(self._limits.linger_timeout)
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
 
     def _pause_reading(self) -> None:
         if not self._read_paused and self._transport is not None:
@@ -333,6 +398,8 @@ class HttpConnection(asyncio.Protocol):
             return
         if self._queue or (self._current is not None and self._current.buffered > LOW_WATER):
             return
+        if self._parsing is not None and not self._parsing.body_wanted:
+            return  # a body is read only once the app asks for it
         self._read_paused = False
         self._transport.resume_reading()
 
@@ -345,27 +412,39 @@ class HttpConnection(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
 
-    def _arm_body(self) -> None:
-        self._body_mark = self._body_received
-        self._body_timer = self._loop.call_later(self._limits.body_timeout, self._body_check)
+    def _disarm_body(self) -> None:
+        if self._body_timer is not None:
+            self._body_timer.cancel()
+            self._body_timer = None
 
-    def _body_check(self) -> None:
-        """A body's timeout passed: close if nothing of it came meanwhile (a client trickling
-        or holding a body would otherwise hold its connection and request for ever). While
-        reading is paused the wait is the app's, not the client's: keep waiting."""
+    def _body_overdue(self) -> None:
+        """The body's deadline passed before its end (a client trickling or holding a body
+        would otherwise hold its connection for ever): the app is told the client is gone,
+        the client gets 408 unless an answer began, and the connection closes."""
         self._body_timer = None
-        if self._parsing is None or self.closed:
+        exchange = self._parsing
+        if exchange is None or self.closed:
             return
-        if self._body_received != self._body_mark or self._read_paused:
-            self._arm_body()
-            return
-        self.close()  # the app's receive() then says http.disconnect
+        exchange.disconnect()
+        if not exchange.started:
+            seconds = f"{self._limits.body_timeout:g}"
+            self.write(
+                responses.error_response(408, f"the request body did not arrive within {seconds} s")
+            )
+        self._current = None
+        self._linger()
 
     def _timed_out(self) -> None:
-        """Idle too long between requests, or too slow sending a head: close."""
+        """Idle too long between requests, or a head not whole by its deadline: close, after
+        the answer in flight for a head pipelined behind it. The end of a linger: abort, so
+        that a client reading nothing can't hold the connection either."""
         self._timer = None
-        if self._current is None:
+        if self._lingering:
+            self.abort()
+        elif self._current is None:
             self.close()
+        else:
+            self._end_after_answer(b"")
 
     def _wake_drain(self) -> None:
         waiter = self._drain_waiter

@@ -42,6 +42,9 @@ class Link(Protocol):
     async def drain(self) -> None:
         """Return once the socket takes writes again (or is gone)."""
 
+    def body_wanted(self) -> None:
+        """The app asks for the request body: read it (not before: see the connection)."""
+
     def body_taken(self) -> None:
         """The app took the buffered body: reading may resume."""
 
@@ -67,6 +70,7 @@ class Exchange:
         "_link",
         "_no_body",
         "_waiter",
+        "body_wanted",
         "buffered",
         "disconnected",
         "keep_alive",
@@ -85,6 +89,7 @@ class Exchange:
         self._head_only = scope["method"] == "HEAD"
         self._chunks: list[bytes] = []
         self.buffered = 0
+        self.body_wanted = False  # whether the app has asked for the body yet
         self._body_complete = False
         self._body_delivered = False
         self._waiter: asyncio.Future[None] | None = None
@@ -137,10 +142,12 @@ class Exchange:
     async def receive(self) -> Message:
         """The next ``http.request`` message; ``http.disconnect`` once the body was read and
         the client is gone or the response is complete."""
-        if self._continue:
-            self._continue = False
-            if not self._body_complete and not self.started:
-                self._link.write(responses.CONTINUE)
+        if not self.body_wanted:
+            self.body_wanted = True
+            if not self._body_complete:
+                if self._continue and not self.started:
+                    self._link.write(responses.CONTINUE)
+                self._link.body_wanted()
         while not (
             self._chunks
             or (self._body_complete and not self._body_delivered)
