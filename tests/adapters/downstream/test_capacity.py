@@ -21,6 +21,22 @@ class Connection:
         return self.name
 
 
+class Clock:
+    """Seconds that pass only when a test says so."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def caps(total: int, per_client: int, clock: Clock | None = None) -> Capacity:
+    """Caps whose connections are past their grace as soon as they open (unless a test's
+    ``clock`` says otherwise)."""
+    return Capacity(total, per_client, grace=1.0 if clock else 0.0, clock=clock or Clock())
+
+
 def opened(capacity: Capacity, *names: str, client: str = "192.0.2.1") -> list[Connection]:
     connections = [Connection(name) for name in names]
     for connection in connections:
@@ -29,14 +45,14 @@ def opened(capacity: Capacity, *names: str, client: str = "192.0.2.1") -> list[C
 
 
 def test_under_the_caps_every_connection_is_admitted() -> None:
-    capacity = Capacity(3, 3)
+    capacity = caps(3, 3)
     connections = opened(capacity, "a", "b", "c")
     assert capacity.open == 3
     assert not any(c.evicted for c in connections)
 
 
 def test_at_the_cap_the_oldest_unvouched_connection_makes_room() -> None:
-    capacity = Capacity(3, 3)
+    capacity = caps(3, 3)
     a, b, c = opened(capacity, "a", "b", "c")
     capacity.vouch(a, True)
     [d] = opened(capacity, "d")
@@ -49,18 +65,18 @@ def test_at_the_cap_the_oldest_unvouched_connection_makes_room() -> None:
 
 
 def test_when_every_connection_is_vouched_a_new_one_is_refused() -> None:
-    capacity = Capacity(2, 2)
+    capacity = caps(2, 2)
     for connection in opened(capacity, "a", "b"):
         capacity.vouch(connection, True)
     refusal = capacity.admit(Connection("c"), "192.0.2.1")
     assert refusal == (
         "the gateway holds at most 2 connections from one client, all in use: try again later"
     )
-    assert Capacity(2, 5).admit(Connection("x"), "192.0.2.9") is None
+    assert caps(2, 5).admit(Connection("x"), "192.0.2.9") is None
 
 
 def test_a_failed_authentication_takes_the_vouching_back() -> None:
-    capacity = Capacity(2, 2)
+    capacity = caps(2, 2)
     a, b = opened(capacity, "a", "b")
     capacity.vouch(a, True)
     capacity.vouch(b, True)
@@ -70,7 +86,7 @@ def test_a_failed_authentication_takes_the_vouching_back() -> None:
 
 
 def test_a_closed_connection_frees_its_place() -> None:
-    capacity = Capacity(2, 2)
+    capacity = caps(2, 2)
     a, b = opened(capacity, "a", "b")
     capacity.vouch(a, True)
     capacity.vouch(b, True)
@@ -81,7 +97,7 @@ def test_a_closed_connection_frees_its_place() -> None:
 
 
 def test_the_per_client_cap_makes_room_among_that_clients_connections_only() -> None:
-    capacity = Capacity(10, 2)
+    capacity = caps(10, 2)
     other = opened(capacity, "other", client="198.51.100.7")[0]  # the oldest of all
     a, b = opened(capacity, "a", "b")
     [c] = opened(capacity, "c")
@@ -94,12 +110,33 @@ def test_the_per_client_cap_makes_room_among_that_clients_connections_only() -> 
 
 
 def test_the_global_cap_makes_room_among_every_clients_connections() -> None:
-    capacity = Capacity(2, 2)
+    capacity = caps(2, 2)
     [a] = opened(capacity, "a", client="192.0.2.1")
     [b] = opened(capacity, "b", client="192.0.2.2")
     [c] = opened(capacity, "c", client="192.0.2.3")
     assert (a.evicted, b.evicted, c.evicted) == (True, False, False)
     assert capacity.admit(Connection("d"), "192.0.2.1") is None  # a's place was freed
+
+
+def test_a_new_connection_keeps_its_place_for_its_grace() -> None:
+    """Connections accepted in one burst can't push each other out before any is read."""
+    clock = Clock()
+    capacity = caps(2, 2, clock)
+    a, b = opened(capacity, "a", "b")
+    clock.now += 0.5
+    refusal = capacity.admit(Connection("c"), "192.0.2.1")
+    assert refusal == (
+        "the gateway holds at most 2 connections from one client, all in use: try again later"
+    )
+    assert (a.evicted, b.evicted) == (False, False)
+    clock.now += 0.5
+    [d] = opened(capacity, "d")
+    assert (a.evicted, b.evicted) == (True, False)
+    capacity.vouch(b, True)
+    capacity.vouch(b, False)  # unvouched anew: a new grace, and the last in line
+    clock.now += 1.0
+    opened(capacity, "e")
+    assert (b.evicted, d.evicted) == (False, True)
 
 
 def test_caps_below_one_are_refused() -> None:

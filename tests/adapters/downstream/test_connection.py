@@ -241,7 +241,7 @@ async def test_the_app_vouches_for_its_connection_through_the_scope() -> None:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    shared = Shared(app, Limits(max_connections=1))
+    shared = Shared(app, Limits(max_connections=1, eviction_grace=0))
     first, first_transport = HttpConnection(shared), Transport()
     first.connection_made(first_transport)  # type: ignore[arg-type]
     first.data_received(b"GET /good HTTP/1.1\r\nhost: x\r\n\r\n")

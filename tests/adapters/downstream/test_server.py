@@ -567,7 +567,7 @@ async def asked(connection: tuple[asyncio.StreamReader, asyncio.StreamWriter], p
 
 
 async def test_past_the_cap_the_oldest_unauthenticated_connection_makes_room() -> None:
-    async with serving(vouching, Limits(max_connections=2)) as server:
+    async with serving(vouching, Limits(max_connections=2, eviction_grace=0)) as server:
         first = await open_raw(server)
         await accepted(server, 1)
         second = await open_raw(server)
@@ -581,7 +581,7 @@ async def test_past_the_cap_the_oldest_unauthenticated_connection_makes_room() -
 
 
 async def test_authenticated_connections_keep_their_place_and_a_newcomer_gets_503() -> None:
-    async with serving(vouching, Limits(max_connections=2)) as server:
+    async with serving(vouching, Limits(max_connections=2, eviction_grace=0)) as server:
         agents = [await open_raw(server), await open_raw(server)]
         assert [await asked(agent, "/a") for agent in agents] == [b"/a:", b"/a:"]
         newcomer_reader, newcomer_writer = await open_raw(server)
@@ -599,7 +599,7 @@ async def test_authenticated_connections_keep_their_place_and_a_newcomer_gets_50
 
 
 async def test_the_per_client_cap_counts_each_client_address_apart() -> None:
-    async with serving(vouching, Limits(max_connections_per_client=1)) as server:
+    async with serving(vouching, Limits(max_connections_per_client=1, eviction_grace=0)) as server:
         agent = await open_raw(server)
         assert await asked(agent, "/a") == b"/a:"
         same_reader, same_writer = await open_raw(server)

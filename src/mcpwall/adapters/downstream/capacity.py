@@ -8,13 +8,24 @@ A cap alone would let anyone fill it: a client without a grant opens connections
 their heads, and agents with a grant are refused. So a connection is *vouched* once a request
 on it has passed authentication (the app says so through the scope's :data:`VOUCH` callable),
 until a request on it fails authentication. When a new connection would go over a cap, the
-oldest connection in the cap's reach that is not vouched is closed to make room; the new one
-is refused only when every connection in reach is vouched. A client without a valid grant can
-therefore hold only the places that agents with one are not using, and an agent's own new
-connection is at risk only until its first request is authenticated, a few milliseconds,
-while an attacker would need to open as many connections as the cap in that time to push it
-out. On loopback, or behind a proxy, every client has the same address: there the per-client
-cap is one more global cap, and the vouching is what protects agents.
+connection in the cap's reach that has been unvouched the longest is closed to make room; the
+new one is refused (503) when there is none, or when even that one has been open less than
+``grace``. So:
+
+- a client without a valid grant can never close or keep out a connection that an agent has
+  authenticated on; it can hold only the places that such connections leave free;
+- a new connection, an agent's as much as anyone's, keeps its place for ``grace`` at least,
+  time enough to authenticate its first request: connections accepted together in one burst
+  (the event loop accepts a whole backlog at once) can't push each other out before any of
+  them is read;
+- a flood of new connections from the agents' own address (on loopback, or behind a proxy,
+  every client has one address) can still get an agent's *new* connection refused, never its
+  open ones: agents that keep their connections alive, as HTTP clients do, are not affected.
+  With every place held by unauthenticated connections, a cap of N places takes in about
+  N / ``grace`` new connections a second; past that rate, newcomers get 503.
+
+The grace, a quarter of a second by default, covers the few turns of the event loop between
+accepting a connection and authenticating its first request, with room for a loaded loop.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import time
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Final, Protocol
 
 logger = logging.getLogger(__name__)
@@ -42,19 +53,28 @@ class Held(Hashable, Protocol):
 
 
 class Capacity:
-    """The open connections, counted in all and per client, oldest unvouched first."""
+    """The open connections, counted in all and per client, the longest unvouched first."""
 
-    def __init__(self, max_connections: int, max_per_client: int) -> None:
+    def __init__(
+        self,
+        max_connections: int,
+        max_per_client: int,
+        *,
+        grace: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         if max_connections < 1 or max_per_client < 1:
             raise ValueError("connection caps must be at least 1")
         self.max_connections = max_connections
         self.max_per_client = max_per_client
+        self.grace = grace
+        self._clock = clock
         self._clients: dict[Held, str] = {}
         self._counts: dict[str, int] = {}
-        # Unvouched connections in the order they opened (or lost their vouching): dicts keep
-        # insertion order, so the first key is the one to let go.
-        self._unvouched: dict[Held, None] = {}
-        self._unvouched_of: dict[str, dict[Held, None]] = {}
+        # Unvouched connections, with when they became so, in that order (dicts keep insertion
+        # order): the first is the one to let go.
+        self._unvouched: dict[Held, float] = {}
+        self._unvouched_of: dict[str, dict[Held, float]] = {}
         self._evicted = 0
         self._refused = 0
         self._next_report = 0.0
@@ -66,23 +86,22 @@ class Capacity:
 
     def admit(self, connection: Held, client: str) -> str | None:
         """Give ``connection``, from address ``client``, a place, closing an unvouched one if a
-        cap is reached: None; or, when every connection in the cap's reach is vouched, why it
-        gets none (the caller refuses it)."""
+        cap is reached: None; or why it gets none (the caller refuses it)."""
         key = client_key(client)
+        now = self._clock()
         refusal = None
         if self._counts.get(key, 0) >= self.max_per_client and not self._evict(
-            self._unvouched_of.get(key)
+            self._unvouched_of.get(key), now
         ):
             refusal = f"{_connections(self.max_per_client)} from one client"
-        elif len(self._clients) >= self.max_connections and not self._evict(self._unvouched):
+        elif len(self._clients) >= self.max_connections and not self._evict(self._unvouched, now):
             refusal = _connections(self.max_connections)
         if refusal is not None:
             self._report(refused=True)
             return f"the gateway holds at most {refusal}, all in use: try again later"
         self._clients[connection] = key
         self._counts[key] = self._counts.get(key, 0) + 1
-        self._unvouched[connection] = None
-        self._unvouched_of.setdefault(key, {})[connection] = None
+        self._add_unvouched(connection, key, now)
         return None
 
     def vouch(self, connection: Held, vouched: bool) -> None:
@@ -93,8 +112,7 @@ class Capacity:
         if vouched:
             self._forget_unvouched(connection, key)
         elif connection not in self._unvouched:
-            self._unvouched[connection] = None
-            self._unvouched_of.setdefault(key, {})[connection] = None
+            self._add_unvouched(connection, key, self._clock())
 
     def release(self, connection: Held) -> None:
         """``connection`` closed: its place is free (again and again is harmless)."""
@@ -108,6 +126,10 @@ class Capacity:
             del self._counts[key]
         self._forget_unvouched(connection, key)
 
+    def _add_unvouched(self, connection: Held, key: str, now: float) -> None:
+        self._unvouched[connection] = now
+        self._unvouched_of.setdefault(key, {})[connection] = now
+
     def _forget_unvouched(self, connection: Held, key: str) -> None:
         if connection in self._unvouched:
             del self._unvouched[connection]
@@ -116,11 +138,14 @@ class Capacity:
             if not of_client:
                 del self._unvouched_of[key]
 
-    def _evict(self, candidates: dict[Held, None] | None) -> bool:
-        """Close the oldest of ``candidates``, if any, and free its place."""
+    def _evict(self, candidates: dict[Held, float] | None, now: float) -> bool:
+        """Close the longest unvouched of ``candidates``, unless it is within its grace, and
+        free its place."""
         if not candidates:
             return False
-        oldest = next(iter(candidates))
+        oldest, since = next(iter(candidates.items()))
+        if now - since < self.grace:
+            return False
         self.release(oldest)
         oldest.evict()
         self._report(refused=False)
@@ -133,13 +158,13 @@ class Capacity:
             self._refused += 1
         else:
             self._evicted += 1
-        now = time.monotonic()
+        now = self._clock()
         if now < self._next_report:
             return
         self._next_report = now + REPORT_EVERY_SECONDS
         logger.warning(
             "the data plane is at its connection cap (%d in all, %d per client): "
-            "%d unauthenticated connections closed and %d new ones refused to make room",
+            "%d unauthenticated connections closed for room, %d new ones refused",
             self.max_connections,
             self.max_per_client,
             self._evicted,

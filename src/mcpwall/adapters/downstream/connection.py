@@ -52,6 +52,7 @@ class Limits:
     max_headers: int = 100
     max_connections: int = 1000  # open at once, in all (see .capacity)
     max_connections_per_client: int = 1000  # open at once from one client address
+    eviction_grace: float = 0.25  # a new connection's time to authenticate before it may go
     shutdown_timeout: float = 10.0  # graceful stop: then remaining connections are closed
 
 
@@ -68,8 +69,11 @@ class Shared:
     capacity: Capacity = field(init=False)
 
     def __post_init__(self) -> None:
+        limits = self.limits
         self.capacity = Capacity(
-            self.limits.max_connections, self.limits.max_connections_per_client
+            limits.max_connections,
+            limits.max_connections_per_client,
+            grace=limits.eviction_grace,
         )
 
 
