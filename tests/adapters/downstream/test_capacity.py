@@ -32,78 +32,112 @@ class Clock:
 
 
 def caps(total: int, per_client: int, clock: Clock | None = None) -> Capacity:
-    """Caps whose connections are past their grace as soon as they open (unless a test's
-    ``clock`` says otherwise)."""
-    return Capacity(total, per_client, grace=1.0 if clock else 0.0, clock=clock or Clock())
+    return Capacity(total, per_client, grace=1.0, clock=clock or Clock())
 
 
 def opened(capacity: Capacity, *names: str, client: str = "192.0.2.1") -> list[Connection]:
+    """New connections that at once send part of a head: stalling."""
     connections = [Connection(name) for name in names]
     for connection in connections:
         assert capacity.admit(connection, client) is None
+        capacity.stalling(connection)
     return connections
+
+
+def authenticated(capacity: Capacity, *names: str, client: str = "192.0.2.1") -> list[Connection]:
+    """New connections whose first request passes authentication."""
+    connections = [Connection(name) for name in names]
+    for connection in connections:
+        assert capacity.admit(connection, client) is None
+        capacity.busy(connection)
+        capacity.vouch(connection, True)
+        capacity.stalling(connection)  # idle between requests
+    return connections
+
+
+def evicted(*connections: Connection) -> list[str]:
+    return [c.name for c in connections if c.evicted]
 
 
 def test_under_the_caps_every_connection_is_admitted() -> None:
     capacity = caps(3, 3)
     connections = opened(capacity, "a", "b", "c")
     assert capacity.open == 3
-    assert not any(c.evicted for c in connections)
+    assert evicted(*connections) == []
 
 
-def test_at_the_cap_the_oldest_unvouched_connection_makes_room() -> None:
+def test_at_the_cap_the_connection_stalling_the_longest_makes_room() -> None:
     capacity = caps(3, 3)
     a, b, c = opened(capacity, "a", "b", "c")
-    capacity.vouch(a, True)
+    capacity.busy(a)  # its head came whole: the gateway is working on it
     [d] = opened(capacity, "d")
-    assert (a.evicted, b.evicted, c.evicted) == (False, True, False)
+    assert evicted(a, b, c) == ["b"]
     opened(capacity, "e")
-    assert (c.evicted, d.evicted) == (True, False)
+    assert evicted(a, c, d) == ["c"]
     assert capacity.open == 3
     capacity.release(b)  # its connection_lost, after the eviction: nothing more to free
     assert capacity.open == 3
 
 
-def test_when_every_connection_is_vouched_a_new_one_is_refused() -> None:
+def test_authenticated_connections_never_give_way_and_a_newcomer_is_refused() -> None:
     capacity = caps(2, 2)
-    for connection in opened(capacity, "a", "b"):
-        capacity.vouch(connection, True)
+    agents = authenticated(capacity, "a", "b")
     refusal = capacity.admit(Connection("c"), "192.0.2.1")
     assert refusal == (
         "the gateway holds at most 2 connections from one client, all in use: try again later"
     )
+    assert evicted(*agents) == []
     assert caps(2, 5).admit(Connection("x"), "192.0.2.9") is None
 
 
 def test_a_failed_authentication_takes_the_vouching_back() -> None:
     capacity = caps(2, 2)
-    a, b = opened(capacity, "a", "b")
-    capacity.vouch(a, True)
-    capacity.vouch(b, True)
+    a, b = authenticated(capacity, "a", "b")
+    capacity.busy(a)
     capacity.vouch(a, False)
+    assert capacity.admit(Connection("c"), "192.0.2.1") is not None  # a is being answered
+    capacity.stalling(a)  # its 401 sent, the gateway lingers on it
     opened(capacity, "c")
-    assert (a.evicted, b.evicted) == (True, False)
+    assert evicted(a, b) == ["a"]
+
+
+def test_a_new_silent_connection_keeps_its_place_for_its_grace() -> None:
+    """Connections accepted in one burst can't push each other out before any is read."""
+    clock = Clock()
+    capacity = caps(2, 2, clock)
+    a, b = Connection("a"), Connection("b")
+    assert capacity.admit(a, "192.0.2.1") is None
+    assert capacity.admit(b, "192.0.2.1") is None
+    clock.now += 0.5
+    assert capacity.admit(Connection("c"), "192.0.2.1") is not None
+    clock.now += 0.5
+    assert capacity.admit(Connection("d"), "192.0.2.1") is None  # a's grace is over
+    assert evicted(a, b) == ["a"]
+    capacity.stalling(b)  # something came, not a whole head: no grace left
+    assert capacity.admit(Connection("e"), "192.0.2.1") is None
+    assert evicted(a, b) == ["a", "b"]
 
 
 def test_a_closed_connection_frees_its_place() -> None:
     capacity = caps(2, 2)
-    a, b = opened(capacity, "a", "b")
-    capacity.vouch(a, True)
-    capacity.vouch(b, True)
+    a, _ = authenticated(capacity, "a", "b")
     capacity.release(a)
     assert capacity.admit(Connection("c"), "192.0.2.1") is None
     capacity.vouch(a, True)  # a late word about a closed connection changes nothing
+    capacity.stalling(a)
+    capacity.busy(a)
     assert capacity.open == 2
 
 
 def test_the_per_client_cap_makes_room_among_that_clients_connections_only() -> None:
     capacity = caps(10, 2)
-    other = opened(capacity, "other", client="198.51.100.7")[0]  # the oldest of all
+    [other] = opened(capacity, "other", client="198.51.100.7")  # stalling the longest
     a, b = opened(capacity, "a", "b")
     [c] = opened(capacity, "c")
-    assert (a.evicted, other.evicted, b.evicted) == (True, False, False)
-    capacity.vouch(b, True)
-    capacity.vouch(c, True)
+    assert evicted(other, a, b, c) == ["a"]
+    for connection in (b, c):
+        capacity.busy(connection)
+        capacity.vouch(connection, True)
     refusal = capacity.admit(Connection("d"), "192.0.2.1")
     assert "2 connections from one client" in str(refusal)
     assert capacity.admit(Connection("e"), "198.51.100.8") is None  # another client
@@ -114,29 +148,9 @@ def test_the_global_cap_makes_room_among_every_clients_connections() -> None:
     [a] = opened(capacity, "a", client="192.0.2.1")
     [b] = opened(capacity, "b", client="192.0.2.2")
     [c] = opened(capacity, "c", client="192.0.2.3")
-    assert (a.evicted, b.evicted, c.evicted) == (True, False, False)
-    assert capacity.admit(Connection("d"), "192.0.2.1") is None  # a's place was freed
-
-
-def test_a_new_connection_keeps_its_place_for_its_grace() -> None:
-    """Connections accepted in one burst can't push each other out before any is read."""
-    clock = Clock()
-    capacity = caps(2, 2, clock)
-    a, b = opened(capacity, "a", "b")
-    clock.now += 0.5
-    refusal = capacity.admit(Connection("c"), "192.0.2.1")
-    assert refusal == (
-        "the gateway holds at most 2 connections from one client, all in use: try again later"
-    )
-    assert (a.evicted, b.evicted) == (False, False)
-    clock.now += 0.5
-    [d] = opened(capacity, "d")
-    assert (a.evicted, b.evicted) == (True, False)
-    capacity.vouch(b, True)
-    capacity.vouch(b, False)  # unvouched anew: a new grace, and the last in line
-    clock.now += 1.0
-    opened(capacity, "e")
-    assert (b.evicted, d.evicted) == (False, True)
+    assert evicted(a, b, c) == ["a"]
+    assert capacity.admit(Connection("d"), "192.0.2.1") is None
+    assert evicted(a, b, c) == ["a", "b"]
 
 
 def test_caps_below_one_are_refused() -> None:

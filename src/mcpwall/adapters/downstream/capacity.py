@@ -5,27 +5,27 @@ number), and on those of one client address (an IPv6 client by its /64, which on
 usually has whole), so that one address cannot take every place.
 
 A cap alone would let anyone fill it: a client without a grant opens connections and trickles
-their heads, and agents with a grant are refused. So a connection is *vouched* once a request
-on it has passed authentication (the app says so through the scope's :data:`VOUCH` callable),
-until a request on it fails authentication. When a new connection would go over a cap, the
-connection in the cap's reach that has been unvouched the longest is closed to make room; the
-new one is refused (503) when there is none, or when even that one has been open less than
-``grace``. So:
+their heads, and agents with a grant are refused. So when a new connection would go over a
+cap, a connection in the cap's reach is closed to make room — one that is *stalling*: it has
+not authenticated (the app says which requests did, through the scope's :data:`VOUCH`
+callable) and the gateway is waiting on it, for the rest of a head, for its next request, or
+to finish refusing it; the one stalling the longest goes first. The new connection is refused
+(503) only when none is stalling. Never closed for room:
 
-- a client without a valid grant can never close or keep out a connection that an agent has
-  authenticated on; it can hold only the places that such connections leave free;
-- a new connection, an agent's as much as anyone's, keeps its place for ``grace`` at least,
-  time enough to authenticate its first request: connections accepted together in one burst
-  (the event loop accepts a whole backlog at once) can't push each other out before any of
-  them is read;
-- a flood of new connections from the agents' own address (on loopback, or behind a proxy,
-  every client has one address) can still get an agent's *new* connection refused, never its
-  open ones: agents that keep their connections alive, as HTTP clients do, are not affected.
-  With every place held by unauthenticated connections, a cap of N places takes in about
-  N / ``grace`` new connections a second; past that rate, newcomers get 503.
+- a connection on which a request passed authentication (*vouched*), until one fails it;
+- a connection whose request the gateway is working on (its head came whole: the few
+  milliseconds of authenticating it, or answering a request that needs none);
+- a new connection in its first ``grace``, if nothing has come on it yet: connections
+  accepted together in one burst (the event loop accepts a whole backlog at once) can't push
+  each other out before any of them is read.
 
-The grace, a quarter of a second by default, covers the few turns of the event loop between
-accepting a connection and authenticating its first request, with room for a loaded loop.
+So a client without a valid grant can never close or keep out a connection an agent has
+authenticated on, and an agent's new connection, which sends its request at once, is read and
+authenticated before a trickling one can take its place. A flood of new connections from the
+agents' own address (on loopback, or behind a proxy, every client has one address) that
+keeps every place filled with new, silent connections gets newcomers refused, an agent's among
+them, though never an agent's open connections; clients that keep their connections alive,
+as HTTP clients do, don't notice.
 """
 
 from __future__ import annotations
@@ -52,15 +52,45 @@ class Held(Hashable, Protocol):
         """Close at once: its place is given to a newer connection."""
 
 
+class _Line:
+    """Connections in the order they joined, in all and by client: who goes first."""
+
+    __slots__ = ("_all", "_by_client")
+
+    def __init__(self) -> None:
+        self._all: dict[Held, float] = {}  # dicts keep insertion order: the first goes first
+        self._by_client: dict[str, dict[Held, float]] = {}
+
+    def __contains__(self, connection: Held) -> bool:
+        return connection in self._all
+
+    def add(self, connection: Held, client: str, since: float) -> None:
+        self._all[connection] = since
+        self._by_client.setdefault(client, {})[connection] = since
+
+    def remove(self, connection: Held, client: str) -> None:
+        if connection in self._all:
+            del self._all[connection]
+            of_client = self._by_client[client]
+            del of_client[connection]
+            if not of_client:
+                del self._by_client[client]
+
+    def first(self, client: str | None) -> tuple[Held, float] | None:
+        """The first in line (of ``client``, or of all when None)."""
+        line = self._all if client is None else self._by_client.get(client)
+        return next(iter(line.items()), None) if line else None
+
+
 class Capacity:
-    """The open connections, counted in all and per client, the longest unvouched first."""
+    """The open connections, counted in all and per client, and who gives way."""
 
     def __init__(
         self,
         max_connections: int,
         max_per_client: int,
         *,
-        grace: float = 0.25,
+        grace: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_connections < 1 or max_per_client < 1:
@@ -71,10 +101,9 @@ class Capacity:
         self._clock = clock
         self._clients: dict[Held, str] = {}
         self._counts: dict[str, int] = {}
-        # Unvouched connections, with when they became so, in that order (dicts keep insertion
-        # order): the first is the one to let go.
-        self._unvouched: dict[Held, float] = {}
-        self._unvouched_of: dict[str, dict[Held, float]] = {}
+        self._vouched: set[Held] = set()
+        self._new = _Line()  # nothing read from them yet: they may go once `grace` old
+        self._stalling = _Line()  # they may go now, the longest stalling first
         self._evicted = 0
         self._refused = 0
         self._next_report = 0.0
@@ -85,34 +114,47 @@ class Capacity:
         return len(self._clients)
 
     def admit(self, connection: Held, client: str) -> str | None:
-        """Give ``connection``, from address ``client``, a place, closing an unvouched one if a
+        """Give ``connection``, from address ``client``, a place, closing a stalling one if a
         cap is reached: None; or why it gets none (the caller refuses it)."""
         key = client_key(client)
         now = self._clock()
         refusal = None
-        if self._counts.get(key, 0) >= self.max_per_client and not self._evict(
-            self._unvouched_of.get(key), now
-        ):
+        if self._counts.get(key, 0) >= self.max_per_client and not self._evict(key, now):
             refusal = f"{_connections(self.max_per_client)} from one client"
-        elif len(self._clients) >= self.max_connections and not self._evict(self._unvouched, now):
+        elif len(self._clients) >= self.max_connections and not self._evict(None, now):
             refusal = _connections(self.max_connections)
         if refusal is not None:
             self._report(refused=True)
             return f"the gateway holds at most {refusal}, all in use: try again later"
         self._clients[connection] = key
         self._counts[key] = self._counts.get(key, 0) + 1
-        self._add_unvouched(connection, key, now)
+        self._new.add(connection, key, now)
         return None
+
+    def stalling(self, connection: Held) -> None:
+        """The gateway waits on ``connection``'s client: for the rest of a head, for a next
+        request, or to finish refusing it. Unless vouched, it may now give way."""
+        if connection in self._stalling or connection in self._vouched:
+            return
+        key = self._clients.get(connection)
+        if key is not None:
+            self._new.remove(connection, key)
+            self._stalling.add(connection, key, self._clock())
+
+    def busy(self, connection: Held) -> None:
+        """The gateway works on a request of ``connection``'s: it keeps its place meanwhile."""
+        if connection in self._stalling or connection in self._new:
+            key = self._clients[connection]
+            self._stalling.remove(connection, key)
+            self._new.remove(connection, key)
 
     def vouch(self, connection: Held, vouched: bool) -> None:
         """A request on ``connection`` passed authentication (``vouched``), or failed it."""
-        key = self._clients.get(connection)
-        if key is None:
-            return
-        if vouched:
-            self._forget_unvouched(connection, key)
-        elif connection not in self._unvouched:
-            self._add_unvouched(connection, key, self._clock())
+        if not vouched:
+            self._vouched.discard(connection)
+        elif connection in self._clients:
+            self._vouched.add(connection)
+            self.busy(connection)
 
     def release(self, connection: Held) -> None:
         """``connection`` closed: its place is free (again and again is harmless)."""
@@ -124,30 +166,21 @@ class Capacity:
             self._counts[key] = count
         else:
             del self._counts[key]
-        self._forget_unvouched(connection, key)
+        self._vouched.discard(connection)
+        self._new.remove(connection, key)
+        self._stalling.remove(connection, key)
 
-    def _add_unvouched(self, connection: Held, key: str, now: float) -> None:
-        self._unvouched[connection] = now
-        self._unvouched_of.setdefault(key, {})[connection] = now
-
-    def _forget_unvouched(self, connection: Held, key: str) -> None:
-        if connection in self._unvouched:
-            del self._unvouched[connection]
-            of_client = self._unvouched_of[key]
-            del of_client[connection]
-            if not of_client:
-                del self._unvouched_of[key]
-
-    def _evict(self, candidates: dict[Held, float] | None, now: float) -> bool:
-        """Close the longest unvouched of ``candidates``, unless it is within its grace, and
-        free its place."""
-        if not candidates:
-            return False
-        oldest, since = next(iter(candidates.items()))
-        if now - since < self.grace:
-            return False
-        self.release(oldest)
-        oldest.evict()
+    def _evict(self, client: str | None, now: float) -> bool:
+        """Close the connection (of ``client``, or of any when None) stalling the longest,
+        else the oldest new one past its grace, and free its place; False if there is none."""
+        found = self._stalling.first(client)
+        if found is None:
+            found = self._new.first(client)
+            if found is None or now - found[1] < self.grace:
+                return False
+        connection = found[0]
+        self.release(connection)
+        connection.evict()
         self._report(refused=False)
         return True
 

@@ -52,7 +52,7 @@ class Limits:
     max_headers: int = 100
     max_connections: int = 1000  # open at once, in all (see .capacity)
     max_connections_per_client: int = 1000  # open at once from one client address
-    eviction_grace: float = 0.25  # a new connection's time to authenticate before it may go
+    eviction_grace: float = 0.25  # how long a new connection with nothing read keeps its place
     shutdown_timeout: float = 10.0  # graceful stop: then remaining connections are closed
 
 
@@ -158,6 +158,8 @@ class HttpConnection(asyncio.Protocol):
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > self._limits.max_head_bytes:
                 self._refuse(431, f"request head over {self._limits.max_head_bytes} bytes")
+            elif self._current is None:
+                self._shared.capacity.stalling(self)  # waiting on the client for the rest
         elif self._parsing is not None and not self._parsing.body_wanted:
             self._pause_reading()  # the rest of the body waits until the app asks for it
 
@@ -211,6 +213,7 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
+        self._shared.capacity.busy(self)
         codings = b",".join(v for n, v in self._headers if n == b"transfer-encoding")
         if codings and codings.rsplit(b",", 1)[-1].strip().lower() != b"chunked":
             # RFC 9112 §6.3: without chunked last, a request body's length can't be known.
@@ -322,6 +325,7 @@ class HttpConnection(asyncio.Protocol):
             self.close()
         else:
             self._maybe_resume_reading()
+            self._shared.capacity.stalling(self)  # waiting on the client for a next request
             if not self._in_head:
                 self._arm(self._limits.idle_timeout)
 
@@ -385,6 +389,7 @@ class HttpConnection(asyncio.Protocol):
         self._lingering = True
         self._parsing = None
         self._disarm_body()
+        self._shared.capacity.stalling(self)
         if transport.can_write_eof():
             transport.write_eof()
         self._arm(self._limits.linger_timeout)
@@ -429,12 +434,10 @@ class HttpConnection(asyncio.Protocol):
         exchange = self._parsing
         if exchange is None or self.closed:
             return
-        exchange.disconnect()
+        reason = f"the request body did not arrive within {self._limits.body_timeout:g} s"
+        exchange.disconnect(cut_short=reason)
         if not exchange.started:
-            seconds = f"{self._limits.body_timeout:g}"
-            self.write(
-                responses.error_response(408, f"the request body did not arrive within {seconds} s")
-            )
+            self.write(responses.error_response(408, reason))
         self._current = None
         self._linger()
 

@@ -24,6 +24,9 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
                Awaitable[None]]  # fmt: skip
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
+# The key of an ``http.disconnect`` message saying why the server cut the request short (a
+# body past its deadline), where it did; absent when the client went away.
+CUT_SHORT: Final = "mcpwall.cut_short"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
@@ -65,6 +68,7 @@ class Exchange:
         "_chunked",
         "_chunks",
         "_continue",
+        "_cut_short",
         "_head",
         "_head_only",
         "_link",
@@ -94,6 +98,7 @@ class Exchange:
         self._body_delivered = False
         self._waiter: asyncio.Future[None] | None = None
         self.disconnected = False
+        self._cut_short: str | None = None
         self.started = False
         self.response_complete = False
         self._head: bytes | None = None
@@ -111,8 +116,10 @@ class Exchange:
         self._body_complete = True
         self._wake()
 
-    def disconnect(self) -> None:
+    def disconnect(self, cut_short: str | None = None) -> None:
+        """The client is gone, or, ``cut_short`` saying why, the server gave up on it."""
         self.disconnected = True
+        self._cut_short = cut_short
         self._wake()
 
     def _wake(self) -> None:
@@ -160,7 +167,10 @@ class Exchange:
             finally:
                 self._waiter = None
         if self.disconnected or self.response_complete:
-            return dict(_DISCONNECT)
+            message = dict(_DISCONNECT)
+            if self._cut_short is not None:
+                message[CUT_SHORT] = self._cut_short
+            return message
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
         self.buffered = 0
