@@ -397,3 +397,13 @@ async def test_a_request_refused_by_the_transport_still_leaves_its_row(
     assert (record.grant_label, record.upstream, record.rule) == ("alice", "k8s", "(bad request)")
     assert record.message.startswith(f"HTTP {status}: ")
     assert record.method == ("tools/list" if body else "")
+
+
+async def test_a_body_over_the_limit_of_a_known_grant_leaves_its_row(wired: Wired) -> None:
+    auth = {"authorization": f"Bearer {wired.token}", "accept": "application/json"}
+    async with wired.client() as client:
+        response = await client.post("/mcp/k8s", content=b" " * (4 * 1024 * 1024 + 1), headers=auth)
+    assert response.status_code == 413
+    [record] = wired.sink.records
+    assert (record.grant_label, record.upstream, record.rule) == ("alice", "k8s", "(bad request)")
+    assert record.message == "HTTP 413: body of 4194305 bytes is over the limit of 4194304"

@@ -145,6 +145,14 @@ class HttpGateway:
             return _unauthorized("the grant token is unknown, revoked or expired")
         return principal
 
+    async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
+        """Record a request refused for its body (over the limit, not whole in time)."""
+        principal = exchange.admitted
+        if isinstance(principal, Principal):
+            await self.pipeline.record_http_refusal(
+                principal, exchange.upstream, None, "", f"HTTP {status}: {message}"
+            )
+
     async def handle(self, exchange: HttpExchange) -> HttpReply:
         principal = exchange.admitted
         if not isinstance(principal, Principal):  # a caller that did not admit it first

@@ -115,6 +115,12 @@ class HttpHandler(Protocol):
         """Answer an admitted request (``exchange.admitted``), its body read."""
         ...
 
+    async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
+        """An admitted request that the server refused before :meth:`handle` (its body over
+        the limit, or not whole by its deadline, or its client gone): for the record, as
+        ``status`` and ``message``; the server answers it. ``exchange`` has no body."""
+        ...
+
     def ready(self) -> bool:
         """Whether the gateway can serve (``/readyz``)."""
         ...

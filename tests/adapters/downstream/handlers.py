@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mcpwall.ports.downstream import Admitted, HttpReply
+from mcpwall.ports.downstream import Admitted, HttpExchange, HttpReply
 
 
 class AdmitsAll:
     """The admitting half of an :class:`~mcpwall.ports.downstream.HttpHandler` that lets
-    every request in, and is always ready; subclasses answer (``handle``)."""
+    every request in, records no refusal, and is always ready; subclasses answer
+    (``handle``)."""
 
     async def admit(
         self, headers: Mapping[str, str], duplicated: tuple[str, ...]
     ) -> Admitted | HttpReply:
         return Admitted()
+
+    async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
+        pass
 
     def ready(self) -> bool:
         return True

@@ -203,6 +203,7 @@ class Guarded(AdmitsAll):
     def __init__(self) -> None:
         self.grant = Grant()
         self.seen: list[HttpExchange] = []
+        self.refusals: list[tuple[HttpExchange, int, str]] = []
 
     async def admit(
         self, headers: Mapping[str, str], duplicated: tuple[str, ...]
@@ -215,9 +216,15 @@ class Guarded(AdmitsAll):
         self.seen.append(exchange)
         return HttpReply(200, [], exchange.body)
 
+    async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
+        self.refusals.append((exchange, status, message))
+
 
 async def run_app(
-    app: DownstreamApp, authorization: bytes, inbound: list[dict[str, object]]
+    app: DownstreamApp,
+    authorization: bytes,
+    inbound: list[dict[str, object]],
+    length: bytes = b"1000000",
 ) -> tuple[list[Message], list[bool]]:
     """One POST to /mcp through the app, as its server would run it: what the app sent, and
     what it said about the request's authentication."""
@@ -230,7 +237,7 @@ async def run_app(
     async def send(message: Message) -> None:
         sent.append(message)
 
-    headers = [(b"host", b"127.0.0.1"), (b"content-length", b"1000000")]
+    headers = [(b"host", b"127.0.0.1"), (b"content-length", length)]
     scope = {
         "type": "http",
         "path": "/mcp",
@@ -260,3 +267,31 @@ async def test_an_admitted_request_brings_its_admission_to_the_handler_with_its_
     [exchange] = handler.seen
     assert exchange.admitted is handler.grant
     assert exchange.body == b"{}"
+
+
+@pytest.mark.parametrize(
+    ("inbound", "status", "message"),
+    [
+        (
+            [{"type": "http.disconnect", "mcpwall.cut_short": "the request body did not arrive"}],
+            408,
+            "the request body did not arrive",
+        ),
+        ([{"type": "http.disconnect"}], 400, "the client went away before sending the whole body"),
+        (
+            [{"type": "http.request", "body": b"x" * 1001, "more_body": False}],
+            413,
+            "body is over the limit of 1000 bytes",
+        ),
+    ],
+)
+async def test_an_admitted_request_refused_for_its_body_is_told_to_the_handler(
+    inbound: list[dict[str, object]], status: int, message: str
+) -> None:
+    handler = Guarded()
+    sent, _ = await run_app(DownstreamApp(handler, max_body=1000), b"yes", inbound, b"999")
+    assert sent[0]["status"] == status
+    [(exchange, told_status, told)] = handler.refusals
+    assert (exchange.admitted, exchange.upstream, exchange.body) == (handler.grant, None, b"")
+    assert (told_status, told) == (status, message)
+    assert handler.seen == []

@@ -18,12 +18,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import orjson
 
 from mcpwall.adapters.downstream.capacity import VOUCH
+from mcpwall.adapters.downstream.exchange import CUT_SHORT
 from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.strictjson import MAX_BODY_BYTES
@@ -39,6 +41,14 @@ METHODS = ("POST", "GET", "DELETE")
 # A request still running this long gets a watcher for its client going away (see
 # _unless_disconnected); answers that come sooner never need one.
 WATCH_AFTER_SECONDS = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class BodyRefusal:
+    """Why a request's body was refused: the HTTP status and the message to answer with."""
+
+    status: int
+    message: str
 
 
 def error_reply(
@@ -119,8 +129,12 @@ class DownstreamApp:
         body = b""
         if method == "POST":
             read = await self._body(headers, receive)
-            if isinstance(read, HttpReply):
-                return read
+            if isinstance(read, BodyRefusal):
+                unread = HttpExchange(
+                    method, upstream or None, headers, b"", duplicated, None, admitted
+                )
+                await self.handler.refused(unread, read.status, read.message)
+                return error_reply(read.status, read.message)
             body = read
         exchange = HttpExchange(
             method, upstream or None, headers, body, duplicated, SseResponder(send), admitted
@@ -141,10 +155,10 @@ class DownstreamApp:
             return None
         return error_reply(403, f"origin {origin!r} is not allowed (set it in the allowed origins)")
 
-    async def _body(self, headers: dict[str, str], receive: Receive) -> bytes | HttpReply:
+    async def _body(self, headers: dict[str, str], receive: Receive) -> bytes | BodyRefusal:
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_body:
-            return error_reply(
+            return BodyRefusal(
                 413, f"body of {declared} bytes is over the limit of {self.max_body}"
             )
         chunks: list[bytes] = []
@@ -152,11 +166,14 @@ class DownstreamApp:
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                return error_reply(400, "the client went away before sending the whole body")
+                cut_short = message.get(CUT_SHORT)
+                if cut_short is not None:
+                    return BodyRefusal(408, cut_short)
+                return BodyRefusal(400, "the client went away before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body:
-                return error_reply(413, f"body is over the limit of {self.max_body} bytes")
+                return BodyRefusal(413, f"body is over the limit of {self.max_body} bytes")
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
