@@ -10,12 +10,14 @@ import asyncio
 import hashlib
 import hmac
 import os
+import resource
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
 from mcpwall.adapters.counters import RedisCounters, SQLCounters
+from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import ProxyLog, open_proxy_log
 from mcpwall.adapters.secrets import load_secret_key
@@ -39,6 +41,16 @@ ALLOWED_ORIGINS_VARIABLE = "MCPWALL_ALLOWED_ORIGINS"
 REDIS_URL_VARIABLE = "MCPWALL_REDIS_URL"
 LIMITS_FAIL_OPEN_VARIABLE = "MCPWALL_LIMITS_FAIL_OPEN"
 DEFAULT_UPSTREAM_TIMEOUT = 60.0
+MAX_CONNECTIONS_VARIABLE = "MCPWALL_MAX_CONNECTIONS"
+MAX_CONNECTIONS_PER_CLIENT_VARIABLE = "MCPWALL_MAX_CONNECTIONS_PER_CLIENT"
+IDLE_TIMEOUT_VARIABLE = "MCPWALL_IDLE_TIMEOUT"
+HEAD_TIMEOUT_VARIABLE = "MCPWALL_HEAD_TIMEOUT"
+BODY_TIMEOUT_VARIABLE = "MCPWALL_BODY_TIMEOUT"
+# Descriptors kept out of the agents' connection cap whatever the limit: the database, the
+# proxy log's files, the listening sockets, the admin API's connections, the event loop's own.
+RESERVED_FILES = 64
+MAX_CONNECTIONS_DEFAULT_CEILING = 10_000  # past this, one process is the wrong tool anyway
+MIN_CONNECTIONS_DEFAULT = 16
 
 
 @dataclass
@@ -85,6 +97,50 @@ def upstream_timeout(environ: Mapping[str, str]) -> float:
     return number_setting(
         environ, UPSTREAM_TIMEOUT_VARIABLE, DEFAULT_UPSTREAM_TIMEOUT, maximum=86_400
     )
+
+
+def raise_open_files_limit() -> int:
+    """Raise the process's soft limit on open files to its hard limit, as servers commonly
+    do at start (the soft limit is often 1,024 where the hard one is far higher), and return
+    the limit in force. Where the system refuses, the soft limit stays."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and (soft == resource.RLIM_INFINITY or soft < hard):
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError):
+            return soft
+        return hard
+    return soft
+
+
+def server_limits(environ: Mapping[str, str], open_files: int) -> Limits:
+    """The data plane server's deadlines and connection caps, from the environment.
+
+    ``MCPWALL_MAX_CONNECTIONS`` (at most ``open_files``, the process's limit on open files)
+    defaults to half of what that limit leaves after :data:`RESERVED_FILES`, the other half
+    being for upstream processes and connections, between :data:`MIN_CONNECTIONS_DEFAULT`
+    and :data:`MAX_CONNECTIONS_DEFAULT_CEILING`; ``MCPWALL_MAX_CONNECTIONS_PER_CLIENT``
+    defaults to half of it. ``MCPWALL_IDLE_TIMEOUT``, ``MCPWALL_HEAD_TIMEOUT`` and
+    ``MCPWALL_BODY_TIMEOUT`` are deadlines in seconds (defaults: :class:`Limits`').
+    """
+    default = (open_files - RESERVED_FILES) // 2
+    default = max(MIN_CONNECTIONS_DEFAULT, min(MAX_CONNECTIONS_DEFAULT_CEILING, default))
+    total = count_setting(environ, MAX_CONNECTIONS_VARIABLE, default, maximum=open_files)
+    per_client = count_setting(
+        environ, MAX_CONNECTIONS_PER_CLIENT_VARIABLE, max(1, total // 2), maximum=total
+    )
+    defaults = Limits()
+    return Limits(
+        idle_timeout=_seconds(environ, IDLE_TIMEOUT_VARIABLE, defaults.idle_timeout),
+        head_timeout=_seconds(environ, HEAD_TIMEOUT_VARIABLE, defaults.head_timeout),
+        body_timeout=_seconds(environ, BODY_TIMEOUT_VARIABLE, defaults.body_timeout),
+        max_connections=total,
+        max_connections_per_client=per_client,
+    )
+
+
+def _seconds(environ: Mapping[str, str], variable: str, default: float) -> float:
+    return number_setting(environ, variable, default, maximum=3_600)
 
 
 def number_setting(

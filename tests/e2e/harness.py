@@ -46,13 +46,22 @@ CLI_TIMEOUT: Final = 60.0
 # Settings the developer's shell may carry that would point a test gateway elsewhere.
 FOREIGN_SETTINGS: Final = ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_TOKEN")
 _TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)
+# Runs a command with its limit on open files (soft and hard) set to argv[1].
+_WITH_OPEN_FILES: Final = (
+    "import os, resource, sys; n = int(sys.argv[1]); "
+    "resource.setrlimit(resource.RLIMIT_NOFILE, (n, n)); os.execv(sys.argv[2], sys.argv[2:])"
+)
 
 
 class Gateway:
-    """One ``mcpwall serve`` on 127.0.0.1, its home in a directory of the test's own."""
+    """One ``mcpwall serve`` on 127.0.0.1, its home in a directory of the test's own;
+    ``open_files`` limits the descriptors it may have open (soft and hard limit alike)."""
 
-    def __init__(self, home: Path, env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, home: Path, env: Mapping[str, str] | None = None, *, open_files: int | None = None
+    ) -> None:
         self.home = home
+        self.open_files = open_files
         self.port = free_port()
         self.admin_port = free_port()
         while self.admin_port == self.port:
@@ -116,6 +125,8 @@ class Gateway:
         assert self.process is None, "already started"
         command = [MCPWALL, "serve", "--host", LOOPBACK]
         command += ["--port", str(self.port), "--admin-port", str(self.admin_port)]
+        if self.open_files is not None:
+            command = [sys.executable, "-c", _WITH_OPEN_FILES, str(self.open_files), *command]
         with open(self.log_path, "wb") as log:
             self.process = subprocess.Popen(
                 command, env=self.env, stdout=log, stderr=subprocess.STDOUT

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import gc
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,7 +29,7 @@ from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
 from mcpwall.control import ControlPlane
-from mcpwall.wiring import DataPlane, build_data_plane
+from mcpwall.wiring import DataPlane, build_data_plane, raise_open_files_limit, server_limits
 
 PORT = click.IntRange(1, 65535)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -53,9 +54,10 @@ def serve(host: str, port: int, admin_port: int) -> None:
     """
     if port == admin_port:
         raise click.BadParameter("must differ from --port", param_hint="--admin-port")
+    limits = server_limits(os.environ, raise_open_files_limit())
     plane = control()
     data_plane = build_data_plane(plane.store, home(), clock=plane.clock)
-    agents = _Agents(HttpServer(data_plane.app(host)), host, port)
+    agents = _Agents(HttpServer(data_plane.app(host), limits), host, port)
     admin = _Server(_config(_admin_app(plane, data_plane), host, admin_port))
     stderr.print(f"serving agents on http://{_netloc(host, port)}/mcp")
     stderr.print(f"serving the admin API on http://{_netloc(host, admin_port)}/api")
