@@ -108,7 +108,7 @@ class HttpHandler(Protocol):
     ) -> Admitted | HttpReply:
         """Judge a request from its headers, before its body is read: what to hand back to
         :meth:`handle` with the body, or the reply that refuses it (its body is then never
-        read, and the connection closes after the reply)."""
+        read, and a connection left with a body unread closes after the reply)."""
         ...
 
     async def handle(self, exchange: HttpExchange) -> HttpReply:
