@@ -21,6 +21,7 @@ COMMANDS = {
     "serve": ("mcpwall.cli.serve", "serve"),
     "stdio": ("mcpwall.cli.stdio", "stdio"),
     "logs": ("mcpwall.cli.logs", "logs"),
+    "sandbox": ("mcpwall.cli.sandbox", "sandbox"),
 }
 
 
