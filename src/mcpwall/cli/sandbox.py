@@ -14,10 +14,13 @@ PORT = click.IntRange(0, 65535)
 
 @click.command()
 @click.option(
-    "--http", "port", type=PORT, metavar="PORT",
+    "--http",
+    "port",
+    type=PORT,
+    metavar="PORT",
     help="Serve Streamable HTTP on 127.0.0.1:PORT/mcp instead of stdio (0: any free port); "
     "the URL is printed on stdout once it listens.",
-)  # fmt: skip
+)
 def sandbox(port: int | None) -> None:
     """Serve a sandbox Kubernetes cluster over MCP: stdio, or Streamable HTTP with --http.
 

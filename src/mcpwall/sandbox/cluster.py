@@ -30,9 +30,16 @@ CRASHLOOP: Final = "CrashLoopBackOff"
 
 # The kinds that belong to the cluster rather than to a namespace.
 CLUSTER_SCOPED = frozenset(
-    {"Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-     "PersistentVolume", "StorageClass", "PriorityClass"}
-)  # fmt: skip
+    {
+        "Namespace",
+        "ClusterRole",
+        "ClusterRoleBinding",
+        "CustomResourceDefinition",
+        "PersistentVolume",
+        "StorageClass",
+        "PriorityClass",
+    }
+)
 MAX_REPLICAS = 50
 NODES = 3
 
@@ -285,9 +292,15 @@ class Cluster:
         started = []
         for _ in range(spec.replicas - len(owned)):
             pod = Pod(
-                namespace, self._pod_name(name, spec), RUNNING, "1/1", 0, spec.image, name,
+                namespace,
+                self._pod_name(name, spec),
+                RUNNING,
+                "1/1",
+                0,
+                spec.image,
+                name,
                 self._next_node(),
-            )  # fmt: skip
+            )
             self._pods[(namespace, pod.name)] = pod
             started.append(pod)
         return started

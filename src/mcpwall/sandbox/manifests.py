@@ -40,8 +40,10 @@ class Manifest:
         spec = _object(self.document.get("spec", {}), "spec")
         path = "spec"
         if self.kind == "Deployment":
-            spec = _object(_object(spec.get("template", {}), "spec.template").get("spec", {}),
-                           "spec.template.spec")  # fmt: skip
+            spec = _object(
+                _object(spec.get("template", {}), "spec.template").get("spec", {}),
+                "spec.template.spec",
+            )
             path = "spec.template.spec"
         containers = spec.get("containers")
         first = containers[0] if isinstance(containers, list) and containers else None

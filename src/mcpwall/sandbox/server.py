@@ -111,9 +111,12 @@ def refusals() -> Iterator[None]:
 def build_server(cluster: Cluster) -> MCPServer:
     """An ``MCPServer`` whose tools act on ``cluster``."""
     server: MCPServer = MCPServer(
-        NAME, description=DESCRIPTION, instructions=INSTRUCTIONS, version=__version__,
+        NAME,
+        description=DESCRIPTION,
+        instructions=INSTRUCTIONS,
+        version=__version__,
         log_level="WARNING",
-    )  # fmt: skip
+    )
     _reading_tools(server, cluster)
     _workload_tools(server, cluster)
     _admin_tools(server, cluster)
@@ -210,8 +213,9 @@ def _workload_tools(server: MCPServer, cluster: Cluster) -> None:
     ) -> str:
         """Create or update an object from its manifest (Deployment, Pod, ConfigMap…)."""
         with refusals():
-            return apply(cluster, read_manifest(manifest, kind=kind, name=name,
-                                                namespace=namespace))  # fmt: skip
+            return apply(
+                cluster, read_manifest(manifest, kind=kind, name=name, namespace=namespace)
+            )
 
 
 def _admin_tools(server: MCPServer, cluster: Cluster) -> None:
@@ -240,8 +244,9 @@ def _admin_tools(server: MCPServer, cluster: Cluster) -> None:
     ) -> str:
         """Create or update a ClusterRole (permissions across every namespace)."""
         with refusals():
-            return apply(cluster, read_manifest(manifest, kind="ClusterRole", name=name,
-                                                namespace=""))  # fmt: skip
+            return apply(
+                cluster, read_manifest(manifest, kind="ClusterRole", name=name, namespace="")
+            )
 
     @server.tool(annotations=DESTROY, structured_output=False)
     async def delete_cluster_role(
@@ -290,9 +295,13 @@ async def serve_http(server: MCPServer, port: int, on_listening: Callable[[str],
     # Connections wait in the backlog until uvicorn accepts them: the server is reachable now.
     on_listening(f"http://{HOST}:{listener.getsockname()[1]}{PATH}")
     config = uvicorn.Config(
-        app, log_level="warning", lifespan="on", timeout_graceful_shutdown=1,
-        server_header=False, access_log=False,
-    )  # fmt: skip
+        app,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        server_header=False,
+        access_log=False,
+    )
     uvicorn_server = _Server(config)
     loop = asyncio.get_running_loop()
     for stop in STOP_SIGNALS:
