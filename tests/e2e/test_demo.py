@@ -23,6 +23,7 @@ import anyio
 import pytest
 from rich.console import Console
 
+from mcpwall.demo import runner, story
 from mcpwall.demo.runner import run_demo
 from mcpwall.demo.stage import seed_policy_text
 from tests.e2e.harness import MCPWALL, agent, decision_of, text_of
@@ -172,15 +173,17 @@ def kept_demo() -> Iterator[subprocess.Popen[str]]:
 
 
 def read_until(process: subprocess.Popen[str], marker: str) -> str:
-    """What the process prints, up to and including the line containing ``marker``."""
+    """What the process prints, up to at least ``marker``. Read from the file descriptor: a
+    buffered reader would take in more than a line and leave select() nothing to report."""
     assert process.stdout is not None
-    lines: list[str] = []
-    while not any(marker in line for line in lines):
-        readable, _, _ = select.select([process.stdout], [], [], TIMEOUT)
-        line = process.stdout.readline() if readable else ""
-        assert line, "".join(lines)
-        lines.append(line)
-    return "".join(lines)
+    descriptor = process.stdout.fileno()
+    data = b""
+    while marker.encode() not in data:
+        readable, _, _ = select.select([descriptor], [], [], TIMEOUT)
+        chunk = os.read(descriptor, 65536) if readable else b""
+        assert chunk, data.decode()
+        data += chunk
+    return data.decode()
 
 
 async def call_the_wall(url: str, token: str) -> tuple[list[str], Any, str]:
@@ -222,3 +225,54 @@ def test_keep_serves_a_real_agent_until_ctrl_c(kept_demo: subprocess.Popen[str])
         assert (home / "mcpwall.db").exists()  # kept, for `mcpwall logs`
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def test_an_interrupted_demo_stops_everything_and_exits_130(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    async def interrupted(play: Any) -> None:
+        raise KeyboardInterrupt
+
+    first, *_ = story.STEPS
+    monkeypatch.setattr(runner, "STEPS", (first, ("interrupted", "Ctrl-C", interrupted)))
+    out = io.StringIO()
+    code = run_demo(Console(file=out, width=200, markup=False, soft_wrap=True))
+    output = out.getvalue()
+    assert code == 130, output
+    assert "interrupted" in output
+    home, ports = home_and_ports(output)
+    assert not home.exists()
+    assert_stopped(ports)
+
+
+def test_sigterm_stops_a_kept_demo_as_ctrl_c_does(kept_demo: subprocess.Popen[str]) -> None:
+    output = read_until(kept_demo, "Ctrl-C stops the gateway and the sandbox.")
+    children = children_of(kept_demo.pid)
+    home, ports = home_and_ports(output)
+    try:
+        kept_demo.send_signal(signal.SIGTERM)
+        assert kept_demo.wait(timeout=TIMEOUT) == 0
+        assert [pid for pid in children if alive(pid)] == []
+        assert_stopped(ports)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_a_kept_demo_whose_gateway_dies_says_so_and_exits_1(
+    kept_demo: subprocess.Popen[str],
+) -> None:
+    output = read_until(kept_demo, "Ctrl-C stops the gateway and the sandbox.")
+    home, ports = home_and_ports(output)
+    (gateway,) = [
+        pid for pid in children_of(kept_demo.pid)
+        if " serve " in Path(f"/proc/{pid}/cmdline").read_text().replace("\0", " ")
+    ]  # fmt: skip
+    os.kill(gateway, signal.SIGKILL)
+    code = kept_demo.wait(timeout=TIMEOUT)
+    assert kept_demo.stdout is not None
+    rest = kept_demo.stdout.read()
+    assert code == 1, rest
+    assert '✗ step "keep running" did not behave as the story says' in rest
+    assert "mcpwall serve to keep running" in rest
+    assert not home.exists()  # a failed demo keeps nothing
+    assert_stopped(ports)

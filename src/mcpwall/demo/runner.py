@@ -12,7 +12,8 @@ import json
 import shlex
 import signal
 import time
-from contextlib import AsyncExitStack
+from collections.abc import Callable, Iterator
+from contextlib import AsyncExitStack, contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -32,11 +33,33 @@ from mcpwall.demo.story import STEPS, SUMMARY_STEP, Play, guardrails_fired
 EXIT_OK = 0
 EXIT_STEP_FAILED = 1
 EXIT_INTERRUPTED = 130
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+SIGTERM, SIGHUP = signal.SIGTERM, signal.SIGHUP
+STOP_SIGNALS = {signal.SIGINT, SIGTERM, SIGHUP}
 
 
 def run_demo(console: Console, *, keep: bool = False, policy_text: str | None = None) -> int:
     """Play the story; ``policy_text`` replaces the seed's policy (to see a step fail)."""
+    with stop_signals_interrupt():
+        return _run(console, keep=keep, policy_text=policy_text)
+
+
+@contextmanager
+def stop_signals_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP interrupt the demo like Ctrl-C does, so that it stops its children
+    (which run in sessions of their own, out of the terminal's reach) instead of leaving them."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (SIGTERM, SIGHUP)}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _run(console: Console, *, keep: bool, policy_text: str | None) -> int:
     started = time.monotonic()
     stage: Stage | None = None
     code = EXIT_OK
@@ -60,8 +83,7 @@ def run_demo(console: Console, *, keep: bool = False, policy_text: str | None = 
             )
         )
         if keep:
-            offer_connection(console, stage)
-            code = wait_for_stop(stage)
+            code = wait_for_stop(stage, announce=lambda: offer_connection(console, stage))
     except DemoStepFailed as failure:
         report(console, failure)
         code = EXIT_STEP_FAILED
@@ -181,14 +203,17 @@ def offer_connection(console: Console, stage: Stage) -> None:
     console.print(Text("Ctrl-C stops the gateway and the sandbox.", style="yellow"))
 
 
-def wait_for_stop(stage: Stage) -> int:
-    """Block until Ctrl-C, SIGTERM or SIGHUP (0), or until a child exits by itself (1).
+def wait_for_stop(stage: Stage, announce: Callable[[], None]) -> int:
+    """``announce()``, then block until Ctrl-C, SIGTERM or SIGHUP (0), or until a child exits
+    by itself (1).
 
-    The signals are blocked and waited for, so none can slip in between two checks.
+    The signals are blocked before the announcement and then waited for, so none can slip in
+    between two checks, nor arrive before the wait began.
     """
     watched = STOP_SIGNALS | {signal.SIGCHLD}
     old = signal.pthread_sigmask(signal.SIG_BLOCK, watched)
     try:
+        announce()
         while True:
             for child in stage.children:
                 if not child.running():

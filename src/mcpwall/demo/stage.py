@@ -54,6 +54,7 @@ class Stage:
         self.sandbox_url = f"http://{LOOPBACK}:{self.sandbox_port}/mcp"
         self.url = f"http://{LOOPBACK}:{self.port}/mcp/{UPSTREAM}"
         self.store: SQLStore | None = None
+        self._plane: ControlPlane | None = None
         self.children: list[Child] = []
         self.tokens: dict[str, str] = {}
         self.policy: PolicyVersion | None = None
@@ -61,14 +62,14 @@ class Stage:
 
     @property
     def plane(self) -> ControlPlane:
-        assert self.store is not None, "configure() first"
-        return ControlPlane(self.store)
+        assert self._plane is not None, "configure() first"
+        return self._plane
 
     def configure(self, policy_text: str) -> None:
         """Register the upstream, set the policy, issue the grants."""
         self.progress("registering the sandbox, setting the seed's policy, issuing grants")
         self.store = open_store(None, self.home, environ=self.env)
-        plane = self.plane
+        plane = self._plane = ControlPlane(self.store)
         plane.store.add_upstream(Upstream.remote(UPSTREAM, self.sandbox_url), actor=ACTOR)
         self.policy_text = policy_text
         self.policy = plane.set_policy(POLICY, policy_text, actor=ACTOR, source="seed").version

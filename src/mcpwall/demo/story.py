@@ -363,7 +363,7 @@ async def runaway_loop(play: Play) -> None:
     show.check(
         play.console,
         f"{RUNAWAY_ALLOWED} deletions, then the limit, with retry_after_s; "
-        f"{play.agent.label}'s own budget is untouched (scope: grant)",
+        f"the budget is per grant (scope: grant): {play.agent.label} has its own",
     )
 
 
