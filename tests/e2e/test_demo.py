@@ -7,6 +7,7 @@ test checks they are gone afterwards, and that nothing listens on their ports an
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -167,9 +168,23 @@ def kept_demo() -> Iterator[subprocess.Popen[str]]:
         try:
             yield process
         finally:
-            if process.poll() is None:
-                process.kill()
-                process.wait()
+            stop_demo(process)
+
+
+def stop_demo(process: subprocess.Popen[str]) -> None:
+    """Stop a demo a test left running, as a user would (SIGTERM: it stops its children); if
+    that fails, kill it and its children, which live in sessions of their own."""
+    if process.poll() is not None:
+        return
+    children = children_of(process.pid)
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=TIMEOUT)
+    except subprocess.TimeoutExpired:
+        for pid in [process.pid, *children]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        process.wait()
 
 
 def read_until(process: subprocess.Popen[str], marker: str) -> str:
