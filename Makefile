@@ -5,8 +5,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
+DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install dev test lint format bench conformance clean
+.PHONY: install dev demo test lint format bench conformance clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +19,16 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 install dev: $(STAMP)
+
+# What `mcpwall demo` needs and no more: mcpwall with the MCP SDK (the demo extra).
+$(DEMO_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+# The crashloop story through the gateway, end to end; `make demo DEMO_ARGS=--keep` leaves it
+# running for your own agent.
+demo: $(DEMO_STAMP)
+	$(BIN)/mcpwall demo $(DEMO_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

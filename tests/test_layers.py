@@ -26,6 +26,8 @@ LAYERS = {
     "dashboard": 5,
     "__main__": 5,
     "wiring": 5,  # assembles the data plane from concrete adapters
+    "sandbox": 5,  # the pretend Kubernetes MCP server of `mcpwall sandbox`
+    "demo": 5,  # `mcpwall demo`: the gateway in front of the sandbox, a scripted agent
 }
 
 # Modules the pure core must never import: each performs I/O, reads the clock or the environment.
@@ -98,6 +100,21 @@ def test_core_does_no_io(path: Path) -> None:
         assert top not in CORE_FORBIDDEN, (
             f"{path.relative_to(PACKAGE_ROOT)}:{line}: the pure core imports {imported}, "
             "which does I/O or reads the clock; move that code to an adapter behind a port"
+        )
+
+
+# Modules above the core that are pure all the same, and must stay so: the sandbox's cluster.
+PURE_ELSEWHERE = ["sandbox/cluster.py", "sandbox/scenario.py", "sandbox/manifests.py",
+                  "sandbox/containers.py"]  # fmt: skip
+
+
+@pytest.mark.parametrize("relative", PURE_ELSEWHERE)
+def test_pure_modules_above_the_core_do_no_io(relative: str) -> None:
+    path = PACKAGE_ROOT / relative
+    for line, imported in imports_of(path):
+        top = imported.split(".")[0]
+        assert top not in CORE_FORBIDDEN | {"mcp", "mcp_types"}, (
+            f"{relative}:{line}: imports {imported}, which does I/O; keep this module pure"
         )
 
 

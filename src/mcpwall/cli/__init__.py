@@ -21,6 +21,8 @@ COMMANDS = {
     "serve": ("mcpwall.cli.serve", "serve"),
     "stdio": ("mcpwall.cli.stdio", "stdio"),
     "logs": ("mcpwall.cli.logs", "logs"),
+    "demo": ("mcpwall.cli.demo", "demo"),
+    "sandbox": ("mcpwall.cli.sandbox", "sandbox"),
 }
 
 

@@ -156,10 +156,11 @@ def summary(since: str, as_json: bool) -> None:
     if not rows:
         stdout.print(f"no decided calls in the last {since}")
         return
-    _summary_table(rows)
+    stdout.print(summary_table(rows))
 
 
-def _summary_table(rows: list[SummaryRow]) -> None:
+def summary_table(rows: list[SummaryRow]) -> Table:
+    """The summary as ``logs summary`` prints it (``mcpwall demo`` prints the same)."""
     table = Table(
         "upstream", "tool", "decision", "rule", Column("count", justify="right"), "last seen (UTC)",
         box=None, pad_edge=False,
@@ -169,7 +170,7 @@ def _summary_table(rows: list[SummaryRow]) -> None:
             row.upstream, row.tool, _decision(row.decision), row.rule,
             str(row.count), row.last_seen.strftime("%Y-%m-%d %H:%M:%S"),
         )  # fmt: skip
-    stdout.print(table)
+    return table
 
 
 def _decision(decision: str) -> Text:

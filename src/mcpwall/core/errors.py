@@ -41,6 +41,13 @@
      └─ LimitsUnavailable   the rate-limit counters could not be reached or used (the call's
                             limits were not checked: refused, or let through when configured)
 
+    MCPWallError
+     ├─ SandboxError        the sandbox cluster (``mcpwall sandbox``) refused an operation, as a
+     │                      Kubernetes API server would: no such pod, a manifest that disagrees
+     │                      with the call's arguments…
+     └─ DemoStepFailed      a step of ``mcpwall demo`` did not behave as the story says;
+                            ``.step`` names it, the message says what was expected and seen
+
 Messages give the location, what was found and what was expected.
 """
 
@@ -309,3 +316,22 @@ class LimitsUnavailable(MCPWallError):  # noqa: N818
         self.store = store
         self.reason = reason
         super().__init__(f"rate-limit counters at {store} are unavailable: {reason}")
+
+
+class SandboxError(MCPWallError):
+    """The sandbox cluster refused an operation; the message reads like the API server's own
+    (``pods "web-1" not found in namespace "dev"``)."""
+
+
+class DemoStepFailed(MCPWallError):  # noqa: N818
+    """A step of ``mcpwall demo`` did not behave as the story says.
+
+    ``step`` names the step; ``expected`` and ``seen`` say what the story promises and what
+    happened instead.
+    """
+
+    def __init__(self, step: str, expected: str, seen: str) -> None:
+        self.step = step
+        self.expected = expected
+        self.seen = seen
+        super().__init__(f"step {_quote(step)}: expected {expected}; saw {seen}")

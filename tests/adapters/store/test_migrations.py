@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import URL, inspect
@@ -49,6 +51,39 @@ def test_reopening_a_store_keeps_its_data(database_url: str, tmp_path: Path) -> 
         assert reopened.revision() == 1
     finally:
         reopened.close()
+
+
+def test_migrating_says_one_line_when_it_changes_something_and_nothing_otherwise(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    engine = create(database_url_for(database_url))
+    try:
+        upgrade(engine)
+        first = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+        caplog.clear()
+        upgrade(engine)
+        second = [(r.name, r.levelno, r.getMessage()) for r in caplog.records]
+    finally:
+        engine.dispose()
+    created = f"created the database schema (revision {head()})"
+    assert [(n, m) for n, level, m in first if level >= logging.INFO] == [
+        ("mcpwall.store", created)
+    ]
+    assert [(n, m) for n, level, m in second if level >= logging.INFO] == []
+
+
+def test_migrating_leaves_alembics_log_level_as_it_was(database_url: str) -> None:
+    alembic = logging.getLogger("alembic")
+    alembic.setLevel(logging.DEBUG)
+    engine = create(database_url_for(database_url))
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+        level = alembic.level
+        alembic.setLevel(logging.NOTSET)
+    assert level == logging.DEBUG
 
 
 def database_url_for(url: str) -> URL:
