@@ -27,7 +27,11 @@
          ├─ InvalidParams   -32602 … a method's params are wrong (tool name, cursor, ``_meta``…)
          │   └─ UnknownTool … ``Unknown tool: NAME``, for a hidden tool as for a missing one
          ├─ HeaderMismatch  -32020 … an MCP HTTP header is missing or disagrees with the body
-         └─ UnsupportedProtocolVersion -32022 … ``.data`` is ``{supported, requested}``
+         ├─ UnsupportedProtocolVersion -32022 … ``.data`` is ``{supported, requested}``
+         └─ OverCapacity    … a bound on what is held open was reached; ``.data`` is ``{cap,
+             │                limit, retry_after_s}`` (the code is the HTTP status that carries it)
+             ├─ GrantOverCapacity   429 … the grant's own share (sessions, streams, processes)
+             └─ GatewayOverCapacity 503 … the whole gateway's
 
     MCPWallError
      └─ UpstreamError       talking to an upstream server failed (the call has no result);
@@ -54,6 +58,7 @@ Messages give the location, what was found and what was expected.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -271,6 +276,51 @@ class UnsupportedProtocolVersion(ProtocolError):  # noqa: N818
             f"(expected one of {', '.join(self.supported)})",
             data={"supported": list(self.supported), "requested": requested},
         )
+
+
+class OverCapacity(ProtocolError):  # noqa: N818
+    """A request refused because a bound on what is held open was reached: the grant's share
+    (:class:`GrantOverCapacity`) or the gateway's (:class:`GatewayOverCapacity`).
+
+    ``cap`` names the setting of the bound, ``limit`` is its value, ``retry_after_s`` the
+    whole seconds after which trying again may succeed (HTTP ``Retry-After``; the message ends
+    saying so), ``upstream`` the upstream concerned, if any; all but ``upstream`` are in
+    ``data``. The JSON-RPC code is
+    the number of the HTTP status that carries the refusal: outside the range reserved to
+    JSON-RPC and MCP, as the spec asks of codes it does not define.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        cap: str,
+        limit: int,
+        retry_after_s: float,
+        upstream: str = "",
+        request_id: str | int | None = None,
+    ) -> None:
+        self.cap = cap
+        self.limit = limit
+        self.retry_after_s = max(1, math.ceil(retry_after_s))
+        self.upstream = upstream
+        data: dict[str, object] = {"cap": cap, "limit": limit, "retry_after_s": self.retry_after_s}
+        message = f"{message}; retry in {self.retry_after_s} s"
+        super().__init__(message, request_id=request_id, data=data)
+
+
+class GrantOverCapacity(OverCapacity):
+    """The grant holds as much as one grant may (sessions, listen streams, processes): its
+    own doing, answered over HTTP with 429 Too Many Requests."""
+
+    code = 429
+
+
+class GatewayOverCapacity(OverCapacity):
+    """The gateway holds as much as it may in all: answered over HTTP with 503 Service
+    Unavailable (another grant's share is bounded, so this takes several grants' load)."""
+
+    code = 503
 
 
 class UpstreamError(MCPWallError):

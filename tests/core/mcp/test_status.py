@@ -6,6 +6,8 @@ import pytest
 
 from mcpwall.core.errors import (
     BodyTooLarge,
+    GatewayOverCapacity,
+    GrantOverCapacity,
     HeaderMismatch,
     InvalidParams,
     InvalidRequest,
@@ -15,7 +17,7 @@ from mcpwall.core.errors import (
     UnknownTool,
     UnsupportedProtocolVersion,
 )
-from mcpwall.core.mcp import http_status
+from mcpwall.core.mcp import http_status, retry_after
 
 
 @pytest.mark.parametrize(
@@ -30,8 +32,17 @@ from mcpwall.core.mcp import http_status
         (UnsupportedProtocolVersion("x", ("2026-07-28",)), 400, 200),
         (MethodNotFound("x"), 404, 200),
         (ProtocolError("x"), 200, 200),
+        (GrantOverCapacity("x", cap="C", limit=1, retry_after_s=1), 429, 429),
+        (GatewayOverCapacity("x", cap="C", limit=1, retry_after_s=1), 503, 503),
     ],
 )
 def test_statuses(refused: ProtocolError, modern: int, legacy: int) -> None:
     assert http_status(refused, modern=True) == modern
     assert http_status(refused, modern=False) == legacy
+
+
+def test_a_refusal_for_capacity_says_when_to_retry_in_whole_seconds() -> None:
+    refused = GrantOverCapacity("x", cap="MCPWALL_X", limit=3, retry_after_s=0.2)
+    assert retry_after(refused) == [("retry-after", "1")]  # at least a second, rounded up
+    assert refused.data == {"cap": "MCPWALL_X", "limit": 3, "retry_after_s": 1}
+    assert retry_after(InvalidParams("x")) == []

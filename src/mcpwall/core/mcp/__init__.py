@@ -42,7 +42,7 @@ from mcpwall.core.mcp.listing import (
     visible_tools,
     with_prefix,
 )
-from mcpwall.core.mcp.status import http_status
+from mcpwall.core.mcp.status import http_status, retry_after
 from mcpwall.core.mcp.tools import (
     DECISION_META_KEY,
     DENIED_PREFIX,
@@ -108,6 +108,7 @@ __all__ = [
     "repeated_routing_header",
     "request_headers",
     "resume",
+    "retry_after",
     "server_capabilities",
     "split_namespaced",
     "stamp_cacheable",
