@@ -31,6 +31,7 @@ import orjson
 
 from mcpwall.core.errors import (
     InvalidRequest,
+    OverCapacity,
     ProtocolError,
     StoreUnavailable,
     UpstreamError,
@@ -57,6 +58,7 @@ from mcpwall.core.mcp import (
     negotiate_legacy,
     parse_initialize,
     read_envelope,
+    retry_after,
     server_capabilities,
 )
 from mcpwall.core.mcp.agent_messages import CANCELLED, INITIALIZED, check_agent_notification
@@ -100,9 +102,8 @@ def _refused(error: ProtocolError, request_id: object, *, modern: bool) -> HttpR
         if isinstance(request_id, str | int) and not isinstance(request_id, bool)
         else None
     )
-    return HttpReply(
-        http_status(error, modern=modern), list(JSON_HEADERS), encode_refusal(error, rid)
-    )
+    headers = [*JSON_HEADERS, *retry_after(error)]
+    return HttpReply(http_status(error, modern=modern), headers, encode_refusal(error, rid))
 
 
 class HttpGateway:
@@ -118,7 +119,7 @@ class HttpGateway:
         self.grants = grants
         self.pipeline = pipeline
         self.pool = pool
-        self.sessions = sessions or SessionTable()
+        self.sessions = SessionTable() if sessions is None else sessions
         self.listens = OpenStreams()
         self._announced = grants.changes
         self._next_expiry_check = 0.0
@@ -379,11 +380,13 @@ class HttpGateway:
             )
             return _refused(error, request.id, modern=False)
         version = negotiate_legacy(hello.protocol_version)
-        session = self.sessions.create(
-            principal.grant_id, exchange.upstream, version, hello.capabilities
-        )
-        if session is None:
-            return _plain(503, "too many open sessions; try again later")
+        try:
+            session = self.sessions.create(
+                principal.grant_id, exchange.upstream, version, hello.capabilities
+            )
+        except OverCapacity as refusal:
+            await self._record_over_capacity(principal, exchange.upstream, request, refusal)
+            return _refused(refusal, request.id, modern=False)
         caller = self._session_caller(principal, session, None)
 
         async def work() -> Message:
@@ -395,6 +398,12 @@ class HttpGateway:
         body = await guarded(request, work())
         await self.pipeline.record(caller, request, session.endpoint or "", "ok")
         return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
+
+    async def _record_over_capacity(
+        self, principal: Principal, endpoint: str | None, request: Request, refusal: OverCapacity
+    ) -> None:
+        upstream = refusal.upstream or endpoint
+        await self.pipeline.record_refusal(principal, upstream, request.id, request.method, refusal)
 
     async def _session_message(
         self, message: object, session: LegacySession, principal: Principal, exchange: HttpExchange

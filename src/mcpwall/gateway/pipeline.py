@@ -29,6 +29,7 @@ from mcpwall.core.errors import (
     HeaderMismatch,
     InvalidParams,
     LimitsUnavailable,
+    OverCapacity,
     ProtocolError,
     UnknownTool,
     UpstreamError,
@@ -81,6 +82,7 @@ HEADER_MISMATCH_RULE = "(header mismatch)"  # in the proxy log only: Mcp-Param-*
 BAD_REQUEST_RULE = "(bad request)"  # in the proxy log only: refused before any decision
 NO_BINDING_RULE = "(no binding)"  # in the proxy log only: the grant is not bound to it
 DROPPED_MESSAGE = "a message without an id that an agent may not send: dropped, not forwarded"
+OVER_CAPACITY_RULE = "(over capacity)"  # in the proxy log only: a bound on what is held open
 
 # Server→client requests, and the client capability an agent must declare to get them.
 AGENT_CAPABILITY = {
@@ -553,15 +555,19 @@ class Pipeline:
         request: Request | None = None,
     ) -> None:
         """Record a request refused before any decision: malformed, with headers that
-        disagree with its body, or for an upstream the grant is not bound to. The message is
-        the error code only, except for header mismatches, whose messages name headers and
-        never argument values: a malformed request's text is not the gateway's to keep."""
+        disagree with its body, for an upstream the grant is not bound to, or over a bound on
+        what is held open. The message is the error code only, except for header mismatches,
+        whose messages name headers and never argument values (a malformed request's text is
+        not the gateway's to keep), and refusals for capacity, whose name a bound, its value
+        and counts."""
         rule = BAD_REQUEST_RULE
         message = f"JSON-RPC error {refusal.code}"
         if isinstance(refusal, UnknownTool):
             rule, message = UNKNOWN_TOOL_RULE, "Unknown tool"
         elif isinstance(refusal, HeaderMismatch):
             rule, message = HEADER_MISMATCH_RULE, refusal.message
+        elif isinstance(refusal, OverCapacity):
+            rule, message = OVER_CAPACITY_RULE, refusal.message
         await self._write_refusal(
             principal, upstream or "", request_id, method, tool, rule, message, request
         )

@@ -7,6 +7,14 @@ belong to no request, the server→client requests awaiting the agent's answer, 
 requests in flight (so ``notifications/cancelled`` can cancel one). Sessions live in this
 process: a load balancer in front of several replicas must keep an agent's session on one
 replica (stateless 2026-07-28 requests need no such affinity).
+
+The table is bounded twice. One grant holds at most ``per_grant`` sessions
+(``MCPWALL_SESSIONS_PER_GRANT``): past it, ``initialize`` is refused with
+:class:`~mcpwall.core.errors.GrantOverCapacity` (HTTP 429), so one agent's load never takes
+another's room. All grants together hold at most ``limit`` (``MCPWALL_MAX_SESSIONS``), a bound
+on memory (:class:`~mcpwall.core.errors.GatewayOverCapacity`, 503); the first is well below
+the second, so reaching it takes many grants. Either refusal says when a session may next be
+free: when the least recently used one expires, unless the agent ends one first (DELETE).
 """
 
 from __future__ import annotations
@@ -15,17 +23,25 @@ import asyncio
 import itertools
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Final, Protocol
 
 import orjson
 
+from mcpwall.core.errors import GatewayOverCapacity, GrantOverCapacity
 from mcpwall.core.jsonrpc import RequestId
 from mcpwall.ports.upstream import Message
 
 IDLE_SECONDS = 30 * 60
 MAX_SESSIONS = 10_000
+# An agent holds one session per MCP client it runs (sub-agents and parallel workers a
+# dozen or so); this leaves room for clients that never end theirs (DELETE) and so hold
+# them until they expire, while 32 stays far below MAX_SESSIONS.
+SESSIONS_PER_GRANT = 32
+IDLE_SETTING: Final = "MCPWALL_SESSION_IDLE"
+MAX_SESSIONS_SETTING: Final = "MCPWALL_MAX_SESSIONS"
+SESSIONS_PER_GRANT_SETTING: Final = "MCPWALL_SESSIONS_PER_GRANT"
 Answer = Callable[[Message], Awaitable[None]]
 
 
@@ -64,7 +80,7 @@ class LegacySession:
     endpoint: str | None
     version: str
     capabilities: Mapping[str, object]
-    last_seen: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=lambda: time.monotonic())  # a clock tests can set
     outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     streaming: bool = False  # a GET stream is open
     in_flight: dict[RequestId, Cancellable] = field(default_factory=dict)
@@ -95,26 +111,54 @@ class LegacySession:
 
 
 class SessionTable:
-    """The legacy sessions of this process, expired after ``idle_seconds`` unused."""
+    """The legacy sessions of this process, expired after ``idle_seconds`` unused; at most
+    ``per_grant`` for one grant, ``limit`` in all."""
 
-    def __init__(self, *, idle_seconds: float = IDLE_SECONDS, limit: int = MAX_SESSIONS) -> None:
+    def __init__(
+        self,
+        *,
+        idle_seconds: float = IDLE_SECONDS,
+        limit: int = MAX_SESSIONS,
+        per_grant: int = SESSIONS_PER_GRANT,
+    ) -> None:
         self._sessions: dict[str, LegacySession] = {}
+        self._by_grant: dict[str, dict[str, LegacySession]] = {}
         self.idle_seconds = idle_seconds
         self.limit = limit
+        self.per_grant = per_grant
         # Looking for idle sessions walks them all, and every request asks: at most this often.
         self._sweep_every = min(1.0, idle_seconds / 10)
         self._next_sweep = 0.0
 
     def create(
         self, grant_id: str, endpoint: str | None, version: str, capabilities: Mapping[str, object]
-    ) -> LegacySession | None:
-        """A new session, or None when the table is full (the caller answers 503)."""
+    ) -> LegacySession:
+        """A new session; :class:`GrantOverCapacity` when the grant holds ``per_grant``
+        already, :class:`GatewayOverCapacity` when the table holds ``limit``."""
+        held = self._by_grant.get(grant_id)
+        if held is not None and len(held) >= self.per_grant:
+            raise GrantOverCapacity(
+                f"this grant has as many open sessions as one grant may "
+                f"({SESSIONS_PER_GRANT_SETTING}={self.per_grant}): end one (DELETE), or wait "
+                f"for its least recently used one to expire",
+                cap=SESSIONS_PER_GRANT_SETTING,
+                limit=self.per_grant,
+                retry_after_s=self._first_expiry(held.values()),
+            )
         if len(self._sessions) >= self.limit:
-            return None
+            raise GatewayOverCapacity(
+                f"the gateway has as many open sessions as it may "
+                f"({MAX_SESSIONS_SETTING}={self.limit}): wait for the least recently used one "
+                f"to expire",
+                cap=MAX_SESSIONS_SETTING,
+                limit=self.limit,
+                retry_after_s=self._first_expiry(self._sessions.values()),
+            )
         session = LegacySession(
             secrets.token_urlsafe(32), grant_id, endpoint, version, capabilities
         )
         self._sessions[session.id] = session
+        self._by_grant.setdefault(grant_id, {})[session.id] = session
         return session
 
     def get(self, session_id: str, grant_id: str, endpoint: str | None) -> LegacySession | None:
@@ -126,7 +170,10 @@ class SessionTable:
         return session
 
     def remove(self, session_id: str) -> LegacySession | None:
-        return self._sessions.pop(session_id, None)
+        session = self._sessions.pop(session_id, None)
+        if session is not None:
+            self._forget(session)
+        return session
 
     def expired(self) -> list[LegacySession]:
         """Remove and return the sessions idle for too long (looked for at most once in
@@ -139,10 +186,29 @@ class SessionTable:
         stale = [s for s in self._sessions.values() if s.last_seen < deadline and not s.in_flight]
         for session in stale:
             del self._sessions[session.id]
+            self._forget(session)
         return stale
+
+    def held_by(self, grant_id: str) -> int:
+        """How many sessions ``grant_id`` holds."""
+        return len(self._by_grant.get(grant_id, ()))
 
     def all(self) -> list[LegacySession]:
         return list(self._sessions.values())
 
     def __len__(self) -> int:
         return len(self._sessions)
+
+    def _forget(self, session: LegacySession) -> None:
+        held = self._by_grant.get(session.grant_id)
+        if held is not None:
+            held.pop(session.id, None)
+            if not held:
+                del self._by_grant[session.grant_id]
+
+    def _first_expiry(self, sessions: Iterable[LegacySession]) -> float:
+        """Seconds until the first of ``sessions`` may expire (walked on a refusal only). A
+        session with a request in flight is not counted: it expires after its request."""
+        now = time.monotonic()
+        oldest = min((s.last_seen for s in sessions if not s.in_flight), default=now)
+        return oldest + self.idle_seconds - now + self._sweep_every
