@@ -1,18 +1,22 @@
-"""What a grant may hold open, in process: legacy sessions. Each refusal says which cap, its
-value and when to retry (HTTP 429 for the grant's own cap, 503 for the gateway's, with
-``Retry-After``), leaves one proxy-log row, and holds nobody else back."""
+"""What a grant may hold open, in process: legacy sessions and listen streams. Each refusal
+says which cap, its value and when to retry (HTTP 429 for the grant's own cap, 503 for the
+gateway's, with ``Retry-After``), leaves one proxy-log row, and holds nobody else back."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
 from mcpwall.gateway import sessions
+from mcpwall.gateway.listening import OpenStreams
 from mcpwall.gateway.sessions import SessionTable
 from tests.gateway.conftest import Wired
 from tests.gateway.test_http import LEGACY_ACCEPT, bearer, initialize, legacy
+from tests.gateway.test_listening import listen_exchange, next_message
+from tests.gateway.test_stdio import LISTEN_ENVELOPE, Conversation, request
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +106,68 @@ async def test_a_full_session_table_is_503(wired: Wired) -> None:
     assert response.status_code == 503
     assert error_of(response)["data"]["cap"] == "MCPWALL_MAX_SESSIONS"
     assert int(response.headers["retry-after"]) >= 1
+
+
+# -- listen streams ----------------------------------------------------------------------------
+
+
+async def test_a_grant_past_its_listen_cap_gets_429_until_it_closes_one(wired: Wired) -> None:
+    wired.gateway.listens = OpenStreams(2)
+    gateway = wired.gateway
+    streams = []
+    for number in range(2):
+        opened = await gateway.handle(listen_exchange(wired.token, {}, request_id=number))
+        assert opened.stream is not None
+        streams.append(opened.stream)
+    refused = await gateway.handle(listen_exchange(wired.token, {}, request_id="third"))
+    assert refused.status == 429
+    assert ("retry-after", "10") in refused.headers
+    body = orjson.loads(refused.body)
+    assert body["id"] == "third"
+    assert body["error"]["data"] == {
+        "cap": "MCPWALL_LISTENS_PER_GRANT",
+        "limit": 2,
+        "retry_after_s": 10,
+    }
+    other = wired.plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
+    theirs = await gateway.handle(listen_exchange(other, {}))
+    assert theirs.status == 200
+    await streams[0].aclose()  # type: ignore[attr-defined]
+    again = await gateway.handle(listen_exchange(wired.token, {}, request_id="again"))
+    assert again.status == 200
+    assert again.stream is not None
+    await next_message(again.stream)
+    for stream in (streams[1], theirs.stream, again.stream):
+        await stream.aclose()  # type: ignore[union-attr]
+    assert capacity_rows(wired) == [
+        ("alice", "subscriptions/listen", "k8s", "deny", "not_forwarded")
+    ]
+    assert len(gateway.listens) == 0
+
+
+async def test_a_listen_refused_for_its_filter_frees_its_place(wired: Wired) -> None:
+    wired.gateway.listens = OpenStreams(1)
+    bad = await wired.gateway.handle(listen_exchange(wired.token, {"toolsListChanged": "yes"}))
+    assert bad.status == 400
+    good = await wired.gateway.handle(listen_exchange(wired.token, {}))
+    assert good.status == 200
+    assert good.stream is not None
+    await good.stream.aclose()  # type: ignore[attr-defined]
+
+
+async def test_a_stdio_listen_past_the_cap_gets_a_json_rpc_error(wired: Wired) -> None:
+    talk = Conversation(wired)
+    talk.gateway.listens = OpenStreams(1)
+    asked = {"notifications": {"toolsListChanged": True}, "_meta": LISTEN_ENVELOPE}
+    talk.send(request(1, "subscriptions/listen", asked))
+    assert (await talk.next())["method"] == "notifications/subscriptions/acknowledged"
+    talk.send(request(2, "subscriptions/listen", asked))
+    refused = await talk.next()
+    assert refused["id"] == 2
+    assert refused["error"]["code"] == 429
+    assert refused["error"]["data"]["cap"] == "MCPWALL_LISTENS_PER_GRANT"
+    assert "(MCPWALL_LISTENS_PER_GRANT=1): close one" in refused["error"]["message"]
+    await talk.close()
+    assert capacity_rows(wired) == [
+        ("alice", "subscriptions/listen", "k8s", "deny", "not_forwarded")
+    ]

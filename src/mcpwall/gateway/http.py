@@ -115,12 +115,13 @@ class HttpGateway:
         pipeline: Pipeline,
         pool: UpstreamPool,
         sessions: SessionTable | None = None,
+        listens: OpenStreams | None = None,
     ) -> None:
         self.grants = grants
         self.pipeline = pipeline
         self.pool = pool
         self.sessions = SessionTable() if sessions is None else sessions
-        self.listens = OpenStreams()
+        self.listens = OpenStreams() if listens is None else listens
         self._announced = grants.changes
         self._next_expiry_check = 0.0
 

@@ -17,7 +17,13 @@ through the pool (:meth:`~mcpwall.gateway.upstreams.UpstreamPool.listen`).
 
 Each listen request is one proxy-log row: ``ok`` when the stream opens (``unreachable`` when
 the one upstream of ``/mcp/{upstream}`` could not be reached: the stream opens all the same),
-``not_forwarded`` when the filter is refused.
+``not_forwarded`` when the filter is refused, or the grant holds as many streams as it may.
+
+A grant holds at most ``per_grant`` listen streams in this process at once
+(``MCPWALL_LISTENS_PER_GRANT``, counted from the moment one is asked for): one more is
+refused with :class:`~mcpwall.core.errors.GrantOverCapacity` (HTTP 429, or a JSON-RPC error
+over stdio) until the agent closes one. Each holds a backlog and the upstreams' attention, and
+an agent needs about one per endpoint.
 
 A stream ends when the agent closes it (which frees everything it held), when its grant is
 revoked, expires or loses the binding it listens through (the stream ends with an error:
@@ -38,7 +44,7 @@ from typing import Final
 
 import orjson
 
-from mcpwall.core.errors import ProtocolError, UpstreamError
+from mcpwall.core.errors import GrantOverCapacity, OverCapacity, ProtocolError, UpstreamError
 from mcpwall.core.jsonrpc import Request, RequestId, encode_error
 from mcpwall.core.mcp import Relays, server_capabilities, stamp_result
 from mcpwall.core.mcp.aggregate import gateway_uri, route_subscriptions
@@ -62,6 +68,11 @@ from mcpwall.ports.upstream import Message, Receiver
 log = logging.getLogger("mcpwall.gateway")
 
 MAX_BACKLOG: Final = 1024  # frames waiting for an agent that does not read: then it ends
+LISTENS_PER_GRANT: Final = 16
+LISTENS_PER_GRANT_SETTING: Final = "MCPWALL_LISTENS_PER_GRANT"
+# A stream is given back only when its agent closes it: no time is sure to free one. A
+# polite pause, so that a client retrying on its own does not hammer.
+LISTEN_RETRY_AFTER_S: Final = 10
 REVOKED: Final = -32600
 CANCELLED: Final = "notifications/cancelled"
 REVOKED_MESSAGE: Final = "the grant was revoked, expired, or lost this binding: listen again"
@@ -172,14 +183,39 @@ class ListenStream:
 
 
 class OpenStreams:
-    """The listen streams open in this process, told about store changes and shutdown."""
+    """The listen streams open in this process, told about store changes and shutdown; at
+    most ``per_grant`` held by one grant (open, or being opened)."""
 
-    def __init__(self) -> None:
+    def __init__(self, per_grant: int = LISTENS_PER_GRANT) -> None:
         self._streams: set[ListenStream] = set()
+        self._held: dict[str, int] = {}
+        self.per_grant = per_grant
         self.closing = False
 
     def __len__(self) -> int:
         return len(self._streams)
+
+    def hold(self, grant_id: str) -> None:
+        """Count a stream being opened for ``grant_id``; :class:`GrantOverCapacity` when it
+        holds ``per_grant`` already. Then :meth:`add` the stream, or :meth:`let_go`."""
+        held = self._held.get(grant_id, 0)
+        if held >= self.per_grant:
+            raise GrantOverCapacity(
+                f"this grant has as many open listen streams as one grant may "
+                f"({LISTENS_PER_GRANT_SETTING}={self.per_grant}): close one",
+                cap=LISTENS_PER_GRANT_SETTING,
+                limit=self.per_grant,
+                retry_after_s=LISTEN_RETRY_AFTER_S,
+            )
+        self._held[grant_id] = held + 1
+
+    def let_go(self, grant_id: str) -> None:
+        """Uncount a stream of ``grant_id``'s (closed, or never opened)."""
+        held = self._held.get(grant_id, 0) - 1
+        if held > 0:
+            self._held[grant_id] = held
+        else:
+            self._held.pop(grant_id, None)
 
     def add(self, stream: ListenStream) -> None:
         self._streams.add(stream)
@@ -187,7 +223,9 @@ class OpenStreams:
             stream.finish()
 
     def discard(self, stream: ListenStream) -> None:
-        self._streams.discard(stream)
+        if stream in self._streams:
+            self._streams.remove(stream)
+            self.let_go(stream.principal.grant_id)
 
     async def review(self, grants: GrantCache) -> None:
         """After a store change: end the streams of grants that may no longer listen, and
@@ -235,15 +273,42 @@ async def open_listen(
     stdio: bool = False,
 ) -> ListenStream:
     """A listen stream for ``request``, its upstreams asked (or failing: they are skipped);
-    :class:`~mcpwall.core.errors.InvalidParams` for a malformed filter. Either way the
-    request's proxy-log row is written. Serve it as a :class:`Listening`, which frees it."""
+    :class:`~mcpwall.core.errors.InvalidParams` for a malformed filter,
+    :class:`~mcpwall.core.errors.OverCapacity` for a grant holding as many streams as it may
+    (or that can't have a process for its stdio upstream). Either way the request's
+    proxy-log row is written. Serve it as a :class:`Listening`, which frees it."""
+    grant_id = caller.principal.grant_id
     try:
         requested = parse_listen(request.params)
+        streams.hold(grant_id)
     except ProtocolError as refusal:
         await pipeline.record_refusal(
             caller.principal, caller.endpoint, request.id, request.method, refusal
         )
         raise
+    try:
+        stream = await _opened(pipeline, caller, request, token, requested, stdio=stdio)
+    except BaseException as failure:
+        streams.let_go(grant_id)
+        if isinstance(failure, OverCapacity):
+            upstream = failure.upstream or caller.endpoint
+            await pipeline.record_refusal(
+                caller.principal, upstream, request.id, request.method, failure
+            )
+        raise
+    streams.add(stream)
+    return stream
+
+
+async def _opened(
+    pipeline: Pipeline,
+    caller: Caller,
+    request: Request,
+    token: str,
+    requested: Interest,
+    *,
+    stdio: bool,
+) -> ListenStream:
     pool = pipeline.pool
     capabilities: dict[str, Mapping[str, object]] = {}
     for upstream in caller.upstreams:
@@ -284,7 +349,6 @@ async def open_listen(
     await pipeline.record(
         caller, request, caller.endpoint or "", "ok" if reached else "unreachable"
     )
-    streams.add(stream)
     return stream
 
 

@@ -59,7 +59,14 @@ class StdioGateway:
     """Serves one agent over a pair of byte streams (stdin, stdout)."""
 
     def __init__(
-        self, grants: GrantCache, pipeline: Pipeline, pool: UpstreamPool, upstream: str, token: str
+        self,
+        grants: GrantCache,
+        pipeline: Pipeline,
+        pool: UpstreamPool,
+        upstream: str,
+        token: str,
+        *,
+        listens: OpenStreams | None = None,
     ) -> None:
         self.grants = grants
         self.pipeline = pipeline
@@ -70,7 +77,7 @@ class StdioGateway:
         self.initialized = False  # an initialize was answered: this process is a legacy session
         self._write: Write | None = None
         self._write_lock = asyncio.Lock()
-        self.listens = OpenStreams()
+        self.listens = OpenStreams() if listens is None else listens
         self._listening: dict[RequestId, asyncio.Task[None]] = {}  # listen requests, by id
 
     async def serve(self, lines: asyncio.StreamReader, write: Write) -> None:
