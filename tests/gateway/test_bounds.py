@@ -1,6 +1,7 @@
-"""What a grant may hold open, in process: legacy sessions and listen streams. Each refusal
-says which cap, its value and when to retry (HTTP 429 for the grant's own cap, 503 for the
-gateway's, with ``Retry-After``), leaves one proxy-log row, and holds nobody else back."""
+"""What a grant may hold open, in process: legacy sessions, listen streams and stdio upstream
+processes. Each refusal says which cap, its value and when to retry (HTTP 429 for the grant's
+own cap, 503 for the gateway's, with ``Retry-After``), leaves one proxy-log row, and holds
+nobody else back."""
 
 from __future__ import annotations
 
@@ -12,15 +13,24 @@ import pytest
 
 from mcpwall.gateway import sessions
 from mcpwall.gateway.listening import OpenStreams
+from mcpwall.gateway.processes import ProcessSlots
 from mcpwall.gateway.sessions import SessionTable
 from tests.gateway.conftest import Wired
-from tests.gateway.test_http import LEGACY_ACCEPT, bearer, initialize, legacy
+from tests.gateway.test_http import (
+    LEGACY_ACCEPT,
+    bearer,
+    initialize,
+    legacy,
+    modern_body,
+    modern_headers,
+)
 from tests.gateway.test_listening import listen_exchange, next_message
 from tests.gateway.test_stdio import LISTEN_ENVELOPE, Conversation, request
 
 pytestmark = pytest.mark.anyio
 
 OVER_CAPACITY = "(over capacity)"
+NO_WAIT = 0.01  # how long an opener waits for a process here: the tests that wait, wait in vain
 
 
 def hello(request_id: int = 0) -> dict[str, object]:
@@ -106,6 +116,49 @@ async def test_a_full_session_table_is_503(wired: Wired) -> None:
     assert response.status_code == 503
     assert error_of(response)["data"]["cap"] == "MCPWALL_MAX_SESSIONS"
     assert int(response.headers["retry-after"]) >= 1
+
+
+# -- stdio upstream processes ------------------------------------------------------------------
+
+
+async def test_an_initialize_finding_no_process_free_is_refused_and_keeps_no_session(
+    wired: Wired,
+) -> None:
+    pool = wired.gateway.pool
+    pool.processes = ProcessSlots(2, 1, wait=NO_WAIT)
+    async with wired.client() as client:
+        await initialize(client, "/mcp/k8s", wired.token)  # "k8s" is a stdio upstream
+        response = await refused_initialize(client, "/mcp/k8s", wired.token)
+    assert response.status_code == 429
+    error = error_of(response)
+    assert error["data"]["cap"] == "MCPWALL_STDIO_PROCESSES_PER_GRANT"
+    assert "(MCPWALL_STDIO_PROCESSES_PER_GRANT=1)" in error["message"]
+    assert "retry-after" in response.headers
+    assert (len(wired.gateway.sessions), pool.processes.running) == (1, 1)
+    assert len(wired.connector.sessions) == 1  # nothing was spawned for the refused one
+    assert capacity_rows(wired) == [("alice", "initialize", "k8s", "deny", "not_forwarded")]
+
+
+async def test_a_modern_call_finding_no_process_free_is_503_with_retry_after(
+    wired: Wired,
+) -> None:
+    pool = wired.gateway.pool
+    pool.processes = ProcessSlots(2, 1, wait=NO_WAIT)
+    others = [wired.plane.issue_grant(label, {"k8s": "seed"}, actor="t").token
+              for label in ("bob", "carol")]  # fmt: skip
+    async with wired.client() as client:
+        for token in others:
+            await initialize(client, "/mcp/k8s", token)
+        call = modern_body("tools/call", {"name": "list_pods", "arguments": {}})
+        headers = modern_headers(wired.token, "tools/call", "list_pods")
+        response = await client.post("/mcp/k8s", json=call, headers=headers)
+    assert response.status_code == 503
+    assert "retry-after" in response.headers
+    assert error_of(response)["data"]["cap"] == "MCPWALL_STDIO_PROCESSES"
+    assert capacity_rows(wired) == [("alice", "tools/call", "k8s", "deny", "not_forwarded")]
+    [row] = [r for r in wired.sink.records if r.rule == OVER_CAPACITY]
+    assert row.tool == "list_pods"
+    assert wired.connector.calls() == []
 
 
 # -- listen streams ----------------------------------------------------------------------------

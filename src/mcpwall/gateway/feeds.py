@@ -27,7 +27,12 @@ import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
-from mcpwall.core.errors import UpstreamError, UpstreamProtocolError, UpstreamTimeout
+from mcpwall.core.errors import (
+    OverCapacity,
+    UpstreamError,
+    UpstreamProtocolError,
+    UpstreamTimeout,
+)
 from mcpwall.core.jsonrpc import describe
 from mcpwall.core.mcp.subscriptions import (
     ACKNOWLEDGED,
@@ -132,8 +137,9 @@ class UpstreamFeed:
                 try:
                     session = await self._connect()
                     listen = await self._apply(session, wanted, listen)
-                except UpstreamError as error:
-                    log.warning("upstream %s: can't hear its changes: %s", self.name, error.reason)
+                except (UpstreamError, OverCapacity) as error:  # tried again after a pause
+                    why = error.reason if isinstance(error, UpstreamError) else error.message
+                    log.warning("upstream %s: can't hear its changes: %s", self.name, why)
                     self._applied(generation)
                     await self._pause(backoff)
                     backoff = min(backoff * 2, BACKOFF[1])

@@ -18,6 +18,14 @@ Then the era decides the shape:
 - **Legacy** (2024-11-05 … 2025-11-25): ``initialize`` opens a session (``Mcp-Session-Id``);
   later POSTs carry requests, notifications, and the agent's answers to server→client
   requests; GET opens the stream of messages that belong to no request; DELETE ends it.
+
+What a grant holds open is bounded (``gateway/sessions.py``, ``gateway/listening.py``,
+``gateway/processes.py``). Past a bound, ``initialize``, ``server/discover`` and
+``subscriptions/listen`` are answered 429 (the grant's own cap) or 503 (the gateway's) with
+``Retry-After`` and a JSON-RPC error naming the cap, its value and when to retry, and leave one
+proxy-log row; a request within a legacy session that finds no process free gets that error
+in a 200 answer, as the legacy wire carries JSON-RPC errors. A legacy GET stream needs no cap
+of its own: there is one per session at most.
 """
 
 from __future__ import annotations
@@ -239,15 +247,12 @@ class HttpGateway:
             envelope.protocol_version, envelope.client_capabilities, outbox,
             received_params(exchange.headers, exchange.duplicated),
         )  # fmt: skip
+        status = _ModernStatus()
         if message.method == DISCOVER:
-            return await reply(self._discover(caller, message), None)
+            return status.applied(await reply(self._discover(caller, message, status), None))
         if message.method == LISTEN:
             return await self._open_listen(caller, message, exchange)
-        status = _ModernStatus()
-        answered = await reply(self._answer(caller, message, status), outbox)
-        if not answered.pushed:
-            answered.status = status.code
-        return answered
+        return status.applied(await reply(self._answer(caller, message, status), outbox))
 
     async def _modern_notification(
         self, message: Notification, principal: Principal, exchange: HttpExchange
@@ -311,16 +316,23 @@ class HttpGateway:
             return _refused(error, request.id, modern=True)
         return HttpReply(200, [], stream=Listening(stream, self.listens))
 
-    async def _discover(self, caller: Caller, request: Request) -> bytes:
+    async def _discover(self, caller: Caller, request: Request, status: _ModernStatus) -> bytes:
         async def work() -> Message:
             # Changes are delivered on subscriptions/listen streams (on /mcp, resource
             # updates by the mcpwall:// URIs that name their upstream).
             relays = Relays(list_changed=True, resource_updates=True)
-            capabilities = await self._capabilities(caller, relays)
+            try:
+                capabilities = await self._capabilities(caller, relays)
+            except OverCapacity as refusal:  # no process free for a stdio upstream
+                await self._record_over_capacity(
+                    caller.principal, caller.endpoint, request, refusal
+                )
+                raise
             return {"result": discover_result(capabilities, SERVER_INFO, ttl_ms=DISCOVER_TTL_MS)}
 
-        answer = await guarded(request, work())
-        await self.pipeline.record(caller, request, caller.endpoint or "", "ok")
+        answer = await guarded(request, status.watch(work()))
+        if status.refusal is None:  # else its row is written where it was refused
+            await self.pipeline.record(caller, request, caller.endpoint or "", "ok")
         return answer
 
     # -- legacy ----------------------------------------------------------------------------------
@@ -388,7 +400,9 @@ class HttpGateway:
         except OverCapacity as refusal:
             await self._record_over_capacity(principal, exchange.upstream, request, refusal)
             return _refused(refusal, request.id, modern=False)
+        self.pool.charge(session.id, principal.grant_id)
         caller = self._session_caller(principal, session, None)
+        status = _ModernStatus()  # only to catch a refusal for capacity: the era is legacy
 
         async def work() -> Message:
             capabilities = await self._capabilities(
@@ -396,7 +410,12 @@ class HttpGateway:
             )
             return {"result": initialize_result(hello, capabilities, SERVER_INFO)}
 
-        body = await guarded(request, work())
+        body = await guarded(request, status.watch(work()))
+        if status.refusal is not None:  # no process free for a stdio upstream: no session
+            self.sessions.remove(session.id)
+            await self.pool.close_owner(session.id)
+            await self._record_over_capacity(principal, exchange.upstream, request, status.refusal)
+            return _refused(status.refusal, request.id, modern=False)
         await self.pipeline.record(caller, request, session.endpoint or "", "ok")
         return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
 
@@ -480,7 +499,7 @@ class HttpGateway:
                     session.id, upstream, client_offer(session.capabilities, "legacy")
                 )
                 await active.notify(message.method, message.params)
-            except UpstreamError as error:
+            except (UpstreamError, OverCapacity) as error:
                 log.warning("relaying %s failed: %s", message.method, error)
         return None
 
@@ -574,19 +593,31 @@ class HttpGateway:
 
 class _ModernStatus:
     """The HTTP status of a 2026-07-28 answer sent as JSON: the one its JSON-RPC error calls
-    for (400 for -32602 or -32021, 404 for -32601…), whether the gateway refused the request
-    or relays an upstream's refusal; 200 for a result."""
+    for (400 for -32602 or -32021, 404 for -32601, 429 or 503 with ``Retry-After`` for a
+    refusal for capacity…), whether the gateway refused the request or relays an upstream's
+    refusal; 200 for a result."""
 
-    __slots__ = ("code",)
+    __slots__ = ("code", "refusal")
 
     def __init__(self) -> None:
         self.code = 200
+        self.refusal: OverCapacity | None = None
+
+    def applied(self, answered: HttpReply) -> HttpReply:
+        """``answered`` with this status, unless it went as a stream (its status is sent)."""
+        if not answered.pushed:
+            answered.status = self.code
+            if self.refusal is not None:
+                answered.headers += retry_after(self.refusal)
+        return answered
 
     async def watch(self, work: Awaitable[Message]) -> Message:
         try:
             response = await work
         except ProtocolError as refusal:
-            self.code = MODERN_STATUS.get(refusal.code, 200)
+            self.code = http_status(refusal, modern=True)
+            if isinstance(refusal, OverCapacity):
+                self.refusal = refusal
             raise
         error = response.get("error")
         if isinstance(error, dict):

@@ -325,6 +325,9 @@ class Pipeline:
         except asyncio.CancelledError:
             timing.upstream = time.perf_counter()
             raise
+        except OverCapacity:  # it crashed since it was listed, and can't be restarted now
+            await self._release(reservation)
+            raise
         timing.upstream = time.perf_counter()
         await record.forwarded(record.decision, _outcome(response))
         return self._modern(caller, "tools/call", response)
@@ -533,9 +536,13 @@ class Pipeline:
         """The row of a request that ended, by ``ended``, before its own path wrote one."""
         upstream = caller.endpoint or ""
         if isinstance(ended, ProtocolError):
+            if isinstance(ended, OverCapacity) and ended.upstream:
+                upstream = ended.upstream  # no process was free for it (on /mcp: which one)
+            name = (request.params or {}).get("name") if request.method == "tools/call" else None
             await self.record_refusal(
-                caller.principal, upstream, request.id, request.method, ended, request=request
-            )
+                caller.principal, upstream, request.id, request.method, ended, request=request,
+                tool=name if isinstance(name, str) else "",
+            )  # fmt: skip
         elif isinstance(ended, asyncio.CancelledError):
             await self.record(caller, request, upstream, "cancelled")
         elif isinstance(ended, UpstreamError):

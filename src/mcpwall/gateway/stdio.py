@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 
 import orjson
 
-from mcpwall.core.errors import InvalidRequest, ProtocolError, UpstreamError
+from mcpwall.core.errors import InvalidRequest, OverCapacity, ProtocolError, UpstreamError
 from mcpwall.core.jsonrpc import (
     ErrorResponse,
     Notification,
@@ -243,7 +243,7 @@ class StdioGateway:
         try:
             active = await self.pool.session(self.session.id, self.upstream, offer)
             await active.notify(message.method, message.params)
-        except UpstreamError:
+        except (UpstreamError, OverCapacity):
             return  # a notification gets no answer; the next request will report the upstream
 
 

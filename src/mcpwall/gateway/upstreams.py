@@ -17,16 +17,33 @@ changed.
 For 2026-07-28 agents, who hear of changes only on ``subscriptions/listen`` streams, the pool
 also keeps, per owner and upstream, a :class:`~mcpwall.gateway.feeds.UpstreamFeed` telling
 the upstream what those streams want to hear (:meth:`UpstreamPool.listen`).
+
+A stdio session is a process, and processes are bounded (:mod:`mcpwall.gateway.processes`):
+in all, and per grant (a legacy session's processes count against the grant that
+:meth:`UpstreamPool.charge` names; a ``grant:{id}`` owner's against that grant). When none is
+free, the least recently used idle process that would make room is stopped first: one used
+by nobody for longer than the upstream timeout (so no request of its can still run) and
+heard by no listen stream. Its owner's next request starts a new one, as after a crash: what
+the old one held (subscriptions, a log level) is gone. Else the opener waits its turn, and
+if none is free in time, is refused with :class:`~mcpwall.core.errors.OverCapacity`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from mcpwall.core.errors import UpstreamClosed, UpstreamError, UpstreamProtocolError
+from mcpwall.core.errors import (
+    GatewayOverCapacity,
+    GrantOverCapacity,
+    OverCapacity,
+    UpstreamClosed,
+    UpstreamError,
+    UpstreamProtocolError,
+)
 from mcpwall.core.jsonvalue import render
 from mcpwall.core.mcp.params import (
     Declarations,
@@ -35,8 +52,14 @@ from mcpwall.core.mcp.params import (
     tool_declarations,
 )
 from mcpwall.core.mcp.subscriptions import Interest
-from mcpwall.core.registry import Upstream
+from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.gateway.feeds import UpstreamFeed
+from mcpwall.gateway.processes import (
+    STDIO_PROCESSES_PER_GRANT_SETTING,
+    STDIO_PROCESSES_SETTING,
+    ProcessSlot,
+    ProcessSlots,
+)
 from mcpwall.ports.upstream import (
     ClientOffer,
     Message,
@@ -50,6 +73,7 @@ log = logging.getLogger("mcpwall.gateway")
 MAX_LISTED_NAMES = 10_000  # per upstream, remembered for metric labels
 MAX_LIST_PAGES = 100  # a tools/list walk stops here (the mcp SDK caps its own re-list alike)
 LIST_CHANGED = "notifications/tools/list_changed"
+GRANT_OWNER = "grant:"  # the owner of a grant's 2026-07-28 requests: f"grant:{grant_id}"
 
 Owner = str
 Lookup = Callable[[str], Awaitable[Upstream]]
@@ -77,15 +101,25 @@ class _Entry:
     session: UpstreamSession
     tools: ToolIndex | None = None  # listed when first needed, dropped on list_changed
     listeners: list[Receiver] = field(default_factory=list)
+    process: ProcessSlot | None = None  # a stdio upstream's, given back once it has exited
+    used: float = 0.0  # when last asked for (set by UpstreamPool._entry)
 
 
 class UpstreamPool:
     """Sessions keyed by (owner, upstream name), opened on first use."""
 
-    def __init__(self, lookup: Lookup, connector: UpstreamConnector, *, timeout: float) -> None:
+    def __init__(
+        self,
+        lookup: Lookup,
+        connector: UpstreamConnector,
+        *,
+        timeout: float,
+        processes: ProcessSlots | None = None,
+    ) -> None:
         self._lookup = lookup
         self._connector = connector
         self.timeout = timeout
+        self.processes = ProcessSlots() if processes is None else processes
         self._entries: dict[tuple[Owner, str], _Entry] = {}
         self._opening: dict[tuple[Owner, str], asyncio.Lock] = {}
         # Listeners outlive a session: when a crashed stdio server is restarted, the legacy
@@ -96,6 +130,13 @@ class UpstreamPool:
         # (upstream, tool) already warned about as dropped: later listings say it at DEBUG.
         self._dropped: set[tuple[str, str]] = set()
         self._feeds: dict[tuple[Owner, str], UpstreamFeed] = {}
+        self._charged: dict[Owner, str] = {}  # a legacy session → its grant
+        self._giving_back: set[asyncio.Task[None]] = set()
+
+    def charge(self, owner: Owner, grant_id: str) -> None:
+        """Count the processes ``owner`` opens against ``grant_id``'s share (a legacy
+        session's grant; a ``grant:{id}`` owner needs no saying)."""
+        self._charged[owner] = grant_id
 
     async def session(
         self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None = None
@@ -216,13 +257,16 @@ class UpstreamPool:
         for key in [key for key in self._feeds if key[0] == owner]:
             await self._feeds.pop(key).aclose()
         for key in [key for key in self._entries if key[0] == owner]:
-            await self._close(self._entries.pop(key).session)
+            await self._close_entry(self._entries.pop(key))
+        self._charged.pop(owner, None)
 
     async def aclose(self) -> None:
         feeds, self._feeds = list(self._feeds.values()), {}
         await asyncio.gather(*(feed.aclose() for feed in feeds))
         entries, self._entries = list(self._entries.values()), {}
-        await asyncio.gather(*(self._close(entry.session) for entry in entries))
+        await asyncio.gather(*(self._close_entry(entry) for entry in entries))
+        for task in self._giving_back:
+            task.cancel()
 
     async def _entry(
         self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None
@@ -239,6 +283,7 @@ class UpstreamPool:
                     entry = await self._open(key, offer)
         if listener is not None and listener not in entry.listeners:
             entry.listeners.append(listener)
+        entry.used = time.monotonic()
         return entry
 
     async def _open(self, key: tuple[Owner, str], offer: ClientOffer) -> _Entry:
@@ -249,11 +294,107 @@ class UpstreamPool:
             if holder:
                 await self._unsolicited(holder[0], message)
 
-        session = await self._connector.connect(registered, offer, unsolicited)
-        entry = _Entry(session, listeners=self._listeners.setdefault(key, []))
+        process = None
+        if registered.kind is UpstreamKind.STDIO:
+            process = await self._process_for(key)
+        try:
+            session = await self._connector.connect(registered, offer, unsolicited)
+        except BaseException:
+            if process is not None:
+                process.release()  # a failed start stops what it spawned before it raises
+            raise
+        entry = _Entry(session, listeners=self._listeners.setdefault(key, []), process=process)
         holder.append(entry)
         self._entries[key] = entry
+        if process is not None:
+            task = asyncio.ensure_future(self._give_back_when_over(key, entry))
+            self._giving_back.add(task)
+            task.add_done_callback(self._giving_back.discard)
         return entry
+
+    # -- stdio processes -------------------------------------------------------------------------
+
+    async def _process_for(self, key: tuple[Owner, str]) -> ProcessSlot:
+        """A process for ``key``'s owner to start ``key``'s upstream: free now, or made free
+        by stopping an idle one, or given back while it waits; else :class:`OverCapacity`."""
+        grant = self._grant_of(key[0])
+        process = self.processes.take(grant)
+        if process is None:
+            await self._reclaim(grant)
+            process = await self.processes.acquire(grant)
+        if process is None:  # one may have become idle long enough while it waited
+            await self._reclaim(grant)
+            process = self.processes.take(grant)
+        if process is None:
+            raise self._no_process(grant, key[1])
+        return process
+
+    def _grant_of(self, owner: Owner) -> str:
+        return self._charged.get(owner) or owner.removeprefix(GRANT_OWNER)
+
+    def _least_recently_used(self, grant: str | None) -> tuple[float, tuple[Owner, str]] | None:
+        """(last used, key) of the least recently used process no listen stream needs, of
+        ``grant``'s owners (of anyone's when None); None if there is none."""
+        return min(
+            (
+                (entry.used, key)
+                for key, entry in self._entries.items()
+                if entry.process is not None
+                and not entry.session.closed
+                and key not in self._feeds
+                and (grant is None or self._grant_of(key[0]) == grant)
+            ),
+            default=None,
+        )
+
+    async def _reclaim(self, grant: str) -> None:
+        """Stop the least recently used process idle for longer than the upstream timeout
+        (none of its requests can still run) whose end lets ``grant`` start one: one of its
+        own when it is at its share, anyone's otherwise."""
+        oldest = self._least_recently_used(grant if self.processes.at_share(grant) else None)
+        if oldest is None or time.monotonic() - oldest[0] <= self.timeout:
+            return
+        upstream = oldest[1][1]
+        log.info("upstream %s: stopping a process idle for long, to start another", upstream)
+        await self._close_entry(self._entries.pop(oldest[1]))
+
+    def _no_process(self, grant: str, upstream: str) -> OverCapacity:
+        """The refusal of a process to ``grant``; it may retry when the least recently used
+        process that would make room will have been idle long enough to be stopped."""
+        processes = self.processes
+        own = processes.at_share(grant)
+        oldest = self._least_recently_used(grant if own else None)
+        retry = self.timeout if oldest is None else oldest[0] + self.timeout - time.monotonic()
+        waited = f"none was free within {processes.wait:g} s"
+        if own:
+            cap, limit = STDIO_PROCESSES_PER_GRANT_SETTING, processes.per_grant
+            log.warning("upstream %s: grant %s runs its %d processes (%s)", upstream, grant,
+                        limit, cap)  # fmt: skip
+            return GrantOverCapacity(
+                f'upstream "{upstream}": this grant runs as many stdio upstream processes as '
+                f"one grant may ({cap}={limit}), and {waited}: end a session",
+                cap=cap, limit=limit, retry_after_s=retry, upstream=upstream,
+            )  # fmt: skip
+        cap, limit = STDIO_PROCESSES_SETTING, processes.limit
+        log.warning("upstream %s: the gateway runs its %d processes (%s)", upstream, limit, cap)
+        return GatewayOverCapacity(
+            f'upstream "{upstream}": the gateway runs as many stdio upstream processes as it '
+            f"may ({cap}={limit}), and {waited}",
+            cap=cap, limit=limit, retry_after_s=retry, upstream=upstream,
+        )  # fmt: skip
+
+    async def _give_back_when_over(self, key: tuple[Owner, str], entry: _Entry) -> None:
+        """Give back ``entry``'s process once its session is over, whoever ended it (a
+        crash included), and only once the process has exited."""
+        await entry.session.wait_closed()
+        if self._entries.get(key) is entry:  # it crashed: the next request starts another
+            del self._entries[key]
+        await self._close_entry(entry)
+
+    async def _close_entry(self, entry: _Entry) -> None:
+        await self._close(entry.session)
+        if entry.process is not None:
+            entry.process.release()
 
     async def _fan_out(self, key: tuple[Owner, str], message: Message) -> None:
         entry = self._entries.get(key)
