@@ -28,7 +28,26 @@ from mcpwall.core.mcp import CursorSeal
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import GrantCache
 from mcpwall.gateway.http import HttpGateway
+from mcpwall.gateway.listening import LISTENS_PER_GRANT, LISTENS_PER_GRANT_SETTING, OpenStreams
 from mcpwall.gateway.pipeline import Pipeline
+from mcpwall.gateway.processes import (
+    STDIO_PROCESS_WAIT,
+    STDIO_PROCESS_WAIT_SETTING,
+    STDIO_PROCESSES,
+    STDIO_PROCESSES_PER_GRANT,
+    STDIO_PROCESSES_PER_GRANT_SETTING,
+    STDIO_PROCESSES_SETTING,
+    ProcessSlots,
+)
+from mcpwall.gateway.sessions import (
+    IDLE_SECONDS,
+    IDLE_SETTING,
+    MAX_SESSIONS,
+    MAX_SESSIONS_SETTING,
+    SESSIONS_PER_GRANT,
+    SESSIONS_PER_GRANT_SETTING,
+    SessionTable,
+)
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.changes import ChangeSignal, RevisionSignal
 from mcpwall.ports.clock import Clock, SystemClock
@@ -221,7 +240,13 @@ def build_data_plane(
     async def lookup(name: str) -> Upstream:
         return await asyncio.to_thread(store.get_upstream, name)
 
-    pool = UpstreamPool(lookup, connector or Connector(), timeout=upstream_timeout(os.environ))
+    held = bounds(os.environ)
+    pool = UpstreamPool(
+        lookup,
+        connector or Connector(),
+        timeout=upstream_timeout(os.environ),
+        processes=held.process_slots(),
+    )
     proxy_log = None
     if sink is None:
         proxy_log = open_proxy_log(
@@ -230,8 +255,87 @@ def build_data_plane(
         sink = proxy_log.sink
     seal = CursorSeal(cursor_key(home))
     pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open)
-    gateway = HttpGateway(grants, pipeline, pool)
+    gateway = HttpGateway(
+        grants, pipeline, pool, sessions=held.session_table(), listens=held.open_streams()
+    )
     return DataPlane(store, signal, grants, pool, pipeline, gateway, sink, proxy_log)
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """What the data plane holds open at most (see THREAT_MODEL.md): legacy sessions per
+    grant and in all, their idle time, listen streams per grant, stdio upstream processes in
+    all and per grant, and how long an opener waits for a process."""
+
+    sessions_per_grant: int = SESSIONS_PER_GRANT
+    max_sessions: int = MAX_SESSIONS
+    session_idle_s: float = IDLE_SECONDS
+    listens_per_grant: int = LISTENS_PER_GRANT
+    stdio_processes: int = STDIO_PROCESSES
+    stdio_processes_per_grant: int = STDIO_PROCESSES_PER_GRANT
+    stdio_process_wait_s: float = STDIO_PROCESS_WAIT
+
+    def session_table(self) -> SessionTable:
+        return SessionTable(
+            idle_seconds=self.session_idle_s,
+            limit=self.max_sessions,
+            per_grant=self.sessions_per_grant,
+        )
+
+    def open_streams(self) -> OpenStreams:
+        return OpenStreams(self.listens_per_grant)
+
+    def process_slots(self) -> ProcessSlots:
+        return ProcessSlots(
+            self.stdio_processes, self.stdio_processes_per_grant, wait=self.stdio_process_wait_s
+        )
+
+
+def bounds(environ: Mapping[str, str]) -> Bounds:
+    """The :class:`Bounds` the environment sets. A grant's share must stay below the whole
+    (else one grant could take it all): a share left unset follows a lowered whole down, one
+    set at or above it stops the start."""
+    max_sessions = count_setting(environ, MAX_SESSIONS_SETTING, MAX_SESSIONS, maximum=1_000_000)
+    processes = count_setting(environ, STDIO_PROCESSES_SETTING, STDIO_PROCESSES, maximum=10_000)
+    return Bounds(
+        sessions_per_grant=_share(
+            environ, SESSIONS_PER_GRANT_SETTING, SESSIONS_PER_GRANT, MAX_SESSIONS_SETTING,
+            max_sessions,
+        ),
+        max_sessions=max_sessions,
+        session_idle_s=number_setting(environ, IDLE_SETTING, IDLE_SECONDS, maximum=86_400),
+        listens_per_grant=count_setting(
+            environ, LISTENS_PER_GRANT_SETTING, LISTENS_PER_GRANT, maximum=10_000
+        ),
+        stdio_processes=processes,
+        stdio_processes_per_grant=_share(
+            environ, STDIO_PROCESSES_PER_GRANT_SETTING, STDIO_PROCESSES_PER_GRANT,
+            STDIO_PROCESSES_SETTING, processes,
+        ),
+        stdio_process_wait_s=number_setting(
+            environ, STDIO_PROCESS_WAIT_SETTING, STDIO_PROCESS_WAIT, maximum=3_600
+        ),
+    )  # fmt: skip
+
+
+def _share(
+    environ: Mapping[str, str], variable: str, default: int, whole_variable: str, whole: int
+) -> int:
+    """One grant's share of ``whole``: ``environ[variable]``, else ``default`` or a quarter
+    of ``whole`` if that is less; below ``whole`` either way."""
+    if whole < 2:
+        raise InvalidValue(
+            whole_variable, str(whole),
+            f"a whole number of at least 2: one grant's share ({variable}) must stay below it",
+        )  # fmt: skip
+    fallback = max(1, min(default, whole // 4))
+    share = count_setting(environ, variable, fallback, maximum=1_000_000)
+    if share >= whole:
+        raise InvalidValue(
+            variable, str(share),
+            f"a whole number below {whole_variable} ({whole}): one grant must not hold all",
+        )  # fmt: skip
+    return share
 
 
 def _touch_all(store: Store, grant_ids: set[str]) -> None:

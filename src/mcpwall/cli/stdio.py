@@ -46,7 +46,10 @@ def stdio(upstream: str) -> None:
         fail(f"{TOKEN_VARIABLE} is not an active grant token (unknown, revoked or expired)")
     if upstream not in principal.bindings:
         fail(f'this grant has no binding for upstream "{upstream}"')
-    gateway = StdioGateway(data_plane.grants, data_plane.pipeline, data_plane.pool, upstream, token)
+    gateway = StdioGateway(
+        data_plane.grants, data_plane.pipeline, data_plane.pool, upstream, token,
+        listens=data_plane.gateway.listens,  # MCPWALL_LISTENS_PER_GRANT holds here too
+    )  # fmt: skip
     asyncio.run(_serve(gateway, data_plane.aclose))
 
 
