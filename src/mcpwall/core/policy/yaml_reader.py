@@ -49,6 +49,7 @@ MAX_VALUES = 10_000
 
 # libyaml when PyYAML was built with it (its wheels are); its pure-Python twin otherwise.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_LIBYAML = _LOADER is not yaml.SafeLoader
 
 _SHOWN_KEY = re.compile(r"[A-Za-z0-9_.\-/]{1,64}")
 
@@ -154,13 +155,12 @@ def _events(text: str) -> Iterator[Event]:
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
-    # libyaml's problems are fixed phrases; a phrase quoting the text is left out all the same.
-    problem = exc.problem or exc.context or ""
-    if not problem or any(quote in problem for quote in "'\"`") or len(problem) > 80:
-        problem = "a syntax error"
+    # libyaml's problems are fixed phrases compiled into it ("did not find expected key"); the
+    # pure-Python parser's quote the text ("found unknown escape character 'q'"): not shown.
+    problem = (exc.problem or exc.context or "") if _LIBYAML else ""
     mark = exc.problem_mark or exc.context_mark
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-    return f"{problem}{where}"
+    return f"{problem or 'a syntax error'}{where}"
 
 
 def _check_directives(event: DocumentStartEvent) -> None:
