@@ -46,6 +46,8 @@ class Decoder:
 
 
 def _a(noun: str) -> str:
+    if noun == "null":
+        return noun
     return ("an " if noun[0] in "aeiou" else "a ") + noun
 
 

@@ -15,7 +15,8 @@ ambiguous or explosive be refused where it appears, with its line:
   removes the doubt, so the refusal says to;
 - numbers JSON cannot carry (``.inf``, ``.nan``) or that readers round differently (past
   ±(2**53 - 1));
-- more than :data:`MAX_DEPTH` levels of nesting or :data:`MAX_VALUES` values.
+- more than :data:`MAX_DEPTH` levels of nesting or :data:`MAX_VALUES` values;
+- lone surrogates, and the line breaks only YAML 1.1 knows (U+0085, U+2028, U+2029).
 
 Reasons name the line and the construct, never the text (they end up in the proxy log); the one
 exception is the name of a duplicate key, shown when it looks like an identifier.
@@ -136,6 +137,7 @@ class _Reader:
 
 def _events(text: str) -> Iterator[Event]:
     """libyaml's events for ``text``, its errors turned into reasons without quoting the text."""
+    _check_characters(text)
     parsed = yaml.parse(text, Loader=_LOADER)
     while True:
         try:
@@ -152,6 +154,27 @@ def _events(text: str) -> Iterator[Event]:
         except yaml.YAMLError:
             raise UnreadableValue("not valid YAML") from None
         yield event
+
+
+def _check_characters(text: str) -> None:
+    # JSON strings can carry lone surrogates, which are not text; and YAML 1.1 (libyaml, go-yaml)
+    # breaks lines at U+0085, U+2028 and U+2029 where YAML 1.2 reads ordinary characters.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise UnreadableValue(
+            f"a lone surrogate (U+{ord(text[exc.start]):04X}), which is not text, "
+            f"at position {exc.start + 1}"
+        ) from None
+    found = _VERSIONED_BREAK.search(text)
+    if found:
+        raise UnreadableValue(
+            f"a line break only YAML 1.1 knows (U+{ord(found.group()):04X}) "
+            f"at position {found.start() + 1}"
+        )
+
+
+_VERSIONED_BREAK = re.compile("[\x85\u2028\u2029]")
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> str:
