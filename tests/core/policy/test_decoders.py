@@ -15,7 +15,13 @@ from hypothesis import given, settings, strategies as st
 from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.policy.decoders import DECODERS, MAX_BYTES, MAX_DEPTH, MAX_VALUES
 from mcpwall.core.policy.shell_words import MAX_WORDS, split_words
-from mcpwall.core.policy.yaml_reader import core_schema, read_document, read_stream, yaml_1_1
+from mcpwall.core.policy.yaml_reader import (
+    _SPECIAL_WORDS,
+    core_schema,
+    read_document,
+    read_stream,
+    yaml_1_1,
+)
 
 
 def refusal(decoder: str, value: object) -> str:
@@ -241,3 +247,16 @@ def test_a_reason_never_quotes_the_value(decoder: str, before: str, after: str) 
     except UnreadableValue as exc:
         reason = exc.reason
     assert "s3cr3t" not in reason
+
+
+def test_the_special_words_are_exactly_the_words_a_schema_reads_as_non_strings() -> None:
+    for word in _SPECIAL_WORDS:
+        assert core_schema(word) != word or yaml_1_1(word) != word, word
+
+
+@given(st.from_regex(r"[A-Za-z][^\n]{0,12}", fullmatch=True))
+def test_a_plain_word_not_special_is_a_string_to_both_schemas(text: str) -> None:
+    """What lets most scalars skip the regexes: beginning with a letter, only words are special."""
+    if text not in _SPECIAL_WORDS:
+        assert core_schema(text) == text
+        assert yaml_1_1(text) == text

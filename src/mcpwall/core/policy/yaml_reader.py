@@ -35,7 +35,6 @@ from yaml.events import (
     Event,
     MappingEndEvent,
     MappingStartEvent,
-    NodeEvent,
     ScalarEvent,
     SequenceEndEvent,
     SequenceStartEvent,
@@ -92,22 +91,24 @@ class _Reader:
         return documents
 
     def node(self, event: Event, events: Iterator[Event], depth: int) -> object:
-        _check_node(event)
         self.count(event)
-        if isinstance(event, ScalarEvent):
-            return _scalar(event)
+        kind = type(event)
+        if kind is ScalarEvent:
+            _check_node(event)
+            return _scalar(event)  # type: ignore[arg-type]
+        _check_node(event)
         if depth == MAX_DEPTH:
             raise UnreadableValue(f"nested deeper than {MAX_DEPTH} levels at line {_line(event)}")
-        if isinstance(event, SequenceStartEvent):
+        if kind is SequenceStartEvent:
             items: list[object] = []
             for item in events:
-                if isinstance(item, SequenceEndEvent):
+                if type(item) is SequenceEndEvent:
                     return items
                 items.append(self.node(item, events, depth + 1))
-        elif isinstance(event, MappingStartEvent):
+        elif kind is MappingStartEvent:
             mapping: dict[str, object] = {}
             for key_event in events:
-                if isinstance(key_event, MappingEndEvent):
+                if type(key_event) is MappingEndEvent:
                     return mapping
                 key = self.key(key_event)
                 if key in mapping:
@@ -117,14 +118,15 @@ class _Reader:
         raise UnreadableValue(f"an unexpected YAML event at line {_line(event)}")  # not reached
 
     def key(self, event: Event) -> str:
-        _check_node(event)
         self.count(event)
-        line = _line(event)
-        if not isinstance(event, ScalarEvent):
-            raise UnreadableValue(f"a key at line {line} that is a collection, not a string")
+        _check_node(event)
+        if type(event) is not ScalarEvent:
+            raise UnreadableValue(
+                f"a key at line {_line(event)} that is a collection, not a string"
+            )
         key = _scalar(event)
-        if not isinstance(key, str):
-            raise UnreadableValue(f"a key at line {line} that is not a string (quote it)")
+        if type(key) is not str:
+            raise UnreadableValue(f"a key at line {_line(event)} that is not a string (quote it)")
         return key
 
     def count(self, event: Event) -> None:
@@ -196,13 +198,13 @@ def _check_directives(event: DocumentStartEvent) -> None:
 
 
 def _check_node(event: Event) -> None:
-    line = _line(event)
-    if isinstance(event, AliasEvent):
-        raise UnreadableValue(f"an alias (*) at line {line}")
-    if isinstance(event, NodeEvent) and event.anchor is not None:
-        raise UnreadableValue(f"an anchor (&) at line {line}")
-    if isinstance(event, ScalarEvent | SequenceStartEvent | MappingStartEvent) and event.tag:
-        raise UnreadableValue(f"a tag (!) at line {line}")
+    """Refuse aliases, anchors and tags: what makes a small text a huge or retyped value."""
+    if type(event) is AliasEvent:
+        raise UnreadableValue(f"an alias (*) at line {_line(event)}")
+    if event.anchor is not None:  # type: ignore[attr-defined]
+        raise UnreadableValue(f"an anchor (&) at line {_line(event)}")
+    if event.tag:  # type: ignore[attr-defined]
+        raise UnreadableValue(f"a tag (!) at line {_line(event)}")
 
 
 def _is_empty(event: Event) -> bool:
@@ -230,6 +232,9 @@ def _scalar(event: ScalarEvent) -> object:
     text = event.value
     if event.style:  # quoted, literal or folded: always a string
         return text
+    first = text[:1]
+    if first.isascii() and first.isalpha() and text not in _SPECIAL_WORDS:
+        return text  # a word: a string to either schema (most keys and values are)
     line = _line(event)
     if text == "<<":
         raise UnreadableValue(f"a merge key (<<) at line {line}")
@@ -244,6 +249,16 @@ def _scalar(event: ScalarEvent) -> object:
             "which readers round differently"
         )
     return value
+
+
+# The plain scalars beginning with a letter that either schema reads as something else.
+_SPECIAL_WORDS = frozenset(
+    (
+        *("null", "Null", "NULL", "true", "True", "TRUE", "false", "False", "FALSE"),
+        *("y", "Y", "yes", "Yes", "YES", "n", "N", "no", "No", "NO"),
+        *("on", "On", "ON", "off", "Off", "OFF"),
+    )
+)
 
 
 def _same(core: object, old: object) -> bool:
