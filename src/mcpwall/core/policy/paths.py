@@ -120,7 +120,7 @@ def parse_path(text: str) -> Path:
         if STAR in key and key != STAR:
             raise PathError(
                 f'path "{text}": "*" must be a whole segment, found "{key}" '
-                '(e.g. "args.spec.containers.*.image"; keys containing "*" cannot be named)'
+                f'(keys containing "*" cannot be named{_star_meant(parts, position)})'
             )
         argument = ".".join([*parts[:position], key])
         decoder = _decoder(text, decoder_name) if DECODER_MARK in part else None
@@ -128,6 +128,23 @@ def parse_path(text: str) -> Path:
     path = Path(text, tuple(segments))
     _check_shape(path)
     return path
+
+
+def _star_meant(parts: list[str], position: int) -> str:
+    """``; did you mean "args.containers.*.image"?`` for ``containers*``, when that is clear."""
+    key, mark, decoder = parts[position].partition(DECODER_MARK)
+    bare = key.strip(STAR)
+    if STAR in bare:
+        return ""
+    if not bare:
+        pieces = [STAR]
+    elif key.startswith(STAR):
+        pieces = [STAR, bare]
+    else:
+        pieces = [bare, STAR]
+    pieces[-1] += mark + decoder
+    fixed = ".".join([*parts[:position], *pieces, *parts[position + 1 :]])
+    return f'; did you mean "{PREFIX}{fixed}"?'
 
 
 def _decoder(text: str, name: str) -> Decoder:
