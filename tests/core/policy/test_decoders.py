@@ -260,3 +260,14 @@ def test_a_plain_word_not_special_is_a_string_to_both_schemas(text: str) -> None
     if text not in _SPECIAL_WORDS:
         assert core_schema(text) == text
         assert yaml_1_1(text) == text
+
+
+@given(st.from_regex(r"[0-9]{1,20}", fullmatch=True))
+def test_a_plain_decimal_reads_as_the_slow_path_would(text: str) -> None:
+    """Plain decimals skip the regexes too: the fast path agrees with both schemas or refuses."""
+    agreed = core_schema(text) == yaml_1_1(text) and int(text) <= 2**53 - 1
+    try:
+        found: object = read_document(f"k: {text}\n")  # (a key "n" is false to YAML 1.1)
+    except UnreadableValue:
+        found = None
+    assert found == ({"k": int(text)} if agreed else None)

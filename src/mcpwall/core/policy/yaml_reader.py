@@ -235,17 +235,19 @@ def _scalar(event: ScalarEvent) -> object:
     first = text[:1]
     if first.isascii() and first.isalpha() and text not in _SPECIAL_WORDS:
         return text  # a word: a string to either schema (most keys and values are)
-    line = _line(event)
+    if text.isascii() and text.isdigit() and (first != "0" or len(text) == 1) and len(text) < 16:
+        return int(text)  # a decimal both schemas read alike, and well within ±(2**53 - 1)
     if text == "<<":
-        raise UnreadableValue(f"a merge key (<<) at line {line}")
+        raise UnreadableValue(f"a merge key (<<) at line {_line(event)}")
     value = core_schema(text)
     if not _same(value, yaml_1_1(text)):
         raise UnreadableValue(
-            f"the plain value at line {line} reads differently in YAML 1.1 and 1.2 (quote it)"
+            f"the plain value at line {_line(event)} reads differently in YAML 1.1 and 1.2 "
+            "(quote it)"
         )
     if is_number(value) and not is_safe_number(value):
         raise UnreadableValue(
-            f"a number at line {line} that is not finite or is past ±(2**53 - 1), "
+            f"a number at line {_line(event)} that is not finite or is past ±(2**53 - 1), "
             "which readers round differently"
         )
     return value
