@@ -8,6 +8,7 @@ import gc
 import json
 import types
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -422,3 +423,41 @@ async def test_a_get_on_the_2026_era_and_a_malformed_initialize_leave_their_rows
         ("", "(bad request)"),
         ("initialize", "(bad request)"),
     ]
+
+
+MANIFEST_POLICY = (
+    Path(__file__).resolve().parents[1]
+    / "core"
+    / "policy"
+    / "cases"
+    / "kubernetes-manifests.policy.json"
+)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "rule", "message"),
+    [
+        (f"kind: ConfigMap\nmetadata: {{name: {CANARY}, namespace: payments-prod}}\n",
+         "/tools/kubectl_apply/require/2/conditions/0",
+         "Every document of the manifest must set metadata.namespace to dev, staging or sandbox."),
+        (f"kind: ConfigMap\nmetadata: {{name: {CANARY}, name: {CANARY}}}\n",
+         "/tools/kubectl_apply/require/2/conditions/0",
+         'argument "manifest" could not be read as YAML: duplicate key "name" at line 2'),
+        (f"kind: ConfigMap\nmetadata: {{name: {CANARY}\n",
+         "/tools/kubectl_apply/require/2/conditions/0",
+         "argument \"manifest\" could not be read as YAML: did not find expected ',' or '}' "
+         "at line 3, column 1"),
+    ],
+)  # fmt: skip
+async def test_decoded_values_never_reach_the_log(
+    wired: Wired, manifest: str, rule: str, message: str
+) -> None:
+    """A manifest the policy reads inside is logged like any call: its key, never its text."""
+    wired.plane.set_policy("manifests", MANIFEST_POLICY.read_text(), actor="t")
+    token = wired.plane.issue_grant("applier", {"k8s": "manifests"}, actor="t").token
+    reply = await call(wired, token, "kubectl_apply", {"namespace": "dev", "manifest": manifest})
+    assert reply["result"]["content"][0]["text"] == "[POLICY DENIED] " + message
+    row = last(wired)
+    assert (row.decision, row.rule, row.message) == ("deny", rule, message)
+    assert row.argument_keys == ("manifest", "namespace")
+    assert CANARY not in repr(wired.sink.records)

@@ -20,7 +20,7 @@ from mcpwall.core.audit import MAX_PAGE_SIZE
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE
 from mcpwall.core.names import NAME_PATTERN
-from mcpwall.core.policy.compile import MAX_LIMIT, SCOPES
+from mcpwall.core.policy.compile import MATCHES, MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
 from mcpwall.core.policy.operators import OPERATORS
 from mcpwall.core.proxylog import Outcome
@@ -94,7 +94,10 @@ URL: Schema = {
 
 # -- the policy document (DESIGN §3); the engine is the authority, this is its outline ---------
 
-CONDITION = obj({"path": STRING, "op": {"enum": list(OPERATORS)}, "value": {}})
+CONDITION = obj(
+    {"path": STRING, "op": {"enum": list(OPERATORS)}, "value": {}},
+    {"match": {"enum": list(MATCHES)}},
+)
 ENTRY = obj({"conditions": array(CONDITION)}, {"on_deny": STRING})
 LIMIT = obj(
     {

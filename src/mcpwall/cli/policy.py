@@ -20,7 +20,7 @@ from mcpwall.cli.output import (
     stdout,
 )
 from mcpwall.control.views import policy_view
-from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError
+from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError, UnreadableArgument
 from mcpwall.core.jsonvalue import render
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy import (
@@ -35,8 +35,9 @@ from mcpwall.core.policy import (
 )
 from mcpwall.core.policy.cases import CaseResult, decide, parse_cases, run_case
 from mcpwall.core.policy.parse import Format
-from mcpwall.core.policy.paths import MISSING
+from mcpwall.core.policy.paths import MISSING, Each
 
+TRACE_ELEMENTS = 20  # elements of a "*" shown in a trace line
 DECISION_STYLES = {"allow": "bold green", "deny": "bold red", "would_deny": "bold yellow"}
 
 
@@ -245,17 +246,40 @@ def print_decision(
 
 
 def trace_line(step: Step) -> Text:
-    """``✓ POINTER  PATH OP VALUE  found VALUE`` for one condition as evaluated."""
+    """``✓ POINTER  PATH OP VALUE  found VALUE`` for one condition as evaluated.
+
+    A path with ``*`` shows what it found for each element (``each ["dev", (missing)]``) and
+    its ``match``; a path with a decoder shows the decoded values it reached, or why the
+    argument could not be read. This is the author's own input, shown to the author: the proxy
+    log never holds any of it.
+    """
     condition = step.condition
     mark = Text("  ✓ ", style="green") if step.held else Text("  ✗ ", style="red")
-    found = "(missing)" if step.found is MISSING else render(step.found)
+    match = f" (match {condition.match})" if condition.match else ""
+    if isinstance(step.found, UnreadableArgument):
+        found: Text | str = Text(f"could not be read: {step.found.reason}", style="red")
+        label = "  "
+    else:
+        found, label = found_text(step.found), "  found "
     return Text.assemble(
         mark,
         (condition.pointer, "bold"),
-        f"  {condition.path} {condition.op} {render(condition.value)}",
-        ("  found ", "dim"),
+        f"  {condition.path} {condition.op} {render(condition.value)}{match}",
+        (label, "dim"),
         found,
     )
+
+
+def found_text(found: object) -> str:
+    """What a path found, as the trace shows it: ``(missing)``, a value, or ``each [...]``."""
+    if found is MISSING:
+        return "(missing)"
+    if isinstance(found, Each):
+        shown = [found_text(item) for item in found.items[:TRACE_ELEMENTS]]
+        if len(found.items) > TRACE_ELEMENTS:
+            shown.append(f"… {len(found.items) - TRACE_ELEMENTS} more")
+        return "each [" + ", ".join(shown) + "]"
+    return render(found)
 
 
 # -- golden cases ----------------------------------------------------------------------------------

@@ -8,6 +8,10 @@
      │   ├─ PolicyError     … a policy document
      │   └─ CasesError      … a file of golden policy test cases
      ├─ ArgumentsError      call arguments that are not a JSON object
+     ├─ UnreadableValue     a decoder (|json, |yaml, |yaml_all, |shell) could not read a value
+     │   │                  safely; ``.reason`` says why, never quoting the value
+     │   └─ UnreadableArgument … the same, for the argument a condition's path reads: the call
+     │                      is denied with this message (DESIGN §3, "Looking inside arguments")
      ├─ InvalidValue        a value a user gave that has the wrong form
      │   ├─ InvalidName     … a name outside ``[a-z0-9][a-z0-9-]{0,62}``
      │   └─ InvalidDuration … a duration that is not like ``30d``, ``12h``, ``90m``
@@ -110,6 +114,34 @@ class CasesError(DocumentError):
 
 class ArgumentsError(MCPWallError):
     """Tool-call arguments that are not a JSON object (or not valid JSON at all)."""
+
+
+class UnreadableValue(MCPWallError):  # noqa: N818
+    """A value a decoder could not read safely: not a string, malformed, ambiguous, too big.
+
+    ``reason`` says what was wrong and where (``duplicate key "namespace" at line 4``) and never
+    quotes the value: it ends up in decisions, which the proxy log records.
+    """
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class UnreadableArgument(UnreadableValue):
+    """An argument a condition reads through a decoder could not be read, so the call is denied.
+
+    ``argument`` is the condition's path up to the decoder, as the policy writes it
+    (``manifest``, ``files.*``); ``reads_as`` names the format (``YAML``, ``shell words``).
+    """
+
+    def __init__(self, argument: str, reads_as: str, reason: str) -> None:
+        self.argument = argument
+        self.reads_as = reads_as
+        self.reason = reason
+        MCPWallError.__init__(
+            self, f"argument {_quote(argument)} could not be read as {reads_as}: {reason}"
+        )
 
 
 def _quote(value: str) -> str:

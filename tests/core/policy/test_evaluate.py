@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
+import pytest
 from hypothesis import given, strategies as st
 
 from mcpwall.core import jsonpointer
+from mcpwall.core.errors import UnreadableArgument
 from mcpwall.core.policy import (
     NO_POLICY_DECISION,
+    Decision,
     Step,
     compile_policy,
     evaluate,
     load_policy,
     with_fresh_counters,
 )
+from mcpwall.core.policy.decoders import Decoder
+from mcpwall.core.policy.paths import MISSING, Each
+
+# The module, not the function the package exports under the same name.
+evaluate_module = importlib.import_module("mcpwall.core.policy.evaluate")
 
 SEED = compile_policy(
     load_policy((Path(__file__).parent / "cases" / "seed.policy.json").read_bytes())
@@ -123,3 +132,103 @@ def test_every_rule_pointer_resolves_in_the_policy_document(
         jsonpointer.resolve(SEED.document, rule)  # raises KeyError if the pointer is dangling
     else:
         assert rule in ("(hidden)", "(default deny)", "(allowed)")
+
+
+# -- looking inside arguments ------------------------------------------------------------------
+
+MANIFESTS = compile_policy(
+    load_policy((Path(__file__).parent / "cases" / "kubernetes-manifests.policy.json").read_bytes())
+)
+TWO_DOCUMENTS = (
+    "kind: Deployment\nmetadata: {namespace: staging}\n---\n"
+    "kind: Service\nmetadata: {namespace: staging}\n"
+)
+
+
+def counting_decodes(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every decoding from now on, by decoder name."""
+    calls: list[str] = []
+    original = Decoder.decode
+
+    def decode(self: Decoder, value: object) -> object:
+        calls.append(self.name)
+        return original(self, value)
+
+    monkeypatch.setattr(Decoder, "decode", decode)
+    return calls
+
+
+def test_each_string_is_decoded_once_per_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    decodes = counting_decodes(monkeypatch)
+    args = {"namespace": "staging", "manifest": TWO_DOCUMENTS}
+    trace: list[Step] = []
+    assert evaluate(MANIFESTS, "kubectl_apply", args, trace).decision == "allow"
+    assert sum(step.condition.find is not None for step in trace) == 3  # three conditions read it
+    assert decodes == ["yaml_all"]
+    evaluate(MANIFESTS, "kubectl_apply", args)
+    assert decodes == ["yaml_all", "yaml_all"]  # and again for the next call: nothing is kept
+
+
+def test_a_failure_is_decoded_once_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    policy = compile_policy(
+        {"version": "1", "default": "allow", "tools": {"t": {"require": [
+            {"conditions": [{"path": "args.c|yaml.a", "op": "exists", "value": False}]},
+            {"conditions": [{"path": "args.c|yaml.b", "op": "exists", "value": False}]},
+        ], "deny_if": [{"conditions": [{"path": "args.c|yaml.a", "op": "eq", "value": 1}]}]}}}
+    )  # fmt: skip
+    decodes = counting_decodes(monkeypatch)
+    decision = evaluate(policy, "t", {"c": "a: [1"})
+    assert decision.rule == "/tools/t/require/0/conditions/0"
+    assert decodes == ["yaml"]
+
+
+def test_tools_without_decoders_never_enter_the_decoding_evaluation(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def refuse(*args: object) -> Decision:
+        raise AssertionError("a tool without decoders took the decoding path")
+
+    monkeypatch.setattr(evaluate_module, "_evaluate_decoding", refuse)
+    assert not any(rules.decodes for rules in SEED.tools.values())
+    assert evaluate(SEED, "delete_pod", {"namespace": "staging"}).decision == "allow"
+    assert evaluate(SEED, "apply_manifest", {"namespace": "dev", "kind": "Pod"}).decision == "allow"
+    assert MANIFESTS.tools["kubectl_apply"].decodes
+
+
+def test_a_value_that_cannot_be_read_is_denied_naming_the_condition() -> None:
+    trace: list[Step] = []
+    args = {"namespace": "dev", "manifest": "kind: Pod\nkind: Pod\n"}
+    decision = evaluate(MANIFESTS, "kubectl_apply", args, trace)
+    assert (decision.decision, decision.rule, decision.message) == (
+        "deny",
+        "/tools/kubectl_apply/require/2/conditions/0",
+        'argument "manifest" could not be read as YAML: duplicate key "kind" at line 2',
+    )
+    assert not decision.forwarded
+    failed = trace[-1]
+    assert isinstance(failed.found, UnreadableArgument)
+    assert (failed.found.argument, failed.held) == ("manifest", False)
+
+
+def test_shadow_mode_would_deny_what_cannot_be_read() -> None:
+    shadow = compile_policy({**MANIFESTS.document, "mode": "shadow"})  # type: ignore[dict-item]
+    decision = evaluate(shadow, "kubectl_apply", {"namespace": "dev", "manifest": "a: *b"})
+    assert (decision.decision, decision.forwarded) == ("would_deny", True)
+    assert decision.message.endswith("an alias (*) at line 1")
+
+
+def test_the_trace_shows_what_each_element_gave() -> None:
+    trace: list[Step] = []
+    args = {"namespace": "staging", "manifest": TWO_DOCUMENTS.replace("kind: Service\n", "")}
+    evaluate(MANIFESTS, "kubectl_apply", args, trace)
+    kinds = next(step for step in trace if step.condition.path.endswith(".kind"))
+    assert kinds.found == Each(("Deployment", MISSING))
+    assert (kinds.held, kinds.condition.match) == (False, "all")
+
+
+def test_a_condition_checked_on_its_own_decodes_for_itself() -> None:
+    condition = MANIFESTS.tools["kubectl_apply"].require[2].conditions[0]
+    assert condition.holds({"manifest": TWO_DOCUMENTS})
+    assert not condition.holds({"manifest": "kind: Pod\n"})
+    with pytest.raises(UnreadableArgument):
+        condition.holds({"manifest": "kind: [Pod"})

@@ -120,3 +120,60 @@ def test_duplicate_hides_and_zero_limits_are_flagged() -> None:
         "/tools/t/limits/0/max: max is 0, so this limit denies every call "
         "(a deny_if with no conditions says that plainly)",
     ]
+
+
+def test_a_star_in_deny_if_without_match_any_is_flagged() -> None:
+    star = "args.spec.containers.*.securityContext.privileged"
+    for extra in ({}, {"match": "all"}):
+        condition = {**cond(star, "eq", True), **extra}
+        [warning] = warnings_of({"t": {"deny_if": [{"conditions": [condition]}]}})
+        assert warning.startswith(
+            '/tools/t/deny_if/0/conditions/0: "*" in deny_if without "match": "any": '
+            f'"{star}" fires only when every element matches'
+        ), extra
+    any_of = {**cond(star, "eq", True), "match": "any"}
+    assert warnings_of({"t": {"deny_if": [{"conditions": [any_of]}]}}) == []
+
+
+def test_a_star_in_require_is_not_flagged() -> None:
+    tools = {"t": {"require": [{"conditions": [cond("args.items.*.ns", "in", ["dev"])]}]}}
+    assert warnings_of(tools) == []
+
+
+def test_a_decoder_in_deny_if_is_flagged_naming_require_as_the_closed_form() -> None:
+    condition = {**cond("args.manifest|yaml_all.*.kind", "eq", "Secret"), "match": "any"}
+    [warning] = warnings_of({"t": {"deny_if": [{"conditions": [condition]}]}})
+    assert warning.startswith(
+        '/tools/t/deny_if/0/conditions/0/path: decoder "|yaml_all" in deny_if:'
+    )
+    assert "require is the closed form" in warning
+
+
+def test_a_star_and_a_decoder_in_deny_if_get_both_warnings() -> None:
+    condition = cond("args.command|shell.*", "eq", "--force")
+    warnings = warnings_of({"t": {"deny_if": [{"conditions": [condition]}]}})
+    assert [w.split(": ", 1)[0] for w in warnings] == [
+        "/tools/t/deny_if/0/conditions/0",
+        "/tools/t/deny_if/0/conditions/0/path",
+    ]
+
+
+def test_decoders_in_require_are_not_flagged_and_regex_anchoring_still_is() -> None:
+    tools = {"t": {"require": [{"conditions": [
+        cond("args.manifest|yaml_all.*.metadata.namespace", "in", ["dev"]),
+        cond("args.command|shell.0", "regex", "kubectl"),
+    ]}]}}  # fmt: skip
+    [warning] = warnings_of(tools)
+    assert warning.startswith('/tools/t/require/0/conditions/1/value: regex "kubectl" in require')
+
+
+def test_satisfiability_leaves_paths_that_look_inside_alone() -> None:
+    # One element may be "a" and another "b"; a string argument may still be decoded.
+    conditions = [
+        {**cond("args.items.*", "eq", "a"), "match": "any"},
+        {**cond("args.items.*", "eq", "b"), "match": "any"},
+        cond("args.config", "regex", "^mode"),
+        cond("args.config|yaml.mode", "exists", True),
+    ]
+    found = warnings_of({"t": {"deny_if": [{"conditions": conditions}]}})
+    assert not any("can never fire" in warning for warning in found)

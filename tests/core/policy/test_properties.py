@@ -8,7 +8,10 @@
 (c) under the seed's policy, the namespaced tools are allowed exactly for dev, staging and sandbox;
 (d) decisions are deterministic, independent of object key order, do not touch the arguments, and
     shadow mode changes `deny` into `would_deny` and nothing else;
-(e) the operators agree with each other (eq / neq / in / not_in / exists / lt… / contains / regex).
+(e) the operators agree with each other (eq / neq / in / not_in / exists / lt… / contains / regex);
+(f) looking inside arguments: a manifest rule over `|yaml_all.*` allows exactly when every document's
+    namespace is allowed, whatever the documents' YAML style, and what cannot be read is denied with
+    the pointer of a condition that decodes.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ POLICY_FILES = (
     "shadow",
     "escaping",
     "design-example",
+    "wildcards",
+    "decoders",
+    "kubernetes-manifests",
 )
 
 
@@ -105,7 +111,8 @@ def _path_segments() -> list[str]:
     for raw in POLICIES.values():
         for key, value in _walk_strings(raw):
             if key == "path" and isinstance(value, str) and value.startswith("args."):
-                segments.update(value[len("args.") :].split("."))
+                parts = (part.partition("|")[0] for part in value[len("args.") :].split("."))
+                segments.update(part for part in parts if part != "*")
     return sorted(segments)
 
 
@@ -143,6 +150,20 @@ INTERESTING_STRINGS = (
     "OPS-42",
     "\ud800",
     "x\u0000y",
+    # Text the decoders read (and fail to read): YAML streams, JSON, shell words.
+    "kind: ConfigMap\nmetadata: {namespace: dev}\n",
+    "kind: ClusterRole\nmetadata: {namespace: staging}\n---\nkind: Pod\n",
+    "mode: safe\nlevel: 2\n",
+    "a: &x 1\nb: *x\n",
+    "a: 1\na: 2\n",
+    "mode: yes",
+    '{"tenant": "acme", "$and": [{"field": "name"}]}',
+    '{"owner": "me"}',
+    "ls -la /tmp",
+    "git push --force",
+    'kubectl patch \'{"spec": {"replicas": 3}}\'',
+    "ls; rm -rf /",
+    "[[[[",
 )
 INTERESTING_NUMBERS: tuple[object, ...] = (
     0,
@@ -210,6 +231,8 @@ def calls(raw: dict[str, object]) -> st.SearchStrategy[list[tuple[str, object]]]
 
 POINTER_SHAPES = (
     re.compile(r"/tools/(?P<tool>[^/]*)/require/(?P<entry>\d+)/conditions/\d+"),
+    # Only a value that cannot be read names a deny_if's condition (see check_decision).
+    re.compile(r"/tools/(?P<tool>[^/]*)/deny_if/(?P<entry>\d+)/conditions/\d+"),
     re.compile(r"/tools/(?P<tool>[^/]*)/deny_if/(?P<entry>\d+)"),
     re.compile(r"/tools/(?P<tool>[^/]*)/limits/\d+"),
     re.compile(r"/all_tools/limits/\d+"),
@@ -296,6 +319,12 @@ def check_decision(raw: dict[str, object], tool: str, decision: Decision) -> Non
     assert found, f"the rule pointer must resolve in the policy: {decision.rule!r}"
     if "tool" in shape.groupdict():
         assert unescape(shape["tool"]) == tool, f"the pointer names another tool: {decision}"
+    if decision.message.startswith('argument "') and " could not be read as " in decision.message:
+        # DESIGN §3: denied with the pointer of the condition whose decoder met it.
+        assert "/conditions/" in decision.rule, decision
+        assert "|" in str(_object(node).get("path")), decision
+        return
+    assert "/deny_if/" not in decision.rule or "/conditions/" not in decision.rule, decision
     if "/require/" in decision.rule:
         assert {"path", "op", "value"} <= set(_object(node)), decision
         entry_pointer = decision.rule.rsplit("/conditions/", 1)[0]
@@ -352,12 +381,13 @@ def test_evaluate_never_raises_for_the_seed_policy_loaded_from_text(
 
 SCHEMA_KEYS = (
     "version", "default", "mode", "hide", "all_tools", "tools", "require", "deny_if", "limits",
-    "conditions", "on_deny", "path", "op", "value", "counter", "max", "window", "scope",
+    "conditions", "on_deny", "path", "op", "value", "match", "counter", "max", "window", "scope",
     "deney_if", "limit", "condition", "",
 )  # fmt: skip
 SCHEMA_VALUES: tuple[object, ...] = (
     "1", 1, "2", "allow", "deny", "enforce", "shadow", "*", "eq", "neq", "lt", "lte", "gt", "gte",
     "in", "not_in", "exists", "regex", "contains", "in_list", "args.namespace", "args..x",
+    "args.manifest|yaml_all.*.kind", "args.m|yml", "args.a*", "args.c|shell.0.x", "all", "any",
     "namespace", "(a)\\1", "^dev-", "second", "minute", "hour", "day", "week", "grant",
     "upstream", "global", 0, -1, 2.5, MAX_SAFE, MAX_SAFE + 1, 1e300, math.inf, True, None,
     [], {}, [1], ["dev"], {"conditions": []},
@@ -450,7 +480,9 @@ def test_compile_arbitrary_json_succeeds_or_raises_policy_error(raw: object) -> 
     compile_or_policy_error(raw)
 
 
-@pytest.mark.parametrize("stem", ["seed", "operators", "rules", "limits", "shadow", "escaping"])
+@pytest.mark.parametrize(
+    "stem", ["seed", "operators", "rules", "limits", "shadow", "escaping", "wildcards", "decoders"]
+)
 @PER_POLICY
 @given(data=st.data())
 def test_compile_damaged_policies_succeeds_or_raises_policy_error(
@@ -806,3 +838,122 @@ def test_regex_is_an_unanchored_search_and_dollar_is_the_end_of_text(
     assert regex_holds("^" + literal(word) + "$", word)
     assert not regex_holds("^" + literal(word) + "$", word + "\n"), "$ is the end of the text"
     assert not regex_holds(literal(word), list(word)), "regex holds only for strings"
+
+
+# ---------------------------------------------------------------------------------------------
+# (f) Looking inside arguments: the manifest rule over any stream of documents.
+
+ALLOWED_SET = ("dev", "staging", "sandbox")
+# Namespaces a document may carry; ABSENT means no metadata.namespace at all.
+ABSENT = object()
+NAMESPACES: tuple[object, ...] = (
+    *ALLOWED_SET, "prod", "payments-prod", "Staging", "staging ", "", "dev-1", "no", "null", ABSENT,
+)  # fmt: skip
+MANIFEST_RULE = compile_policy(
+    {
+        "version": "1",
+        "default": "deny",
+        "tools": {
+            "kubectl_apply": {
+                "require": [
+                    {
+                        "conditions": [
+                            {
+                                "path": "args.manifest|yaml_all.*.metadata.namespace",
+                                "op": "in",
+                                "value": list(ALLOWED_SET),
+                            }
+                        ]
+                    }
+                ]
+            }
+        },
+    },
+    name="manifest-rule",
+)
+KUBERNETES = compile_policy(POLICIES["kubernetes-manifests"], name="kubernetes-manifests")
+
+
+def _scalar(text: str, style: str) -> str:
+    if style == "double" or text in ("", "staging "):  # these need quotes to be themselves
+        return json.dumps(text)
+    return f"'{text}'" if style == "single" else text
+
+
+def render_document(namespace: object, style: str, quoting: str, index: int) -> str:
+    """One ConfigMap, in one of YAML's styles (block, flow, JSON), its namespace quoted or not."""
+    name = f"flags-{index}"
+    if style == "json":
+        metadata: dict[str, object] = {"name": name}
+        if namespace is not ABSENT:
+            metadata["namespace"] = namespace
+        return json.dumps({"kind": "ConfigMap", "metadata": metadata}) + "\n"
+    ns = "" if namespace is ABSENT else _scalar(str(namespace), quoting)
+    if style == "flow":
+        inner = f"name: {name}" + ("" if namespace is ABSENT else f", namespace: {ns}")
+        return f"{{kind: ConfigMap, metadata: {{{inner}}}}}\n"
+    lines = ["kind: ConfigMap", "metadata:", f"  name: {name}  # a comment"]
+    if namespace is not ABSENT:
+        lines.append(f"  namespace: {ns}")
+    return "\n".join(lines) + "\n"
+
+
+document_specs = st.lists(
+    st.tuples(
+        st.sampled_from(NAMESPACES),
+        st.sampled_from(["block", "flow", "json"]),
+        st.sampled_from(["plain", "single", "double"]),
+    ),
+    max_size=6,
+)
+
+
+def render_stream(specs: list[tuple[object, str, str]], data: st.DataObject) -> str:
+    parts = ["---\n"] if data.draw(st.booleans(), label="leading ---") else []
+    for index, (namespace, style, quoting) in enumerate(specs):
+        if index:
+            parts.append("---\n")
+            if data.draw(st.booleans(), label="an empty document before"):
+                parts.append("# nothing in this one\n---\n")
+        parts.append(render_document(namespace, style, quoting, index))
+    if data.draw(st.booleans(), label="trailing separator"):
+        parts.append(data.draw(st.sampled_from(["---\n", "...\n", "---\n# end\n"])))
+    return "".join(parts)
+
+
+def plain_reading(namespace: object, quoting: str, style: str) -> object:
+    """What the namespace is as text: plain `no` and `null` are not the strings "no", "null"."""
+    if namespace in ("no", "null") and quoting == "plain" and style != "json":
+        return None
+    return namespace
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(specs=document_specs, data=st.data())
+def test_the_manifest_rule_allows_exactly_when_every_documents_namespace_is_allowed(
+    specs: list[tuple[object, str, str]], data: st.DataObject
+) -> None:
+    manifest = render_stream(specs, data)
+    readings = [plain_reading(namespace, quoting, style) for namespace, style, quoting in specs]
+    every_allowed = bool(specs) and all(reading in ALLOWED_SET for reading in readings)
+    decision = evaluate(MANIFEST_RULE, "kubectl_apply", {"manifest": manifest})
+    assert (decision.decision == "allow") == every_allowed, (manifest, decision)
+    if decision.decision == "deny":
+        assert decision.rule == "/tools/kubectl_apply/require/0/conditions/0"
+    # The example policy for mcp-server-kubernetes agrees (its other rules hold here).
+    args = {"namespace": "staging", "manifest": manifest}
+    assert (evaluate(KUBERNETES, "kubectl_apply", args).decision == "allow") == every_allowed
+
+
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    manifest=st.one_of(
+        st.text(max_size=80),
+        st.text(alphabet="-:{}[]&*!|>'\"#%@` \n\tkindmetaspc0123yesno.~<=,?", max_size=80),
+    ),
+    namespace=st.sampled_from(["staging", "prod"]),
+)
+def test_any_text_as_a_manifest_is_decided_never_raised(manifest: str, namespace: str) -> None:
+    """Whatever an agent sends as a manifest, the policy decides: allow, or deny naming why."""
+    decision = evaluate(KUBERNETES, "kubectl_apply", {"namespace": namespace, "manifest": manifest})
+    check_decision(POLICIES["kubernetes-manifests"], "kubectl_apply", decision)

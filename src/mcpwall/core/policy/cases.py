@@ -13,8 +13,15 @@ user tests a policy with the engine's own harness. A cases file looks like::
           rule: "(allowed)"
           message: "…"                  # optional, exact
           limits: [delete_pod]          # optional: the counters that apply, in order
+      - name: a manifest over 1 MiB is refused
+        tool: kubectl_apply
+        args: {manifest: "kind: ConfigMap"}
+        pad: {manifest: 1048577}        # optional: grow a string argument to this many bytes
+        expect: …
 
-Counters are taken as fresh: a limit refuses a call only when its ``max`` is 0.
+Counters are taken as fresh: a limit refuses a call only when its ``max`` is 0. ``pad`` appends
+spaces — neutral in JSON, YAML and shell text alike — to a top-level string argument until it is
+that many bytes of UTF-8, so size limits are tested without megabyte files.
 """
 
 from __future__ import annotations
@@ -29,7 +36,8 @@ from mcpwall.core.policy.model import CompiledPolicy, Decision
 from mcpwall.core.shapes import ShapeReader
 
 FILE_KEYS = ("policy", "cases")
-CASE_KEYS = ("name", "tool", "args", "expect")
+CASE_KEYS = ("name", "tool", "args", "pad", "expect")
+MAX_PAD_BYTES = 16 * 1024 * 1024
 EXPECT_KEYS = ("decision", "rule", "message", "limits")
 DECISIONS = ("allow", "deny", "would_deny")
 
@@ -138,9 +146,35 @@ class _Reader(ShapeReader):
         name = self.expect_string(case.get("name"), pointer + "/name")
         tool = self.expect_string(case.get("tool"), pointer + "/tool")
         expect = self.expectation(case.get("expect"), pointer + "/expect")
+        args = case.get("args", {})
+        if "pad" in case:
+            args = self.padded(args, case["pad"], pointer + "/pad")
         if name is None or tool is None or expect is None:
             return None
-        return Case(name, tool, case.get("args", {}), expect)
+        return Case(name, tool, args, expect)
+
+    def padded(self, args: object, pad: object, pointer: str) -> object:
+        """``args`` with each argument named in ``pad`` grown with spaces to its byte count."""
+        if not isinstance(pad, dict) or not isinstance(args, dict):
+            self.problem(pointer, "expected an object of argument names and byte counts")
+            return args
+        grown = dict(args)
+        for key, size in pad.items():
+            text = args.get(key)
+            where = jsonpointer.join(pointer, key)
+            if type(text) is not str:
+                self.problem(where, f'args has no string argument "{key}" to pad')
+                continue
+            length = len(text.encode("utf-8", "surrogatepass"))
+            if type(size) is not int or not length <= size <= MAX_PAD_BYTES:
+                self.problem(
+                    where,
+                    f"found {render(size)} (expected a whole number of bytes from {length}, "
+                    f"the argument's own length, to {MAX_PAD_BYTES})",
+                )
+                continue
+            grown[key] = text + " " * (size - length)
+        return grown
 
     def expectation(self, value: object, pointer: str) -> Expectation | None:
         expect = self.expect_object(value, pointer, EXPECT_KEYS, ("decision", "rule"))

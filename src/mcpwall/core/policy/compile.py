@@ -25,6 +25,7 @@ from mcpwall.core.policy.model import (
     Condition,
     Decision,
     Limit,
+    Match,
     Outcome,
     Prohibition,
     Requirement,
@@ -32,8 +33,16 @@ from mcpwall.core.policy.model import (
     ToolRules,
     Window,
 )
-from mcpwall.core.policy.operators import OPERATORS
-from mcpwall.core.policy.paths import make_resolver, parse_path
+from mcpwall.core.policy.operators import OPERATORS, Predicate
+from mcpwall.core.policy.paths import (
+    Decoded,
+    Path,
+    PathError,
+    make_finder,
+    make_resolver,
+    matching,
+    parse_path,
+)
 from mcpwall.core.shapes import ShapeReader
 from mcpwall.core.suggest import did_you_mean, expected_one_of
 
@@ -41,7 +50,9 @@ TOP_KEYS = ("version", "default", "mode", "hide", "all_tools", "tools")
 ALL_TOOLS_KEYS = ("limits",)
 TOOL_KEYS = ("require", "deny_if", "limits")
 ENTRY_KEYS = ("conditions", "on_deny")
-CONDITION_KEYS = ("path", "op", "value")
+CONDITION_KEYS = ("path", "op", "value", "match")
+REQUIRED_CONDITION_KEYS = ("path", "op", "value")
+MATCHES = ("all", "any")
 LIMIT_KEYS = ("counter", "max", "window", "scope", "on_deny")
 SCOPES = ("grant", "upstream", "global")
 MAX_LIMIT = 1_000_000_000
@@ -218,12 +229,14 @@ class _Compiler(ShapeReader):
         limits = own_limits + all_tools_limits
         if any(entry is None for entry in (*require, *deny_if)):
             return None
+        entries = cast(tuple[Requirement | Prohibition, ...], (*require, *deny_if))
         return ToolRules(
             name=tool,
             require=cast(tuple[Requirement, ...], require),
             deny_if=cast(tuple[Prohibition, ...], deny_if),
             limits=limits,
             allowed=Decision("allow", ALLOWED, limits=limits),
+            decodes=any(c.find is not None for entry in entries for c in entry.conditions),
         )
 
     # -- entries and conditions ------------------------------------------------------------------
@@ -262,20 +275,14 @@ class _Compiler(ShapeReader):
         return Prohibition(pointer, conditions, Decision(self.outcome, pointer, message))
 
     def condition(self, value: object, pointer: str) -> Condition | None:
-        condition = self.expect_object(value, pointer, CONDITION_KEYS, required=CONDITION_KEYS)
-        if condition is None or not all(key in condition for key in CONDITION_KEYS):
+        condition = self.expect_object(
+            value, pointer, CONDITION_KEYS, required=REQUIRED_CONDITION_KEYS
+        )
+        if condition is None or not all(key in condition for key in REQUIRED_CONDITION_KEYS):
             return None
-        path, op_name, operand = condition["path"], condition["op"], condition["value"]
-        segments = None
-        if not isinstance(path, str):
-            self.problem(
-                pointer + "/path", f"expected a string, found {type_name(path)} {render(path)}"
-            )
-        else:
-            try:
-                segments = parse_path(path)
-            except ValueError as exc:
-                self.problem(pointer + "/path", str(exc))
+        path_text, op_name, operand = condition["path"], condition["op"], condition["value"]
+        path = self.path(path_text, pointer + "/path")
+        match = self.match(condition, path, pointer + "/match")
         operator = OPERATORS.get(op_name) if isinstance(op_name, str) else None
         if operator is None:
             hint = did_you_mean(op_name, OPERATORS) if isinstance(op_name, str) else ""
@@ -296,10 +303,33 @@ class _Compiler(ShapeReader):
         except ValueError as exc:
             self.problem(pointer + "/value", str(exc))
             return None
-        if segments is None:
+        if path is None or match is None:
             return None
-        assert isinstance(path, str)
-        return Condition(pointer, path, operator.name, operand, make_resolver(segments), test)
+        return _condition(pointer, path, operator.name, operand, test, match)
+
+    def path(self, value: object, pointer: str) -> Path | None:
+        if not isinstance(value, str):
+            self.problem(pointer, f"expected a string, found {type_name(value)} {render(value)}")
+            return None
+        try:
+            return parse_path(value)
+        except PathError as exc:
+            self.problem(pointer, str(exc))
+            return None
+
+    def match(self, condition: dict[str, object], path: Path | None, pointer: str) -> Match | None:
+        """The condition's ``match``: "all" unless it says "any"; only for paths with ``*``."""
+        if "match" not in condition:
+            return "all"
+        match = self.expect_choice(condition["match"], pointer, MATCHES)
+        if path is not None and not path.has_star:
+            self.problem(
+                pointer,
+                f'"match" applies only to a path with "*", and "{path.text}" finds at most one '
+                'value (e.g. "args.spec.containers.*.image")',
+            )
+            return None
+        return cast(Match | None, match)
 
     # -- limits -----------------------------------------------------------------------------------
 
@@ -380,3 +410,35 @@ class _Compiler(ShapeReader):
             )
             return None
         return int(cast(float, value))
+
+
+def _condition(
+    pointer: str, path: Path, op: str, value: object, test: Predicate, match: Match
+) -> Condition:
+    """A compiled condition: the plain one-lookup resolver unless the path looks inside."""
+    if not path.looks_inside:
+        return Condition(pointer, path.text, op, value, make_resolver(path.keys), test)
+    find = make_finder(path)
+    if path.decoders:
+
+        def resolve(args: object) -> object:
+            return find(args, Decoded())  # on its own, a condition decodes for itself
+
+    else:
+
+        def resolve(args: object) -> object:
+            return find(args, _NOTHING_DECODED)  # never written to: nothing to decode
+
+    return Condition(
+        pointer,
+        path.text,
+        op,
+        value,
+        resolve,
+        matching(test, every=match == "all") if path.has_star else test,
+        match if path.has_star else None,
+        find if path.decoders else None,
+    )
+
+
+_NOTHING_DECODED = Decoded()

@@ -2,7 +2,9 @@
 
 Warnings never make a policy invalid. They catch the fail-open and dead shapes of DESIGN §3:
 an unanchored ``regex`` inside ``require``, a ``deny_if`` that can never fire, a hidden tool
-that also has rules or limits (they never apply).
+that also has rules or limits (they never apply), a ``*`` inside ``deny_if`` that fires only
+when every element matches, and a decoder inside ``deny_if`` at all (a blocklist over text the
+upstream may read otherwise; ``require`` is the closed form).
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from collections.abc import Iterator, Mapping
 
 from mcpwall.core import jsonpointer
 from mcpwall.core.errors import Problem
-from mcpwall.core.policy.model import Limit, ToolRules
+from mcpwall.core.policy.model import Condition, Limit, ToolRules
+from mcpwall.core.policy.paths import parse_path
 from mcpwall.core.policy.satisfiability import contradiction
 
 
@@ -58,9 +61,29 @@ def _tool(tool: ToolRules, hidden: bool) -> Iterator[Problem]:
         reason = contradiction(prohibition.conditions)
         if reason:
             yield Problem(prohibition.pointer, f"this deny_if can never fire ({reason})")
+        for condition in prohibition.conditions:
+            yield from _looking_inside_deny_if(condition)
         if not prohibition.conditions:
             always_fired = prohibition.pointer
     yield from _limits_that_deny_all(own_limits)
+
+
+def _looking_inside_deny_if(condition: Condition) -> Iterator[Problem]:
+    """``*`` and decoders in a blocklist: shapes that let through what they don't recognise."""
+    path = parse_path(condition.path)
+    if path.has_star and condition.match != "any":
+        yield Problem(
+            condition.pointer,
+            f'"*" in deny_if without "match": "any": "{path.text}" fires only when every element '
+            'matches (and there is at least one); add "match": "any" to fire when one does',
+        )
+    for decoder in path.decoders:
+        yield Problem(
+            condition.pointer + "/path",
+            f'decoder "|{decoder.name}" in deny_if: a blocklist lets through whatever it does not '
+            "recognise in text the upstream may read its own way; require is the closed form "
+            "(require the values you allow)",
+        )
 
 
 def _limits_that_deny_all(limits: list[Limit] | tuple[Limit, ...]) -> Iterator[Problem]:

@@ -13,9 +13,10 @@ from typing import Literal
 
 from mcpwall.core.errors import Problem
 from mcpwall.core.policy.operators import Predicate
-from mcpwall.core.policy.paths import Resolver
+from mcpwall.core.policy.paths import Finder, Resolver
 
 Outcome = Literal["allow", "deny", "would_deny"]
+Match = Literal["all", "any"]
 Window = Literal["second", "minute", "hour", "day"]
 Scope = Literal["grant", "upstream", "global"]
 
@@ -67,7 +68,14 @@ class Limit:
 
 @dataclass(frozen=True, slots=True)
 class Condition:
-    """One ``{path, op, value}`` condition, with its path resolver and predicate prepared."""
+    """One ``{path, op, value}`` condition, with its path resolver and predicate prepared.
+
+    ``match`` is set (``"all"`` by default) only for a path with ``*``, and ``test`` then
+    applies the operator to each element as it says. ``find`` is set only for a path with a
+    decoder: it reads the arguments through the call's decoded values (and may raise
+    :class:`~mcpwall.core.errors.UnreadableArgument`); ``resolve`` does the same with a
+    decoding of its own, for a condition checked on its own.
+    """
 
     pointer: str
     path: str
@@ -75,6 +83,8 @@ class Condition:
     value: object
     resolve: Resolver = field(compare=False, repr=False)
     test: Predicate = field(compare=False, repr=False)
+    match: Match | None = None
+    find: Finder | None = field(compare=False, repr=False, default=None)
 
     def holds(self, args: object) -> bool:
         return self.test(self.resolve(args))
@@ -105,7 +115,9 @@ class Prohibition:
 class ToolRules:
     """Everything the policy says about one tool listed under ``tools``.
 
-    ``limits`` holds the tool's own limits followed by ``all_tools.limits``.
+    ``limits`` holds the tool's own limits followed by ``all_tools.limits``. ``decodes`` says
+    whether a condition reads an argument through a decoder: only then does evaluation keep the
+    call's decoded values and catch what cannot be read.
     """
 
     name: str
@@ -113,6 +125,7 @@ class ToolRules:
     deny_if: tuple[Prohibition, ...]
     limits: tuple[Limit, ...]
     allowed: Decision = field(compare=False, repr=False)
+    decodes: bool = False
 
 
 @dataclass(frozen=True, slots=True)

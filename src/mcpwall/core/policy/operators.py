@@ -15,9 +15,9 @@ from typing import Any
 import re2
 
 from mcpwall.core.jsonvalue import is_number, strict_equal, strict_key
-from mcpwall.core.policy.paths import MISSING
+from mcpwall.core.policy.paths import MISSING, Predicate
 
-Predicate = Callable[[object], bool]
+__all__ = ["OPERATORS", "Operator", "Predicate", "compile_regex"]
 
 # RE2 would otherwise print its own parse errors to stderr; we report them as policy problems.
 _RE2_OPTIONS = re2.Options()

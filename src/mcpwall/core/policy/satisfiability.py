@@ -2,7 +2,8 @@
 
 The check is conservative: when it reports a contradiction, there is one (no call can satisfy
 every condition); when it finds none, the conditions may still be unsatisfiable in ways it
-does not model (two regexes that share no string, say).
+does not model (two regexes that share no string, say). Conditions whose path looks inside
+arguments (``*``, decoders) are left out: each element or decoded string is another value.
 """
 
 from __future__ import annotations
@@ -22,7 +23,9 @@ def contradiction(conditions: Sequence[Condition]) -> str | None:
     """Why ``conditions`` can never all hold at once, or None when they may."""
     by_path: dict[tuple[str, ...], list[Condition]] = {}
     for condition in conditions:
-        by_path.setdefault(parse_path(condition.path), []).append(condition)
+        path = parse_path(condition.path)
+        if not path.looks_inside:
+            by_path.setdefault(path.keys, []).append(condition)
     for group in by_path.values():
         reason = _same_path(group)
         if reason:

@@ -1,0 +1,152 @@
+"""Shell command text → its words, for ``|shell``: one simple command of literal words.
+
+The text is split as POSIX ``sh`` splits a command line (XCU §2.2 quoting, §2.3 token
+recognition): blanks separate words; single quotes keep everything literal; inside double quotes
+a backslash escapes only ``$``, a backtick, ``"`` and ``\\``; outside quotes a backslash escapes
+the next character. Quotes and escapes are removed from the words.
+
+Whatever a shell would *interpret* instead of passing on literally is refused, since whether the
+server runs the text through a shell is its own business and ``$(rm …)`` must not hide inside a
+word: operators (``; | & < > ( )``), expansions (``$`` and backticks, quoted or not), unquoted
+glob characters (``* ? [``) and braces (bash expands ``{a,b}``), a ``~`` where it would expand,
+a comment, a newline, a leading ``NAME=value`` (an assignment, not the command), control
+characters, whitespace other than space and tab outside quotes, unbalanced quotes.
+
+``shlex`` in POSIX mode is close but not this: it ends a word at a ``#`` inside it (``a#b`` gives
+``a``), keeps the backslash of ``"\\$"``, and refuses nothing (``a;b`` is one word to it, two
+commands to sh). ``tests/core/policy/test_decoders.py`` shows each difference.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import NoReturn
+
+from mcpwall.core.errors import UnreadableValue
+
+MAX_WORDS = 10_000
+
+OPERATORS = frozenset(";|&<>()")
+EXPANSIONS = frozenset("$`")
+GLOBS = frozenset("*?[")
+BRACES = frozenset("{}")
+BLANKS = frozenset(" \t")
+# Inside double quotes a backslash escapes these and stays literal before anything else.
+DOUBLE_QUOTE_ESCAPES = frozenset('$`"\\')
+
+_ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+
+
+def split_words(text: str) -> list[str]:
+    """The words of ``text``, or :class:`UnreadableValue` saying what a shell would interpret."""
+    _check_characters(text)
+    return _Splitter(text).words()
+
+
+def _check_characters(text: str) -> None:
+    for index, char in enumerate(text):
+        if char in "\n\r":
+            raise UnreadableValue(f"a line break at character {index + 1}")
+        if char != "\t" and unicodedata.category(char) == "Cc":
+            raise UnreadableValue(
+                f"a control character (U+{ord(char):04X}) at character {index + 1}"
+            )
+
+
+class _Splitter:
+    """One left-to-right pass over the text, building the current word."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.index = 0
+        self.found: list[str] = []
+        self.word: list[str] | None = None  # None between words
+
+    def words(self) -> list[str]:
+        while self.index < len(self.text):
+            char = self.text[self.index]
+            if char in BLANKS:
+                self.end_word()
+                self.index += 1
+                continue
+            if self.word is None:
+                self.start_word()
+            if char == "'":
+                self.single_quoted()
+            elif char == '"':
+                self.double_quoted()
+            elif char == "\\":
+                self.escaped()
+            else:
+                self.plain(char)
+        self.end_word()
+        return self.found
+
+    def refuse(self, what: str) -> NoReturn:
+        raise UnreadableValue(f"{what} at character {self.index + 1}")
+
+    def start_word(self) -> None:
+        self.word = []
+        if not self.found and _ASSIGNMENT.match(self.text, self.index):
+            self.refuse("an assignment (NAME=value) where the command should be")
+
+    def end_word(self) -> None:
+        if self.word is not None:
+            if len(self.found) == MAX_WORDS:
+                raise UnreadableValue(f"more than {MAX_WORDS:,} words")
+            self.found.append("".join(self.word))
+            self.word = None
+
+    def add(self, text: str) -> None:
+        assert self.word is not None
+        self.word.append(text)
+
+    def single_quoted(self) -> None:
+        end = self.text.find("'", self.index + 1)
+        if end < 0:
+            self.refuse("an unbalanced single quote")
+        self.add(self.text[self.index + 1 : end])
+        self.index = end + 1
+
+    def double_quoted(self) -> None:
+        opened = self.index
+        self.index += 1
+        while self.index < len(self.text):
+            char = self.text[self.index]
+            if char == '"':
+                self.index += 1
+                return
+            if char in EXPANSIONS:
+                self.refuse(f'an expansion "{char}" inside double quotes')
+            if char == "\\" and self.text[self.index + 1 : self.index + 2] in DOUBLE_QUOTE_ESCAPES:
+                self.index += 1
+                char = self.text[self.index]
+            self.add(char)
+            self.index += 1
+        self.index = opened
+        self.refuse("an unbalanced double quote")
+
+    def escaped(self) -> None:
+        if self.index + 1 == len(self.text):
+            self.refuse("a backslash at the end")
+        self.add(self.text[self.index + 1])
+        self.index += 2
+
+    def plain(self, char: str) -> None:
+        assert self.word is not None
+        if char in OPERATORS:
+            self.refuse(f'an operator "{char}"')
+        if char in EXPANSIONS:
+            self.refuse(f'an expansion "{char}"')
+        if char in GLOBS or char in BRACES:
+            self.refuse(f'an unquoted "{char}" (a shell would expand it; quote it)')
+        if char == "#" and not self.word:
+            self.refuse('a comment "#"')
+        previous = self.text[self.index - 1] if self.index else ""
+        if char == "~" and (not self.word or previous in ("=", ":")):
+            self.refuse('a "~" a shell would expand (quote it)')
+        if unicodedata.category(char) in ("Zs", "Zl", "Zp"):
+            self.refuse(f"whitespace other than space or tab (U+{ord(char):04X}) outside quotes")
+        self.add(char)
+        self.index += 1
