@@ -41,6 +41,7 @@ MODES: Final = (LEGACY, MODERN)
 Mode = Literal["legacy", "2026-07-28"]
 
 READY_TIMEOUT: Final = 30.0
+BIND_ATTEMPTS: Final = 3
 STOP_TIMEOUT: Final = 20.0
 CLI_TIMEOUT: Final = 60.0
 # Settings the developer's shell may carry that would point a test gateway elsewhere.
@@ -62,10 +63,7 @@ class Gateway:
     ) -> None:
         self.home = home
         self.open_files = open_files
-        self.port = free_port()
-        self.admin_port = free_port()
-        while self.admin_port == self.port:
-            self.admin_port = free_port()
+        self.port, self.admin_port = _two_free_ports()
         environ = {k: v for k, v in os.environ.items() if k not in FOREIGN_SETTINGS}
         self.env = {**environ, "MCPWALL_HOME": str(home), **(env or {})}
         self.process: subprocess.Popen[bytes] | None = None
@@ -121,7 +119,21 @@ class Gateway:
         return base if upstream is None else f"{base}/{upstream}"
 
     def start(self) -> None:
-        """Start serving; return once ``/readyz`` answers 200."""
+        """Start serving; return once ``/readyz`` answers 200.
+
+        The ports were free when chosen, but another process on the machine may take one
+        before the gateway binds it: then it starts again on other ports (a few times)."""
+        for attempt in range(BIND_ATTEMPTS):
+            try:
+                self._start_once()
+                return
+            except AssertionError:
+                if "address already in use" not in self.log or attempt == BIND_ATTEMPTS - 1:
+                    raise
+                self.process = None
+                self.port, self.admin_port = _two_free_ports()
+
+    def _start_once(self) -> None:
         assert self.process is None, "already started"
         command = [MCPWALL, "serve", "--host", LOOPBACK]
         command += ["--port", str(self.port), "--admin-port", str(self.admin_port)]
@@ -236,3 +248,10 @@ def decision_of(result: CallToolResult) -> object:
     """What the gateway says about its decision in a denial (DESIGN §4)."""
     assert result.meta is not None, result
     return result.meta.get("io.mcpwall/decision")
+
+
+def _two_free_ports() -> tuple[int, int]:
+    port, other = free_port(), free_port()
+    while other == port:
+        other = free_port()
+    return port, other

@@ -407,3 +407,18 @@ async def test_a_body_over_the_limit_of_a_known_grant_leaves_its_row(wired: Wire
     [record] = wired.sink.records
     assert (record.grant_label, record.upstream, record.rule) == ("alice", "k8s", "(bad request)")
     assert record.message == "HTTP 413: body of 4194305 bytes is over the limit of 4194304"
+
+
+async def test_a_get_on_the_2026_era_and_a_malformed_initialize_leave_their_rows(
+    wired: Wired,
+) -> None:
+    auth = {"authorization": f"Bearer {wired.token}", "accept": "application/json"}
+    hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": 3}}
+    async with wired.client() as client:
+        got = await client.get("/mcp/k8s", headers=auth | {"mcp-protocol-version": "2026-07-28"})
+        bad = await client.post("/mcp/k8s", content=json.dumps(hello), headers=auth)
+    assert (got.status_code, bad.status_code) == (405, 200)
+    assert [(r.method, r.rule) for r in wired.sink.records] == [
+        ("", "(bad request)"),
+        ("initialize", "(bad request)"),
+    ]

@@ -168,11 +168,8 @@ class HttpGateway:
         await self._expire_sessions()
         if self._is_modern(exchange):
             if exchange.method != "POST":
-                return _plain(
-                    405,
-                    f"{exchange.method} is not used with protocol 2026-07-28",
-                    [("allow", "POST")],
-                )
+                message = f"{exchange.method} is not used with protocol 2026-07-28"
+                return await self._refuse(principal, exchange, 405, message, [("allow", "POST")])
             return await self._modern(exchange, principal)
         return await self._legacy(exchange, principal)
 
@@ -264,7 +261,12 @@ class HttpGateway:
         return HttpReply(202)
 
     async def _refuse(
-        self, principal: Principal, exchange: HttpExchange, status: int, message: str
+        self,
+        principal: Principal,
+        exchange: HttpExchange,
+        status: int,
+        message: str,
+        headers: list[tuple[str, str]] | None = None,
     ) -> HttpReply:
         """Answer ``status`` to a request of a known grant refused before any JSON-RPC
         handling (no such session, no session yet, a second GET stream…), with its row."""
@@ -272,7 +274,7 @@ class HttpGateway:
         await self.pipeline.record_http_refusal(
             principal, exchange.upstream, request_id, method, f"HTTP {status}: {message}"
         )
-        return _plain(status, message)
+        return _plain(status, message, headers)
 
     async def _record_refusal(
         self,
@@ -372,6 +374,9 @@ class HttpGateway:
         try:
             hello = parse_initialize(request.params)
         except ProtocolError as error:
+            await self.pipeline.record_refusal(
+                principal, exchange.upstream, request.id, request.method, error
+            )
             return _refused(error, request.id, modern=False)
         version = negotiate_legacy(hello.protocol_version)
         session = self.sessions.create(
