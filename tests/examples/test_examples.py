@@ -6,6 +6,9 @@ README. Here every policy validates with no warnings, passes its cases (in proce
 ``mcpwall policy test --cases`` as a user runs it), names only tools and arguments the server
 has, and has a case for every guard it sets; every ``mcpwall.yaml`` applies to a fresh store,
 and a second time changes nothing; every README's relative links resolve.
+
+``examples/seed`` is the seed's policy, verbatim, in front of ``mcpwall sandbox``: its policy
+stays byte-identical to the engine's own copy, and its ``tools.json`` to the sandbox's tools.
 """
 
 from __future__ import annotations
@@ -21,13 +24,17 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner, Result
+from mcp import Client
 
 from mcpwall.cli import cli
 from mcpwall.core.policy import CompiledPolicy, compile_policy, load_document, load_policy
 from mcpwall.core.policy.cases import Case, parse_cases, run_case
 from mcpwall.core.policy.paths import parse_path
+from mcpwall.sandbox.scenario import crashloop_cluster
+from mcpwall.sandbox.server import build_server
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES_DIR = ROOT / "examples"
@@ -35,11 +42,15 @@ EXAMPLE_DIRS = sorted(path for path in EXAMPLES_DIR.iterdir() if path.is_dir())
 NAMES = [path.name for path in EXAMPLE_DIRS]
 # The servers issue 12 asks for; a new example joins the checks below by being a directory.
 REQUIRED = {
+    "seed",
     "mcp-server-kubernetes",
     "kubernetes-mcp-server",
     "server-filesystem",
     "github-mcp-server",
 }
+# The seed's policy as the engine's golden cases hold it (a copy of seed/seed-policy.json).
+SEED_POLICY = ROOT / "tests" / "core" / "policy" / "cases" / "seed.policy.json"
+SANDBOX = "mcpwall sandbox"  # the one server that ships with mcpwall, with no version of its own
 VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 # [text](target) and [label]: target; the target stops at whitespace or the closing parenthesis.
 INLINE_LINK = re.compile(r"\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
@@ -57,7 +68,8 @@ class Example:
     policy: CompiledPolicy
     cases: tuple[Case, ...]
     cases_policy: str | None
-    version: str
+    server: str
+    version: str | None  # None for the sandbox alone
     tools: dict[str, list[str]]
 
 
@@ -77,7 +89,8 @@ def example(name: str) -> Example:
         policy,
         parsed.cases,
         parsed.policy,
-        listing["version"],
+        listing["server"],
+        listing.get("version"),
         listing["tools"],
     )
 
@@ -237,6 +250,39 @@ def test_the_cases_call_real_tools_with_real_arguments(name: str) -> None:
     assert wrong == []
 
 
+@pytest.mark.parametrize("name", NAMES)
+def test_every_server_but_the_sandbox_is_pinned_to_the_version_read(name: str) -> None:
+    ex = example(name)
+    assert (ex.version is None) == (ex.server == SANDBOX), ex.server
+
+
+# -- the seed ---------------------------------------------------------------------------------------
+
+
+def test_the_seed_example_holds_the_seeds_policy_byte_for_byte() -> None:
+    seed = example("seed")
+    assert seed.policy_path.name == "policy.json"
+    assert seed.policy_path.read_bytes() == SEED_POLICY.read_bytes()
+
+
+def test_the_seed_example_lists_the_sandboxs_tools_and_arguments() -> None:
+    """Its tools.json is what ``mcpwall sandbox`` answers to ``tools/list``, in its order."""
+
+    async def listed() -> dict[str, list[str]]:
+        async with Client(build_server(crashloop_cluster()), mode="legacy") as client:
+            tools = (await client.list_tools()).tools
+        return {tool.name: sorted(tool.input_schema.get("properties", {})) for tool in tools}
+
+    seed = example("seed")
+    assert seed.server == SANDBOX
+    assert list(seed.tools.items()) == list(anyio.run(listed).items())
+
+
+def test_the_seed_readme_gives_the_command_the_project_readme_uses() -> None:
+    text = (EXAMPLES_DIR / "seed" / "README.md").read_text(encoding="utf-8")
+    assert "mcpwall policy set seed examples/seed/policy.json" in text
+
+
 # -- installing it ----------------------------------------------------------------------------------
 
 
@@ -254,7 +300,11 @@ def test_the_apply_file_installs_the_example_policy_once(name: str, mcpwall: Run
     assert policy_file == ex.policy_path.name
     [upstream] = wanted["upstreams"]
     [grant] = wanted["grants"]
-    assert ex.version in wanted["upstreams"][upstream]["command"], "launch the version read"
+    command = wanted["upstreams"][upstream]["command"]
+    if ex.version is None:
+        assert command == SANDBOX
+    else:
+        assert ex.version in command, "launch the version read"
 
     path = str(ex.directory / "mcpwall.yaml")
     first = mcpwall("apply", "-f", path)
@@ -291,7 +341,7 @@ def test_the_readme_says_how_to_install_and_try_it(name: str) -> None:
     text = (ex.directory / "README.md").read_text(encoding="utf-8")
     assert f"mcpwall apply -f examples/{name}/mcpwall.yaml" in text
     assert f"--cases examples/{name}/cases.yaml" in text
-    assert ex.version in text
+    assert (ex.version or SANDBOX) in text
 
 
 @pytest.mark.parametrize("readme", [*NAMES, "."])
