@@ -221,7 +221,7 @@ def test_the_policy_names_only_the_servers_tools_and_arguments(name: str) -> Non
         unknown += [
             f"{tool.name} {c.path}"
             for c in conditions
-            if parse_path(c.path)[0] not in ex.tools.get(tool.name, [])
+            if parse_path(c.path).keys[0] not in ex.tools.get(tool.name, [])
         ]
     assert unknown == []
 
