@@ -12,7 +12,6 @@ import sys
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
@@ -22,7 +21,14 @@ from mcp import MCPError
 
 from tests.e2e.conftest import ALLOW_ALL, seed_policy
 from tests.e2e.harness import MODERN, Gateway, agent
-from tests.fixtures.servers import FIXTURE_SERVER, RECORD_ENV, Record, fixture_http_server, poll
+from tests.fixtures.servers import (
+    FIXTURE_SERVER,
+    RECORD_ENV,
+    Record,
+    children_of,
+    fixture_http_server,
+    poll,
+)
 
 pytestmark = [pytest.mark.anyio, pytest.mark.e2e]
 
@@ -60,21 +66,7 @@ class Bounded:
     def upstream_processes(self) -> int:
         """How many processes the gateway has spawned that still run (its children)."""
         assert self.gateway.process is not None
-        return len(_children(self.gateway.process.pid))
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
+        return len(children_of(self.gateway.process.pid))
 
 
 @pytest.fixture(scope="module")

@@ -28,7 +28,7 @@ from mcpwall.demo import runner, story
 from mcpwall.demo.runner import run_demo
 from mcpwall.demo.stage import seed_policy_text
 from tests.e2e.harness import MCPWALL, agent, decision_of, text_of
-from tests.fixtures.servers import listening_addresses
+from tests.fixtures.servers import children_of, listening_addresses
 
 pytestmark = pytest.mark.e2e
 
@@ -62,21 +62,6 @@ def home_and_ports(output: str) -> tuple[Path, set[int]]:
 def assert_stopped(ports: set[int]) -> None:
     assert ports
     assert [port for port in ports if listening_addresses(port)] == []
-
-
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is ``pid`` (Linux: /proc/PID/stat)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rpartition(")")[2].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def alive(pid: int) -> bool:

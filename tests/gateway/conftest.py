@@ -127,9 +127,17 @@ class FakeSession(RecordingSession):
 ToolCallAnswer = Callable[[Receiver | None], Awaitable[Message]]
 
 
-def answer_tool_calls(monkeypatch: pytest.MonkeyPatch, answer: ToolCallAnswer) -> None:
-    """Have every :class:`FakeSession` answer ``tools/call`` with ``answer(related)``, and
-    every other method as before (the gateway lists tools to check a call's tool)."""
+MethodAnswer = Callable[
+    ["FakeSession", str, Mapping[str, object] | None, Receiver | None], Awaitable[Message]
+]
+
+
+def answer_requests(
+    monkeypatch: pytest.MonkeyPatch, methods: set[str], answer: MethodAnswer
+) -> None:
+    """Have every :class:`FakeSession` answer ``methods`` with ``answer(session, method,
+    params, related)``, and every other method as before (the gateway lists tools to check a
+    call's tool)."""
     relay = FakeSession.request
 
     async def request(
@@ -140,11 +148,25 @@ def answer_tool_calls(monkeypatch: pytest.MonkeyPatch, answer: ToolCallAnswer) -
         related: Receiver | None = None,
         timeout: float,
     ) -> Message:
-        if method != "tools/call":
+        if method not in methods:
             return await relay(self, method, params, related=related, timeout=timeout)
-        return await answer(related)
+        return await answer(self, method, params, related)
 
     monkeypatch.setattr(FakeSession, "request", request)
+
+
+def answer_tool_calls(monkeypatch: pytest.MonkeyPatch, answer: ToolCallAnswer) -> None:
+    """Have every :class:`FakeSession` answer ``tools/call`` with ``answer(related)``."""
+
+    async def call(
+        _session: FakeSession,
+        _method: str,
+        _params: Mapping[str, object] | None,
+        related: Receiver | None,
+    ) -> Message:
+        return await answer(related)
+
+    answer_requests(monkeypatch, {"tools/call"}, call)
 
 
 @dataclass

@@ -16,7 +16,7 @@ import pytest
 
 from mcpwall.core.mcp import CLIENT_CAPABILITIES_KEY, PROTOCOL_VERSION_KEY
 from mcpwall.ports.upstream import Message, Receiver
-from tests.gateway.conftest import FakeSession, Wired
+from tests.gateway.conftest import FakeSession, Wired, answer_requests
 from tests.gateway.test_http import MODERN, bearer, initialize, modern_headers
 
 pytestmark = pytest.mark.anyio
@@ -49,21 +49,15 @@ async def test_a_modern_refusal_by_the_gateway_has_the_status_its_error_calls_fo
 async def test_a_relayed_modern_error_has_the_status_its_code_calls_for(
     wired: Wired, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    relay = FakeSession.request
-
     async def refusing(
-        self: FakeSession,
-        method: str,
-        params: Mapping[str, object] | None,
-        *,
-        related: Receiver | None = None,
-        timeout: float,
+        _session: FakeSession,
+        _method: str,
+        _params: Mapping[str, object] | None,
+        _related: Receiver | None,
     ) -> Message:
-        if method == "vendor/unknown":
-            return {"error": {"code": -32601, "message": "Method not found"}}
-        return await relay(self, method, params, related=related, timeout=timeout)
+        return {"error": {"code": -32601, "message": "Method not found"}}
 
-    monkeypatch.setattr(FakeSession, "request", refusing)
+    answer_requests(monkeypatch, {"vendor/unknown"}, refusing)
     unknown = await post(wired, modern_call("vendor/unknown", {}))
     relayed = await post(wired, modern_call("resources/list", {}))
     assert (unknown.status_code, unknown.json()["error"]["code"]) == (404, -32601)

@@ -19,7 +19,7 @@ from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.gateway.grants import Binding, Principal
 from mcpwall.gateway.pipeline import Caller
 from mcpwall.ports.upstream import Message, Receiver
-from tests.gateway.conftest import SEED, FakeSession, Wired
+from tests.gateway.conftest import SEED, FakeSession, Wired, answer_requests
 from tests.gateway.test_http import modern_body, modern_headers
 
 pytestmark = pytest.mark.anyio
@@ -252,24 +252,19 @@ def block_upstream(monkeypatch: pytest.MonkeyPatch, methods: set[str]) -> asynci
     """Have every fake upstream session wait for ever on ``methods`` (as a tool that runs
     long would); the event is set once one of them is waiting."""
     waiting = asyncio.Event()
-    relay = FakeSession.request
 
-    async def request(
-        self: FakeSession,
+    async def never(
+        session: FakeSession,
         method: str,
         params: Mapping[str, object] | None,
-        *,
-        related: Receiver | None = None,
-        timeout: float,
+        _related: Receiver | None,
     ) -> Message:
-        if method not in methods:
-            return await relay(self, method, params, related=related, timeout=timeout)
-        self.calls.append({"method": method, "params": params})
+        session.calls.append({"method": method, "params": params})
         waiting.set()
         await asyncio.Event().wait()
         raise AssertionError("never answered")
 
-    monkeypatch.setattr(FakeSession, "request", request)
+    answer_requests(monkeypatch, methods, never)
     return waiting
 
 
