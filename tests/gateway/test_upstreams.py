@@ -214,3 +214,19 @@ async def test_a_grant_at_its_share_stops_an_idle_process_of_its_own_only(clock:
     await pool.session("session-3", "k8s", ClientOffer())
     assert [s.closed for s in connector.sessions] == [False, True, False, False]
     await pool.aclose()
+
+
+async def test_a_session_refused_a_process_leaves_nothing_behind_once_ended() -> None:
+    connector = FakeConnector(answer)
+    pool = bounded(connector, limit=2, per_grant=1, wait=0.01)
+    pool.charge("session-1", "grt_a")
+    await pool.session("session-1", "k8s", ClientOffer())
+    for number in range(2, 5):  # sessions the gateway refuses at initialize, and ends
+        owner = f"session-{number}"
+        pool.charge(owner, "grt_a")
+        with pytest.raises(GrantOverCapacity):
+            await pool.session(owner, "k8s", ClientOffer())
+        await pool.close_owner(owner)
+    assert list(pool._opening) == [("session-1", "k8s")]
+    assert list(pool._charged) == ["session-1"]
+    await pool.aclose()

@@ -251,9 +251,12 @@ class UpstreamPool:
 
     async def close_owner(self, owner: Owner) -> None:
         """End every session of ``owner`` (a legacy session was deleted or expired)."""
+        # Every key of the owner's, opened or not: a legacy session refused a process at
+        # initialize (a new owner each time) must leave nothing behind.
+        for key in [key for key in self._opening if key[0] == owner]:
+            del self._opening[key]
         for key in [key for key in self._listeners if key[0] == owner]:
             del self._listeners[key]
-            self._opening.pop(key, None)
         for key in [key for key in self._feeds if key[0] == owner]:
             await self._feeds.pop(key).aclose()
         for key in [key for key in self._entries if key[0] == owner]:
