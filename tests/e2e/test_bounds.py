@@ -40,9 +40,12 @@ CAPS = {
     "MCPWALL_LISTENS_PER_GRANT": "2",
     "MCPWALL_STDIO_PROCESSES": "4",
     "MCPWALL_STDIO_PROCESSES_PER_GRANT": "2",
-    "MCPWALL_STDIO_PROCESS_WAIT": "0.5",
-    "MCPWALL_UPSTREAM_TIMEOUT": "30",  # a process must be idle this long to be reclaimed
+    # Long enough for a crashed process to be given back to the restart waiting for it.
+    "MCPWALL_STDIO_PROCESS_WAIT": "2",
+    # A process must be idle this long to be stopped for room: longer than any test here.
+    "MCPWALL_UPSTREAM_TIMEOUT": "600",
 }
+GONE_TIMEOUT = 20.0
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,11 @@ class Bounded:
         """How many processes the gateway has spawned that still run (its children)."""
         assert self.gateway.process is not None
         return len(children_of(self.gateway.process.pid))
+
+    def wait_for_processes(self, count: int) -> int:
+        """The gateway's children, once there are ``count`` of them (a bounded poll)."""
+        found = poll(lambda: n if (n := self.upstream_processes()) == count else None, GONE_TIMEOUT)
+        return self.upstream_processes() if found is None else found
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +118,18 @@ async def initialize(http: httpx.AsyncClient, url: str) -> httpx.Response:
         "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "raw", "version": "0"}},
     }  # fmt: skip
     return await http.post(url, json=hello)
+
+
+def session_of(response: httpx.Response) -> str:
+    session = response.headers["mcp-session-id"]
+    assert isinstance(session, str)
+    return session
+
+
+async def end(http: httpx.AsyncClient, url: str, response: httpx.Response) -> int:
+    """End the session ``response`` opened (DELETE); the status."""
+    ended = await http.delete(url, headers={"mcp-session-id": session_of(response)})
+    return ended.status_code
 
 
 async def call(
@@ -177,17 +197,34 @@ async def test_stdio_processes_stay_within_their_caps(bounded: Bounded) -> None:
             processes_after_busy = bounded.upstream_processes()
             others = [await initialize(late, url), await initialize(late, url)]
             processes_after_late = bounded.upstream_processes()
+            served = await call(late, url, session_of(others[0]), "echo", {"message": "late"})
             full = await initialize(patient, url)  # 4 run in all: none is free, none idle long
-            processes_at_the_end = bounded.upstream_processes()
+            processes_when_full = bounded.upstream_processes()
+            # At the caps, a crashed process is still restarted on demand, in its place.
+            crashed = await call(busy, url, session_of(own[0]), "crash", {"code": 3})
+            restarted = await call(busy, url, session_of(own[0]), "echo", {"message": "again"})
+            processes_after_restart = bounded.upstream_processes()
+            ended = [await end(busy, url, r) for r in own[:2]]
+            ended += [await end(late, url, r) for r in others]
 
     assert [r.status_code for r in own] == [200, 200, 429]
     assert own[2].json()["error"]["data"]["cap"] == "MCPWALL_STDIO_PROCESSES_PER_GRANT"
+    assert int(own[2].headers["retry-after"]) >= 1
     assert [r.status_code for r in others] == [200, 200]
+    assert served["result"]["content"][0]["text"] == "late"  # another grant is served
     assert full.status_code == 503
     assert full.json()["error"]["data"]["cap"] == "MCPWALL_STDIO_PROCESSES"
     assert int(full.headers["retry-after"]) >= 1
-    assert (processes_after_busy, processes_after_late, processes_at_the_end) == (2, 4, 4)
-    assert len(bounded.wait_for_rows("busy", 1)) == 1
+    assert "exited with code 3" in crashed["error"]["message"]
+    assert restarted["result"]["content"][0]["text"] == "again"
+    assert (processes_after_busy, processes_after_late, processes_when_full) == (2, 4, 4)
+    assert processes_after_restart == 4
+    assert ended == [200] * 4
+    assert bounded.wait_for_processes(0) == 0  # ended sessions give their processes back
+    [busy_row] = bounded.wait_for_rows("busy", 1)
+    assert (busy_row["method"], busy_row["upstream"]) == ("initialize", "fx")
+    [patient_row] = bounded.wait_for_rows("patient", 1)
+    assert "(MCPWALL_STDIO_PROCESSES=4)" in patient_row["message"]
 
 
 async def test_listen_streams_past_the_grant_cap_are_refused(bounded: Bounded) -> None:

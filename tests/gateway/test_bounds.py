@@ -15,6 +15,7 @@ from mcpwall.gateway import sessions
 from mcpwall.gateway.listening import OpenStreams
 from mcpwall.gateway.processes import ProcessSlots
 from mcpwall.gateway.sessions import SessionTable
+from mcpwall.ports.upstream import ClientOffer
 from tests.gateway.conftest import Wired
 from tests.gateway.test_http import (
     LEGACY_ACCEPT,
@@ -25,7 +26,7 @@ from tests.gateway.test_http import (
     modern_headers,
 )
 from tests.gateway.test_listening import listen_exchange, next_message
-from tests.gateway.test_stdio import LISTEN_ENVELOPE, Conversation, request
+from tests.gateway.test_stdio import INITIALIZE, LISTEN_ENVELOPE, Conversation, request
 
 pytestmark = pytest.mark.anyio
 
@@ -159,6 +160,56 @@ async def test_a_modern_call_finding_no_process_free_is_503_with_retry_after(
     [row] = [r for r in wired.sink.records if r.rule == OVER_CAPACITY]
     assert row.tool == "list_pods"
     assert wired.connector.calls() == []
+
+
+async def test_a_call_in_a_legacy_session_finding_no_process_free_is_429_with_retry_after(
+    wired: Wired,
+) -> None:
+    pool = wired.gateway.pool
+    pool.processes = ProcessSlots(2, 1, wait=NO_WAIT)
+    other = wired.plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
+    call: dict[str, object] = {"name": "list_pods", "arguments": {"namespace": "dev"}}
+    async with wired.client() as client:
+        session = await initialize(client, "/mcp/k8s", wired.token)
+        theirs = await initialize(client, "/mcp/k8s", other)
+        # Alice's process crashed and has not exited yet: it still counts against her share.
+        wired.connector.sessions[0].closed = True
+        response = await client.post(
+            "/mcp/k8s",
+            json={"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": call},
+            headers=bearer(wired.token) | LEGACY_ACCEPT | {"mcp-session-id": session},
+        )
+        called = await legacy(client, "/mcp/k8s", other, theirs, "tools/call", call)
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == "5"  # no process of hers to wait for: a timeout
+    assert response.json()["id"] == 7
+    error = error_of(response)
+    assert error["code"] == 429
+    assert error["data"]["cap"] == "MCPWALL_STDIO_PROCESSES_PER_GRANT"
+    assert "result" in called  # Bob is served meanwhile
+    assert capacity_rows(wired) == [("alice", "tools/call", "k8s", "deny", "not_forwarded")]
+    [row] = [r for r in wired.sink.records if r.rule == OVER_CAPACITY]
+    assert (row.tool, row.message) == ("list_pods", error["message"])
+    assert len(wired.connector.calls()) == 1  # Bob's
+
+
+async def test_a_stdio_initialize_finding_no_process_free_is_refused_and_recorded(
+    wired: Wired,
+) -> None:
+    pool = wired.gateway.pool
+    pool.processes = ProcessSlots(2, 1, wait=NO_WAIT)
+    for owner in ("grant:bob", "grant:carol"):
+        await pool.session(owner, "k8s", ClientOffer())
+    talk = Conversation(wired)
+    talk.send(INITIALIZE)
+    refused = await talk.next()
+    assert refused["error"]["code"] == 503
+    assert refused["error"]["data"]["cap"] == "MCPWALL_STDIO_PROCESSES"
+    await pool.close_owner("grant:bob")  # a process given back: the agent may try again
+    talk.send(INITIALIZE)
+    assert "result" in await talk.next()
+    await talk.close()
+    assert capacity_rows(wired) == [("alice", "initialize", "k8s", "deny", "not_forwarded")]
 
 
 # -- listen streams ----------------------------------------------------------------------------

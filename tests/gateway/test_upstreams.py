@@ -11,7 +11,7 @@ import pytest
 from mcpwall.core.errors import GatewayOverCapacity, GrantOverCapacity, UpstreamUnavailable
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway import upstreams
-from mcpwall.gateway.processes import ProcessSlots
+from mcpwall.gateway.processes import ProcessSlot, ProcessSlots
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.fake_upstream import FakeConnector, Related, result
 from mcpwall.ports.upstream import ClientOffer, Message
@@ -213,4 +213,60 @@ async def test_a_grant_at_its_share_stops_an_idle_process_of_its_own_only(clock:
     pool.charge("session-3", "a")
     await pool.session("session-3", "k8s", ClientOffer())
     assert [s.closed for s in connector.sessions] == [False, True, False, False]
+    await pool.aclose()
+
+
+class Gated(ProcessSlots):
+    """Processes of which none comes free: each wait for one ends, in vain, when the test
+    says (``over``); ``waits`` counts the waits."""
+
+    def __init__(self) -> None:
+        super().__init__(2, 1, wait=30.0)
+        self.waits = 0
+        self.over = asyncio.Event()
+
+    async def acquire(self, grant: str) -> ProcessSlot | None:
+        self.waits += 1
+        await self.over.wait()
+        return None
+
+
+async def test_requests_queued_behind_an_opener_refused_a_process_do_not_wait_again() -> None:
+    connector = FakeConnector(answer)
+    gated = Gated()
+    pool = UpstreamPool(lookup, connector, timeout=5.0, processes=gated)
+    pool.charge("session-1", "grt_a")
+    await pool.session("session-1", "k8s", ClientOffer())  # the grant's one process
+    calls = [
+        asyncio.ensure_future(pool.session("grant:grt_a", "k8s", ClientOffer()))
+        for _ in range(3)  # a grant's concurrent 2026-07-28 calls: one owner
+    ]
+    for _ in range(20):  # the first waits for a process, the others for the first
+        await asyncio.sleep(0)
+        if gated.waits:
+            break
+    assert gated.waits == 1
+    gated.over.set()
+    refused = await asyncio.gather(*calls, return_exceptions=True)
+    assert all(isinstance(error, GrantOverCapacity) for error in refused), refused
+    assert gated.waits == 1  # one wait, not one after the other for each of them
+    with pytest.raises(GrantOverCapacity):  # a request that comes later waits its own turn
+        await pool.session("grant:grt_a", "k8s", ClientOffer())
+    assert gated.waits == 2
+    await pool.aclose()
+
+
+async def test_a_session_refused_a_process_leaves_nothing_behind_once_ended() -> None:
+    connector = FakeConnector(answer)
+    pool = bounded(connector, limit=2, per_grant=1, wait=0.01)
+    pool.charge("session-1", "grt_a")
+    await pool.session("session-1", "k8s", ClientOffer())
+    for number in range(2, 5):  # sessions the gateway refuses at initialize, and ends
+        owner = f"session-{number}"
+        pool.charge(owner, "grt_a")
+        with pytest.raises(GrantOverCapacity):
+            await pool.session(owner, "k8s", ClientOffer())
+        await pool.close_owner(owner)
+    assert list(pool._opening) == [("session-1", "k8s")]
+    assert list(pool._charged) == ["session-1"]
     await pool.aclose()

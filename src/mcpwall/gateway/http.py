@@ -23,9 +23,10 @@ What a grant holds open is bounded (``gateway/sessions.py``, ``gateway/listening
 ``gateway/processes.py``). Past a bound, ``initialize``, ``server/discover`` and
 ``subscriptions/listen`` are answered 429 (the grant's own cap) or 503 (the gateway's) with
 ``Retry-After`` and a JSON-RPC error naming the cap, its value and when to retry, and leave one
-proxy-log row; a request within a legacy session that finds no process free gets that error
-in a 200 answer, as the legacy wire carries JSON-RPC errors. A legacy GET stream needs no cap
-of its own: there is one per session at most.
+proxy-log row; so is any other request that finds no process free for its stdio upstream (its
+own having crashed, or been stopped when idle), in either era. In a legacy batch the error is
+that element's answer, the batch answered 200. A legacy GET stream needs no cap of its own:
+there is one per session at most.
 """
 
 from __future__ import annotations
@@ -247,7 +248,7 @@ class HttpGateway:
             envelope.protocol_version, envelope.client_capabilities, outbox,
             received_params(exchange.headers, exchange.duplicated),
         )  # fmt: skip
-        status = _ModernStatus()
+        status = _AnswerStatus(modern=True)
         if message.method == DISCOVER:
             return status.applied(await reply(self._discover(caller, message, status), None))
         if message.method == LISTEN:
@@ -316,7 +317,7 @@ class HttpGateway:
             return _refused(error, request.id, modern=True)
         return HttpReply(200, [], stream=Listening(stream, self.listens))
 
-    async def _discover(self, caller: Caller, request: Request, status: _ModernStatus) -> bytes:
+    async def _discover(self, caller: Caller, request: Request, status: _AnswerStatus) -> bytes:
         async def work() -> Message:
             # Changes are delivered on subscriptions/listen streams (on /mcp, resource
             # updates by the mcpwall:// URIs that name their upstream).
@@ -402,7 +403,7 @@ class HttpGateway:
             return _refused(refusal, request.id, modern=False)
         self.pool.charge(session.id, principal.grant_id)
         caller = self._session_caller(principal, session, None)
-        status = _ModernStatus()  # only to catch a refusal for capacity: the era is legacy
+        status = _AnswerStatus(modern=False)  # to catch a refusal for capacity
 
         async def work() -> Message:
             capabilities = await self._capabilities(
@@ -444,8 +445,10 @@ class HttpGateway:
         caller = self._session_caller(principal, session, outbox)
         running = Running()
         session.in_flight[message.id] = running
+        status = _AnswerStatus(modern=False)  # 200, but for a refusal for capacity
         try:
-            return await reply(self._tracked(caller, message, session), outbox)
+            answered = await reply(self._tracked(caller, message, session, status), outbox)
+            return status.applied(answered)
         except asyncio.CancelledError:
             if not running.cancelled or running.task.uncancel() > 0:
                 raise  # cancelled by something else too (its client leaving, the server stopping)
@@ -453,10 +456,12 @@ class HttpGateway:
             streamed = outbox is not None and outbox.started
             return HttpReply(200, pushed=True) if streamed else HttpReply(202)
 
-    async def _tracked(self, caller: Caller, request: Request, session: LegacySession) -> bytes:
+    async def _tracked(
+        self, caller: Caller, request: Request, session: LegacySession, status: _AnswerStatus
+    ) -> bytes:
         """The answer to ``request``, cancellable by the agent until it is ready."""
         try:
-            return await self._answer(caller, request)
+            return await self._answer(caller, request, status)
         finally:
             session.in_flight.pop(request.id, None)
 
@@ -585,22 +590,24 @@ class HttpGateway:
         return server_capabilities(found, relays)
 
     async def _answer(
-        self, caller: Caller, request: Request, status: _ModernStatus | None = None
+        self, caller: Caller, request: Request, status: _AnswerStatus | None = None
     ) -> bytes:
         work = self.pipeline.handle(caller, request)
         return await guarded(request, work if status is None else status.watch(work))
 
 
-class _ModernStatus:
-    """The HTTP status of a 2026-07-28 answer sent as JSON: the one its JSON-RPC error calls
-    for (400 for -32602 or -32021, 404 for -32601, 429 or 503 with ``Retry-After`` for a
-    refusal for capacity…), whether the gateway refused the request or relays an upstream's
-    refusal; 200 for a result."""
+class _AnswerStatus:
+    """The HTTP status of an answer sent as JSON. A refusal for capacity is 429 (the grant's
+    own cap) or 503 (the gateway's) with ``Retry-After``, in either era. Otherwise, for
+    2026-07-28 (``modern``), the status its JSON-RPC error calls for (400 for -32602 or
+    -32021, 404 for -32601…), whether the gateway refused the request or relays an upstream's
+    refusal, and 200 for a result; on the legacy wire, which carries JSON-RPC errors, 200."""
 
-    __slots__ = ("code", "refusal")
+    __slots__ = ("code", "modern", "refusal")
 
-    def __init__(self) -> None:
+    def __init__(self, *, modern: bool) -> None:
         self.code = 200
+        self.modern = modern
         self.refusal: OverCapacity | None = None
 
     def applied(self, answered: HttpReply) -> HttpReply:
@@ -614,13 +621,15 @@ class _ModernStatus:
     async def watch(self, work: Awaitable[Message]) -> Message:
         try:
             response = await work
+        except OverCapacity as refusal:
+            self.code, self.refusal = refusal.code, refusal
+            raise
         except ProtocolError as refusal:
-            self.code = http_status(refusal, modern=True)
-            if isinstance(refusal, OverCapacity):
-                self.refusal = refusal
+            if self.modern:
+                self.code = http_status(refusal, modern=True)
             raise
         error = response.get("error")
-        if isinstance(error, dict):
+        if self.modern and isinstance(error, dict):
             code = error.get("code")
             self.code = MODERN_STATUS.get(code, 200) if type(code) is int else 200
         return response

@@ -212,8 +212,12 @@ class StdioGateway:
             active = await self.pool.session(
                 self.session.id, self.upstream, offer, self.session.push
             )
-        except BaseException:
+        except BaseException as failed:
             self.initialized = False  # nothing was opened: the agent may try again
+            if isinstance(failed, OverCapacity):  # no process free for the upstream
+                await self.pipeline.record_refusal(
+                    caller.principal, self.upstream, request.id, request.method, failed
+                )
             raise
         relays = Relays(list_changed=True, resource_updates=True)
         capabilities = server_capabilities([dict(active.negotiated.capabilities)], relays)

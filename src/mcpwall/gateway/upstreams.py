@@ -26,6 +26,11 @@ by nobody for longer than the upstream timeout (so no request of its can still r
 heard by no listen stream. Its owner's next request starts a new one, as after a crash: what
 the old one held (subscriptions, a log level) is gone. Else the opener waits its turn, and
 if none is free in time, is refused with :class:`~mcpwall.core.errors.OverCapacity`.
+
+One session is opened at a time per owner and upstream, and the owner's other requests wait
+for it (a grant's concurrent 2026-07-28 calls, say). Those that waited behind an opener that
+found no process in time are refused at once, without a wait of their own: each waiting its
+turn after the other would make the wait for a refusal grow with the number of requests.
 """
 
 from __future__ import annotations
@@ -96,6 +101,17 @@ class ToolIndex:
     declared: dict[str, Declarations]
 
 
+class _Opening:
+    """Who opens one (owner, upstream) session: one opener at a time, and how many of them
+    found no process in time (those queued behind one that did are refused at once)."""
+
+    __slots__ = ("lock", "refused")
+
+    def __init__(self) -> None:
+        self.lock = asyncio.Lock()
+        self.refused = 0
+
+
 @dataclass
 class _Entry:
     session: UpstreamSession
@@ -121,7 +137,7 @@ class UpstreamPool:
         self.timeout = timeout
         self.processes = ProcessSlots() if processes is None else processes
         self._entries: dict[tuple[Owner, str], _Entry] = {}
-        self._opening: dict[tuple[Owner, str], asyncio.Lock] = {}
+        self._opening: dict[tuple[Owner, str], _Opening] = {}
         # Listeners outlive a session: when a crashed stdio server is restarted, the legacy
         # session listening to it (its GET stream) keeps hearing from the new one.
         self._listeners: dict[tuple[Owner, str], list[Receiver]] = {}
@@ -251,9 +267,12 @@ class UpstreamPool:
 
     async def close_owner(self, owner: Owner) -> None:
         """End every session of ``owner`` (a legacy session was deleted or expired)."""
+        # Every key of the owner's, opened or not: a legacy session refused a process at
+        # initialize (a new owner each time) must leave nothing behind.
+        for key in [key for key in self._opening if key[0] == owner]:
+            del self._opening[key]
         for key in [key for key in self._listeners if key[0] == owner]:
             del self._listeners[key]
-            self._opening.pop(key, None)
         for key in [key for key in self._feeds if key[0] == owner]:
             await self._feeds.pop(key).aclose()
         for key in [key for key in self._entries if key[0] == owner]:
@@ -277,16 +296,26 @@ class UpstreamPool:
             del self._entries[key]
             entry = None
         if entry is None:
-            async with self._opening.setdefault(key, asyncio.Lock()):
+            opening = self._opening.setdefault(key, _Opening())
+            refused = opening.refused
+            async with opening.lock:
                 entry = self._entries.get(key)
                 if entry is None:
-                    entry = await self._open(key, offer)
+                    # Refused meanwhile: no process came in a whole wait, so none waits again.
+                    patient = opening.refused == refused
+                    try:
+                        entry = await self._open(key, offer, patient=patient)
+                    except OverCapacity:
+                        opening.refused += 1
+                        raise
         if listener is not None and listener not in entry.listeners:
             entry.listeners.append(listener)
         entry.used = time.monotonic()
         return entry
 
-    async def _open(self, key: tuple[Owner, str], offer: ClientOffer) -> _Entry:
+    async def _open(
+        self, key: tuple[Owner, str], offer: ClientOffer, *, patient: bool = True
+    ) -> _Entry:
         registered = await self._lookup(key[1])
         holder: list[_Entry] = []
 
@@ -296,7 +325,7 @@ class UpstreamPool:
 
         process = None
         if registered.kind is UpstreamKind.STDIO:
-            process = await self._process_for(key)
+            process = await self._process_for(key, patient=patient)
         try:
             session = await self._connector.connect(registered, offer, unsolicited)
         except BaseException:
@@ -314,17 +343,18 @@ class UpstreamPool:
 
     # -- stdio processes -------------------------------------------------------------------------
 
-    async def _process_for(self, key: tuple[Owner, str]) -> ProcessSlot:
+    async def _process_for(self, key: tuple[Owner, str], *, patient: bool) -> ProcessSlot:
         """A process for ``key``'s owner to start ``key``'s upstream: free now, or made free
-        by stopping an idle one, or given back while it waits; else :class:`OverCapacity`."""
+        by stopping an idle one, or (``patient``) given back while it waits; else
+        :class:`OverCapacity`."""
         grant = self._grant_of(key[0])
         process = self.processes.take(grant)
         if process is None:
             await self._reclaim(grant)
-            process = await self.processes.acquire(grant)
-        if process is None:  # one may have become idle long enough while it waited
-            await self._reclaim(grant)
-            process = self.processes.take(grant)
+            process = await self.processes.acquire(grant) if patient else self.processes.take(grant)
+            if process is None and patient:  # one may have become idle long enough meanwhile
+                await self._reclaim(grant)
+                process = self.processes.take(grant)
         if process is None:
             raise self._no_process(grant, key[1])
         return process
