@@ -2,15 +2,18 @@
 
 The golden cases (cases/decoders.cases.yaml, cases/hostile-inputs.cases.yaml) show the same through
 whole policies; this file holds what needs a generated input (10,001 values, 100,000 brackets)
-or a comparison with another reader (shlex, YAML 1.1).
+or a comparison with another reader (sh itself, shlex, YAML 1.1).
 """
 
 from __future__ import annotations
 
 import shlex
+import shutil
+import subprocess
+from pathlib import Path
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.policy.decoders import DECODERS, MAX_BYTES, MAX_DEPTH, MAX_VALUES
@@ -76,6 +79,8 @@ def test_shell_words_split_as_posix_sh_does(text: str, words: list[str]) -> None
         ("ls --dir=~", 'a "~" a shell would expand (quote it) at character 10'),
         ("ls #x", 'a comment "#" at character 4'),
         ("X=1 ls", "an assignment (NAME=value) where the command should be at character 1"),
+        ("! rm -rf x", 'a reserved word "!" where the command should be at character 1'),
+        ("  if true", 'a reserved word "if" where the command should be at character 3'),
         ("ls\nrm", "a line break at character 3"),
         ("ls\rrm", "a line break at character 3"),
         ("ls 'a\nb'", "a line break at character 6"),
@@ -111,7 +116,9 @@ def test_shlex_splits_these_differently_from_sh(text: str, sh_words: list[str]) 
     assert shlex.split(text, comments=True) != sh_words
 
 
-@pytest.mark.parametrize("text", ["a;b", "ls $(rm -rf /)", "cat *", "ls\nrm", "X=1 ls", "ls &"])
+@pytest.mark.parametrize(
+    "text", ["a;b", "ls $(rm -rf /)", "cat *", "ls\nrm", "X=1 ls", "ls &", "! rm x"]
+)
 def test_shlex_refuses_nothing_a_shell_would_interpret(text: str) -> None:
     """shlex splits all of these happily; to sh each is more than one literal command."""
     shlex.split(text)  # no error
@@ -125,6 +132,44 @@ def test_words_quoted_singly_come_back_as_they_were(words: list[str]) -> None:
     """Any words, each in single quotes (its own quotes spelt '\\''), split back to themselves."""
     text = " ".join("'" + word.replace("'", "'\\''") + "'" for word in words)
     assert split_words(text) == words
+
+
+# What sh itself is asked to split: quoting, escapes, blanks, globs and the characters that are
+# literal in a word. Never "$", backticks, operators or a newline: were the splitter to accept
+# one by mistake, the comparison below would still only ever run ``set --``.
+SH_ALPHABET = "ab '\"\\\t#=~!:-./%^,@*?[]{}"
+
+
+@pytest.mark.skipif(shutil.which("sh") is None, reason="no sh on PATH to compare with")
+@settings(deadline=None, max_examples=300, suppress_health_check=[HealthCheck.filter_too_much])
+@given(st.text(SH_ALPHABET, max_size=16))
+def test_whatever_shell_accepts_sh_splits_into_the_same_words(
+    glob_targets: Path, text: str
+) -> None:
+    """A differential test against the system's ``sh``, which does the splitting for real.
+
+    The words go after ``set --`` and come back NUL-separated; the working directory holds files
+    a glob would match, so an unquoted ``*`` let through would show as a difference.
+    """
+    try:
+        words = split_words(text)
+    except UnreadableValue:
+        assume(False)
+        return
+    script = "set -- " + text + "\nfor word do printf '%s\\0' \"$word\"; done"
+    ran = subprocess.run(
+        ["sh", "-c", script], cwd=glob_targets, capture_output=True, check=True, timeout=10
+    )
+    assert ran.stdout.split(b"\0")[:-1] == [word.encode() for word in words]
+
+
+@pytest.fixture(scope="module")
+def glob_targets(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where ``*``, ``?`` and ``[ab]`` would each match files."""
+    directory = tmp_path_factory.mktemp("sh-globs")
+    for name in ("a", "ab", "b"):
+        (directory / name).touch()
+    return directory
 
 
 def test_shell_word_count_limit() -> None:

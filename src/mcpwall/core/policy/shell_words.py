@@ -9,8 +9,9 @@ Whatever a shell would *interpret* instead of passing on literally is refused, s
 server runs the text through a shell is its own business and ``$(rm …)`` must not hide inside a
 word: operators (``; | & < > ( )``), expansions (``$`` and backticks, quoted or not), unquoted
 glob characters (``* ? [``) and braces (bash expands ``{a,b}``), a ``~`` where it would expand,
-a comment, a newline, a leading ``NAME=value`` (an assignment, not the command), control
-characters, whitespace other than space and tab outside quotes, unbalanced quotes.
+a comment, a newline, a leading ``NAME=value`` (an assignment, not the command), an unquoted
+reserved word where the command should be (``! rm x`` runs ``rm`` and negates its status),
+control characters, whitespace other than space and tab outside quotes, unbalanced quotes.
 
 ``shlex`` in POSIX mode is close but not this: it ends a word at a ``#`` inside it (``a#b`` gives
 ``a``), keeps the backslash of ``"\\$"``, and refuses nothing (``a;b`` is one word to it, two
@@ -36,6 +37,12 @@ BLANKS = frozenset(" \t")
 DOUBLE_QUOTE_ESCAPES = frozenset('$`"\\')
 
 _ASSIGNMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*=")
+# XCU §2.4: recognised only unquoted, where a command's first word would be. "{" and "}" are
+# refused anywhere as braces; the others turn the words into something other than one command.
+RESERVED_WORDS = frozenset(
+    {"!", "case", "do", "done", "elif", "else", "esac", "fi", "for", "if", "in", "then"}
+    | {"until", "while"}
+)
 
 
 def split_words(text: str) -> list[str]:
@@ -62,6 +69,7 @@ class _Splitter:
         self.index = 0
         self.found: list[str] = []
         self.word: list[str] | None = None  # None between words
+        self.word_start = 0
 
     def words(self) -> list[str]:
         while self.index < len(self.text):
@@ -88,6 +96,7 @@ class _Splitter:
 
     def start_word(self) -> None:
         self.word = []
+        self.word_start = self.index
         if not self.found and _ASSIGNMENT.match(self.text, self.index):
             self.refuse("an assignment (NAME=value) where the command should be")
 
@@ -95,8 +104,16 @@ class _Splitter:
         if self.word is not None:
             if len(self.found) == MAX_WORDS:
                 raise UnreadableValue(f"more than {MAX_WORDS:,} words")
-            self.found.append("".join(self.word))
+            word = "".join(self.word)
+            if not self.found and word in RESERVED_WORDS and self.unquoted(word):
+                self.index = self.word_start
+                self.refuse(f'a reserved word "{word}" where the command should be')
+            self.found.append(word)
             self.word = None
+
+    def unquoted(self, word: str) -> bool:
+        """Whether the current word was written as is: quoting a reserved word makes it plain."""
+        return self.text[self.word_start : self.index] == word
 
     def add(self, text: str) -> None:
         assert self.word is not None
