@@ -259,6 +259,16 @@ def test_json_limits() -> None:
         f"nested deeper than {MAX_DEPTH} levels"
     )
     assert refusal("json", "1" * 5000) == "a number with too many digits"
+
+
+@pytest.mark.parametrize("decoder", ["json", "yaml"])
+def test_keys_count_as_values_whichever_decoder_reads_them(decoder: str) -> None:
+    """One object, as JSON (which YAML reads too): 1 + 2 per member, read alike by both."""
+    within = (MAX_VALUES - 1) // 2
+    members = ", ".join(f'"k{i}": 0' for i in range(within))
+    assert DECODERS[decoder].decode("{" + members + "}") is not None
+    over = members + f', "k{within}": 0'
+    assert refusal(decoder, "{" + over + "}").startswith(f"more than {MAX_VALUES:,} values")
     assert refusal("json", "Infinity") == "Infinity is not a JSON number"
 
 

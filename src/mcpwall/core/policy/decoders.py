@@ -89,12 +89,16 @@ def _refuse_constant(name: str) -> object:
 
 
 def _check_json(value: object) -> None:
-    """Depth, number of values, and numbers every reader reads alike, in one walk."""
+    """Depth, number of values, and numbers every reader reads alike, in one walk.
+
+    Keys count as values, as they do for YAML: the same document is within the limit or over
+    it whichever decoder reads it.
+    """
     count = 0
     pending: list[tuple[object, int]] = [(value, 0)]
     while pending:
         node, depth = pending.pop()
-        count += 1
+        count += 1 + len(node) if isinstance(node, dict) else 1
         if count > MAX_VALUES:
             raise UnreadableValue(f"more than {MAX_VALUES:,} values")
         if isinstance(node, dict | list):
