@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, strategies as st
 
-from mcpwall.core.jsonvalue import render, strict_equal, strict_key, type_name
+from mcpwall.core.jsonvalue import (
+    MAX_SAFE_INTEGER,
+    is_safe_number,
+    render,
+    strict_equal,
+    strict_key,
+    type_name,
+)
 
 json_values = st.recursive(
     st.none()
@@ -60,3 +67,24 @@ def test_type_names_and_rendering() -> None:
     ]  # fmt: skip
     assert render({"a": [1, "x"]}) == '{"a": [1, "x"]}'
     assert render("x" * 100, limit=10) == '"xxxxxxxx…'
+
+
+@pytest.mark.parametrize(
+    ("value", "safe"),
+    [
+        (0, True),
+        (MAX_SAFE_INTEGER, True),
+        (-MAX_SAFE_INTEGER, True),
+        (MAX_SAFE_INTEGER + 1, False),
+        (float(MAX_SAFE_INTEGER), True),
+        (2.0**53, False),
+        (10**400, False),  # too large for a float: must not overflow on the way
+        (-(10**400), False),
+        (float("inf"), False),
+        (float("nan"), False),
+        (True, False),
+        ("1", False),
+    ],
+)
+def test_is_safe_number(value: object, safe: bool) -> None:
+    assert is_safe_number(value) is safe

@@ -45,11 +45,10 @@ def is_number(value: object) -> bool:
 
 def is_safe_number(value: object) -> bool:
     """True for finite numbers within ±(2**53 - 1)."""
-    return (
-        is_number(value)
-        and math.isfinite(value)  # type: ignore[arg-type]
-        and abs(value) <= MAX_SAFE_INTEGER  # type: ignore[arg-type]
-    )
+    if type(value) is int:
+        # Compared as an integer: one too large for a float would overflow math.isfinite.
+        return -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER
+    return type(value) is float and math.isfinite(value) and abs(value) <= MAX_SAFE_INTEGER
 
 
 def strict_equal(left: object, right: object) -> bool:
