@@ -20,6 +20,7 @@ from mcpwall.core.policy.decoders import DECODERS, MAX_BYTES, MAX_DEPTH, MAX_VAL
 from mcpwall.core.policy.shell_words import MAX_WORDS, split_words
 from mcpwall.core.policy.yaml_reader import (
     _SPECIAL_WORDS,
+    MAX_NUMERAL,
     core_schema,
     read_document,
     read_stream,
@@ -233,6 +234,42 @@ def test_yaml_value_limit() -> None:
 def test_yaml_keys_count_as_values() -> None:
     pairs = ", ".join(f"k{i}: 0" for i in range(MAX_VALUES // 2))
     assert refusal("yaml", "{" + pairs + "}").startswith(f"more than {MAX_VALUES:,} values")
+
+
+@pytest.mark.parametrize(
+    "numeral",
+    [
+        "1" * 5_000,  # past Python's limit on the digits of an integer
+        "0x" + "f" * 1_000_000,  # past what a float can hold
+        "0" + "7" * 1_000_000,  # a YAML 1.1 octal
+        "1" + ":59" * 340_000,  # a YAML 1.1 sexagesimal: seconds of base-60 arithmetic
+        "1." + "5" * 1_000_000,
+    ],
+)
+def test_a_long_number_is_refused_before_it_is_converted(numeral: str) -> None:
+    """The reason shows the length bound refused it, not a conversion (which would not finish
+    in time, or would raise)."""
+    assert refusal("yaml", "a: " + numeral) == (
+        f"a number at line 1 written with more than {MAX_NUMERAL} characters"
+    )
+
+
+@pytest.mark.parametrize("text", ["1" + "x" * 200, "a" * 200, "1 2" * 100, "-" + "x" * 200])
+def test_long_plain_text_that_is_no_number_is_not_held_to_the_bound(text: str) -> None:
+    assert read_document("a: " + text) == {"a": text}
+
+
+def test_a_long_date_is_refused_as_a_date_not_as_a_number() -> None:
+    date = "2026-12-05T10:00:00." + "0" * 200 + "Z"
+    assert refusal("yaml", "a: " + date) == (
+        "the plain value at line 1 reads differently in YAML 1.1 and 1.2 (quote it)"
+    )
+
+
+def test_the_longest_number_within_the_bound_is_read() -> None:
+    tiny = "0." + "0" * (MAX_NUMERAL - 3) + "1"
+    assert len(tiny) == MAX_NUMERAL
+    assert read_document("a: " + tiny) == {"a": float(tiny)}
 
 
 def test_yaml_depth_limit() -> None:

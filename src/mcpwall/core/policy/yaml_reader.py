@@ -14,7 +14,8 @@ ambiguous or explosive be refused where it appears, with its line:
   the string ``"yes"`` here, ``runAsUser: 0100`` is 64 there and 100 here. Quoting the value
   removes the doubt, so the refusal says to;
 - numbers JSON cannot carry (``.inf``, ``.nan``) or that readers round differently (past
-  ±(2**53 - 1));
+  ±(2**53 - 1)), and numbers written with more than :data:`MAX_NUMERAL` characters, refused
+  before any conversion;
 - more than :data:`MAX_DEPTH` levels of nesting or :data:`MAX_VALUES` values;
 - lone surrogates, and the line breaks only YAML 1.1 knows (U+0085, U+2028, U+2029).
 
@@ -46,6 +47,7 @@ from mcpwall.core.jsonvalue import is_number, is_safe_number
 
 MAX_DEPTH = 32
 MAX_VALUES = 10_000
+MAX_NUMERAL = 100  # characters of a plain number: ±(2**53 - 1) takes 17, a float rarely more
 
 # libyaml when PyYAML was built with it (its wheels are); its pure-Python twin otherwise.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -239,6 +241,12 @@ def _scalar(event: ScalarEvent) -> object:
         return int(text)  # a decimal both schemas read alike, and well within ±(2**53 - 1)
     if text == "<<":
         raise UnreadableValue(f"a merge key (<<) at line {_line(event)}")
+    if len(text) > MAX_NUMERAL and _is_numeral(text):
+        # Far past any safe number; and converting it could take seconds (base 60 over a
+        # megabyte) or meet Python's own limit on the digits of an integer.
+        raise UnreadableValue(
+            f"a number at line {_line(event)} written with more than {MAX_NUMERAL} characters"
+        )
     value = core_schema(text)
     if not _same(value, yaml_1_1(text)):
         raise UnreadableValue(
@@ -261,6 +269,13 @@ _SPECIAL_WORDS = frozenset(
         *("on", "On", "ON", "off", "Off", "OFF"),
     )
 )
+
+
+def _is_numeral(text: str) -> bool:
+    """Whether either schema reads a plain scalar as a number (each pattern takes linear time)."""
+    return text[:1] in _NUMERAL_STARTS and any(
+        pattern.fullmatch(text) for pattern in _NUMERAL_PATTERNS
+    )
 
 
 def _same(core: object, old: object) -> bool:
@@ -325,6 +340,14 @@ _OLD_TIMESTAMP = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}"
     r"|[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([Tt]|[ \t]+)[0-9]{1,2}:[0-9]{2}:[0-9]{2}(\.[0-9]*)?"
     r"([ \t]*(Z|[-+][0-9]{1,2}(:[0-9]{2})?))?"
+)
+
+
+# Every number either schema reads begins with one of these (dates do too, but cost nothing).
+_NUMERAL_STARTS = frozenset("+-.0123456789")
+_NUMERAL_PATTERNS = (
+    *(_CORE_INT, _CORE_OCTAL, _CORE_HEX, _CORE_FLOAT, _CORE_INF, _CORE_NAN),
+    *(_OLD_BINARY, _OLD_OCTAL, _OLD_DECIMAL, _OLD_HEX, _OLD_SEXAGESIMAL, _OLD_FLOAT),
 )
 
 
