@@ -11,11 +11,13 @@
 (e) the operators agree with each other (eq / neq / in / not_in / exists / lt… / contains / regex);
 (f) looking inside arguments: a manifest rule over `|yaml_all.*` allows exactly when every document's
     namespace is allowed, whatever the documents' YAML style, and what cannot be read is denied with
-    the pointer of a condition that decodes.
+    the pointer of a condition that decodes; every decoder reads or refuses any text, numbers of
+    any length included, and never raises anything else.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -27,7 +29,9 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
+from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.policy import Decision, PolicyError, compile_policy, evaluate, load_policy
+from mcpwall.core.policy.decoders import DECODERS
 
 CASES_DIR = Path(__file__).resolve().parent / "cases"
 SPECIAL_RULES = {"(no policy)", "(hidden)", "(default deny)", "(allowed)"}
@@ -957,3 +961,41 @@ def test_any_text_as_a_manifest_is_decided_never_raised(manifest: str, namespace
     """Whatever an agent sends as a manifest, the policy decides: allow, or deny naming why."""
     decision = evaluate(KUBERNETES, "kubectl_apply", {"namespace": namespace, "manifest": manifest})
     check_decision(POLICIES["kubernetes-manifests"], "kubectl_apply", decision)
+
+
+# Each decoder, and a tool of decoders.policy.json whose one argument it reads.
+DECODING_TOOLS = {"json": ("find", "filter"), "yaml": ("configure", "config")}
+DECODING_TOOLS |= {"yaml_all": ("apply", "manifest"), "shell": ("run", "command")}
+# Numbers of any length in the forms either YAML schema or JSON reads: past Python's limit on the
+# digits of an integer, past a float's range, long YAML 1.1 base-60.
+numerals = st.builds(
+    lambda sign, unit, count: sign + unit * count,
+    st.sampled_from(["", "-", "+", "0x", "0o", "0b", "0", "1.", "1"]),
+    st.sampled_from(["1", "9", "7", "f", ":59", "_1", "5e5"]),
+    st.integers(1, 6_000),
+)
+decodable_texts = st.one_of(
+    st.text(max_size=100),
+    st.text(alphabet="-:{}[]&*!|>'\"#%@` \n\tkindmetaspc0123yesno.~<=,?", max_size=100),
+    st.builds(
+        lambda before, numeral, after: before + numeral + after,
+        st.sampled_from(["", "a: ", "- ", "[", '{"a": ', "x "]),
+        numerals,
+        st.sampled_from(["", "\n", "]", "}"]),
+    ),
+)
+
+
+@settings(deadline=None, max_examples=300)
+@given(decoder=st.sampled_from(sorted(DECODING_TOOLS)), text=decodable_texts)
+def test_every_decoder_reads_or_refuses_any_text_and_evaluation_decides(
+    decoder: str, text: str
+) -> None:
+    with contextlib.suppress(UnreadableValue):
+        DECODERS[decoder].decode(text)
+    tool, argument = DECODING_TOOLS[decoder]
+    decision = evaluate(DECODING_POLICY, tool, {argument: text})
+    check_decision(POLICIES["decoders"], tool, decision)
+
+
+DECODING_POLICY = compile_policy(POLICIES["decoders"], name="decoders")
