@@ -10,6 +10,7 @@ from __future__ import annotations
 import shlex
 import shutil
 import subprocess
+import unicodedata
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.policy.decoders import DECODERS, MAX_BYTES, MAX_DEPTH, MAX_VALUES
-from mcpwall.core.policy.shell_words import MAX_WORDS, split_words
+from mcpwall.core.policy.shell_words import MAX_PIECES, MAX_WORDS, split_words
 from mcpwall.core.policy.yaml_reader import (
     _SPECIAL_WORDS,
     MAX_NUMERAL,
@@ -173,9 +174,67 @@ def glob_targets(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+def test_the_control_characters_refused_are_exactly_unicodes_but_tab() -> None:
+    refused = {chr(code) for code in range(0x110000) if _refused_as_control(chr(code))}
+    control = {chr(code) for code in range(0x110000) if unicodedata.category(chr(code)) == "Cc"}
+    assert refused == control - {"\t"}
+
+
+def _refused_as_control(char: str) -> bool:
+    try:
+        split_words("a" + char + "b")
+    except UnreadableValue as exc:
+        return exc.reason.startswith(("a control character", "a line break"))
+    return False
+
+
+def test_every_character_is_literal_blank_or_refused_as_sh_would_have_it() -> None:
+    """Each BMP character (all of Unicode's whitespace is there) and a sample of the other planes,
+    in the middle of a word, at its start and inside double quotes, against the rules in words.
+
+    The words follow a command word, so that only the rules for words apply (not those for an
+    assignment or a reserved word in the command's place).
+    """
+    characters = [chr(code) for code in range(0x10000)]
+    characters += [chr(plane << 16 | low) for plane in range(1, 17) for low in range(64)]
+    for char in characters:
+        if char in "'\"\\":
+            continue  # quoting, tested above
+        category = unicodedata.category(char)
+        middle, start = _outcome("x a" + char + "b"), _outcome("x " + char + "b")
+        quoted = _outcome('x "a' + char + 'b"')
+        if char in " \t":
+            assert (middle, start, quoted) == (["x", "a", "b"], ["x", "b"], ["x", f"a{char}b"])
+        elif category in ("Cc", "Zs", "Zl", "Zp") or char in ";|&<>()$`*?[{}":
+            assert (middle, start) == (None, None), hex(ord(char))
+            literal_inside = category != "Cc" and char not in "$`"
+            assert quoted == (["x", f"a{char}b"] if literal_inside else None), hex(ord(char))
+        else:
+            assert middle == ["x", f"a{char}b"], hex(ord(char))
+            assert start == (None if char in "#~" else ["x", f"{char}b"]), hex(ord(char))
+            assert quoted == ["x", f"a{char}b"], hex(ord(char))
+
+
+def _outcome(text: str) -> list[str] | None:
+    try:
+        return split_words(text)
+    except UnreadableValue:
+        return None
+
+
 def test_shell_word_count_limit() -> None:
     assert len(split_words("a " * MAX_WORDS)) == MAX_WORDS
     assert refusal("shell", "a " * (MAX_WORDS + 1)) == f"more than {MAX_WORDS:,} words"
+
+
+def test_shell_piece_count_limit() -> None:
+    """Quoted strings, runs of escapes, of plain characters and of blanks each count as a piece."""
+    within = "'a'b" * (MAX_PIECES // 2)  # a quoted string and a plain run: 2 pieces each time
+    assert split_words(within) == ["ab" * (MAX_PIECES // 2)]
+    assert refusal("shell", within + "'a'") == (
+        f"more than {MAX_PIECES:,} quoted, escaped or plain pieces"
+    )
+    assert refusal("shell", '"a"\\b' * (MAX_PIECES // 2 + 1)).startswith("more than 100,000")
 
 
 # -- |yaml and |yaml_all -------------------------------------------------------------------------

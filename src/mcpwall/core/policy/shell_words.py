@@ -27,6 +27,10 @@ from typing import NoReturn
 from mcpwall.core.errors import UnreadableValue
 
 MAX_WORDS = 10_000
+# Pieces: quoted strings, runs of escapes or of plain characters. Each is a step of Python, and
+# a megabyte of 'a'b'c… is a quarter of a million of them: the bound keeps any text to a few
+# tens of milliseconds; no command line anyone writes comes near it.
+MAX_PIECES = 100_000
 
 OPERATORS = frozenset(";|&<>()")
 EXPANSIONS = frozenset("$`")
@@ -52,13 +56,28 @@ def split_words(text: str) -> list[str]:
 
 
 def _check_characters(text: str) -> None:
-    for index, char in enumerate(text):
-        if char in "\n\r":
-            raise UnreadableValue(f"a line break at character {index + 1}")
-        if char != "\t" and unicodedata.category(char) == "Cc":
-            raise UnreadableValue(
-                f"a control character (U+{ord(char):04X}) at character {index + 1}"
-            )
+    found = _CONTROL.search(text)  # one pass in C: a character loop took 80 ms over a megabyte
+    if found is None:
+        return
+    char, index = found.group(), found.start()
+    if char in "\n\r":
+        raise UnreadableValue(f"a line break at character {index + 1}")
+    raise UnreadableValue(f"a control character (U+{ord(char):04X}) at character {index + 1}")
+
+
+# Runs of characters taken in one step, for speed (a character at a time took 0.4 s for a
+# megabyte): outside quotes, all but blanks and whitespace (\s covers categories Zs, Zl and Zp),
+# quotes, the backslash, what is refused anywhere, and a "~" after "=" or ":" (literal_run keeps
+# a word from starting with "#" or "~"); inside double quotes, all but the closing quote and the
+# expansions, a backslash and what follows it included; pairs of a backslash and the character it
+# escapes outside quotes; blanks.
+_BLANKS = re.compile("[ \t]+")
+_LITERAL_RUN = re.compile(r"(?:[^\s'\"\\;|&<>()$`*?\[{}~]+|(?<![=:])~)+")
+_DOUBLE_QUOTED_RUN = re.compile(r'(?:[^"\\$`]+|\\[^\n])+')
+_DOUBLE_QUOTE_ESCAPE = re.compile(r'\\([$`"\\])')  # the backslash goes; before others it stays
+_ESCAPES = re.compile(r"(?:\\.)+", re.DOTALL)
+# Unicode's control characters (category Cc) are exactly these; tab is a blank.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 
 
 class _Splitter:
@@ -70,13 +89,17 @@ class _Splitter:
         self.found: list[str] = []
         self.word: list[str] | None = None  # None between words
         self.word_start = 0
+        self.pieces = 0
 
     def words(self) -> list[str]:
         while self.index < len(self.text):
             char = self.text[self.index]
+            self.count_piece()
             if char in BLANKS:
                 self.end_word()
-                self.index += 1
+                blanks = _BLANKS.match(self.text, self.index)
+                assert blanks is not None  # it begins with char
+                self.index = blanks.end()
                 continue
             if self.word is None:
                 self.start_word()
@@ -86,10 +109,26 @@ class _Splitter:
                 self.double_quoted()
             elif char == "\\":
                 self.escaped()
-            else:
+            elif not self.literal_run():
                 self.plain(char)
         self.end_word()
         return self.found
+
+    def literal_run(self) -> bool:
+        """Take the literal characters from here in one step; False when there are none."""
+        if not self.word and self.text[self.index] in "#~":
+            return False  # at a word's start: a comment, or a "~" to expand (see plain)
+        run = _LITERAL_RUN.match(self.text, self.index)
+        if run is None:
+            return False
+        self.add(run.group())
+        self.index = run.end()
+        return True
+
+    def count_piece(self) -> None:
+        self.pieces += 1
+        if self.pieces > MAX_PIECES:
+            raise UnreadableValue(f"more than {MAX_PIECES:,} quoted, escaped or plain pieces")
 
     def refuse(self, what: str) -> NoReturn:
         raise UnreadableValue(f"{what} at character {self.index + 1}")
@@ -130,6 +169,13 @@ class _Splitter:
         opened = self.index
         self.index += 1
         while self.index < len(self.text):
+            self.count_piece()
+            run = _DOUBLE_QUOTED_RUN.match(self.text, self.index)
+            if run is not None:
+                # Split on each escape, keeping the escaped character: as sub(r"\1"), 6× faster.
+                self.add("".join(_DOUBLE_QUOTE_ESCAPE.split(run.group())))
+                self.index = run.end()
+                continue
             char = self.text[self.index]
             if char == '"':
                 self.index += 1
@@ -147,8 +193,10 @@ class _Splitter:
     def escaped(self) -> None:
         if self.index + 1 == len(self.text):
             self.refuse("a backslash at the end")
-        self.add(self.text[self.index + 1])
-        self.index += 2
+        run = _ESCAPES.match(self.text, self.index)  # "\a\b…": one step takes every pair
+        assert run is not None
+        self.add(run.group()[1::2])
+        self.index = run.end()
 
     def plain(self, char: str) -> None:
         assert self.word is not None
