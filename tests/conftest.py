@@ -121,3 +121,21 @@ async def until_cancelled(cancelled: asyncio.Event) -> NoReturn:
         cancelled.set()
         raise
     raise AssertionError("unreachable")
+
+
+class HandClock:
+    """Stands in for the ``time`` module of a module under test (its ``monotonic``): a clock
+    the test moves by hand. Install it with :func:`hand_clock`."""
+
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+def hand_clock(monkeypatch: pytest.MonkeyPatch, module: object) -> HandClock:
+    """A :class:`HandClock` as ``module``'s ``time``, for the test's duration."""
+    fake = HandClock()
+    monkeypatch.setattr(module, "time", fake)
+    return fake

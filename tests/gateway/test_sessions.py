@@ -11,27 +11,16 @@ import pytest
 from mcpwall.core.errors import GatewayOverCapacity, GrantOverCapacity
 from mcpwall.gateway import sessions
 from mcpwall.gateway.sessions import LegacySession, SessionTable
-
-
-class Clock:
-    """Stands in for the ``time`` module in ``mcpwall.gateway.sessions``: a hand-moved clock."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
+from tests.conftest import HandClock, hand_clock
 
 
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(sessions, "time", fake)
-    return fake
+def clock(monkeypatch: pytest.MonkeyPatch) -> HandClock:
+    return hand_clock(monkeypatch, sessions)
 
 
 def opened(
-    table: SessionTable, clock: Clock, endpoint: str | None = "k8s", grant: str = "grant-a"
+    table: SessionTable, clock: HandClock, endpoint: str | None = "k8s", grant: str = "grant-a"
 ) -> LegacySession:
     """A new session, last seen now by ``clock``."""
     session = table.create(grant, endpoint, "2025-11-25", {})
@@ -39,7 +28,7 @@ def opened(
     return session
 
 
-def test_an_idle_session_expires_and_a_used_one_stays(clock: Clock) -> None:
+def test_an_idle_session_expires_and_a_used_one_stays(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=60)
     idle, used = opened(table, clock), opened(table, clock)
     clock.now += 50
@@ -50,7 +39,7 @@ def test_an_idle_session_expires_and_a_used_one_stays(clock: Clock) -> None:
     assert len(table) == 1
 
 
-def test_sessions_are_swept_at_most_once_a_second(clock: Clock) -> None:
+def test_sessions_are_swept_at_most_once_a_second(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=60)
     old = opened(table, clock, None)
     clock.now += 61
@@ -63,7 +52,7 @@ def test_sessions_are_swept_at_most_once_a_second(clock: Clock) -> None:
     assert len(table) == 0
 
 
-def test_a_session_with_a_request_in_flight_does_not_expire(clock: Clock) -> None:
+def test_a_session_with_a_request_in_flight_does_not_expire(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=60)
     busy = opened(table, clock)
     busy.in_flight["call-1"] = cast("asyncio.Future[bytes]", object())
@@ -72,7 +61,7 @@ def test_a_session_with_a_request_in_flight_does_not_expire(clock: Clock) -> Non
     assert len(table) == 1
 
 
-def test_a_grant_at_its_cap_is_refused_and_told_when_one_expires(clock: Clock) -> None:
+def test_a_grant_at_its_cap_is_refused_and_told_when_one_expires(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=600, per_grant=2)
     first = opened(table, clock)
     clock.now += 100
@@ -92,7 +81,7 @@ def test_a_grant_at_its_cap_is_refused_and_told_when_one_expires(clock: Clock) -
     assert len(table) == 2
 
 
-def test_another_grant_is_not_held_back_by_one_at_its_cap(clock: Clock) -> None:
+def test_another_grant_is_not_held_back_by_one_at_its_cap(clock: HandClock) -> None:
     table = SessionTable(per_grant=1)
     opened(table, clock, grant="greedy")
     with pytest.raises(GrantOverCapacity):
@@ -101,7 +90,7 @@ def test_another_grant_is_not_held_back_by_one_at_its_cap(clock: Clock) -> None:
     assert (table.held_by("greedy"), table.held_by("other")) == (1, 1)
 
 
-def test_a_session_ended_or_expired_makes_room_for_its_grant(clock: Clock) -> None:
+def test_a_session_ended_or_expired_makes_room_for_its_grant(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=60, per_grant=1)
     ended = opened(table, clock)
     table.remove(ended.id)
@@ -112,7 +101,7 @@ def test_a_session_ended_or_expired_makes_room_for_its_grant(clock: Clock) -> No
     opened(table, clock)
 
 
-def test_a_full_table_refuses_every_grant_with_503(clock: Clock) -> None:
+def test_a_full_table_refuses_every_grant_with_503(clock: HandClock) -> None:
     table = SessionTable(idle_seconds=60, limit=2, per_grant=1)
     opened(table, clock, grant="a")
     opened(table, clock, grant="b")
@@ -122,7 +111,7 @@ def test_a_full_table_refuses_every_grant_with_503(clock: Clock) -> None:
     assert refused.value.data == {"cap": "MCPWALL_MAX_SESSIONS", "limit": 2, "retry_after_s": 61}
 
 
-def test_a_grant_at_its_cap_hears_its_own_cap_before_the_tables(clock: Clock) -> None:
+def test_a_grant_at_its_cap_hears_its_own_cap_before_the_tables(clock: HandClock) -> None:
     table = SessionTable(limit=2, per_grant=1)
     opened(table, clock, grant="a")
     opened(table, clock, grant="b")

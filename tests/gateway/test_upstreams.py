@@ -15,6 +15,7 @@ from mcpwall.gateway.processes import ProcessSlot, ProcessSlots
 from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.fake_upstream import FakeConnector, Related, result
 from mcpwall.ports.upstream import ClientOffer, Message
+from tests.conftest import HandClock, hand_clock
 
 pytestmark = pytest.mark.anyio
 
@@ -64,21 +65,9 @@ async def test_owners_get_sessions_of_their_own() -> None:
 # -- stdio processes ---------------------------------------------------------------------------------
 
 
-class Clock:
-    """Stands in for the ``time`` module in ``mcpwall.gateway.upstreams``: moved by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1_000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
 @pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    fake = Clock()
-    monkeypatch.setattr(upstreams, "time", fake)
-    return fake
+def clock(monkeypatch: pytest.MonkeyPatch) -> HandClock:
+    return hand_clock(monkeypatch, upstreams)
 
 
 def bounded(
@@ -173,7 +162,9 @@ async def test_a_start_that_fails_gives_its_process_back() -> None:
     assert pool.processes.running == 0
 
 
-async def test_an_idle_process_is_stopped_to_start_one_another_grant_needs(clock: Clock) -> None:
+async def test_an_idle_process_is_stopped_to_start_one_another_grant_needs(
+    clock: HandClock,
+) -> None:
     connector = FakeConnector(answer)
     pool = bounded(connector, limit=2, per_grant=1)
     await pool.session("grant:idle", "k8s", ClientOffer())
@@ -186,7 +177,7 @@ async def test_an_idle_process_is_stopped_to_start_one_another_grant_needs(clock
     await pool.aclose()
 
 
-async def test_a_process_used_within_the_timeout_is_not_stopped(clock: Clock) -> None:
+async def test_a_process_used_within_the_timeout_is_not_stopped(clock: HandClock) -> None:
     connector = FakeConnector(answer)
     pool = bounded(connector, limit=2, per_grant=1, wait=0.01)
     await pool.session("grant:a", "k8s", ClientOffer())
@@ -201,7 +192,7 @@ async def test_a_process_used_within_the_timeout_is_not_stopped(clock: Clock) ->
     await pool.aclose()
 
 
-async def test_a_grant_at_its_share_stops_an_idle_process_of_its_own_only(clock: Clock) -> None:
+async def test_a_grant_at_its_share_stops_an_idle_process_of_its_own_only(clock: HandClock) -> None:
     connector = FakeConnector(answer)
     pool = bounded(connector, limit=3, per_grant=2, wait=0.01)
     await pool.session("grant:other", "k8s", ClientOffer())  # idle longest, but not a's
