@@ -50,11 +50,3 @@ def authorize(control: ControlPlane, token: str, needed: Role) -> AdminToken:
             headers={"WWW-Authenticate": f'{REALM}, error="insufficient_scope"'},
         )
     return caller
-
-
-def actor(caller: AdminToken) -> str:
-    """How the audit trail names a change made with this token: never the token itself.
-
-    The id makes it unambiguous (labels need not be unique); the label makes it readable.
-    """
-    return f"admin:{caller.id} ({caller.label})" if caller.label else f"admin:{caller.id}"

@@ -24,10 +24,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from mcpwall.admin.auth import actor, authorize, bearer_token
+from mcpwall.admin.auth import authorize, bearer_token
 from mcpwall.admin.errors import ApiError
 from mcpwall.admin.responses import JSON
-from mcpwall.control import ControlPlane
+from mcpwall.control import ControlPlane, admin_actor
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.policy.parse import MAX_DOCUMENT_BYTES
 from mcpwall.core.registry import AdminToken, Role
@@ -70,7 +70,7 @@ class Call:
     @property
     def actor(self) -> str:
         """Who the audit trail names for a change made by this call."""
-        return actor(self.caller)
+        return admin_actor(self.caller)
 
 
 @dataclass(frozen=True, slots=True)

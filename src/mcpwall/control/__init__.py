@@ -7,20 +7,35 @@ as their hash.
 
 from __future__ import annotations
 
+import base64
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from mcpwall.core.durations import MAX_SECONDS
-from mcpwall.core.errors import InvalidValue, PolicyError, Problem
+from mcpwall.core.errors import InvalidValue, NotFound, PolicyError, Problem
+from mcpwall.core.logins import (
+    SECRET_BYTES,
+    LoginSession,
+    LoginTimeouts,
+    new_session,
+    secret_hash,
+)
 from mcpwall.core.policy import CompiledPolicy, compile_policy, load_policy
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, check_bindings
 from mcpwall.core.tokens import TOKEN_BYTES, TokenKind, hash_token, is_token, make_token
 from mcpwall.ports.clock import Clock, SystemClock
 from mcpwall.ports.store import Store
 
-__all__ = ["ControlPlane", "IssuedAdminToken", "IssuedGrant", "SetPolicy"]
+__all__ = [
+    "ControlPlane",
+    "IssuedAdminToken",
+    "IssuedGrant",
+    "LoggedIn",
+    "OpenedLogin",
+    "SetPolicy",
+]
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -39,6 +54,23 @@ class IssuedAdminToken:
 
     admin_token: AdminToken
     token: str
+
+
+@dataclass(frozen=True, slots=True)
+class OpenedLogin:
+    """A dashboard login just opened, with its secret: the cookie's value, known only now."""
+
+    session: LoginSession
+    admin_token: AdminToken
+    secret: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    """A live dashboard session and the active admin token it stands for."""
+
+    session: LoginSession
+    admin_token: AdminToken
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,9 +99,11 @@ class ControlPlane:
         store: Store,
         clock: Clock | None = None,
         entropy: Callable[[int], bytes] = secrets.token_bytes,
+        login_timeouts: LoginTimeouts | None = None,
     ) -> None:
         self.store = store
         self.clock = clock or SystemClock()
+        self.login_timeouts = login_timeouts or LoginTimeouts()
         self._entropy = entropy
 
     # -- policies ---------------------------------------------------------------------------------
@@ -153,6 +187,56 @@ class ControlPlane:
             self.store.touch_admin_token(found.id)
         return found
 
+    # -- dashboard logins -------------------------------------------------------------------------
+
+    def log_in(self, token: str) -> OpenedLogin | None:
+        """Exchange an admin token for a new dashboard session; None if the token is unusable.
+
+        Every login makes a new secret (no session id is ever reused), and sessions that have
+        ended are deleted on the way, so the table holds only live ones and a few stale.
+        """
+        caller = self.authenticate_admin(token)
+        if caller is None:
+            return None
+        now = self.clock.now()
+        self.store.prune_login_sessions(now - self.login_timeouts.idle)
+        secret = _secret_text(self._entropy(SECRET_BYTES))
+        session = new_session(secret, caller.id, now, self.login_timeouts)
+        self.store.add_login_session(session, actor=admin_actor(caller))
+        return OpenedLogin(session, caller, secret)
+
+    def logged_in(self, secret: str) -> LoggedIn | None:
+        """The live session with this secret and its admin token, if both are still good.
+
+        A session whose admin token was revoked, or has expired, is over at once.
+        """
+        session = self.store.find_login_session(secret_hash(secret))
+        now = self.clock.now()
+        if session is None or not session.is_live(now, self.login_timeouts):
+            return None
+        token = self._admin_token_by_id(session.admin_token_id)
+        if token is None or not token.is_active(now):
+            return None
+        if session.needs_touch(now):
+            self.store.touch_login_session(session.secret_hash)
+        return LoggedIn(session, token)
+
+    def log_out(self, secret: str) -> bool:
+        """End the session with this secret; False if there was none (already over)."""
+        hashed = secret_hash(secret)
+        session = self.store.find_login_session(hashed)
+        if session is None:
+            return False
+        token = self._admin_token_by_id(session.admin_token_id)
+        actor = admin_actor(token) if token is not None else f"admin:{session.admin_token_id}"
+        return self.store.end_login_session(hashed, actor=actor)
+
+    def _admin_token_by_id(self, token_id: str) -> AdminToken | None:
+        try:
+            return self.store.get_admin_token(token_id)
+        except NotFound:
+            return None
+
     def _expiry(self, expires_in: int | None) -> datetime | None:
         if expires_in is None:
             return None
@@ -162,6 +246,18 @@ class ControlPlane:
 
     def _new_token(self, kind: TokenKind) -> str:
         return make_token(kind, self._entropy(TOKEN_BYTES))
+
+
+def admin_actor(caller: AdminToken) -> str:
+    """How the audit trail names a change made with this admin token: never the token itself.
+
+    The id makes it unambiguous (labels need not be unique); the label makes it readable.
+    """
+    return f"admin:{caller.id} ({caller.label})" if caller.label else f"admin:{caller.id}"
+
+
+def _secret_text(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
 def _policy_text(data: bytes, source: str) -> str:

@@ -34,6 +34,8 @@ class Action(StrEnum):
     GRANT_ROTATE = "grant.rotate"
     ADMIN_TOKEN_CREATE = "admin_token.create"  # noqa: S105 (an action, not a password)
     ADMIN_TOKEN_REVOKE = "admin_token.revoke"  # noqa: S105
+    DASHBOARD_LOGIN = "dashboard.login"
+    DASHBOARD_LOGOUT = "dashboard.logout"
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,6 +91,7 @@ def grant_change(action: Action, grant: Grant) -> Change:
 
 
 def admin_token_change(action: Action, token: AdminToken) -> Change:
+    """A change to an admin token, or a dashboard login or logout made with it."""
     details: dict[str, JSON] = {"label": token.label, "role": token.role.value}
     return Change(action.value, "admin_token", token.id, details)
 

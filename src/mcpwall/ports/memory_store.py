@@ -24,6 +24,7 @@ from mcpwall.core.audit import (
     upstream_change,
 )
 from mcpwall.core.errors import NotFound
+from mcpwall.core.logins import LoginSession
 from mcpwall.core.names import check_name
 from mcpwall.core.registry import (
     ADMIN_ID_PREFIX,
@@ -63,6 +64,7 @@ class MemoryStore:
         self._label_holders: dict[str, str] = {}  # label → id of the grant that holds it
         self._admin_tokens: dict[str, AdminToken] = {}
         self._audit: list[AuditEvent] = []
+        self._logins: dict[str, LoginSession] = {}  # by secret hash
 
     def _commit(self, actor: str, change: Change) -> None:
         """Bump the revision and record a change just made: the end of a transaction."""
@@ -280,6 +282,10 @@ class MemoryStore:
             tokens = self._admin_tokens.values()
             return next((t for t in tokens if t.token_hash == token_hash), None)
 
+    def get_admin_token(self, token_id: str) -> AdminToken:
+        with self._lock:
+            return self._get_admin_token(token_id)
+
     def list_admin_tokens(self) -> list[AdminToken]:
         with self._lock:
             return sorted(self._admin_tokens.values(), key=lambda t: (t.created_at, t.id))
@@ -292,6 +298,7 @@ class MemoryStore:
                 return token
             revoked = replace(token, revoked_at=self._clock.now())
             self._admin_tokens[token_id] = revoked
+            self._end_logins_of(token_id)
             self._commit(actor, admin_token_change(Action.ADMIN_TOKEN_REVOKE, revoked))
         return revoked
 
@@ -304,6 +311,56 @@ class MemoryStore:
         if token_id not in self._admin_tokens:
             raise NotFound("admin token", token_id)
         return self._admin_tokens[token_id]
+
+    # Dashboard logins
+
+    def add_login_session(self, session: LoginSession, *, actor: str) -> None:
+        check_actor(actor)
+        with self._lock:
+            token = self._get_admin_token(session.admin_token_id)
+            if session.secret_hash in self._logins:
+                raise token_hash_in_use()
+            self._logins[session.secret_hash] = session
+            change = admin_token_change(Action.DASHBOARD_LOGIN, token)
+            self._record(actor, change.action, change.object_kind, token.id, change.details)
+
+    def find_login_session(self, secret_hash: str) -> LoginSession | None:
+        with self._lock:
+            return self._logins.get(secret_hash)
+
+    def touch_login_session(self, secret_hash: str) -> None:
+        with self._lock:
+            session = self._logins.get(secret_hash)
+            if session is None:
+                raise NotFound("login session", "(its secret is not shown)")
+            self._logins[secret_hash] = replace(session, last_seen_at=self._clock.now())
+
+    def end_login_session(self, secret_hash: str, *, actor: str) -> bool:
+        check_actor(actor)
+        with self._lock:
+            session = self._logins.pop(secret_hash, None)
+            if session is None:
+                return False
+            token = self._get_admin_token(session.admin_token_id)
+            change = admin_token_change(Action.DASHBOARD_LOGOUT, token)
+            self._record(actor, change.action, change.object_kind, token.id, change.details)
+            return True
+
+    def prune_login_sessions(self, idle_since: datetime) -> int:
+        now = self._clock.now()
+        with self._lock:
+            ended = [
+                key
+                for key, session in self._logins.items()
+                if session.expires_at <= now or session.last_seen_at < idle_since
+            ]
+            for key in ended:
+                del self._logins[key]
+            return len(ended)
+
+    def _end_logins_of(self, admin_token_id: str) -> None:
+        for key in [k for k, s in self._logins.items() if s.admin_token_id == admin_token_id]:
+            del self._logins[key]
 
     # Audit trail
 

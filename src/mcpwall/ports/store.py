@@ -24,6 +24,7 @@ from datetime import datetime
 from typing import Protocol
 
 from mcpwall.core.audit import JSON, AuditEvent
+from mcpwall.core.logins import LoginSession
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, Upstream
 
 
@@ -123,6 +124,10 @@ class AdminTokenStore(Protocol):
         actor: str,
     ) -> AdminToken: ...
 
+    def get_admin_token(self, token_id: str) -> AdminToken:
+        """The admin token with this id, whatever its status; ``NotFound`` if there is none."""
+        ...
+
     def find_admin_token_by_token_hash(self, token_hash: str) -> AdminToken | None:
         """The admin token with this hash, whatever its status; None if there is none."""
         ...
@@ -157,7 +162,44 @@ class AuditTrail(Protocol):
         ...
 
 
-class Store(UpstreamStore, PolicyStore, GrantStore, AdminTokenStore, AuditTrail, Protocol):
+class LoginSessionStore(Protocol):
+    """Dashboard logins (:mod:`mcpwall.core.logins`), shared by every replica.
+
+    A login and a logout are recorded in the audit trail but are not changes: they do not
+    bump the revision (no gateway needs to reload anything). Revoking an admin token deletes
+    its sessions in the same transaction.
+    """
+
+    def add_login_session(self, session: LoginSession, *, actor: str) -> None:
+        """Store a new session and record the login; ``Conflict`` if the hash is taken."""
+        ...
+
+    def find_login_session(self, secret_hash: str) -> LoginSession | None:
+        """The session with this secret hash, live or not; None if there is none."""
+        ...
+
+    def touch_login_session(self, secret_hash: str) -> None:
+        """Record that the session was used now (bookkeeping, like ``touch_grant``)."""
+        ...
+
+    def end_login_session(self, secret_hash: str, *, actor: str) -> bool:
+        """Delete a session and record the logout; False if there was no such session."""
+        ...
+
+    def prune_login_sessions(self, idle_since: datetime) -> int:
+        """Delete sessions past their absolute end, or not seen since ``idle_since``."""
+        ...
+
+
+class Store(
+    UpstreamStore,
+    PolicyStore,
+    GrantStore,
+    AdminTokenStore,
+    LoginSessionStore,
+    AuditTrail,
+    Protocol,
+):
     """Everything the control plane keeps, behind one object."""
 
     def close(self) -> None:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
 from mcpwall.core.errors import Conflict, InvalidName, InvalidValue, NotFound
+from mcpwall.core.logins import LoginSession, LoginTimeouts, new_session
 from mcpwall.core.registry import Role, Status, Upstream, UpstreamKind
 from mcpwall.core.tokens import TokenKind, hash_token, make_token
 from mcpwall.ports.clock import FakeClock
@@ -391,6 +393,90 @@ def test_an_admin_token_with_an_expiry_expires(store: Store, clock: FakeClock) -
     )
     assert store.list_admin_tokens()[0].status(expires) is Status.EXPIRED
     assert token.is_active(clock.now())
+
+
+# Dashboard logins
+
+
+def login(store: Store, clock: FakeClock, role: Role = Role.VIEWER) -> tuple[str, LoginSession]:
+    """A new admin token and a session for it; (the token's id, the session)."""
+    token = store.create_admin_token(role, new_hash(TokenKind.ADMIN), label="ops", actor=ACTOR)
+    session = new_session(secrets.token_urlsafe(32), token.id, clock.now(), LoginTimeouts())
+    store.add_login_session(session, actor=f"admin:{token.id}")
+    return token.id, session
+
+
+def test_a_login_session_is_found_by_its_hash_touched_and_ended(
+    store: Store, clock: FakeClock
+) -> None:
+    _, session = login(store, clock)
+    assert store.find_login_session(session.secret_hash) == session
+    clock.advance(60)
+    store.touch_login_session(session.secret_hash)
+    touched = store.find_login_session(session.secret_hash)
+    assert touched is not None
+    assert (touched.last_seen_at, touched.created_at) == (clock.now(), session.created_at)
+    assert store.end_login_session(session.secret_hash, actor="admin:x") is True
+    assert store.find_login_session(session.secret_hash) is None
+    assert store.end_login_session(session.secret_hash, actor="admin:x") is False
+    with pytest.raises(NotFound):
+        store.touch_login_session(session.secret_hash)
+
+
+def test_login_and_logout_are_audited_but_change_no_revision(
+    store: Store, clock: FakeClock
+) -> None:
+    token_id, session = login(store, clock)
+    revision = store.revision()
+    store.end_login_session(session.secret_hash, actor=f"admin:{token_id}")
+    login(store, clock)
+    assert store.revision() == revision + 1  # the second admin token; no login counts
+    actions = [(e.action, e.object_id) for e in store.list_audit(limit=4)][::-1]
+    assert actions[:2] == [("dashboard.login", token_id), ("dashboard.logout", token_id)]
+    assert actions[-1][0] == "dashboard.login"
+
+
+def test_a_login_session_needs_a_stored_admin_token_and_a_fresh_hash(
+    store: Store, clock: FakeClock
+) -> None:
+    orphan = new_session("secret", "adm_0000000000000000", clock.now(), LoginTimeouts())
+    with pytest.raises(NotFound, match=r'^admin token "adm_0000000000000000" not found$'):
+        store.add_login_session(orphan, actor=ACTOR)
+    _token_id, session = login(store, clock)
+    with pytest.raises(Conflict):
+        store.add_login_session(replace(session, created_at=clock.now()), actor=ACTOR)
+
+
+def test_revoking_an_admin_token_ends_its_login_sessions_only(
+    store: Store, clock: FakeClock
+) -> None:
+    token_id, session = login(store, clock)
+    _, other = login(store, clock)
+    store.revoke_admin_token(token_id, actor=ACTOR)
+    assert store.find_login_session(session.secret_hash) is None
+    assert store.find_login_session(other.secret_hash) == other
+
+
+def test_pruning_deletes_sessions_past_their_end_or_idle(store: Store, clock: FakeClock) -> None:
+    timeouts = LoginTimeouts(idle=timedelta(minutes=30), absolute=timedelta(hours=1))
+    token_id, _ = login(store, clock)
+    expiring = new_session("expiring", token_id, clock.now(), timeouts)
+    store.add_login_session(expiring, actor=ACTOR)
+    clock.advance(20 * 60)
+    idle = new_session("idle", token_id, clock.now(), timeouts)
+    store.add_login_session(idle, actor=ACTOR)
+    clock.advance(20 * 60)
+    busy = new_session("busy", token_id, clock.now(), timeouts)
+    store.add_login_session(busy, actor=ACTOR)
+    store.touch_login_session(expiring.secret_hash)
+    store.touch_login_session(idle.secret_hash)
+    clock.advance(25 * 60)  # expiring is past its hour; idle was last seen 25 minutes ago
+    store.touch_login_session(busy.secret_hash)
+    pruned = store.prune_login_sessions(clock.now() - timedelta(minutes=20))
+    assert pruned == 3  # the first login's session (never touched), expiring, idle
+    assert store.find_login_session(busy.secret_hash) is not None
+    assert store.find_login_session(expiring.secret_hash) is None
+    assert store.find_login_session(idle.secret_hash) is None
 
 
 # Revision and audit trail

@@ -5,10 +5,10 @@ from __future__ import annotations
 import secrets
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, Connection, insert, select, update
+from sqlalchemy import ColumnElement, Connection, delete, insert, select, update
 
 from mcpwall.adapters.store import rows
-from mcpwall.adapters.store.schema import admin_tokens
+from mcpwall.adapters.store.schema import admin_tokens, login_sessions
 from mcpwall.adapters.store.transactions import SQLBase
 from mcpwall.core.audit import Action, admin_token_change
 from mcpwall.core.errors import NotFound
@@ -52,6 +52,10 @@ class SQLAdminTokens(SQLBase):
             found = self._admin_tokens_where(connection, admin_tokens.c.token_hash == token_hash)
         return found[0] if found else None
 
+    def get_admin_token(self, token_id: str) -> AdminToken:
+        with self._transaction() as connection:
+            return self._get_admin_token(connection, token_id)
+
     def list_admin_tokens(self) -> list[AdminToken]:
         with self._transaction() as connection:
             return self._admin_tokens_where(connection, None)
@@ -64,6 +68,9 @@ class SQLAdminTokens(SQLBase):
             where = admin_tokens.c.id == token_id
             statement = update(admin_tokens).where(where).values(revoked_at=change.now)
             change.connection.execute(statement)
+            # Its dashboard sessions end with it, in the same transaction.
+            sessions = login_sessions.c.admin_token_id == token_id
+            change.connection.execute(delete(login_sessions).where(sessions))
             revoked = self._get_admin_token(change.connection, token_id)
             change.record(admin_token_change(Action.ADMIN_TOKEN_REVOKE, revoked))
         return revoked

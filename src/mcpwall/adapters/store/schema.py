@@ -144,6 +144,17 @@ admin_tokens = Table(
     Column("last_used_at", UTCDateTime),
 )
 
+# Dashboard logins (``core.logins``): the SHA-256 of each session's secret, never the secret.
+login_sessions = Table(
+    "login_sessions",
+    metadata,
+    Column("secret_hash", String(64), primary_key=True),
+    Column("admin_token_id", ID, ForeignKey("admin_tokens.id"), nullable=False, index=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("last_seen_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

@@ -1,8 +1,9 @@
 """``SQLStore``: the ``Store`` on SQLAlchemy Core, for SQLite and PostgreSQL alike.
 
 Each part of the ``Store`` protocol has a module of its own (``upstreams``, ``policies``,
-``grants``, ``admin_tokens``); the transactions they share, and why changes cannot race, are in
-``transactions``. This module adds the revision, the audit trail and the secret key check.
+``grants``, ``admin_tokens``, ``login_sessions``); the transactions they share, and why
+changes cannot race, are in ``transactions``. This module adds the revision, the audit
+trail and the secret key check.
 """
 
 from __future__ import annotations
@@ -14,9 +15,9 @@ from sqlalchemy import Engine, select, update
 
 from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
 from mcpwall.adapters.store import rows
-from mcpwall.adapters.store.admin_tokens import SQLAdminTokens
 from mcpwall.adapters.store.changes import PostgresChangeSignal, SQLiteChangeSignal
 from mcpwall.adapters.store.grants import SQLGrants
+from mcpwall.adapters.store.login_sessions import SQLLoginSessions
 from mcpwall.adapters.store.policies import SQLPolicies
 from mcpwall.adapters.store.schema import audit_events, store_meta
 from mcpwall.adapters.store.upstreams import SQLUpstreams
@@ -26,7 +27,7 @@ from mcpwall.core.registry import check_actor
 from mcpwall.ports.changes import ChangeSignal
 
 
-class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLAdminTokens):
+class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLLoginSessions):
     """A ``Store`` in a SQL database; build one with :func:`mcpwall.adapters.store.open_store`."""
 
     def verify_secret_key(self) -> None:
