@@ -1,4 +1,4 @@
-"""``create_admin_app``: the admin API's routes, in one visible table.
+"""``create_admin_app``: the admin API's routes, in one visible table, and the dashboard at ``/``.
 
 Each route names the operations it serves and the role each needs (DESIGN §5: ``viewer``
 reads; ``policy_manager`` also sets policies; ``admin`` also manages upstreams, grants and
@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpwall.adapters.proxylog import ProxyMetrics, proxy_log_reader
 from mcpwall.admin import admin_tokens, audit, grants, logs, policies, upstreams
@@ -22,6 +23,7 @@ from mcpwall.admin.metrics import metrics_route
 from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
+from mcpwall.dashboard import create_dashboard
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -50,7 +52,26 @@ def create_admin_app(
         *routes(control, reader),
         metrics_route(control, metrics or ProxyMetrics()),
     ]
-    return Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
+    app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
+    app.router.default = _elsewhere(app, create_dashboard(control, reader))
+    return app
+
+
+def _elsewhere(app: Starlette, dashboard: ASGIApp) -> ASGIApp:
+    """What a path no API route matches goes to: the dashboard, except under ``/api``.
+
+    A fallback rather than a mount at ``/``, so that the API's own answers stay as they were:
+    a method a path does not have is 405, an unknown ``/api`` path a JSON 404.
+    """
+
+    async def route(scope: Scope, receive: Receive, send: Send) -> None:
+        path = str(scope.get("path", ""))
+        if path in ("/api", "/metrics") or path.startswith("/api/"):
+            await app.router.not_found(scope, receive, send)
+        else:
+            await dashboard(scope, receive, send)
+
+    return route
 
 
 def routes(control: ControlPlane, proxy_log: LogReader) -> list[BaseRoute]:

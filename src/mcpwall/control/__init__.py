@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from mcpwall.core.audit import AuditEvent
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.errors import InvalidValue, NotFound, PolicyError, Problem
 from mcpwall.core.logins import (
@@ -186,6 +187,12 @@ class ControlPlane:
         if found.last_used_at is None or now - found.last_used_at >= LAST_USED_PRECISION:
             self.store.touch_admin_token(found.id)
         return found
+
+    # -- the audit trail -------------------------------------------------------------------------
+
+    def audit_page(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+        """Up to ``limit`` audit events, newest first, with ids below ``before`` if given."""
+        return self.store.list_audit(limit=limit, before=before)
 
     # -- dashboard logins -------------------------------------------------------------------------
 
