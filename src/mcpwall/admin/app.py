@@ -24,6 +24,7 @@ from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard import create_dashboard
+from mcpwall.dashboard.tail import Tails
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -34,6 +35,7 @@ def create_admin_app(
     *,
     proxy_log: LogReader | None = None,
     metrics: ProxyMetrics | None = None,
+    tails: Tails | None = None,
 ) -> Starlette:
     """The admin API over ``control``: pure construction, nothing read from the environment.
 
@@ -53,7 +55,7 @@ def create_admin_app(
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
-    app.router.default = _elsewhere(app, create_dashboard(control, reader))
+    app.router.default = _elsewhere(app, create_dashboard(control, reader, tails=tails))
     return app
 
 

@@ -14,15 +14,21 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import audit, login
+from mcpwall.dashboard.tail import Tails
+from mcpwall.dashboard.views import audit, login, logs, tail
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
-def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
-    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port."""
-    services = Services(control, proxy_log)
+def create_dashboard(
+    control: ControlPlane, proxy_log: LogReader, *, tails: Tails | None = None
+) -> Starlette:
+    """The dashboard over ``control`` and ``proxy_log``, to serve at ``/`` on the admin port.
+
+    ``tails`` holds its live tails; a server that stops calls ``tails.close()`` first.
+    """
+    services = Services(control, proxy_log, tails or Tails())
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
     app = Starlette(routes=[*login.routes(control), *routes(services), Mount("/static", static)])
     app.add_middleware(SecurityHeaders)
@@ -31,5 +37,11 @@ def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
 
 def routes(services: Services) -> list[BaseRoute]:
     return [
+        page(services, "/logs", get=View(VIEWER, logs.list_rows)),
+        page(services, "/logs/export", get=View(VIEWER, logs.export)),
+        page(services, "/logs/{id}", get=View(VIEWER, logs.show_row)),
+        page(services, "/tail", get=View(VIEWER, tail.show)),
+        page(services, "/tail/stream", get=View(VIEWER, tail.stream_part)),
+        page(services, "/tail/events", get=View(VIEWER, tail.events)),
         page(services, "/audit", get=View(VIEWER, audit.show)),
     ]  # fmt: skip
