@@ -27,6 +27,7 @@ from mcpwall.ports.logsink import LogReader
 
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 15.0
+RECHECK_SECONDS = 60.0  # how often a stream checks that its session is still good
 PAGE = 200
 MAX_TAILS = 64
 RETRY_MS = 3000
@@ -37,10 +38,15 @@ class Tails:
     (a stopping server must not wait for streams that never end)."""
 
     def __init__(
-        self, *, poll_seconds: float = POLL_SECONDS, heartbeat_seconds: float = HEARTBEAT_SECONDS
+        self,
+        *,
+        poll_seconds: float = POLL_SECONDS,
+        heartbeat_seconds: float = HEARTBEAT_SECONDS,
+        recheck_seconds: float = RECHECK_SECONDS,
     ) -> None:
         self.poll_seconds = poll_seconds
         self.heartbeat_seconds = heartbeat_seconds
+        self.recheck_seconds = recheck_seconds
         self.open = 0
         self._closing = asyncio.Event()
 
@@ -61,7 +67,7 @@ class Tails:
     ) -> AsyncIterator[str]:
         """SSE text: every row after ``query.after`` that ``query`` matches, as written.
 
-        ``still_allowed`` is asked (off the loop) about once a minute; when it says no (the
+        ``still_allowed`` is asked (off the loop) every ``recheck_seconds``; when it says no (the
         session ended, the admin token was revoked) the stream ends.
         """
         self.open += 1
@@ -93,7 +99,7 @@ class Tails:
                 if len(rows) == query.limit:
                     continue  # more are waiting: no pause between pages
             now = time.monotonic()
-            if now - last_check >= 60.0:
+            if now - last_check >= self.recheck_seconds:
                 last_check = now
                 if not await run_in_threadpool(still_allowed):
                     return
