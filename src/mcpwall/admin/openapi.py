@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from mcpwall.admin import logs
+from mcpwall.core import queryvalues
 from mcpwall.core.audit import MAX_PAGE_SIZE
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE
@@ -78,7 +78,7 @@ EXPIRES_IN: Schema = {
     "description": "Lifetime in seconds (at most 100 years); absent or null: no expiry.",
 }
 MASKED: Schema = {"const": "***"}
-SINCE: Schema = {"type": "string", "pattern": f"^({logs.SINCE.pattern})$"}
+SINCE: Schema = {"type": "string", "pattern": f"^({queryvalues.SINCE.pattern})$"}
 LOG_TOOL: Schema = {"type": "string", "pattern": "^[^\\u0000]{1,256}$"}
 PROBLEM = obj({"pointer": STRING, "message": STRING})
 

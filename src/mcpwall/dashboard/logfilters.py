@@ -11,11 +11,11 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime, timedelta
 from urllib.parse import urlencode
 
-from mcpwall.admin.logs import GRANT, SINCE, TOOL
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import DECISIONS, LogFilter
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.queryvalues import GRANT, SINCE, TOOL
 
 DEFAULT_SINCE = "24h"
 SINCE_CHOICES = ("1h", "24h", "7d", "30d")

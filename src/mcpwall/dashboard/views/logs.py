@@ -17,15 +17,14 @@ import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
-from mcpwall.admin.endpoint import whole_number
 from mcpwall.core.errors import InvalidValue, NotFound
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter, StoredRecord, record_json
+from mcpwall.core.queryvalues import MAX_ROW_ID, whole_number
 from mcpwall.dashboard.logfilters import SINCE_CHOICES, LogView
 from mcpwall.dashboard.pages import Page, PageCall
 from mcpwall.ports.logsink import LogReader
 
 PAGE_SIZE = 50
-MAX_ROW_ID = 2**63 - 1
 EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf-8"}
 CSV_COLUMNS = (
     "id", "at", "request_id", "grant_id", "grant_label", "upstream", "method", "tool", "policy",

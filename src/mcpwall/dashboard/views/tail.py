@@ -14,14 +14,13 @@ from typing import Any
 
 from starlette.responses import Response, StreamingResponse
 
-from mcpwall.admin.endpoint import whole_number
 from mcpwall.core.logquery import LogFilter, StoredRecord
+from mcpwall.core.queryvalues import MAX_ROW_ID, whole_number
 from mcpwall.dashboard.logfilters import SINCE_CHOICES, LogView
 from mcpwall.dashboard.pages import Page, PageCall
 from mcpwall.dashboard.render import ENVIRONMENT
 
 SHOWN = 25
-MAX_ROW_ID = 2**63 - 1
 
 
 def show(call: PageCall) -> Page:
