@@ -7,12 +7,15 @@ policies; ``admin`` also manages grants, upstreams and admin tokens.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from mcpwall.control import ControlPlane
+from mcpwall.core.errors import NotFound
 from mcpwall.core.registry import Role
-from mcpwall.dashboard.pages import Services, View, page
+from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.views import audit, login, logs, tail
@@ -30,9 +33,17 @@ def create_dashboard(
     """
     services = Services(control, proxy_log, tails or Tails())
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
-    app = Starlette(routes=[*login.routes(control), *routes(services), Mount("/static", static)])
+    app = Starlette(
+        routes=[*login.routes(control), *routes(services), Mount("/static", static)],
+        exception_handlers={404: not_found, 405: not_found},
+    )
     app.add_middleware(SecurityHeaders)
     return app
+
+
+async def not_found(request: Request, _error: Exception) -> Response:
+    """A path (or a method of one) the dashboard does not have: a page saying so."""
+    return error_page(request, NotFound("page", request.url.path))
 
 
 def routes(services: Services) -> list[BaseRoute]:
