@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install dev demo test lint format bench conformance clean
+.PHONY: install dev demo test lint format bench conformance clean vendor
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The dashboard's front-end files (htmx and its SSE extension) from the npm registry, each
+# tarball checked against the registry's integrity, and recorded in vendor.lock.json. The
+# versions are pinned in tools/vendor_assets.py. Needs npm; running it again changes nothing.
+vendor:
+	$(PYTHON) tools/vendor_assets.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision.py
