@@ -2,9 +2,10 @@
 API, against a server on 127.0.0.1.
 
 - ``chromium_executable``: ``/usr/bin/chromium`` (``make test`` installs Debian's package when
-  it is missing). Without it the tests skip, except under ``CI=true``, where they fail, as the
-  PostgreSQL and Redis tests do. Playwright never downloads a browser here: it launches this
-  one through ``executable_path``.
+  it is missing), else ``chromium`` on PATH; ``MCPWALL_TEST_CHROMIUM`` names another. Without
+  it the tests skip, except under ``CI=true``, where they fail, as the PostgreSQL and Redis
+  tests do. Playwright never downloads a browser here: it launches this one through
+  ``executable_path``.
 - ``browser``: one headless chromium per test session (per xdist worker), lent to one test at a
   time (see :class:`BrowserSession` for why lending matters: asyncio tests run in the same
   process).
@@ -28,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -37,11 +38,11 @@ from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 from starlette.types import ASGIApp
 
-from tests.conftest import unavailable
 from tests.fixtures.servers import LOOPBACK, poll
 
 REPO: Final = Path(__file__).resolve().parents[3]
 SCREENSHOTS: Final = REPO / "artifacts" / "screenshots"
+CHROMIUM_ENV: Final = "MCPWALL_TEST_CHROMIUM"
 CHROMIUM: Final = "/usr/bin/chromium"
 # This machine's network is closed: without these chromium keeps trying to reach Google's
 # services in the background (and fails). --no-sandbox: CI runs as root.
@@ -68,11 +69,24 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 @pytest.fixture(scope="session")
 def chromium_executable() -> str:
-    """Debian's chromium; skip without it (fail under ``CI=true``)."""
+    """Debian's chromium (or ``$MCPWALL_TEST_CHROMIUM``); skip without it, fail under
+    ``CI=true``."""
+    named = os.environ.get(CHROMIUM_ENV)
+    if named is not None:
+        if not os.access(named, os.X_OK):
+            _no_browser(f"{CHROMIUM_ENV}={named} is not an executable")
+        return named
     found = CHROMIUM if os.access(CHROMIUM, os.X_OK) else shutil.which("chromium")
     if found is None:
-        unavailable("chromium is not installed (`make browser` installs Debian's)", "browser")
+        _no_browser(f"{CHROMIUM} is missing and no chromium is on PATH")
     return found
+
+
+def _no_browser(reason: str) -> NoReturn:
+    """Skip for want of chromium; under ``CI=true``, fail: CI must run the browser tests."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason}; with CI=true the browser tests must run")
+    pytest.skip(f"{reason}; `make browser` installs Debian's, or set CI=true to fail instead")
 
 
 class BrowserSession:
