@@ -8,17 +8,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from urllib.parse import urlencode
 
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
-from mcpwall.core.logquery import DECISIONS, LogFilter
+from mcpwall.core.logquery import DECISIONS, OUTCOMES, LogFilter
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.proxylog import MAX_TEXT
 from mcpwall.core.queryvalues import GRANT, SINCE, TOOL
 
 DEFAULT_SINCE = "24h"
-SINCE_CHOICES = ("1h", "24h", "7d", "30d")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +30,9 @@ class LogView:
     upstream: str = ""
     tool: str = ""
     decision: str = ""
+    rule: str = ""
+    outcome: str = ""
+    until: str = ""  # an ISO 8601 time: rows before it
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> LogView:
@@ -53,6 +56,21 @@ class LogView:
                 raise InvalidValue(what, value, expected)
         if self.decision and self.decision not in DECISIONS:
             raise InvalidValue("decision", self.decision, "one of " + ", ".join(DECISIONS))
+        if self.outcome and self.outcome not in OUTCOMES:
+            raise InvalidValue("outcome", self.outcome, "one of " + ", ".join(OUTCOMES))
+        if self.rule and (len(self.rule) > MAX_TEXT or not self.rule.isprintable()):
+            raise InvalidValue("rule", self.rule, "a rule pointer or name as the log shows it")
+        self.until_time()
+
+    def until_time(self) -> datetime | None:
+        """``until`` as a time (UTC when it names no zone), or None."""
+        if not self.until:
+            return None
+        try:
+            moment = datetime.fromisoformat(self.until.replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue("until", self.until, "a time such as 2026-12-05T18:00Z") from None
+        return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
     def log_filter(
         self, now: datetime, *, before: int | None = None, after: int | None = None, limit: int
@@ -66,6 +84,9 @@ class LogView:
             before=before,
             after=after,
             limit=limit,
+            until=self.until_time(),
+            rule=self.rule or None,
+            outcome=self.outcome or None,
         )
 
     def pairs(self) -> list[tuple[str, str]]:
@@ -81,4 +102,4 @@ class LogView:
     @property
     def active(self) -> bool:
         """Whether anything beyond the time range is filtered."""
-        return any((self.grant, self.upstream, self.tool, self.decision))
+        return any(value for name, value in self.pairs() if name != "since")

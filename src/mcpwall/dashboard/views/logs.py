@@ -20,7 +20,7 @@ from starlette.responses import StreamingResponse
 from mcpwall.core.errors import InvalidValue, NotFound
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter, StoredRecord, record_json
 from mcpwall.core.queryvalues import MAX_ROW_ID, whole_number
-from mcpwall.dashboard.logfilters import SINCE_CHOICES, LogView
+from mcpwall.dashboard.logfilters import LogView
 from mcpwall.dashboard.pages import Page, PageCall
 from mcpwall.ports.logsink import LogReader
 
@@ -49,7 +49,7 @@ RULE_MEANINGS = {
 
 def list_rows(call: PageCall) -> Page:
     """``GET /logs``: the filter form and a page of matching rows."""
-    context: dict[str, Any] = {"since_choices": SINCE_CHOICES, "error": ""}
+    context: dict[str, Any] = {"error": ""}
     try:
         view = LogView.from_query(call.query)
         before_text = call.query.get("before")

@@ -16,7 +16,7 @@ from starlette.responses import Response, StreamingResponse
 
 from mcpwall.core.logquery import LogFilter, StoredRecord
 from mcpwall.core.queryvalues import MAX_ROW_ID, whole_number
-from mcpwall.dashboard.logfilters import SINCE_CHOICES, LogView
+from mcpwall.dashboard.logfilters import LogView
 from mcpwall.dashboard.pages import Page, PageCall
 from mcpwall.dashboard.render import ENVIRONMENT
 
@@ -72,7 +72,6 @@ def _context(
     newest = rows[0].id if rows else _newest_id(call, upto)
     return {
         "view": view,
-        "since_choices": SINCE_CHOICES,
         "rows": rows,
         "after": newest,
         "paused": paused,
