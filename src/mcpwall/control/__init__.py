@@ -202,6 +202,12 @@ class ControlPlane:
             self.store.touch_admin_token(found.id)
         return found
 
+    # -- reading, for the dashboard --------------------------------------------------------------
+
+    def upstream_names(self) -> list[str]:
+        """The name of every upstream, in order."""
+        return [upstream.name for upstream in self.store.list_upstreams()]
+
     # -- the audit trail -------------------------------------------------------------------------
 
     def audit_page(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:

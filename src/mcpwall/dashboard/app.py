@@ -18,7 +18,7 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.tail import Tails
-from mcpwall.dashboard.views import audit, login, logs, tail
+from mcpwall.dashboard.views import audit, login, logs, overview, tail
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -48,6 +48,7 @@ async def not_found(request: Request, _error: Exception) -> Response:
 
 def routes(services: Services) -> list[BaseRoute]:
     return [
+        page(services, "/", get=View(VIEWER, overview.show)),
         page(services, "/logs", get=View(VIEWER, logs.list_rows)),
         page(services, "/logs/export", get=View(VIEWER, logs.export)),
         page(services, "/logs/{id}", get=View(VIEWER, logs.show_row)),
