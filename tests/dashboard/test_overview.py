@@ -27,12 +27,12 @@ def test_the_cards_count_the_last_day_in_each_category(dashboard: Dashboard) -> 
         record(decision="deny", at=dashboard.clock.now() - timedelta(days=2)),
     )
     page = dashboard.logged_in(Role.VIEWER).get("/").text
-    cards = dict(
-        (kind, int(count))
+    cards = {
+        kind: int(count)
         for count, kind in re.findall(
             r'class="value cat-text-\w+">([\d,]+)</span> ([\w ]+)</li>', page
         )[:5]
-    )
+    }
     assert cards == {"allowed": 1, "denied": 2, "would deny": 1, "limited": 1, "errors": 1}
     assert 'role="img"' in page
     assert '<title id="hourly-title">' in page
