@@ -19,7 +19,20 @@ from mcpwall.ports.logsink import LogReader
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_SUMMARY_SINCE = "7d"
-LIST_QUERY = frozenset({"since", "decision", "tool", "grant", "upstream", "limit", "before"})
+LIST_QUERY = frozenset(
+    {
+        "since",
+        "decision",
+        "tool",
+        "grant",
+        "upstream",
+        "rule",
+        "outcome",
+        "method",
+        "limit",
+        "before",
+    }
+)
 SUMMARY_QUERY = frozenset({"since"})
 
 
@@ -36,6 +49,9 @@ def list_logs(reader: LogReader) -> Run:
                 tool=_checked(query.get("tool"), TOOL, "tool", "1 to 256 characters, no NUL"),
                 grant=_checked(query.get("grant"), GRANT, "grant", "a grant id or label"),
                 upstream=_checked(query.get("upstream"), NAME_PATTERN, "upstream", "a name"),
+                rule=_checked(query.get("rule"), TOOL, "rule", "1 to 256 characters, no NUL"),
+                outcome=query.get("outcome"),
+                method=_checked(query.get("method"), TOOL, "method", "1 to 256 characters, no NUL"),
                 before=None if before is None else whole_number(before, "before", 1, MAX_ROW_ID),
                 limit=limit,
             )

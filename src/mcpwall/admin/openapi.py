@@ -18,7 +18,7 @@ from typing import Any, get_args
 from mcpwall.core import queryvalues
 from mcpwall.core.audit import MAX_PAGE_SIZE
 from mcpwall.core.durations import MAX_SECONDS
-from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE
+from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE, OUTCOMES
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy.compile import MATCHES, MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
@@ -538,6 +538,9 @@ PATHS: dict[str, Schema] = {
                 query("tool", LOG_TOOL, "Only calls of this tool."),
                 query("grant", GRANT_REF, "Only this grant (id or label)."),
                 query("upstream", NAME, "Only this upstream."),
+                query("rule", LOG_TOOL, "Only rows decided by this rule (a pointer or a name)."),
+                query("outcome", {"enum": list(OUTCOMES)}, "Only rows with this outcome."),
+                query("method", LOG_TOOL, "Only requests of this JSON-RPC method."),
                 query("limit", whole(1, MAX_LOG_PAGE_SIZE), "Page size (default 100)."),
                 query("before", whole(1, 2**63 - 1), "Rows with smaller ids only."),
             ),
