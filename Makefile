@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
+	$(BIN)/python bench/tail.py
 
 conformance: $(STAMP)
 	$(BIN)/python bench/conformance.py
