@@ -25,10 +25,12 @@ from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from mcpwall.adapters.downstream.server import HttpServer
+from mcpwall.adapters.upstream import Connector
 from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
 from mcpwall.control import ControlPlane
+from mcpwall.gateway.probe import Prober
 from mcpwall.wiring import DataPlane, build_data_plane, raise_open_files_limit, server_limits
 
 PORT = click.IntRange(1, 65535)
@@ -89,11 +91,13 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _admin_app(plane: ControlPlane, data_plane: DataPlane) -> Starlette:
-    """The admin API, reading this data plane's proxy log and metrics."""
+    """The admin API, reading this data plane's proxy log and metrics; the dashboard's
+    upstream checks count their stdio processes against the data plane's bound."""
+    prober = Prober(Connector(), clock=plane.clock, processes=data_plane.pool.processes)
     log = data_plane.proxy_log
     if log is None:
-        return create_admin_app(plane)
-    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics)
+        return create_admin_app(plane, prober=prober)
+    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics, prober=prober)
 
 
 class _Server(uvicorn.Server):

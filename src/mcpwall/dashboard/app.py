@@ -14,15 +14,19 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import audit, login
+from mcpwall.dashboard.views import audit, login, upstreams
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
-def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
-    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port."""
-    services = Services(control, proxy_log)
+def create_dashboard(
+    control: ControlPlane, proxy_log: LogReader, prober: Prober | None = None
+) -> Starlette:
+    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port;
+    ``prober`` checks upstreams for the upstreams page."""
+    services = Services(control, proxy_log, prober)
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
     app = Starlette(routes=[*login.routes(control), *routes(services), Mount("/static", static)])
     app.add_middleware(SecurityHeaders)
@@ -32,4 +36,9 @@ def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
 def routes(services: Services) -> list[BaseRoute]:
     return [
         page(services, "/audit", get=View(VIEWER, audit.show)),
+        page(services, "/upstreams",
+             get=View(VIEWER, upstreams.index), post=View(ADMIN, upstreams.add)),
+        page(services, "/upstreams/{name}", get=View(VIEWER, upstreams.show)),
+        page(services, "/upstreams/{name}/check", post=View(VIEWER, upstreams.check)),
+        page(services, "/upstreams/{name}/remove", post=View(ADMIN, upstreams.remove)),
     ]  # fmt: skip

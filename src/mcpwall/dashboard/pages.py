@@ -34,6 +34,7 @@ from mcpwall.dashboard.csrf import SAFE_METHODS, Forbidden, check_origin, check_
 from mcpwall.dashboard.forms import read_form
 from mcpwall.dashboard.render import render
 from mcpwall.dashboard.visitors import Visitor, visitor_of
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
 logger = logging.getLogger("mcpwall.dashboard")
@@ -55,6 +56,7 @@ class Services:
 
     control: ControlPlane
     proxy_log: LogReader
+    prober: Prober | None = None  # checks upstreams (the upstreams page); None: none offered
 
 
 @dataclass(frozen=True, slots=True)
