@@ -30,6 +30,8 @@ EXAMPLES = {
     "{version}": "1",
     "{n}": "1",
 }
+# Routes whose parameter names something other than the default above.
+ROUTE_EXAMPLES = {"/upstreams/{name}": "/upstreams/kubernetes"}
 # GET routes that are not pages: streams and downloads, checked in their own tests.
 NOT_PAGES = {"/tail/events", "/logs/export"}
 
@@ -50,7 +52,7 @@ def page_paths() -> list[str]:
         if isinstance(route, Route) and "GET" in (route.methods or ()):
             if route.path in NOT_PAGES or route.path in ("/login",):
                 continue
-            path = route.path
+            path = ROUTE_EXAMPLES.get(route.path, route.path)
             for pattern, value in EXAMPLES.items():
                 path = path.replace(pattern, value)
             assert "{" not in path, f"add an example for {route.path} to EXAMPLES"

@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from mcpwall.adapters.proxylog import ProxyMetrics, proxy_log_reader
+from mcpwall.adapters.upstream import Connector
 from mcpwall.admin import admin_tokens, audit, grants, logs, policies, upstreams
 from mcpwall.admin.endpoint import Body, Operation, Run, resource
 from mcpwall.admin.errors import EXCEPTION_HANDLERS
@@ -25,6 +26,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard import create_dashboard
 from mcpwall.dashboard.tail import Tails
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -36,13 +38,16 @@ def create_admin_app(
     proxy_log: LogReader | None = None,
     metrics: ProxyMetrics | None = None,
     tails: Tails | None = None,
+    prober: Prober | None = None,
 ) -> Starlette:
     """The admin API over ``control``: pure construction, nothing read from the environment.
 
-    ``proxy_log`` and ``metrics`` are the data plane's (``mcpwall serve``); without them, the
-    store's proxy log table and metrics that count nothing.
+    ``proxy_log``, ``metrics`` and ``prober`` are the data plane's (``mcpwall serve``);
+    without them, the store's proxy log table, metrics that count nothing, and upstream
+    checks through a connector of the gateway's kind with no bound of their own on processes.
     """
     reader = proxy_log or proxy_log_reader(control.store, control.clock)
+    prober = prober or Prober(Connector(), clock=control.clock)
     document = json.dumps(DOCUMENT).encode()
 
     async def openapi_document(_request: Request) -> Response:
@@ -55,7 +60,8 @@ def create_admin_app(
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
-    app.router.default = _elsewhere(app, create_dashboard(control, reader, tails=tails))
+    dashboard = create_dashboard(control, reader, tails=tails, prober=prober)
+    app.router.default = _elsewhere(app, dashboard)
     return app
 
 

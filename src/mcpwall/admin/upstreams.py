@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from mcpwall.admin.body import Fields
 from mcpwall.admin.endpoint import Call, Reply
+from mcpwall.control import upstreams
 from mcpwall.control.views import upstream_view
 from mcpwall.core.registry import Upstream, UpstreamKind
 
@@ -16,22 +17,23 @@ KINDS = tuple(kind.value for kind in UpstreamKind)
 
 
 def list_upstreams(call: Call) -> Reply:
-    return Reply({"upstreams": [upstream_view(u) for u in call.store.list_upstreams()]})
+    return Reply({"upstreams": [upstream_view(u) for u in upstreams.list_upstreams(call.control)]})
 
 
 def get_upstream(call: Call) -> Reply:
-    return Reply(upstream_view(call.store.get_upstream(call.params["name"])))
+    return Reply(upstream_view(upstreams.get_upstream(call.control, call.params["name"])))
 
 
 def add_upstream(call: Call) -> Reply:
     """Register an upstream; 409 if the name is taken."""
-    added = call.store.add_upstream(read_upstream(Fields.parse(call.body)), actor=call.actor)
+    upstream = read_upstream(Fields.parse(call.body))
+    added = upstreams.add_upstream(call.control, upstream, actor=call.actor)
     return Reply(upstream_view(added), 201)
 
 
 def remove_upstream(call: Call) -> Reply:
     """Remove an upstream; 409 naming the active grants bound to it, if any."""
-    call.store.remove_upstream(call.params["name"], actor=call.actor)
+    upstreams.remove_upstream(call.control, call.params["name"], actor=call.actor)
     return Reply(status=204)
 
 

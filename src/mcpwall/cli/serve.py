@@ -25,11 +25,13 @@ from starlette.applications import Starlette
 from uvicorn.config import LOGGING_CONFIG
 
 from mcpwall.adapters.downstream.server import HttpServer
+from mcpwall.adapters.upstream import Connector
 from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
 from mcpwall.control import ControlPlane
 from mcpwall.dashboard.tail import Tails
+from mcpwall.gateway.probe import Prober
 from mcpwall.wiring import (
     DataPlane,
     build_data_plane,
@@ -99,11 +101,15 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _admin_app(plane: ControlPlane, data_plane: DataPlane, tails: Tails) -> Starlette:
-    """The admin API and the dashboard, reading this data plane's proxy log and metrics."""
+    """The admin API and the dashboard, reading this data plane's proxy log and metrics; the
+    dashboard's upstream checks count their stdio processes against the data plane's bound."""
+    prober = Prober(Connector(), clock=plane.clock, processes=data_plane.pool.processes)
     log = data_plane.proxy_log
     if log is None:
-        return create_admin_app(plane, tails=tails)
-    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics, tails=tails)
+        return create_admin_app(plane, tails=tails, prober=prober)
+    return create_admin_app(
+        plane, proxy_log=log.reader, metrics=log.metrics, tails=tails, prober=prober
+    )
 
 
 class _Server(uvicorn.Server):

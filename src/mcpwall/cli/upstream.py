@@ -3,32 +3,29 @@
 from __future__ import annotations
 
 import json
-import shlex
 
 import click
 from rich.table import Table
 
 from mcpwall.cli.context import actor, control, reports_errors
-from mcpwall.cli.output import fail, stdout
-from mcpwall.control.views import masked_url, upstream_view
-from mcpwall.core.registry import Upstream, UpstreamKind
+from mcpwall.cli.output import stdout
+from mcpwall.control.upstreams import (
+    CLI_LABELS,
+    UpstreamInput,
+    add_upstream,
+    describe_target,
+    list_upstreams,
+    masked_secrets,
+    remove_upstream,
+    split_pairs,
+    upstream_from,
+)
+from mcpwall.control.views import upstream_view
 
 
 @click.group()
 def upstream() -> None:
     """Register, list and remove upstream MCP servers."""
-
-
-def _pairs(values: tuple[str, ...], separator: str, flag: str) -> dict[str, str]:
-    pairs: dict[str, str] = {}
-    for value in values:
-        key, found, rest = value.partition(separator)
-        if not found or not key.strip():
-            fail(f'{flag} expects KEY{separator.strip() or separator}VALUE, found "{key.strip()}…"')
-        if key.strip() in pairs:
-            fail(f'{flag} "{key.strip()}" is given twice')
-        pairs[key.strip()] = rest.strip() if separator == ":" else rest
-    return pairs
 
 
 @upstream.command("add")
@@ -61,24 +58,19 @@ def add(
 
     Env and header values are secrets: they are encrypted at rest and never printed.
     """
-    if (command_line is None) == (url is None):
-        fail("give either --command (a stdio server) or --url (an HTTP server)")
-    if command_line is not None:
-        if headers:
-            fail("--header applies to --url upstreams; a stdio server takes --env")
-        try:
-            argv = shlex.split(command_line)
-        except ValueError as exc:
-            fail(f"--command: {exc}")
-        if not argv:
-            fail("--command is empty")
-        spec = Upstream.stdio(name, argv[0], tuple(argv[1:]), _pairs(env, "=", "--env"), cwd)
-    else:
-        if env or cwd:
-            fail("--env and --cwd apply to --command upstreams; an HTTP server takes --header")
-        assert url is not None
-        spec = Upstream.remote(name, url, _pairs(headers, ":", "--header"), UpstreamKind(transport))
-    added = control().store.add_upstream(spec, actor=actor())
+    spec = upstream_from(
+        UpstreamInput(
+            name,
+            kind=transport if url is not None and command_line is None else None,
+            command=command_line,
+            cwd=cwd,
+            env=split_pairs(env, "env"),
+            url=url,
+            headers=split_pairs(headers, "headers"),
+        ),
+        CLI_LABELS,
+    )
+    added = add_upstream(control(), spec, actor=actor())
     stdout.print(f"added upstream {added.name} ({added.kind.value}: {describe_target(added)})")
 
 
@@ -87,7 +79,7 @@ def add(
 @reports_errors
 def list_(as_json: bool) -> None:
     """List upstreams; secret values are shown as ***."""
-    upstreams = control().store.list_upstreams()
+    upstreams = list_upstreams(control())
     if as_json:
         click.echo(json.dumps([upstream_view(u) for u in upstreams], indent=2))
         return
@@ -106,20 +98,5 @@ def list_(as_json: bool) -> None:
 @reports_errors
 def remove(name: str) -> None:
     """Remove upstream NAME; refused while active grants are bound to it."""
-    control().store.remove_upstream(name, actor=actor())
+    remove_upstream(control(), name, actor=actor())
     stdout.print(f"removed upstream {name}")
-
-
-def describe_target(item: Upstream) -> str:
-    if item.kind is UpstreamKind.STDIO:
-        assert item.command is not None
-        where = f" (in {item.cwd})" if item.cwd else ""
-        return shlex.join([item.command, *item.args]) + where
-    return masked_url(item.url) or ""
-
-
-def masked_secrets(item: Upstream) -> str:
-    """``env K=***, header Authorization: ***``: keys shown, values never."""
-    env = [f"{key}=***" for key in item.env]
-    headers = [f"{key}: ***" for key in item.headers]
-    return ", ".join(env + headers)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-from mcpwall.control import ControlPlane, compile_text
+from mcpwall.control import ControlPlane, compile_text, upstreams
 from mcpwall.core import jsonpointer
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import DocumentError, InvalidValue, Problem
@@ -334,7 +334,7 @@ def apply(control: ControlPlane, steps: list[Step], *, actor: str) -> list[Appli
 
 def _add_upstream(upstream: Upstream) -> Callable[[ControlPlane, str], None]:
     def run(control: ControlPlane, actor: str) -> None:
-        control.store.add_upstream(upstream, actor=actor)
+        upstreams.add_upstream(control, upstream, actor=actor)
 
     return run
 

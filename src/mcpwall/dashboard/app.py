@@ -18,20 +18,26 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.tail import Tails
-from mcpwall.dashboard.views import audit, login, logs, overview, tail
+from mcpwall.dashboard.views import audit, login, logs, overview, tail, upstreams
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
 def create_dashboard(
-    control: ControlPlane, proxy_log: LogReader, *, tails: Tails | None = None
+    control: ControlPlane,
+    proxy_log: LogReader,
+    *,
+    tails: Tails | None = None,
+    prober: Prober | None = None,
 ) -> Starlette:
     """The dashboard over ``control`` and ``proxy_log``, to serve at ``/`` on the admin port.
 
-    ``tails`` holds its live tails; a server that stops calls ``tails.close()`` first.
+    ``tails`` holds its live tails (a server that stops calls ``tails.close()`` first);
+    ``prober`` checks upstreams for the upstreams page.
     """
-    services = Services(control, proxy_log, tails or Tails())
+    services = Services(control, proxy_log, tails or Tails(), prober)
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
     app = Starlette(
         routes=[*login.routes(control), *routes(services), Mount("/static", static)],
@@ -56,4 +62,9 @@ def routes(services: Services) -> list[BaseRoute]:
         page(services, "/tail/stream", get=View(VIEWER, tail.stream_part)),
         page(services, "/tail/events", get=View(VIEWER, tail.events)),
         page(services, "/audit", get=View(VIEWER, audit.show)),
+        page(services, "/upstreams",
+             get=View(VIEWER, upstreams.index), post=View(ADMIN, upstreams.add)),
+        page(services, "/upstreams/{name}", get=View(VIEWER, upstreams.show)),
+        page(services, "/upstreams/{name}/check", post=View(VIEWER, upstreams.check)),
+        page(services, "/upstreams/{name}/remove", post=View(ADMIN, upstreams.remove)),
     ]  # fmt: skip

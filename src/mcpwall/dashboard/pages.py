@@ -35,6 +35,7 @@ from mcpwall.dashboard.forms import read_form
 from mcpwall.dashboard.render import render
 from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.visitors import Visitor, visitor_of
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
 logger = logging.getLogger("mcpwall.dashboard")
@@ -57,6 +58,7 @@ class Services:
     control: ControlPlane
     proxy_log: LogReader
     tails: Tails
+    prober: Prober | None = None  # checks upstreams (the upstreams page); None: none offered
 
 
 @dataclass(frozen=True, slots=True)

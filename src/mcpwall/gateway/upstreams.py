@@ -38,8 +38,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from mcpwall.core.errors import (
     GatewayOverCapacity,
@@ -445,14 +446,8 @@ class UpstreamPool:
         declare ``Mcp-Param-*`` headers."""
         names: set[str] = set()
         declared: dict[str, Declarations] = {}
-        cursor: object = None
-        for _ in range(MAX_LIST_PAGES):
-            params = None if cursor is None else {"cursor": cursor}
-            response = await session.request("tools/list", params, timeout=self.timeout)
-            result = response.get("result")
-            if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
-                raise UpstreamProtocolError(upstream, "tools/list answered without a list of tools")
-            found = tool_declarations(result["tools"])
+        async for page in tool_pages(upstream, session, self.timeout):
+            found = tool_declarations(page.tools)
             self.note_dropped(upstream, invalid_reasons(found))
             for name, declarations in found.items():
                 if isinstance(declarations, InvalidDeclarations):
@@ -460,9 +455,6 @@ class UpstreamPool:
                 names.add(name)
                 if declarations:
                     declared[name] = declarations
-            cursor = result.get("nextCursor")
-            if not isinstance(cursor, str):
-                break
         return ToolIndex(frozenset(names), declared)
 
     def _forget(self, owner: Owner, upstream: str, session: UpstreamSession) -> None:
@@ -476,6 +468,33 @@ class UpstreamPool:
             await session.aclose()
         except UpstreamError as error:
             log.warning("closing an upstream session failed: %s", error)
+
+
+class ToolPage(NamedTuple):
+    """One page of an upstream's ``tools/list``: its tool definitions, as sent, and the
+    cursor of the next page (None on the last)."""
+
+    tools: list[object]
+    next_cursor: str | None
+
+
+async def tool_pages(
+    upstream: str, session: UpstreamSession, timeout: float
+) -> AsyncIterator[ToolPage]:
+    """Each page of ``upstream``'s ``tools/list``, following its cursors, at most
+    :data:`MAX_LIST_PAGES` of them (each request within ``timeout`` seconds).
+    :class:`UpstreamProtocolError` for an answer without a list of tools."""
+    cursor: object = None
+    for _ in range(MAX_LIST_PAGES):
+        params = None if cursor is None else {"cursor": cursor}
+        response = await session.request("tools/list", params, timeout=timeout)
+        result = response.get("result")
+        if not isinstance(result, dict) or not isinstance(result.get("tools"), list):
+            raise UpstreamProtocolError(upstream, "tools/list answered without a list of tools")
+        cursor = result.get("nextCursor")
+        yield ToolPage(result["tools"], cursor if isinstance(cursor, str) else None)
+        if not isinstance(cursor, str):
+            return
 
 
 def _tool_names(result: object) -> frozenset[str]:
