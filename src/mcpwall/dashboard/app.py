@@ -14,7 +14,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import audit, login
+from mcpwall.dashboard.views import audit, login, policies, policy_editor
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -32,4 +32,14 @@ def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
 def routes(services: Services) -> list[BaseRoute]:
     return [
         page(services, "/audit", get=View(VIEWER, audit.show)),
+        page(services, "/policies", get=View(VIEWER, policies.index)),
+        page(services, "/policies/new", get=View(POLICY_MANAGER, policy_editor.new)),
+        page(services, "/policies/validate", post=View(POLICY_MANAGER, policy_editor.validate)),
+        page(services, "/policies/test", post=View(POLICY_MANAGER, policy_editor.try_a_call)),
+        page(services, "/policies/cases", post=View(POLICY_MANAGER, policy_editor.cases)),
+        page(services, "/policies/save", post=View(POLICY_MANAGER, policy_editor.save)),
+        page(services, "/policies/{name}", get=View(VIEWER, policies.show)),
+        page(services, "/policies/{name}/versions/{version}", get=View(VIEWER, policies.version)),
+        page(services, "/policies/{name}/diff", get=View(VIEWER, policies.diff)),
+        page(services, "/policies/{name}/edit", get=View(POLICY_MANAGER, policy_editor.edit)),
     ]  # fmt: skip
