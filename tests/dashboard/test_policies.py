@@ -597,29 +597,44 @@ def test_the_editor_starts_from_the_current_text_or_an_older_one(dashboard: Dash
 
 # -- test a call -----------------------------------------------------------------------------------
 
-CALLS = [
-    ("delete_pod", {"namespace": "payments-prod", "name": "checkout"}),
-    ("delete_pod", {"namespace": "qa"}),  # allowed by the edit only
-    ("apply_manifest", {"namespace": "dev", "kind": "ClusterRole"}),
-    ("get_secret", {}),
-    ("list_pods", {}),
-]
 # The edit, never saved: qa joins the namespaces delete_pod allows.
 EDITED = SEED.replace('"value": ["dev", "staging", "sandbox"] }', '"value": ["dev", "qa"] }', 1)
+DECODERS = (CASES / "decoders.policy.json").read_text()
+CALLS = [
+    (EDITED, "delete_pod", {"namespace": "payments-prod", "name": "checkout"}),
+    (EDITED, "delete_pod", {"namespace": "qa"}),  # allowed by the edit only, with its limit
+    (EDITED, "apply_manifest", {"namespace": "dev", "kind": "ClusterRole"}),
+    (EDITED, "get_secret", {}),
+    (EDITED, "list_pods", {}),
+    (DECODERS, "find", {"filter": "{bad"}),  # an argument that can't be read
+    (DECODERS, "find_fields", {"filter": '{"$and": [{"field": "a"}, {"x": 1}]}'}),  # a "*"
+]
 
 
-@pytest.mark.parametrize(("tool", "args"), CALLS)
+def trace_cells(line: str) -> str:
+    """A trace line the CLI prints, as the page's table row reads."""
+    held = "yes" if line.startswith("  ✓") else "no"
+    pointer, _, rest = line[4:].partition("  ")
+    test, found_label, found = rest.rpartition("  found ")
+    if not found_label:
+        test, _, reason = rest.partition("  could not be read: ")
+        found = f"could not be read: {reason}"
+    return f"{held} {pointer} {test} {found}"
+
+
+@pytest.mark.parametrize(("policy", "tool", "args"), CALLS)
 def test_a_call_against_the_unsaved_text_gets_what_the_cli_says(
-    dashboard: Dashboard, tmp_path: Path, tool: str, args: dict[str, object]
+    dashboard: Dashboard, tmp_path: Path, policy: str, tool: str, args: dict[str, object]
 ) -> None:
     seeded(dashboard)
     arguments = json.dumps(args)
     answer = dashboard.logged_in(Role.POLICY_MANAGER).post(
-        "/policies/test", fields(EDITED, tool=tool, args=arguments), headers=HTMX
+        "/policies/test", fields(policy, tool=tool, args=arguments), headers=HTMX
     )
     assert answer.status_code == 200
+    assert "<html" not in answer.text
     shown = visible(answer.text)
-    path = write(tmp_path, "edited.json", EDITED)
+    path = write(tmp_path, "edited.json", policy)
     said = json.loads(
         cli_run("policy", "test", str(path), "--tool", tool, "--args", arguments, "--json")
     )
@@ -628,15 +643,15 @@ def test_a_call_against_the_unsaved_text_gets_what_the_cli_says(
     assert f"message {said['message'] or '-'}" in shown
     # Every fact and trace line the CLI prints, the page shows (the trace as table cells).
     printed = cli_run("policy", "test", str(path), "--tool", tool, "--args", arguments)
+    checked = 0
     for line in printed.splitlines()[1:]:
         if line.startswith(("  ✓ ", "  ✗ ")):
-            pointer, _, rest = line[4:].partition("  ")
-            test, _, found = rest.rpartition("  found ")
-            held = "yes" if line.startswith("  ✓") else "no"
-            assert f"{held} {pointer} {test} {found}" in shown
-        elif line != "trace" and not line.startswith("policy "):
+            assert trace_cells(line) in shown
+        elif line != "trace" and not line.startswith("policy "):  # the page names it "seed"
             label, _, value = line.partition("  ")
             assert f"{label.strip()} {value.strip()}" in shown
+        checked += 1
+    assert checked >= 2
     assert versions(dashboard) == 1  # nothing stored
     assert dashboard.control.policy_version("seed").text == SEED
 
@@ -653,10 +668,9 @@ def test_a_call_shows_the_policy_text_its_rule_points_at(dashboard: Dashboard) -
     )
     assert f"The rule in the text: <code>{rule}</code>" in answer.text
     assert f'data-line="{line + 1}">line {line + 1}</a>' in answer.text
-    source = unescape(
-        re.search(r'<pre class="rule-source"><code>(.*?)</code>', answer.text, re.S)[1]
-    )  # type: ignore[index]
-    assert json.loads(source) == {
+    source = re.search(r'<pre class="rule-source"><code>(.*?)</code>', answer.text, re.S)
+    assert source is not None
+    assert json.loads(unescape(source[1])) == {
         "path": "args.namespace",
         "op": "in",
         "value": ["dev", "staging", "sandbox"],
@@ -819,3 +833,20 @@ def test_the_editor_markup_follows_the_rules(dashboard: Dashboard) -> None:
     for field_id in re.findall(r'<(?:input|textarea|select)[^>]*\sid="([\w-]+)"', page):
         assert f'<label for="{field_id}">' in page
     assert page.count('name="csrf_token"') == 2  # the editor's form and the logout form
+
+
+def test_a_policy_named_new_opens_at_its_version_since_new_is_the_editor(
+    dashboard: Dashboard,
+) -> None:
+    seeded(dashboard, name="new")
+    browser = dashboard.logged_in(Role.POLICY_MANAGER)
+    assert 'href="/policies/new/versions/1">new</a>' in browser.get("/policies").text
+    assert browser.get("/policies/new/versions/1").status_code == 200
+    assert browser.get("/policies/new/edit").status_code == 200
+    assert 'id="policy-name"' in browser.get("/policies/new").text  # the new-policy editor
+
+
+def test_an_invalid_version_number_page_says_so_in_its_heading(dashboard: Dashboard) -> None:
+    seeded(dashboard)
+    answer = dashboard.logged_in(Role.VIEWER).get("/policies/seed/versions/x")
+    assert "<h1>Not valid</h1>" in answer.text
