@@ -668,7 +668,7 @@ def test_a_call_shows_the_policy_text_its_rule_points_at(dashboard: Dashboard) -
     )
     assert f"The rule in the text: <code>{rule}</code>" in answer.text
     assert f'data-line="{line + 1}">line {line + 1}</a>' in answer.text
-    source = re.search(r'<pre class="rule-source"><code>(.*?)</code>', answer.text, re.S)
+    source = re.search(r'<pre class="rule-source"[^>]*><code>(.*?)</code>', answer.text, re.S)
     assert source is not None
     assert json.loads(unescape(source[1])) == {
         "path": "args.namespace",
@@ -850,3 +850,14 @@ def test_an_invalid_version_number_page_says_so_in_its_heading(dashboard: Dashbo
     seeded(dashboard)
     answer = dashboard.logged_in(Role.VIEWER).get("/policies/seed/versions/x")
     assert "<h1>Not valid</h1>" in answer.text
+
+
+@pytest.mark.parametrize(
+    ("query", "status"), [("?from=9", 404), ("?from=x", 422), ("?from=0", 422)]
+)
+def test_an_editor_from_a_version_that_is_not_there_is_refused(
+    dashboard: Dashboard, query: str, status: int
+) -> None:
+    seeded(dashboard)
+    answer = dashboard.logged_in(Role.POLICY_MANAGER).get("/policies/seed/edit" + query)
+    assert answer.status_code == status
