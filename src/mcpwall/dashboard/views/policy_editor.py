@@ -29,7 +29,7 @@ from starlette.responses import RedirectResponse, Response
 from mcpwall.admin.endpoint import whole_number
 from mcpwall.admin.policies import MAX_VERSION
 from mcpwall.control.drafts import Draft, run_cases, try_call
-from mcpwall.core.errors import ArgumentsError, InvalidName, NotFound, PolicyError
+from mcpwall.core.errors import ArgumentsError, InvalidName, NotFound
 from mcpwall.core.jsonvalue import render
 from mcpwall.core.names import check_name
 from mcpwall.core.policy import load_arguments
@@ -146,11 +146,7 @@ def save(call: PageCall) -> Page | Response:
         form = replace(form, base=current.version if current is not None else 0)
         context = editor_context(form, current) | {"conflict": moved, "started_from": started}
         return Page("policy_edit.html", context, status=409)
-    try:
-        result = call.control.set_policy(name, form.text, actor=call.visitor.actor)
-    except PolicyError:  # valid a moment ago: only a change of compiler could do this
-        context = editor_context(form, current) | {"draft": draft}
-        return Page("policy_edit.html", context, status=422)
+    result = call.control.set_policy(name, form.text, actor=call.visitor.actor)
     target = f"/policies/{quote(name)}/versions/{result.version.version}?saved=1"
     return RedirectResponse(target, status_code=303)
 
