@@ -126,3 +126,18 @@ def test_the_checker_catches_an_upward_import(tmp_path: Path) -> None:
     imported = next(n for n in tree_imports if isinstance(n, ast.ImportFrom))
     assert imported.module is not None
     assert layer_of(imported.module) > layer_of(module_name(fake))
+
+
+def test_the_dashboard_and_the_admin_api_do_not_import_each_other() -> None:
+    """Two surfaces side by side: what they share lives lower (control, core), and the admin
+    app serves the dashboard by its factory alone."""
+    crossing = []
+    for path in SOURCES:
+        module = module_name(path)
+        for line, imported in imports_of(path):
+            if module.startswith("mcpwall.dashboard") and imported.startswith("mcpwall.admin"):
+                crossing.append(f"{module}:{line} imports {imported}")
+            factory = imported in ("mcpwall.dashboard", "mcpwall.dashboard.tail")
+            if module.startswith("mcpwall.admin") and imported.startswith("mcpwall.dashboard"):
+                crossing += [] if factory else [f"{module}:{line} imports {imported}"]
+    assert crossing == []

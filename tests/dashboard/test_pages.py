@@ -12,11 +12,11 @@ import re
 from html.parser import HTMLParser
 
 import pytest
-from starlette.routing import Route
 
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role, Upstream
 from mcpwall.dashboard.app import create_dashboard
+from mcpwall.dashboard.pages import PageRoute
 from mcpwall.dashboard.security import CONTENT_SECURITY_POLICY
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
@@ -45,22 +45,34 @@ def populate(dashboard: Dashboard) -> None:
     dashboard.write(dashboard.record(), dashboard.record(decision="allow", rule="(allowed)"))
 
 
-def page_paths() -> list[str]:
-    dashboard = create_dashboard(ControlPlane(MemoryStore()), MemorySink())
-    paths = []
-    for route in dashboard.routes:
-        if isinstance(route, Route) and "GET" in (route.methods or ()):
-            if route.path in NOT_PAGES or route.path in ("/login",):
-                continue
-            path = ROUTE_EXAMPLES.get(route.path, route.path)
-            for pattern, value in EXAMPLES.items():
-                path = path.replace(pattern, value)
-            assert "{" not in path, f"add an example for {route.path} to EXAMPLES"
-            paths.append(path)
-    return sorted(set(paths))
+def example(route: PageRoute) -> str:
+    """The route's path with an example for each parameter."""
+    path = ROUTE_EXAMPLES.get(route.path, route.path)
+    for pattern, value in EXAMPLES.items():
+        path = path.replace(pattern, value)
+    assert "{" not in path, f"add an example for {route.path} to EXAMPLES"
+    return path
 
 
-PAGES = page_paths()
+ROUTES = [
+    route
+    for route in create_dashboard(ControlPlane(MemoryStore()), MemorySink()).routes
+    if isinstance(route, PageRoute)
+]
+# (path, method, role needed) for every route and method.
+ACCESS = sorted(
+    (example(route), method, role)
+    for route in ROUTES
+    for method, role in route.roles.items()
+    if method != "HEAD"
+)
+PAGES = sorted(path for path, method, _ in ACCESS if method == "GET" and path not in NOT_PAGES)
+VIEWER_PAGES = [p for p, m, role in ACCESS if m == "GET" and role is Role.VIEWER and p in PAGES]
+BELOW = {
+    Role.VIEWER: [],
+    Role.POLICY_MANAGER: [Role.VIEWER],
+    Role.ADMIN: [Role.VIEWER, Role.POLICY_MANAGER],
+}
 
 
 class Refs(HTMLParser):
@@ -129,11 +141,39 @@ def test_every_page_is_self_contained_and_consistent(dashboard: Dashboard, path:
     assert refs.forms_without_token == [], f"{path}: forms without the CSRF token"
 
 
-@pytest.mark.parametrize("path", PAGES)
+@pytest.mark.parametrize("path", VIEWER_PAGES)
 def test_every_page_is_for_logged_in_viewers_only(dashboard: Dashboard, path: str) -> None:
     populate(dashboard)
     assert dashboard.browser().get(path).status_code == 303
     assert dashboard.logged_in(Role.VIEWER).get(path).status_code == 200
+
+
+@pytest.mark.parametrize(("path", "method", "role"), [a for a in ACCESS if a[2] is not Role.VIEWER])
+def test_every_route_refuses_every_role_below_its_own(
+    dashboard: Dashboard, path: str, method: str, role: Role
+) -> None:
+    populate(dashboard)
+    before = len(dashboard.control.audit_page(limit=1000))
+    for lower in BELOW[role]:
+        browser = dashboard.logged_in(lower)
+        answer = browser.get(path) if method == "GET" else browser.post(path, {"name": "seed"})
+        assert answer.status_code == 403, (lower, answer.text)
+        assert "needs role" in answer.text
+    logins = len(BELOW[role])
+    assert len(dashboard.control.audit_page(limit=1000)) == before + logins  # nothing changed
+
+
+@pytest.mark.parametrize(("path", "method", "role"), [a for a in ACCESS if a[1] == "POST"])
+def test_every_change_needs_the_csrf_token_and_our_origin(
+    dashboard: Dashboard, path: str, method: str, role: Role
+) -> None:
+    populate(dashboard)
+    browser = dashboard.logged_in(Role.ADMIN)
+    before = len(dashboard.control.audit_page(limit=1000))
+    assert browser.post(path, {"name": "seed"}, csrf=False).status_code == 403
+    foreign = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    assert browser.post(path, {"name": "seed"}, headers=foreign).status_code == 403
+    assert len(dashboard.control.audit_page(limit=1000)) == before
 
 
 @pytest.mark.parametrize("path", ["/login", *PAGES])

@@ -10,10 +10,9 @@ from __future__ import annotations
 from mcpwall.admin.endpoint import Call, Reply
 from mcpwall.control.views import policy_view
 from mcpwall.core.names import check_name
-from mcpwall.core.queryvalues import whole_number
+from mcpwall.core.queryvalues import MAX_VERSION, whole_number
 
 # Versions are stored as 32-bit integers.
-MAX_VERSION = 2**31 - 1
 
 
 def list_policies(call: Call) -> Reply:

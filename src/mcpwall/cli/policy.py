@@ -20,11 +20,10 @@ from mcpwall.cli.output import (
     stdout,
 )
 from mcpwall.control.views import policy_view
-from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError, UnreadableArgument
+from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError
 from mcpwall.core.jsonvalue import render
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy import (
-    HIDDEN,
     CompiledPolicy,
     Decision,
     Step,
@@ -34,10 +33,9 @@ from mcpwall.core.policy import (
     load_policy,
 )
 from mcpwall.core.policy.cases import CaseResult, decide, parse_cases, run_case
+from mcpwall.core.policy.explain import TraceLine, decision_facts, trace_line
 from mcpwall.core.policy.parse import Format
-from mcpwall.core.policy.paths import MISSING, Each
 
-TRACE_ELEMENTS = 20  # elements of a "*" shown in a trace line
 DECISION_STYLES = {"allow": "bold green", "deny": "bold red", "would_deny": "bold yellow"}
 
 
@@ -225,61 +223,27 @@ def print_decision(
     compiled: CompiledPolicy, tool: str, decision: Decision, trace: tuple[Step, ...]
 ) -> None:
     stdout.print(Text.assemble((decision.decision, DECISION_STYLES[decision.decision]), "  ", tool))
-    facts = [
-        ("rule", decision.rule),
-        ("message", decision.message or "-"),
-        ("policy", f"{compiled.name} (default {compiled.default}, mode {compiled.mode})"),
-    ]
-    if decision.rule == HIDDEN:
-        facts.append(("agent sees", f"JSON-RPC error -32602 Unknown tool: {tool}"))
-    facts += [
-        ("limit", f"{limit.counter}: {limit.max} per {limit.window} per {limit.scope} (fresh)")
-        for limit in decision.limits
-    ]
+    facts = decision_facts(compiled, tool, decision)
     width = max(len(label) for label, _ in facts)
     for label, value in facts:
         stdout.print(Text.assemble((label.ljust(width), "dim"), "  ", value))
     if trace:
         stdout.print(Text("trace", style="bold"))
     for step in trace:
-        stdout.print(trace_line(step))
+        stdout.print(trace_text(trace_line(step)))
 
 
-def trace_line(step: Step) -> Text:
-    """``✓ POINTER  PATH OP VALUE  found VALUE`` for one condition as evaluated.
-
-    A path with ``*`` shows what it found for each element (``each ["dev", (missing)]``) and
-    its ``match``; a path with a decoder shows the decoded values it reached, or why the
-    argument could not be read. This is the author's own input, shown to the author: the proxy
-    log never holds any of it.
-    """
-    condition = step.condition
-    mark = Text("  ✓ ", style="green") if step.held else Text("  ✗ ", style="red")
-    match = f" (match {condition.match})" if condition.match else ""
-    if isinstance(step.found, UnreadableArgument):
-        found: Text | str = Text(f"could not be read: {step.found.reason}", style="red")
-        label = "  "
-    else:
-        found, label = found_text(step.found), "  found "
+def trace_text(line: TraceLine) -> Text:
+    """A trace line in colour: ``✓ POINTER  PATH OP VALUE  found VALUE``."""
+    mark = Text("  ✓ ", style="green") if line.held else Text("  ✗ ", style="red")
+    found = Text(line.found, style="red") if line.unreadable else Text(line.found)
     return Text.assemble(
         mark,
-        (condition.pointer, "bold"),
-        f"  {condition.path} {condition.op} {render(condition.value)}{match}",
-        (label, "dim"),
+        (line.pointer, "bold"),
+        f"  {line.test}",
+        ("  " if line.unreadable else "  found ", "dim"),
         found,
     )
-
-
-def found_text(found: object) -> str:
-    """What a path found, as the trace shows it: ``(missing)``, a value, or ``each [...]``."""
-    if found is MISSING:
-        return "(missing)"
-    if isinstance(found, Each):
-        shown = [found_text(item) for item in found.items[:TRACE_ELEMENTS]]
-        if len(found.items) > TRACE_ELEMENTS:
-            shown.append(f"… {len(found.items) - TRACE_ELEMENTS} more")
-        return "each [" + ", ".join(shown) + "]"
-    return render(found)
 
 
 # -- golden cases ----------------------------------------------------------------------------------

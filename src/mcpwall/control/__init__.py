@@ -274,6 +274,20 @@ class ControlPlane:
     def _new_token(self, kind: TokenKind) -> str:
         return make_token(kind, self._entropy(TOKEN_BYTES))
 
+    # -- policies (dashboard) ---------------------------------------------------------------------
+
+    def policies(self) -> list[PolicyVersion]:
+        """Every policy at its current version, by name."""
+        return self.store.list_policies()
+
+    def policy_versions(self, name: str) -> list[PolicyVersion]:
+        """Every version of policy ``name``, oldest first; :class:`NotFound` if there is none."""
+        return self.store.list_policy_versions(name)
+
+    def policy_version(self, name: str, version: int | None = None) -> PolicyVersion:
+        """A stored version of policy ``name`` with its text (the current one by default)."""
+        return self.store.get_policy(name, version)
+
 
 def admin_actor(caller: AdminToken) -> str:
     """How the audit trail names a change made with this admin token: never the token itself.

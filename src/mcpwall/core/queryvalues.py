@@ -18,6 +18,7 @@ SINCE = re.compile(
 GRANT = re.compile(f"grt_[0-9a-f]{{16}}|{NAME_PATTERN.pattern}")
 TOOL = re.compile("[^\x00]{1,256}")
 MAX_ROW_ID = 2**63 - 1
+MAX_VERSION = 2**31 - 1  # a policy version: the database's integer
 
 
 def whole_number(text: str, what: str, low: int, high: int) -> int:

@@ -18,7 +18,16 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.tail import Tails
-from mcpwall.dashboard.views import audit, login, logs, overview, tail, upstreams
+from mcpwall.dashboard.views import (
+    audit,
+    login,
+    logs,
+    overview,
+    policies,
+    policy_editor,
+    tail,
+    upstreams,
+)
 from mcpwall.gateway.probe import Prober
 from mcpwall.ports.logsink import LogReader
 
@@ -62,6 +71,16 @@ def routes(services: Services) -> list[BaseRoute]:
         page(services, "/tail/stream", get=View(VIEWER, tail.stream_part)),
         page(services, "/tail/events", get=View(VIEWER, tail.events)),
         page(services, "/audit", get=View(VIEWER, audit.show)),
+        page(services, "/policies", get=View(VIEWER, policies.index)),
+        page(services, "/policies/new", get=View(POLICY_MANAGER, policy_editor.new)),
+        page(services, "/policies/validate", post=View(POLICY_MANAGER, policy_editor.validate)),
+        page(services, "/policies/test", post=View(POLICY_MANAGER, policy_editor.try_a_call)),
+        page(services, "/policies/cases", post=View(POLICY_MANAGER, policy_editor.cases)),
+        page(services, "/policies/save", post=View(POLICY_MANAGER, policy_editor.save)),
+        page(services, "/policies/{name}", get=View(VIEWER, policies.show)),
+        page(services, "/policies/{name}/versions/{version}", get=View(VIEWER, policies.version)),
+        page(services, "/policies/{name}/diff", get=View(VIEWER, policies.diff)),
+        page(services, "/policies/{name}/edit", get=View(POLICY_MANAGER, policy_editor.edit)),
         page(services, "/upstreams",
              get=View(VIEWER, upstreams.index), post=View(ADMIN, upstreams.add)),
         page(services, "/upstreams/{name}", get=View(VIEWER, upstreams.show)),

@@ -134,7 +134,15 @@ def page(services: Services, path: str, **methods: View) -> Route:
             logger.error("dashboard view %s %s failed: %s", request.method, path, type(error))
             return error_page(request, error)
 
-    return Route(path, endpoint, methods=list(views))
+    return PageRoute(path, endpoint, {method: view.role for method, view in views.items()})
+
+
+class PageRoute(Route):
+    """A dashboard route, knowing the role each of its methods needs (tests check them all)."""
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], roles: Mapping[str, Role]) -> None:
+        super().__init__(path, endpoint, methods=list(roles))
+        self.roles = dict(roles)
 
 
 def show(request: Request, call: PageCall, answer: Page) -> Response:

@@ -69,6 +69,35 @@
     if (state) state.textContent = "Live.";
   });
 
+  // A form marked data-swap-invalid gets its 422 answers (the form's results, with messages at
+  // the fields) swapped in like successes, instead of only a line in the status area.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var source = event.detail.requestConfig && event.detail.requestConfig.elt;
+    if (event.detail.xhr.status === 422 && source && source.closest && source.closest("[data-swap-invalid]")) {
+      event.detail.shouldSwap = true;
+      event.detail.isError = false;
+    }
+  });
+
+  // Line links: <a href="#textarea-id" data-line="12"> selects that line of the textarea and
+  // scrolls it into view (without script, the link still moves focus to the textarea).
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest ? event.target.closest("a[data-line]") : null;
+    if (!link) return;
+    var field = document.getElementById(link.getAttribute("href").slice(1));
+    var line = parseInt(link.getAttribute("data-line"), 10);
+    if (!field || field.tagName !== "TEXTAREA" || !(line > 0)) return;
+    event.preventDefault();
+    var lines = field.value.split("\n");
+    var start = 0;
+    for (var i = 0; i < line - 1 && i < lines.length; i++) start += lines[i].length + 1;
+    var end = start + (lines[line - 1] || "").length;
+    field.focus();
+    field.setSelectionRange(start, end);
+    var height = parseFloat(window.getComputedStyle(field).lineHeight) || 18;
+    field.scrollTop = Math.max(0, (line - 3) * height);
+  });
+
   // Copy buttons: <button data-copy="#id"> copies the text of #id.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;
