@@ -28,6 +28,7 @@ from tests.e2e.harness import MCPWALL, MODERN, Gateway, agent, decision_of
 pytestmark = pytest.mark.e2e
 
 SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
+SEED_POLICY = (SEED / "policy.json").read_text()
 NAMESPACE_RULE = "/tools/delete_pod/require/0/conditions/0"
 
 
@@ -44,11 +45,16 @@ class Served:
         ]
         self.admin = self.admin_token("admin")
         self.viewer = self.admin_token("viewer")
+        self.manager = self.admin_token("policy_manager")
+        # A policy and a grant of their own for the tests that change them.
+        self.gateway.cli("policy", "set", "edited", str(SEED / "policy.json"))
+        self.edited = self.gateway.issue("editor", {"k8s": "edited"})
+        self.revocable = self.gateway.issue("revocable", {"k8s": "seed"})
         self.gateway.start()
 
     def admin_token(self, role: str) -> str:
         created = self.gateway.cli(
-            "admin", "token", "create", "--role", role, "--label", f"{role}-browser", "--json"
+            "admin", "token", "create", "--role", role, "--label", role.replace("_", "-") + "-browser", "--json"
         )
         token = json.loads(created)["token"]
         assert isinstance(token, str)
@@ -183,3 +189,35 @@ def test_logging_out_ends_the_session(page: Page, served: Served) -> None:
     expect(page.get_by_label("Admin token")).to_be_visible()
     page.goto("/audit")
     expect(page.get_by_label("Admin token")).to_be_visible()
+
+
+def test_a_policy_edited_in_the_browser_decides_the_agents_next_call(
+    page: Page, page_log: PageLog, served: Served
+) -> None:
+    listed = served.call("list_pods", {"namespace": "payments-prod"}, served.edited)
+    prod = {"namespace": "payments-prod", "name": listed.structured_content["pods"][0]["name"]}
+    refused = served.call("delete_pod", prod, served.edited)
+    assert decision_of(refused) == {"rule": NAMESPACE_RULE, "policy": "edited", "version": 1}
+    log_in(page, served.manager, "/policies/edited/edit")
+    screenshot(page, "policy-editor")
+    check_accessibility(page)
+    mistaken = SEED_POLICY.replace('"op": "in"', '"op": "within"', 1)
+    page.locator("#policy-text").fill(mistaken)
+    page.get_by_role("button", name="Validate").click()
+    validation = page.locator("#validation")
+    expect(validation).to_contain_text("/tools/delete_pod/require/0/conditions/0/op")
+    expect(validation).to_contain_text("within")
+    screenshot(page, "policy-invalid")
+    fixed = SEED_POLICY.replace(
+        '["dev", "staging", "sandbox"]', '["dev", "staging", "sandbox", "payments-prod"]', 1
+    )
+    assert fixed != SEED_POLICY
+    page.locator("#policy-text").fill(fixed)
+    page.get_by_role("button", name="Save as version 2").click()
+    expect(page.get_by_role("heading", level=1)).to_contain_text("version 2")
+    check_accessibility(page)
+    allowed = served.call("delete_pod", prod, served.edited)
+    assert not allowed.is_error, allowed.content  # the sandbox deleted the pod
+    # The seed policy, untouched, still refuses the same call for the other grant.
+    assert served.call("delete_pod", prod).is_error
+    assert [p for p in page_log.problems() if "422" not in p] == []
