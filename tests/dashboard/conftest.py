@@ -23,6 +23,7 @@ from mcpwall.core.logins import csrf_token
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.visitors import PLAIN_COOKIE
 from mcpwall.ports.clock import FakeClock
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.store import Store
 
@@ -70,6 +71,7 @@ class Dashboard:
     clock: FakeClock
     app: Any
     tokens: dict[Role, str] = field(default_factory=dict)
+    counters: CounterStore | None = None
 
     def browser(self) -> Browser:
         return Browser(TestClient(self.app, base_url=ORIGIN))
@@ -90,13 +92,18 @@ def label_of(role: Role) -> str:
     return role.value.replace("_", "-")
 
 
-def make_dashboard(store: Store, clock: FakeClock) -> Dashboard:
+def make_dashboard(
+    store: Store, clock: FakeClock, counters: CounterStore | None = None
+) -> Dashboard:
+    """A dashboard over ``store``; with ``counters``, as ``mcpwall serve`` gives it the data
+    plane's counter store."""
     control = ControlPlane(store, clock)
     tokens = {
         role: control.create_admin_token(role, label=label_of(role), actor="cli:root").token
         for role in Role
     }
-    return Dashboard(control, clock, create_admin_app(control), tokens)
+    app = create_admin_app(control, counters=counters)
+    return Dashboard(control, clock, app, tokens, counters)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

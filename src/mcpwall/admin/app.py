@@ -24,6 +24,7 @@ from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard import create_dashboard
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -34,11 +35,13 @@ def create_admin_app(
     *,
     proxy_log: LogReader | None = None,
     metrics: ProxyMetrics | None = None,
+    counters: CounterStore | None = None,
 ) -> Starlette:
     """The admin API over ``control``: pure construction, nothing read from the environment.
 
-    ``proxy_log`` and ``metrics`` are the data plane's (``mcpwall serve``); without them, the
-    store's proxy log table and metrics that count nothing.
+    ``proxy_log``, ``metrics`` and ``counters`` are the data plane's (``mcpwall serve``);
+    without them, the store's proxy log table, metrics that count nothing, and a dashboard
+    that says it can't show how much of each rate limit is used.
     """
     reader = proxy_log or proxy_log_reader(control.store, control.clock)
     document = json.dumps(DOCUMENT).encode()
@@ -53,7 +56,7 @@ def create_admin_app(
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
-    app.router.default = _elsewhere(app, create_dashboard(control, reader))
+    app.router.default = _elsewhere(app, create_dashboard(control, reader, counters))
     return app
 
 

@@ -89,11 +89,12 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _admin_app(plane: ControlPlane, data_plane: DataPlane) -> Starlette:
-    """The admin API, reading this data plane's proxy log and metrics."""
+    """The admin API, reading this data plane's proxy log, metrics and rate-limit counters."""
     log = data_plane.proxy_log
+    counters = data_plane.pipeline.counters
     if log is None:
-        return create_admin_app(plane)
-    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics)
+        return create_admin_app(plane, counters=counters)
+    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics, counters=counters)
 
 
 class _Server(uvicorn.Server):

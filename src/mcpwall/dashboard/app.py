@@ -15,14 +15,21 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.views import audit, login
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
-def create_dashboard(control: ControlPlane, proxy_log: LogReader) -> Starlette:
-    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port."""
-    services = Services(control, proxy_log)
+def create_dashboard(
+    control: ControlPlane, proxy_log: LogReader, counters: CounterStore | None = None
+) -> Starlette:
+    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port.
+
+    ``counters`` is the data plane's counter store, read (never written) to show how much of
+    each grant's limits is used; without it the grants page says usage is unavailable.
+    """
+    services = Services(control, proxy_log, counters)
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
     app = Starlette(routes=[*login.routes(control), *routes(services), Mount("/static", static)])
     app.add_middleware(SecurityHeaders)

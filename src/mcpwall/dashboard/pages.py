@@ -34,6 +34,7 @@ from mcpwall.dashboard.csrf import SAFE_METHODS, Forbidden, check_origin, check_
 from mcpwall.dashboard.forms import read_form
 from mcpwall.dashboard.render import render
 from mcpwall.dashboard.visitors import Visitor, visitor_of
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 logger = logging.getLogger("mcpwall.dashboard")
@@ -51,10 +52,12 @@ NAVIGATION = (
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What views may use: the control plane (never the store directly) and the proxy log."""
+    """What views may use: the control plane (never the store directly) and the proxy log;
+    the data plane's rate-limit counters when it runs in this process (read only)."""
 
     control: ControlPlane
     proxy_log: LogReader
+    counters: CounterStore | None = None
 
 
 @dataclass(frozen=True, slots=True)
