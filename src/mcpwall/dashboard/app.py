@@ -14,7 +14,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import audit, login
+from mcpwall.dashboard.views import audit, grants, login
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
@@ -39,4 +39,11 @@ def create_dashboard(
 def routes(services: Services) -> list[BaseRoute]:
     return [
         page(services, "/audit", get=View(VIEWER, audit.show)),
+        page(services, "/grants", get=View(VIEWER, grants.show)),
+        page(services, "/grants/new",
+             get=View(ADMIN, grants.new), post=View(ADMIN, grants.issue)),
+        page(services, "/grants/{ref}/revoke",
+             get=View(ADMIN, grants.confirm_revoke), post=View(ADMIN, grants.revoke)),
+        page(services, "/grants/{ref}/rotate",
+             get=View(ADMIN, grants.confirm_rotate), post=View(ADMIN, grants.rotate)),
     ]  # fmt: skip
