@@ -351,7 +351,7 @@ def test_issuing_shows_the_token_once_and_records_who(
     assert event.actor == dash.actor(Role.ADMIN)
     # Never again: not in any page after, nor in the audit trail.
     for path in ("/grants", "/grants/new", f"/grants/{granted.id}/revoke", "/audit",
-                 f"/grants/{granted.id}/rotate"):  # fmt: skip
+                 "/admin-tokens", f"/grants/{granted.id}/rotate"):  # fmt: skip
         later = admin.get(path)
         assert later.status_code == 200, path
         assert token not in later.text, path
@@ -550,3 +550,10 @@ def test_a_forged_change_is_refused_and_nothing_changes(dash: Dashboard, how: st
         assert "refused: " in answer.text
     assert snapshot(dash) == before
     assert dash.control.authenticate_grant(token) is not None
+
+
+def test_the_admin_tokens_entry_is_in_the_navigation_for_admins_only(dash: Dashboard) -> None:
+    for role in ROLES:
+        page = dash.logged_in(role).get("/grants").text
+        assert ('<a href="/admin-tokens"' in page) is (role is Role.ADMIN), role
+        assert '<a href="/grants" aria-current="page">Grants</a>' in page

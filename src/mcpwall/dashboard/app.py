@@ -14,7 +14,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.pages import Services, View, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import audit, grants, login
+from mcpwall.dashboard.views import admin_tokens, audit, grants, login
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
@@ -46,4 +46,9 @@ def routes(services: Services) -> list[BaseRoute]:
              get=View(ADMIN, grants.confirm_revoke), post=View(ADMIN, grants.revoke)),
         page(services, "/grants/{ref}/rotate",
              get=View(ADMIN, grants.confirm_rotate), post=View(ADMIN, grants.rotate)),
+        page(services, "/admin-tokens", get=View(ADMIN, admin_tokens.show)),
+        page(services, "/admin-tokens/new",
+             get=View(ADMIN, admin_tokens.new), post=View(ADMIN, admin_tokens.create)),
+        page(services, "/admin-tokens/{id}/revoke",
+             get=View(ADMIN, admin_tokens.confirm_revoke), post=View(ADMIN, admin_tokens.revoke)),
     ]  # fmt: skip

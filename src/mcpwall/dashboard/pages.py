@@ -39,14 +39,16 @@ from mcpwall.ports.logsink import LogReader
 
 logger = logging.getLogger("mcpwall.dashboard")
 
+# Each entry: where, what it is called, and the role that sees it (the page needs it too).
 NAVIGATION = (
-    ("/", "Overview"),
-    ("/logs", "Proxy log"),
-    ("/tail", "Live tail"),
-    ("/policies", "Policies"),
-    ("/grants", "Grants"),
-    ("/upstreams", "Upstreams"),
-    ("/audit", "Audit trail"),
+    ("/", "Overview", Role.VIEWER),
+    ("/logs", "Proxy log", Role.VIEWER),
+    ("/tail", "Live tail", Role.VIEWER),
+    ("/policies", "Policies", Role.VIEWER),
+    ("/grants", "Grants", Role.VIEWER),
+    ("/upstreams", "Upstreams", Role.VIEWER),
+    ("/audit", "Audit trail", Role.VIEWER),
+    ("/admin-tokens", "Admin tokens", Role.ADMIN),
 )
 
 
