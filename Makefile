@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install dev demo test lint format bench conformance clean
+.PHONY: install dev demo test lint format bench conformance clean vendor browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,8 +39,26 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-test: lint
+# Debian's chromium, which the dashboard's browser tests drive through Playwright (it never
+# downloads a browser of its own). The target is the file itself: a no-op once it exists.
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(shell [ "$$(id -u)" -eq 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -q
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+		-o DPkg::Lock::Timeout=600 --no-install-recommends chromium
+
+browser: $(CHROMIUM)
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest -n 2 $(PYTEST_ARGS)
+
+# The dashboard's front-end files (htmx and its SSE extension) from the npm registry, each
+# tarball checked against the registry's integrity, and recorded in vendor.lock.json. The
+# versions are pinned in tools/vendor_assets.py. Needs npm; running it again changes nothing.
+vendor:
+	$(PYTHON) tools/vendor_assets.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/decision.py
@@ -49,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
+	$(BIN)/python bench/tail.py
 
 conformance: $(STAMP)
 	$(BIN)/python bench/conformance.py

@@ -13,6 +13,7 @@ import os
 import resource
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
@@ -24,6 +25,7 @@ from mcpwall.adapters.secrets import load_secret_key
 from mcpwall.adapters.store import SQLStore
 from mcpwall.adapters.upstream import Connector
 from mcpwall.core.errors import InvalidValue
+from mcpwall.core.logins import LoginTimeouts
 from mcpwall.core.mcp import CursorSeal
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import GrantCache
@@ -185,6 +187,22 @@ def number_setting(
         kind = "a whole number" if integer else "a number of seconds"
         raise InvalidValue(variable, text, f"{kind} above 0 and at most {maximum:g}")
     return value
+
+
+DASHBOARD_IDLE_SETTING = "MCPWALL_DASHBOARD_IDLE"
+DASHBOARD_SESSION_SETTING = "MCPWALL_DASHBOARD_SESSION"
+
+
+def login_timeouts(environ: Mapping[str, str]) -> LoginTimeouts:
+    """How long a dashboard login lasts: idle, and at most (seconds; 30 min and 12 h)."""
+    default = LoginTimeouts()
+    idle = number_setting(
+        environ, DASHBOARD_IDLE_SETTING, default.idle.total_seconds(), maximum=86_400
+    )
+    absolute = number_setting(
+        environ, DASHBOARD_SESSION_SETTING, default.absolute.total_seconds(), maximum=30 * 86_400
+    )
+    return LoginTimeouts(timedelta(seconds=idle), timedelta(seconds=absolute))
 
 
 def count_setting(environ: Mapping[str, str], variable: str, default: int, *, maximum: int) -> int:

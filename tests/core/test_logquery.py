@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from mcpwall.core.errors import InvalidValue
-from mcpwall.core.logquery import LogFilter, record_json, summarize
+from mcpwall.core.logquery import (
+    CATEGORIES,
+    LogFilter,
+    TimelineRow,
+    category,
+    record_json,
+    summarize,
+    timeline,
+)
 from mcpwall.core.proxylog import MAX_TEXT, argument_keys, storable
 from tests.adapters.proxylog.records import START, record
 
@@ -73,3 +81,39 @@ def test_the_json_form_has_every_field_and_the_id() -> None:
     assert value["at"] == "2026-01-01T00:00:03.000000+00:00"
     assert value["argument_keys"] == ["name", "namespace"]
     assert "id" not in record_json(record(3))
+
+
+@pytest.mark.parametrize(
+    ("decision", "rule", "outcome", "expected"),
+    [
+        ("", "", "ok", None),
+        ("deny", "/tools/delete_pod/limits/0", "not_forwarded", "limited"),
+        ("deny", "/all_tools/limits/12", "not_forwarded", "limited"),
+        ("deny", "/tools/limits/deny_if/0", "not_forwarded", "denied"),  # a tool named limits
+        ("deny", "/tools/delete_pod/limits/x", "not_forwarded", "denied"),
+        ("deny", "(hidden)", "not_forwarded", "denied"),
+        ("allow", "(allowed)", "ok", "allowed"),
+        ("allow", "(allowed)", "tool_error", "allowed"),
+        ("allow", "(allowed)", "cancelled", "allowed"),
+        ("allow", "(allowed)", "timeout", "errors"),
+        ("would_deny", "/tools/delete_pod/deny_if/0", "unreachable", "errors"),
+        ("would_deny", "/tools/delete_pod/deny_if/0", "ok", "would_deny"),
+    ],
+)
+def test_each_decided_call_falls_in_one_category(
+    decision: str, rule: str, outcome: str, expected: str | None
+) -> None:
+    assert category(decision, rule, outcome) == expected
+    assert expected is None or expected in CATEGORIES
+
+
+def test_a_timeline_counts_each_call_in_its_bucket_once() -> None:
+    since = datetime(2026, 1, 1, tzinfo=UTC)
+    at = [since, since + timedelta(seconds=3599, microseconds=999_999), since + timedelta(hours=1)]
+    records = [record(0, at=moment) for moment in at]
+    rows = timeline(records, since, since + timedelta(hours=2), 3600)
+    assert rows == [TimelineRow(0, "denied", 2), TimelineRow(1, "denied", 1)]
+    with pytest.raises(InvalidValue, match="whole buckets"):
+        timeline(records, since, since + timedelta(minutes=90), 3600)
+    with pytest.raises(InvalidValue, match="whole seconds"):
+        timeline(records, since + timedelta(microseconds=1), since + timedelta(hours=2), 3600)

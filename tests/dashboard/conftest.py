@@ -16,14 +16,19 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from starlette.testclient import TestClient
 
+from mcpwall.adapters.proxylog import proxy_log_reader
 from mcpwall.adapters.store import open_store
+from mcpwall.adapters.store.proxy_log import SQLProxyLog
 from mcpwall.admin import create_admin_app
 from mcpwall.control import ControlPlane
 from mcpwall.core.logins import csrf_token
+from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.core.registry import Role
+from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.visitors import PLAIN_COOKIE
 from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.counters import CounterStore
+from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.store import Store
 
@@ -70,8 +75,26 @@ class Dashboard:
     control: ControlPlane
     clock: FakeClock
     app: Any
+    log: SQLProxyLog | MemorySink
+    tails: Tails
     tokens: dict[Role, str] = field(default_factory=dict)
     counters: CounterStore | None = None
+
+    def write(self, *records: ProxyLogRecord) -> None:
+        """Rows in the proxy log, as the gateway's writer puts them there."""
+        self.log.write_batch(records)
+
+    def record(self, **fields: Any) -> ProxyLogRecord:
+        """A decided ``tools/call`` row at the clock's time; ``fields`` replace the defaults."""
+        defaults: dict[str, Any] = {
+            "at": self.clock.now(), "request_id": "1", "grant_id": "grt_0123456789abcdef",
+            "grant_label": "ci-runner", "upstream": "kubernetes", "method": "tools/call",
+            "tool": "delete_pod", "policy": "seed", "policy_version": 1, "decision": "deny",
+            "rule": "/tools/delete_pod/require/0/conditions/0",
+            "message": "only dev, staging and sandbox", "argument_keys": ("name", "namespace"),
+            "outcome": "not_forwarded", "decision_ms": 0.01, "upstream_ms": 0.0, "total_ms": 0.4,
+        }  # fmt: skip
+        return ProxyLogRecord(**(defaults | fields))
 
     def browser(self) -> Browser:
         return Browser(TestClient(self.app, base_url=ORIGIN))
@@ -102,8 +125,10 @@ def make_dashboard(
         role: control.create_admin_token(role, label=label_of(role), actor="cli:root").token
         for role in Role
     }
-    app = create_admin_app(control, counters=counters)
-    return Dashboard(control, clock, app, tokens, counters)
+    log = proxy_log_reader(store, clock)
+    tails = Tails(poll_seconds=0.01, heartbeat_seconds=3600)
+    app = create_admin_app(control, proxy_log=log, tails=tails, counters=counters)
+    return Dashboard(control, clock, app, log, tails, tokens, counters)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

@@ -22,6 +22,7 @@ from mcpwall.adapters.upstream import Connector
 from mcpwall.cli.serve import _admin_app
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role, Upstream
+from mcpwall.dashboard.tail import Tails
 from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.counters import MemoryCounters
 from mcpwall.ports.logsink import MemorySink
@@ -74,10 +75,13 @@ async def served(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     tokens = {
         Role.ADMIN: plane.create_admin_token(Role.ADMIN, label="admin", actor="cli:root").token
     }
-    dashboard = Dashboard(plane, clock, _admin_app(plane, data_plane), tokens)
+    tails = Tails()
+    app = _admin_app(plane, data_plane, tails)
+    dashboard = Dashboard(plane, clock, app, sink, tails, tokens, data_plane.pipeline.counters)
     transport = httpx.ASGITransport(app=data_plane.app())
     async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8700") as agents:
         yield Served(dashboard, data_plane, sink, agents)
+    tails.close()
     await data_plane.aclose()
     store.close()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 import sys
 import threading
@@ -138,6 +139,7 @@ async def test_no_secret_leaks_anywhere_and_every_decision_is_logged(
         await record.wait_for(lambda e: canaries["shadowed"] in json.dumps(e))
         viewer = json.loads(gateway.cli("admin", "token", "create", "--role", "viewer", "--json"))
         metrics = await _metrics(gateway, viewer["token"])
+        pages = await _dashboard_pages(gateway, viewer["token"])
     finally:
         assert gateway.stop() == 0, gateway.log
 
@@ -169,15 +171,40 @@ async def test_no_secret_leaks_anywhere_and_every_decision_is_logged(
 
     # …and no secret is anywhere.
     assert any(canaries["allowed"] in json.dumps(e) for e in record.events())  # it was sent
-    secrets_sent = [*canaries.values(), tokens["agent"], tokens["shadow"]]
+    secrets_sent = [*canaries.values(), tokens["agent"], tokens["shadow"], viewer["token"]]
     places = {str(p): p.read_bytes() for p in home.rglob("*") if p.is_file()}
     places |= {"process output": gateway.log.encode(), "/metrics": metrics.encode()}
     places |= {"exported spans": collector.received}
+    places |= {f"dashboard {path}": content for path, content in pages.items()}
     assert "serve.log" in " ".join(places)
     assert str(siem) in places
     for secret in secrets_sent:
         for place, content in places.items():
             assert secret.encode() not in content, f"{secret} found in {place}"
+
+
+DASHBOARD_PAGES = (
+    "/", "/logs", "/logs?decision=deny", "/tail", "/logs/export?format=jsonl",
+    "/logs/export?format=csv", "/audit", "/policies", "/grants", "/upstreams", "/upstreams/fx",
+    "/admin-tokens",
+)  # fmt: skip
+
+
+async def _dashboard_pages(gateway: Gateway, token: str) -> dict[str, bytes]:
+    """Every dashboard page a viewer can open, and each proxy-log row in full, as served."""
+    origin = f"http://{LOOPBACK}:{gateway.admin_port}"
+    pages: dict[str, bytes] = {}
+    async with httpx.AsyncClient(base_url=origin, timeout=30) as browser:
+        login = await browser.post("/login", data={"token": token}, headers={"Origin": origin})
+        assert login.status_code == 303
+        pages["login answer"] = str(login.headers).encode() + login.content
+        for path in DASHBOARD_PAGES:
+            answer = await browser.get(path)
+            pages[path] = answer.content
+        assert pages["/logs"].count(b'<tr id="row-') >= 5
+        for row_id in {int(n) for n in re.findall(rb'<tr id="row-(\d+)"', pages["/logs"])}:
+            pages[f"/logs/{row_id}"] = (await browser.get(f"/logs/{row_id}")).content
+    return pages
 
 
 async def _metrics(gateway: Gateway, token: str) -> str:

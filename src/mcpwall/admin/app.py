@@ -24,6 +24,7 @@ from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.control import ControlPlane
 from mcpwall.core.registry import Role
 from mcpwall.dashboard import create_dashboard
+from mcpwall.dashboard.tail import Tails
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
@@ -35,6 +36,7 @@ def create_admin_app(
     *,
     proxy_log: LogReader | None = None,
     metrics: ProxyMetrics | None = None,
+    tails: Tails | None = None,
     counters: CounterStore | None = None,
 ) -> Starlette:
     """The admin API over ``control``: pure construction, nothing read from the environment.
@@ -56,7 +58,9 @@ def create_admin_app(
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
-    app.router.default = _elsewhere(app, create_dashboard(control, reader, counters))
+    app.router.default = _elsewhere(
+        app, create_dashboard(control, reader, tails=tails, counters=counters)
+    )
     return app
 
 

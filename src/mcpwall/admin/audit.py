@@ -5,9 +5,10 @@
 
 from __future__ import annotations
 
-from mcpwall.admin.endpoint import Call, Reply, whole_number
+from mcpwall.admin.endpoint import Call, Reply
 from mcpwall.control.views import audit_event_view
 from mcpwall.core.audit import MAX_PAGE_SIZE
+from mcpwall.core.queryvalues import whole_number
 
 DEFAULT_PAGE_SIZE = 100
 MAX_EVENT_ID = 2**63 - 1

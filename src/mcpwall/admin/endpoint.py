@@ -28,7 +28,6 @@ from mcpwall.admin.auth import authorize, bearer_token
 from mcpwall.admin.errors import ApiError
 from mcpwall.admin.responses import JSON
 from mcpwall.control import ControlPlane, admin_actor
-from mcpwall.core.errors import InvalidValue
 from mcpwall.core.policy.parse import MAX_DOCUMENT_BYTES
 from mcpwall.core.registry import AdminToken, Role
 from mcpwall.ports.store import Store
@@ -174,14 +173,6 @@ async def read_body(request: Request) -> bytes:
             raise _too_large()
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def whole_number(text: str, what: str, low: int, high: int) -> int:
-    """A path or query parameter that is a whole number from ``low`` to ``high``."""
-    digits = text.isascii() and text.isdecimal() and len(text) <= len(str(high))
-    if not digits or not low <= int(text) <= high:
-        raise InvalidValue(what, text, f"a whole number from {low} to {high}")
-    return int(text)
 
 
 def _too_large() -> ApiError:

@@ -9,26 +9,31 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from mcpwall.admin.endpoint import Call, Reply, Run, whole_number
+from mcpwall.admin.endpoint import Call, Reply, Run
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter, record_json, summary_json, timestamp
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.queryvalues import GRANT, MAX_ROW_ID, SINCE, TOOL, whole_number
 from mcpwall.ports.logsink import LogReader
 
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_SUMMARY_SINCE = "7d"
-MAX_ROW_ID = 2**63 - 1
-LIST_QUERY = frozenset({"since", "decision", "tool", "grant", "upstream", "limit", "before"})
-SUMMARY_QUERY = frozenset({"since"})
-
-# What each query parameter may be, exactly as the OpenAPI document states it. A duration is
-# held under a hundred years by its digits per unit.
-SINCE = re.compile(
-    "[1-9][0-9]{0,8}s|[1-9][0-9]{0,6}m|[1-9][0-9]{0,4}h|[1-9][0-9]{0,3}d|[1-9][0-9]{0,2}w"
+LIST_QUERY = frozenset(
+    {
+        "since",
+        "decision",
+        "tool",
+        "grant",
+        "upstream",
+        "rule",
+        "outcome",
+        "method",
+        "limit",
+        "before",
+    }
 )
-GRANT = re.compile(f"grt_[0-9a-f]{{16}}|{NAME_PATTERN.pattern}")
-TOOL = re.compile("[^\x00]{1,256}")
+SUMMARY_QUERY = frozenset({"since"})
 
 
 def list_logs(reader: LogReader) -> Run:
@@ -44,6 +49,9 @@ def list_logs(reader: LogReader) -> Run:
                 tool=_checked(query.get("tool"), TOOL, "tool", "1 to 256 characters, no NUL"),
                 grant=_checked(query.get("grant"), GRANT, "grant", "a grant id or label"),
                 upstream=_checked(query.get("upstream"), NAME_PATTERN, "upstream", "a name"),
+                rule=_checked(query.get("rule"), TOOL, "rule", "1 to 256 characters, no NUL"),
+                outcome=query.get("outcome"),
+                method=_checked(query.get("method"), TOOL, "method", "1 to 256 characters, no NUL"),
                 before=None if before is None else whole_number(before, "before", 1, MAX_ROW_ID),
                 limit=limit,
             )

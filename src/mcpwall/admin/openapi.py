@@ -15,10 +15,10 @@ from __future__ import annotations
 
 from typing import Any, get_args
 
-from mcpwall.admin import logs
+from mcpwall.core import queryvalues
 from mcpwall.core.audit import MAX_PAGE_SIZE
 from mcpwall.core.durations import MAX_SECONDS
-from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE
+from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE, OUTCOMES
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy.compile import MATCHES, MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
@@ -78,7 +78,7 @@ EXPIRES_IN: Schema = {
     "description": "Lifetime in seconds (at most 100 years); absent or null: no expiry.",
 }
 MASKED: Schema = {"const": "***"}
-SINCE: Schema = {"type": "string", "pattern": f"^({logs.SINCE.pattern})$"}
+SINCE: Schema = {"type": "string", "pattern": f"^({queryvalues.SINCE.pattern})$"}
 LOG_TOOL: Schema = {"type": "string", "pattern": "^[^\\u0000]{1,256}$"}
 PROBLEM = obj({"pointer": STRING, "message": STRING})
 
@@ -538,6 +538,9 @@ PATHS: dict[str, Schema] = {
                 query("tool", LOG_TOOL, "Only calls of this tool."),
                 query("grant", GRANT_REF, "Only this grant (id or label)."),
                 query("upstream", NAME, "Only this upstream."),
+                query("rule", LOG_TOOL, "Only rows decided by this rule (a pointer or a name)."),
+                query("outcome", {"enum": list(OUTCOMES)}, "Only rows with this outcome."),
+                query("method", LOG_TOOL, "Only requests of this JSON-RPC method."),
                 query("limit", whole(1, MAX_LOG_PAGE_SIZE), "Page size (default 100)."),
                 query("before", whole(1, 2**63 - 1), "Rows with smaller ids only."),
             ),

@@ -7,9 +7,10 @@ stores it as the next version. Versions are read back with their exact text.
 
 from __future__ import annotations
 
-from mcpwall.admin.endpoint import Call, Reply, whole_number
+from mcpwall.admin.endpoint import Call, Reply
 from mcpwall.control.views import policy_view
 from mcpwall.core.names import check_name
+from mcpwall.core.queryvalues import whole_number
 
 # Versions are stored as 32-bit integers.
 MAX_VERSION = 2**31 - 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import timedelta
 
 import click
@@ -23,6 +24,7 @@ from mcpwall.core.durations import parse_duration
 from mcpwall.core.logquery import (
     DECISIONS,
     MAX_PAGE_SIZE,
+    OUTCOMES,
     LogFilter,
     StoredRecord,
     SummaryRow,
@@ -50,6 +52,8 @@ def _since(text: str | None) -> timedelta | None:
 @click.option("--tool", metavar="T", help="Only calls of this tool.")
 @click.option("--grant", metavar="L", help="Only this grant (label or id).")
 @click.option("--upstream", metavar="U", help="Only this upstream.")
+@click.option("--rule", metavar="R", help="Only rows this rule decided (a pointer or a name).")
+@click.option("--outcome", type=click.Choice(OUTCOMES), help="Only rows with this outcome.")
 @click.option(
     "--limit", type=click.IntRange(1, MAX_PAGE_SIZE), default=100, show_default=True,
     help="How many of the newest rows to show first.",
@@ -65,6 +69,8 @@ def logs(
     tool: str | None,
     grant: str | None,
     upstream: str | None,
+    rule: str | None,
+    outcome: str | None,
     limit: int,
     as_json: bool,
     follow: bool,
@@ -82,7 +88,8 @@ def logs(
     now = control().clock.now()
     query = LogFilter(
         since=None if back is None else now - back,
-        decision=decision, tool=tool, grant=grant, upstream=upstream, limit=limit,
+        decision=decision, tool=tool, grant=grant, upstream=upstream, rule=rule,
+        outcome=outcome, limit=limit,
     )  # fmt: skip
     rows = list(reversed(reader.read(query)))
     _print(rows, as_json, header=True)
@@ -101,12 +108,7 @@ def _newest_id(reader: LogReader) -> int:
 def _follow(reader: LogReader, query: LogFilter, last: int, as_json: bool, header: bool) -> None:
     try:
         while True:
-            rows = reader.read(
-                LogFilter(
-                    since=query.since, decision=query.decision, tool=query.tool,
-                    grant=query.grant, upstream=query.upstream, after=last, limit=MAX_PAGE_SIZE,
-                )
-            )  # fmt: skip
+            rows = reader.read(replace(query, after=last, limit=MAX_PAGE_SIZE))
             if rows:
                 _print(rows, as_json, header=header)
                 header = False

@@ -29,7 +29,14 @@ from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
 from mcpwall.control import ControlPlane
-from mcpwall.wiring import DataPlane, build_data_plane, raise_open_files_limit, server_limits
+from mcpwall.dashboard.tail import Tails
+from mcpwall.wiring import (
+    DataPlane,
+    build_data_plane,
+    login_timeouts,
+    raise_open_files_limit,
+    server_limits,
+)
 
 PORT = click.IntRange(1, 65535)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -56,14 +63,17 @@ def serve(host: str, port: int, admin_port: int) -> None:
         raise click.BadParameter("must differ from --port", param_hint="--admin-port")
     limits = server_limits(os.environ, raise_open_files_limit())
     plane = control()
+    plane.login_timeouts = login_timeouts(os.environ)  # only `serve` has a dashboard
     data_plane = build_data_plane(plane.store, home(), clock=plane.clock)
     agents = _Agents(HttpServer(data_plane.app(host), limits), host, port)
-    admin = _Server(_config(_admin_app(plane, data_plane), host, admin_port))
+    tails = Tails()
+    admin = _Server(_admin_config(_admin_app(plane, data_plane, tails), host, admin_port))
     stderr.print(f"serving agents on http://{_netloc(host, port)}/mcp")
     stderr.print(f"serving the admin API on http://{_netloc(host, admin_port)}/api")
+    stderr.print(f"serving the dashboard on http://{_netloc(host, admin_port)}/")
     _freeze_startup_objects()
     with asyncio.Runner(loop_factory=_fast_loop()) as runner:
-        runner.run(_run(agents, admin, data_plane))
+        runner.run(_run(agents, admin, data_plane, tails))
 
 
 def _freeze_startup_objects() -> None:
@@ -88,13 +98,16 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def _admin_app(plane: ControlPlane, data_plane: DataPlane) -> Starlette:
-    """The admin API, reading this data plane's proxy log, metrics and rate-limit counters."""
+def _admin_app(plane: ControlPlane, data_plane: DataPlane, tails: Tails) -> Starlette:
+    """The admin API and the dashboard, reading this data plane's proxy log, metrics and
+    rate-limit counters."""
     log = data_plane.proxy_log
     counters = data_plane.pipeline.counters
     if log is None:
-        return create_admin_app(plane, counters=counters)
-    return create_admin_app(plane, proxy_log=log.reader, metrics=log.metrics, counters=counters)
+        return create_admin_app(plane, tails=tails, counters=counters)
+    return create_admin_app(
+        plane, proxy_log=log.reader, metrics=log.metrics, tails=tails, counters=counters
+    )
 
 
 class _Server(uvicorn.Server):
@@ -123,11 +136,12 @@ class _Agents:
             raise SystemExit(1) from error
 
 
-async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane) -> None:
+async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Tails) -> None:
     loop = asyncio.get_running_loop()
 
     def stop() -> None:
         data_plane.gateway.shutdown()  # open listen streams end, so the servers can stop
+        tails.close()  # and the dashboard's live tails
         agents.stop.set()
         admin.should_exit = True
 
@@ -156,10 +170,11 @@ async def _bookkeeping(data_plane: DataPlane) -> None:
             await data_plane.record_last_used()
 
 
-def _config(app: Any, host: str, port: int) -> uvicorn.Config:
+def _config(app: Any, host: str, port: int, *, proxy_headers: bool = False) -> uvicorn.Config:
     # No access log: the two servers share uvicorn's loggers, the data plane's record of every
-    # request is the proxy log, and the admin API's is the audit trail. No X-Forwarded-* either:
-    # nothing here uses the client's address, and the middleware is a cost on every request.
+    # request is the proxy log, and the admin API's is the audit trail. No X-Forwarded-* on the
+    # data plane: nothing there uses the client's address or scheme, and the middleware is a
+    # cost on every request.
     return uvicorn.Config(
         app,
         host=host,
@@ -167,9 +182,17 @@ def _config(app: Any, host: str, port: int) -> uvicorn.Config:
         lifespan="off",
         server_header=False,
         access_log=False,
-        proxy_headers=False,
+        proxy_headers=proxy_headers,
         log_config=_log_config(),
     )
+
+
+def _admin_config(app: Any, host: str, port: int) -> uvicorn.Config:
+    """The admin server's: as the data plane's, but trusting ``X-Forwarded-Proto`` (and the
+    client address) from the proxies ``FORWARDED_ALLOW_IPS`` names (default: 127.0.0.1), so
+    that behind a TLS-terminating proxy the dashboard knows it is served over HTTPS and
+    sets its session cookie ``Secure`` with the ``__Host-`` prefix."""
+    return _config(app, host, port, proxy_headers=True)
 
 
 def _log_config() -> dict[str, Any]:

@@ -8,6 +8,7 @@ as their hash.
 from __future__ import annotations
 
 import base64
+import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from datetime import datetime, timedelta
 from mcpwall.core.audit import AuditEvent
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.errors import InvalidValue, NotFound, PolicyError, Problem
+from mcpwall.core.jsonpointer import resolve as resolve_pointer
 from mcpwall.core.logins import (
     SECRET_BYTES,
     LoginSession,
@@ -128,6 +130,18 @@ class ControlPlane:
         stored = self.store.get_policy(name, version)
         return compile_text(stored.text, name=stored.name, version=stored.version)
 
+    def rule_source(self, name: str, version: int, rule: str) -> str | None:
+        """The part of policy ``name`` version ``version`` that rule pointer ``rule`` names,
+        as indented JSON; None for a rule that is not a pointer (``(default deny)``…) or one
+        that the version does not have (the policy or version is gone)."""
+        if not rule.startswith("/") or not name:
+            return None
+        try:
+            document = self.compiled_policy(name, version).document
+            return json.dumps(resolve_pointer(document, rule), indent=2, ensure_ascii=False)
+        except (NotFound, KeyError, ValueError, PolicyError):
+            return None
+
     # -- grants -----------------------------------------------------------------------------------
 
     def issue_grant(
@@ -187,6 +201,12 @@ class ControlPlane:
         if found.last_used_at is None or now - found.last_used_at >= LAST_USED_PRECISION:
             self.store.touch_admin_token(found.id)
         return found
+
+    # -- reading, for the dashboard --------------------------------------------------------------
+
+    def upstream_names(self) -> list[str]:
+        """The name of every upstream, in order."""
+        return [upstream.name for upstream in self.store.list_upstreams()]
 
     # -- the audit trail -------------------------------------------------------------------------
 

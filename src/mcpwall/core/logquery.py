@@ -11,12 +11,20 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import get_args
 
 from mcpwall.core.errors import InvalidValue
-from mcpwall.core.proxylog import ProxyLogRecord
+from mcpwall.core.proxylog import Outcome, ProxyLogRecord
 
 DECISIONS = ("allow", "deny", "would_deny")
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 MAX_PAGE_SIZE = 1000
+
+# The overview's categories of a decided call (see :func:`category`).
+CATEGORIES = ("allowed", "denied", "would_deny", "limited", "errors")
+# Outcomes of a forwarded call that mean the upstream did not answer it properly.
+ERROR_OUTCOMES = ("protocol_error", "unreachable", "timeout")
+TOP_FIELDS = ("tool", "grant_label")
 
 # Denials first: the summary answers "which guardrails fired".
 _DECISION_ORDER = {"deny": 0, "would_deny": 1, "allow": 2}
@@ -38,17 +46,31 @@ class LogFilter:
     before: int | None = None
     after: int | None = None
     limit: int = 100
+    until: datetime | None = None  # rows before this time (exclusive)
+    rule: str | None = None
+    outcome: str | None = None
+    method: str | None = None
 
     def __post_init__(self) -> None:
         if self.decision is not None and self.decision not in DECISIONS:
             raise InvalidValue("decision", self.decision, "one of " + ", ".join(DECISIONS))
+        if self.outcome is not None and self.outcome not in OUTCOMES:
+            raise InvalidValue("outcome", self.outcome, "one of " + ", ".join(OUTCOMES))
         if not 1 <= self.limit <= MAX_PAGE_SIZE:
             raise InvalidValue("limit", str(self.limit), f"from 1 to {MAX_PAGE_SIZE}")
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            raise InvalidValue(
+                "until", self.until.isoformat(), f"a time after since ({self.since.isoformat()})"
+            )
 
     def matches(self, row_id: int, record: ProxyLogRecord) -> bool:
         """Whether a row passes every filter (the fake's query; SQL says the same in WHERE)."""
         return (
             (self.since is None or record.at >= self.since)
+            and (self.until is None or record.at < self.until)
+            and (self.rule is None or record.rule == self.rule)
+            and (self.outcome is None or record.outcome == self.outcome)
+            and (self.method is None or record.method == self.method)
             and (self.decision is None or record.decision == self.decision)
             and (self.tool is None or record.tool == self.tool)
             and (self.grant is None or self.grant in (record.grant_id, record.grant_label))
@@ -76,6 +98,93 @@ class SummaryRow:
     rule: str
     count: int
     last_seen: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineRow:
+    """How many decided calls of one category fell in one time bucket (bucket ``index``
+    starts at ``since + index × bucket``)."""
+
+    index: int
+    category: str
+    count: int
+
+
+def category(decision: str, rule: str, outcome: str) -> str | None:
+    """The overview's category of a row: None when no policy decided it (not a
+    ``tools/call``); else ``limited`` (refused by a rate limit), ``denied`` (refused by
+    anything else), ``errors`` (let through, but the upstream did not answer properly:
+    a protocol error, unreachable, a timeout), ``would_deny`` (shadow mode: it would have
+    been refused) or ``allowed``. The SQL proxy log groups by the same rules
+    (``adapters/store/proxy_log.py``), tested against this function."""
+    if not decision:
+        return None
+    if decision == "deny":
+        return "limited" if is_limit_rule(rule) else "denied"
+    if outcome in ERROR_OUTCOMES:
+        return "errors"
+    return "would_deny" if decision == "would_deny" else "allowed"
+
+
+def is_limit_rule(rule: str) -> bool:
+    """Whether a rule pointer names a rate limit: ``/tools/TOOL/limits/N`` or
+    ``/all_tools/limits/N`` (a tool key holds no ``/``: a pointer escapes it as ``~1``)."""
+    parts = rule.split("/")
+    if len(parts) < 4 or parts[-2] != "limits" or not parts[-1].isdecimal():
+        return False
+    return parts[1:-2] == ["all_tools"] or (len(parts) == 5 and parts[1] == "tools")
+
+
+def check_timeline(since: datetime, until: datetime, bucket_seconds: int) -> int:
+    """The number of buckets of a timeline, if its arguments make one: whole seconds, a
+    positive bucket, ``until`` after ``since``, at most 1,000 buckets."""
+    if since.microsecond or until.microsecond:
+        raise InvalidValue("timeline", since.isoformat(), "times in whole seconds")
+    span = int((until - since).total_seconds())
+    if bucket_seconds < 1 or span <= 0 or span % bucket_seconds:
+        raise InvalidValue(
+            "timeline", f"{span} s in buckets of {bucket_seconds} s", "whole buckets of 1 s or more"
+        )
+    if span // bucket_seconds > MAX_PAGE_SIZE:
+        raise InvalidValue("timeline", f"{span // bucket_seconds} buckets", "at most 1000")
+    return span // bucket_seconds
+
+
+def timeline(
+    records: Iterable[ProxyLogRecord], since: datetime, until: datetime, bucket_seconds: int
+) -> list[TimelineRow]:
+    """Decided calls in [since, until) counted by bucket and category: the fake's timeline
+    and the oracle of the SQL one. Rows ordered by bucket, then category name."""
+    check_timeline(since, until, bucket_seconds)
+    counts: dict[tuple[int, str], int] = {}
+    for record in records:
+        kind = category(record.decision, record.rule, record.outcome)
+        if kind is None or not since <= record.at < until:
+            continue
+        index = int((record.at - since).total_seconds()) // bucket_seconds
+        counts[index, kind] = counts.get((index, kind), 0) + 1
+    return [TimelineRow(i, kind, n) for (i, kind), n in sorted(counts.items())]
+
+
+def top_denied(
+    records: Iterable[ProxyLogRecord], since: datetime, field: str, limit: int
+) -> list[tuple[str, int]]:
+    """The ``field`` values (``tool`` or ``grant_label``) of the most refused calls since
+    ``since``, most first, ties by name: the fake's and the oracle of the SQL one."""
+    check_top(field, limit)
+    counts: dict[str, int] = {}
+    for record in records:
+        if record.decision == "deny" and record.at >= since:
+            key = getattr(record, field)
+            counts[key] = counts.get(key, 0) + 1
+    return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
+
+
+def check_top(field: str, limit: int) -> None:
+    if field not in TOP_FIELDS:
+        raise InvalidValue("field", field, "one of " + ", ".join(TOP_FIELDS))
+    if not 1 <= limit <= MAX_PAGE_SIZE:
+        raise InvalidValue("limit", str(limit), f"from 1 to {MAX_PAGE_SIZE}")
 
 
 def summarize(records: Iterable[ProxyLogRecord], since: datetime) -> list[SummaryRow]:

@@ -7,14 +7,18 @@ policies; ``admin`` also manages grants, upstreams and admin tokens.
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
 from mcpwall.control import ControlPlane
+from mcpwall.core.errors import NotFound
 from mcpwall.core.registry import Role
-from mcpwall.dashboard.pages import Services, View, page
+from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
-from mcpwall.dashboard.views import admin_tokens, audit, grants, login
+from mcpwall.dashboard.tail import Tails
+from mcpwall.dashboard.views import admin_tokens, audit, grants, login, logs, overview, tail
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
@@ -22,22 +26,42 @@ VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
 
 
 def create_dashboard(
-    control: ControlPlane, proxy_log: LogReader, counters: CounterStore | None = None
+    control: ControlPlane,
+    proxy_log: LogReader,
+    *,
+    tails: Tails | None = None,
+    counters: CounterStore | None = None,
 ) -> Starlette:
-    """The dashboard over ``control`` and ``proxy_log``, to mount at ``/`` on the admin port.
+    """The dashboard over ``control`` and ``proxy_log``, to serve at ``/`` on the admin port.
 
+    ``tails`` holds its live tails; a server that stops calls ``tails.close()`` first.
     ``counters`` is the data plane's counter store, read (never written) to show how much of
     each grant's limits is used; without it the grants page says usage is unavailable.
     """
-    services = Services(control, proxy_log, counters)
+    services = Services(control, proxy_log, tails or Tails(), counters)
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
-    app = Starlette(routes=[*login.routes(control), *routes(services), Mount("/static", static)])
+    app = Starlette(
+        routes=[*login.routes(control), *routes(services), Mount("/static", static)],
+        exception_handlers={404: not_found, 405: not_found},
+    )
     app.add_middleware(SecurityHeaders)
     return app
 
 
+async def not_found(request: Request, _error: Exception) -> Response:
+    """A path (or a method of one) the dashboard does not have: a page saying so."""
+    return error_page(request, NotFound("page", request.url.path))
+
+
 def routes(services: Services) -> list[BaseRoute]:
     return [
+        page(services, "/", get=View(VIEWER, overview.show)),
+        page(services, "/logs", get=View(VIEWER, logs.list_rows)),
+        page(services, "/logs/export", get=View(VIEWER, logs.export)),
+        page(services, "/logs/{id}", get=View(VIEWER, logs.show_row)),
+        page(services, "/tail", get=View(VIEWER, tail.show)),
+        page(services, "/tail/stream", get=View(VIEWER, tail.stream_part)),
+        page(services, "/tail/events", get=View(VIEWER, tail.events)),
         page(services, "/audit", get=View(VIEWER, audit.show)),
         page(services, "/grants", get=View(VIEWER, grants.show)),
         page(services, "/grants/new",

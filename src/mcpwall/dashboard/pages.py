@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import QueryParams
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
@@ -33,6 +33,7 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.csrf import SAFE_METHODS, Forbidden, check_origin, check_token
 from mcpwall.dashboard.forms import read_form
 from mcpwall.dashboard.render import render
+from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.visitors import Visitor, visitor_of
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
@@ -59,6 +60,7 @@ class Services:
 
     control: ControlPlane
     proxy_log: LogReader
+    tails: Tails
     counters: CounterStore | None = None
 
 
@@ -73,6 +75,7 @@ class PageCall:
     form: Mapping[str, str]
     partial: bool  # an htmx request for part of the page, not a whole page
     now: datetime
+    headers: Headers
 
     @property
     def control(self) -> ControlPlane:
@@ -122,17 +125,17 @@ def page(services: Services, path: str, **methods: View) -> Route:
                 check_token(request, visitor.secret, form)
             call = PageCall(
                 services, visitor, dict(request.path_params), request.query_params, form,
-                is_partial(request), services.control.clock.now(),
+                is_partial(request), services.control.clock.now(), request.headers,
             )  # fmt: skip
             answer = await run_in_threadpool(view.handler, call)
+            if isinstance(answer, Response):
+                return answer
+            return show(request, call, answer)
         except (Forbidden, MCPWallError) as error:
             return error_page(request, error)
         except Exception as error:  # noqa: BLE001 (a bug: shown as such, logged without values)
             logger.error("dashboard view %s %s failed: %s", request.method, path, type(error))
             return error_page(request, error)
-        if isinstance(answer, Response):
-            return answer
-        return show(request, call, answer)
 
     return Route(path, endpoint, methods=list(views))
 

@@ -15,6 +15,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from jinja2_fragments import render_block
 from starlette.responses import HTMLResponse
 
+from mcpwall.core.logquery import DECISIONS, OUTCOMES
+
+SINCE_CHOICES = ("1h", "24h", "7d", "30d")
+
 
 def _environment() -> Environment:
     environment = Environment(
@@ -27,6 +31,10 @@ def _environment() -> Environment:
     environment.filters["when"] = when
     environment.filters["ago"] = ago
     environment.filters["number"] = number
+    # What every proxy-log filter form offers (macros see globals, not the page's context).
+    environment.globals["since_choices"] = SINCE_CHOICES
+    environment.globals["outcomes"] = OUTCOMES
+    environment.globals["decisions"] = DECISIONS
     return environment
 
 

@@ -18,7 +18,15 @@ from datetime import datetime
 from itertools import islice
 from typing import Protocol
 
-from mcpwall.core.logquery import LogFilter, StoredRecord, SummaryRow, summarize
+from mcpwall.core.logquery import (
+    LogFilter,
+    StoredRecord,
+    SummaryRow,
+    TimelineRow,
+    summarize,
+    timeline,
+    top_denied,
+)
 from mcpwall.core.proxylog import ProxyLogRecord
 
 
@@ -64,6 +72,15 @@ class LogReader(Protocol):
         """Delete the rows older than ``before``; the number deleted."""
         ...
 
+    def timeline(self, since: datetime, until: datetime, bucket_seconds: int) -> list[TimelineRow]:
+        """Decided calls in [since, until) counted by time bucket and category
+        (:func:`mcpwall.core.logquery.timeline` says exactly how)."""
+        ...
+
+    def top_denied(self, since: datetime, field: str, limit: int) -> list[tuple[str, int]]:
+        """The tools or grant labels (``field``) of the most refused calls since ``since``."""
+        ...
+
 
 class MemorySink:
     """Keeps the newest ``limit`` records in memory (all of them when ``limit`` is None): the
@@ -104,6 +121,12 @@ class MemorySink:
 
     def summary(self, since: datetime) -> list[SummaryRow]:
         return summarize(self.records, since)
+
+    def timeline(self, since: datetime, until: datetime, bucket_seconds: int) -> list[TimelineRow]:
+        return timeline(self.records, since, until, bucket_seconds)
+
+    def top_denied(self, since: datetime, field: str, limit: int) -> list[tuple[str, int]]:
+        return top_denied(self.records, since, field, limit)
 
     def prune(self, before: datetime) -> int:
         kept = [row for row in self._rows if row.record.at >= before]

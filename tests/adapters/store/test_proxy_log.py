@@ -6,13 +6,21 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from mcpwall.adapters.store import SQLStore, open_store
 from mcpwall.adapters.store.proxy_log import SQLProxyLog
-from mcpwall.core.logquery import LogFilter, summarize
-from mcpwall.core.proxylog import build_record
+from mcpwall.core.errors import InvalidValue
+from mcpwall.core.logquery import (
+    CATEGORIES,
+    LogFilter,
+    summarize,
+    timeline,
+    top_denied,
+)
+from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
 from mcpwall.ports.clock import FakeClock
 from tests.adapters.proxylog.records import START, generated, record
 
@@ -74,6 +82,59 @@ def test_the_summary_is_the_pure_summary(table: SQLProxyLog) -> None:
         1 for r in log if r.at >= since and r.method == "tools/call"
     )
     assert [row.decision for row in summary[:1]] == ["deny"]
+
+
+def varied(count: int) -> list[ProxyLogRecord]:
+    """The generated log, with every outcome and a row on each second's edge."""
+    log = generated(count)
+    outcomes: list[Outcome] = list(get_args(Outcome))
+    made = [
+        r._replace(outcome=outcomes[n % len(outcomes)]) if n % 3 == 0 else r
+        for n, r in enumerate(log)
+    ]
+    edge = START + timedelta(days=7)
+    made += [record(0, at=edge - timedelta(microseconds=1)), record(0, at=edge)]
+    return sorted(made, key=lambda r: r.at)
+
+
+def test_the_timeline_is_the_pure_timeline(table: SQLProxyLog) -> None:
+    log = varied(3000)
+    table.write_batch(log)
+    for since, until, bucket in (
+        (START, START + timedelta(days=14), 86400),
+        (START + timedelta(days=6), START + timedelta(days=7), 3600),
+        (START + timedelta(days=6, hours=23), START + timedelta(days=7, hours=1), 60),
+    ):
+        found = table.timeline(since, until, bucket)
+        assert found == timeline(log, since, until, bucket), (since, until, bucket)
+    total = sum(row.count for row in table.timeline(START, START + timedelta(days=14), 3600))
+    assert total == sum(1 for r in log if r.decision)
+    kinds = {row.category for row in table.timeline(START, START + timedelta(days=14), 86400)}
+    assert kinds == set(CATEGORIES)
+
+
+def test_the_most_refused_tools_and_grants_are_the_pure_ones(table: SQLProxyLog) -> None:
+    log = generated(2000)
+    table.write_batch(log)
+    since = START + timedelta(days=3)
+    for field in ("tool", "grant_label"):
+        assert table.top_denied(since, field, 3) == top_denied(log, since, field, 3)
+    with pytest.raises(InvalidValue, match="field"):
+        table.top_denied(since, "message", 3)
+
+
+def test_the_new_filters_agree_with_the_pure_ones(table: SQLProxyLog) -> None:
+    log = varied(600)
+    table.write_batch(log)
+    for query in (
+        LogFilter(until=START + timedelta(days=7), limit=1000),
+        LogFilter(since=START + timedelta(days=2), until=START + timedelta(days=3), limit=1000),
+        LogFilter(rule="/all_tools/limits/0", limit=1000),
+        LogFilter(outcome="timeout", limit=1000),
+        LogFilter(method="tools/list", limit=1000),
+    ):
+        expected = [r for r in log if query.matches(0, r)]
+        assert [row.record for row in table.read(query)] == expected[::-1], query
 
 
 def test_retention_prunes_old_rows_while_writing(sql_store: SQLStore, clock: FakeClock) -> None:

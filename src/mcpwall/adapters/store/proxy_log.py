@@ -14,11 +14,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select
+from sqlalchemy import BigInteger, Connection, Engine, Row, delete, func, insert, or_, select
 
 from mcpwall.adapters.store.engine import WRITE, translate_errors
 from mcpwall.adapters.store.schema import proxy_log
-from mcpwall.core.logquery import LogFilter, StoredRecord, SummaryRow, ordered
+from mcpwall.core.logquery import (
+    LogFilter,
+    StoredRecord,
+    SummaryRow,
+    TimelineRow,
+    category,
+    check_timeline,
+    check_top,
+    ordered,
+)
 from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.ports.clock import Clock
 
@@ -84,6 +93,44 @@ class SQLProxyLog:
             rows = connection.execute(statement).all()
         return ordered(SummaryRow(u, t, d, r, int(n), last) for u, t, d, r, n, last in rows)
 
+    def timeline(self, since: datetime, until: datetime, bucket_seconds: int) -> list[TimelineRow]:
+        """Counted in SQL by bucket, decision, rule and outcome (whole seconds since the
+        epoch, so SQLite and PostgreSQL agree with the fake to the second), then put in
+        categories by :func:`~mcpwall.core.logquery.category` itself: one definition."""
+        check_timeline(since, until, bucket_seconds)
+        table = proxy_log.c
+        start = int(since.timestamp())
+        with self._transaction() as connection:
+            seconds = _epoch_seconds(connection.dialect.name, table.at)
+            bucket = (seconds - start) // bucket_seconds  # never negative: at ≥ since
+            groups = (bucket, table.decision, table.rule, table.outcome)
+            statement = (
+                select(*groups, func.count())
+                .where(table.at >= since, table.at < until, table.decision != "")
+                .group_by(*groups)
+            )
+            found = connection.execute(statement).all()
+        counts: dict[tuple[int, str], int] = {}
+        for index, decision, rule, outcome, count in found:
+            kind = category(decision, rule, outcome)
+            if kind is not None:
+                counts[int(index), kind] = counts.get((int(index), kind), 0) + int(count)
+        return [TimelineRow(i, kind, n) for (i, kind), n in sorted(counts.items())]
+
+    def top_denied(self, since: datetime, field: str, limit: int) -> list[tuple[str, int]]:
+        check_top(field, limit)
+        column = proxy_log.c[field]
+        count = func.count().label("n")
+        statement = (
+            select(column, count)
+            .where(proxy_log.c.at >= since, proxy_log.c.decision == "deny")
+            .group_by(column)
+            .order_by(count.desc(), column)
+            .limit(limit)
+        )
+        with self._transaction() as connection:
+            return [(str(key), int(n)) for key, n in connection.execute(statement)]
+
     def prune(self, before: datetime) -> int:
         """Delete rows older than ``before``, :data:`PRUNE_CHUNK` per transaction."""
         oldest = select(proxy_log.c.id).where(proxy_log.c.at < before).limit(PRUNE_CHUNK)
@@ -115,11 +162,28 @@ class SQLProxyLog:
                 yield connection
 
 
+def _epoch_seconds(dialect: str, column: Any) -> Any:
+    """Whole seconds since the epoch of a stored time (its fraction dropped)."""
+    if dialect == "sqlite":
+        # Without its fraction first: SQLite's time functions round to the millisecond, which
+        # would put 23:59:59.9999 in the next day.
+        return func.strftime("%s", func.substr(column, 1, 19)).cast(BigInteger)
+    return func.floor(func.extract("epoch", column)).cast(BigInteger)
+
+
 def _conditions(query: LogFilter) -> list[Any]:
     table = proxy_log.c
     conditions: list[Any] = []
     if query.since is not None:
         conditions.append(table.at >= query.since)
+    if query.until is not None:
+        conditions.append(table.at < query.until)
+    if query.rule is not None:
+        conditions.append(table.rule == query.rule)
+    if query.outcome is not None:
+        conditions.append(table.outcome == query.outcome)
+    if query.method is not None:
+        conditions.append(table.method == query.method)
     if query.decision is not None:
         conditions.append(table.decision == query.decision)
     if query.tool is not None:

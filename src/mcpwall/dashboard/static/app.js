@@ -47,6 +47,28 @@
     wanted.focus();
   });
 
+  // Live tail: a row already shown (a stream restarted from an older point) is not shown
+  // twice; the newest row id is kept where Pause sends it, so Resume starts after it.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    var id = event.detail.lastEventId;
+    if (id && document.getElementById("row-" + id)) event.preventDefault();
+  });
+  document.addEventListener("htmx:sseMessage", function (event) {
+    var id = Number(event.detail.lastEventId);
+    var after = document.getElementById("tail-after");
+    if (after && id > Number(after.value)) after.value = String(id);
+    var empty = document.getElementById("tail-empty");
+    if (empty) empty.remove();
+  });
+  document.addEventListener("htmx:sseError", function () {
+    var state = document.getElementById("tail-state");
+    if (state) state.textContent = "Reconnecting…";
+  });
+  document.addEventListener("htmx:sseOpen", function () {
+    var state = document.getElementById("tail-state");
+    if (state) state.textContent = "Live.";
+  });
+
   // Copy buttons: <button data-copy="#id"> copies the text of #id.
   document.addEventListener("click", function (event) {
     var button = event.target.closest ? event.target.closest("[data-copy]") : null;

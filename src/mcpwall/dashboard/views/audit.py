@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mcpwall.admin.endpoint import whole_number
+from mcpwall.core.queryvalues import whole_number
 from mcpwall.dashboard.pages import Page, PageCall
 
 PAGE_SIZE = 50

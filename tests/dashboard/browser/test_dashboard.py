@@ -1,0 +1,185 @@
+"""The dashboard in a real browser, against a real ``mcpwall serve`` on loopback, with the
+official MCP client as the agent: what an operator does, end to end.
+
+The gateway walls the sandbox cluster of ``examples/seed`` (``mcpwall sandbox`` over stdio,
+the seed's policy). Each test logs in through the login form with an admin token made by
+``mcpwall admin token create``; every request the browser makes must stay on the admin
+port's origin (the ``page`` fixture checks it at teardown). Screenshots of each page land in
+``artifacts/screenshots/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.dashboard.browser.conftest import PageLog, check_accessibility, screenshot
+from tests.e2e.harness import MCPWALL, MODERN, Gateway, agent, decision_of
+
+pytestmark = pytest.mark.e2e
+
+SEED = Path(__file__).resolve().parents[3] / "examples" / "seed"
+NAMESPACE_RULE = "/tools/delete_pod/require/0/conditions/0"
+
+
+class Served:
+    """The gateway, and the tokens the tests use."""
+
+    def __init__(self, home: Path) -> None:
+        path = os.pathsep.join([str(Path(MCPWALL).parent), os.environ.get("PATH", "")])
+        self.gateway = Gateway(home, {"PATH": path})
+        home.mkdir()
+        output = self.gateway.cli("apply", "-f", str(SEED / "mcpwall.yaml"))
+        [self.grant] = [
+            line.split(": ")[1] for line in output.splitlines() if line.startswith("token ")
+        ]
+        self.admin = self.admin_token("admin")
+        self.viewer = self.admin_token("viewer")
+        self.gateway.start()
+
+    def admin_token(self, role: str) -> str:
+        created = self.gateway.cli(
+            "admin", "token", "create", "--role", role, "--label", f"{role}-browser", "--json"
+        )
+        token = json.loads(created)["token"]
+        assert isinstance(token, str)
+        return token
+
+    @property
+    def origin(self) -> str:
+        return f"http://127.0.0.1:{self.gateway.admin_port}"
+
+    def call(self, tool: str, arguments: dict[str, Any], token: str | None = None) -> Any:
+        """One ``tools/call`` by the official MCP client, as an agent makes it.
+
+        In a thread of its own: the browser's sync API holds this thread's event loop."""
+        found: list[Any] = []
+
+        async def run() -> None:
+            async with agent(self.gateway.url("k8s"), token or self.grant, MODERN) as client:
+                found.append(await client.call_tool(tool, arguments))
+
+        def in_thread() -> None:
+            try:
+                asyncio.run(run())
+            except BaseException as error:  # noqa: BLE001 (handed to the test below)
+                found.append(error)
+
+        thread = threading.Thread(target=in_thread)
+        thread.start()
+        thread.join(60)
+        assert found, "the agent's call did not finish"
+        if isinstance(found[0], BaseException):
+            raise found[0]
+        return found[0]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    served = Served(tmp_path_factory.mktemp("dashboard") / "home")
+    try:
+        yield served
+    finally:
+        served.gateway.stop_cleanly()
+
+
+@pytest.fixture
+def server_origin(served: Served) -> str:
+    return served.origin
+
+
+def log_in(page: Page, token: str, path: str = "/") -> None:
+    page.goto(path)
+    expect(page).to_have_url(f"{page.url.split('/login')[0]}/login?next={path.replace('/', '%2F')}")
+    page.get_by_label("Admin token").fill(token)
+    page.get_by_role("button", name="Log in").click()
+    expect(page.get_by_role("button", name="Log out")).to_be_visible()
+
+
+def no_problems(page_log: PageLog) -> None:
+    assert page_log.problems() == []
+
+
+def test_a_denied_call_appears_in_the_live_tail_and_on_the_overview(
+    page: Page, page_log: PageLog, served: Served
+) -> None:
+    log_in(page, served.admin, "/tail")
+    expect(page.locator("#tail-state")).to_have_text("Live.")
+    refused = served.call("delete_pod", {"namespace": "payments-prod", "name": "api-7f9c"})
+    assert decision_of(refused) == {"rule": NAMESPACE_RULE, "policy": "seed", "version": 1}
+    newest = page.locator("#tail-rows tr").first
+    expect(newest).to_contain_text("delete_pod")
+    expect(newest).to_contain_text("deny")
+    expect(newest).to_contain_text(NAMESPACE_RULE)
+    screenshot(page, "tail")
+    check_accessibility(page)
+
+    page.get_by_role("link", name="Overview").click()
+    guardrails = page.get_by_role("table").filter(has_text="Rule")
+    expect(guardrails).to_contain_text("delete_pod")
+    expect(guardrails).to_contain_text(NAMESPACE_RULE)
+    screenshot(page, "overview")
+    check_accessibility(page)
+    no_problems(page_log)
+
+
+def test_a_guardrail_leads_to_its_calls_and_a_reload_shows_the_same(
+    page: Page, page_log: PageLog, served: Served
+) -> None:
+    served.call("delete_pod", {"namespace": "payments-prod", "name": "api-7f9c"})
+    served.call("list_pods", {"namespace": "staging"})
+    log_in(page, served.admin)
+    page.get_by_role("link", name=NAMESPACE_RULE).first.click()
+    expect(page).to_have_url(re.compile(r"/logs\?.*rule="))
+    rows = page.locator("#results tbody tr")
+    expect(rows.first).to_contain_text("delete_pod")
+    count = rows.count()
+    assert all("deny" in rows.nth(i).inner_text() for i in range(count))
+    url = page.url
+    page.reload()
+    assert page.url == url
+    expect(page.locator("#results tbody tr")).to_have_count(count)
+    expect(page.get_by_label("Rule")).to_have_value(NAMESPACE_RULE)
+    screenshot(page, "logs")
+    check_accessibility(page)
+
+    # One row in full: its rule is shown as the policy text it points at.
+    rows.first.get_by_role("link").click()
+    expect(page.locator("pre")).to_contain_text('"args.namespace"')
+    screenshot(page, "log-row")
+    check_accessibility(page)
+    no_problems(page_log)
+
+
+def test_filtering_by_keyboard_keeps_focus_and_the_url(
+    page: Page, page_log: PageLog, served: Served
+) -> None:
+    served.call("list_pods", {"namespace": "staging"})
+    log_in(page, served.admin, "/logs")
+    tool = page.get_by_label("Tool")
+    tool.focus()
+    page.keyboard.type("list_pods")
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"tool=list_pods"))
+    expect(page.locator("#results tbody tr").first).to_contain_text("list_pods")
+    assert page.evaluate("document.activeElement.id") == "f-tool"
+    no_problems(page_log)
+
+
+def test_logging_out_ends_the_session(page: Page, served: Served) -> None:
+    log_in(page, served.viewer, "/audit")
+    screenshot(page, "audit")
+    check_accessibility(page)
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_label("Admin token")).to_be_visible()
+    page.goto("/audit")
+    expect(page.get_by_label("Admin token")).to_be_visible()

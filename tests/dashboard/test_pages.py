@@ -1,0 +1,190 @@
+"""Every dashboard page, checked alike: who may see it, what it may refer to, its headers.
+
+The routes are read from the app itself, so a page added later is checked too: each GET page
+renders for a viewer (with a row in every table it reads), and its HTML refers to no other
+host, names only ``hx-target`` ids that exist on the page, uses no inline script or style,
+and every form that changes something carries the CSRF token.
+"""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+from starlette.routing import Route
+
+from mcpwall.control import ControlPlane
+from mcpwall.core.registry import Role, Upstream
+from mcpwall.dashboard.app import create_dashboard
+from mcpwall.dashboard.security import CONTENT_SECURITY_POLICY
+from mcpwall.ports.logsink import MemorySink
+from mcpwall.ports.memory_store import MemoryStore
+from tests.dashboard.conftest import SEED_POLICY, Dashboard
+
+# Concrete URLs for the path parameters the pages take, once ``populate`` has run; the routes
+# in ``PER_ROUTE`` first (an admin token's id is known only once ``concrete`` looks it up).
+PER_ROUTE = {"/admin-tokens/{id}/revoke": "/admin-tokens/VIEWER-TOKEN-ID/revoke"}
+EXAMPLES = {
+    "{id}": "1",
+    "{name}": "seed",
+    "{ref}": "ci-runner",
+    "{version}": "1",
+    "{n}": "1",
+}
+# GET routes that are not pages: streams and downloads, checked in their own tests.
+NOT_PAGES = {"/tail/events", "/logs/export"}
+# Pages only admins may open (they manage grants and admin tokens); every other is a viewer's.
+ADMIN_PAGES = {
+    "/grants/new",
+    "/grants/ci-runner/revoke",
+    "/grants/ci-runner/rotate",
+    "/admin-tokens",
+    "/admin-tokens/new",
+    "/admin-tokens/VIEWER-TOKEN-ID/revoke",
+}
+
+
+def populate(dashboard: Dashboard) -> None:
+    """One of everything, so that every page shows a row of what it lists."""
+    control = dashboard.control
+    control.store.add_upstream(Upstream.stdio("kubernetes", "npx"), actor="t")
+    control.set_policy("seed", SEED_POLICY.read_text(), actor="t")
+    control.issue_grant("ci-runner", {"kubernetes": "seed"}, actor="t")
+    dashboard.write(dashboard.record(), dashboard.record(decision="allow", rule="(allowed)"))
+
+
+def page_paths() -> list[str]:
+    dashboard = create_dashboard(ControlPlane(MemoryStore()), MemorySink())
+    paths = []
+    for route in dashboard.routes:
+        if isinstance(route, Route) and "GET" in (route.methods or ()):
+            if route.path in NOT_PAGES or route.path in ("/login",):
+                continue
+            path = PER_ROUTE.get(route.path, route.path)
+            for pattern, value in EXAMPLES.items():
+                path = path.replace(pattern, value)
+            assert "{" not in path, f"add an example for {route.path} to EXAMPLES"
+            paths.append(path)
+    return sorted(set(paths))
+
+
+PAGES = page_paths()
+
+
+def concrete(dashboard: Dashboard, path: str) -> str:
+    """``path`` with the ids known only once the dashboard exists."""
+    [viewer] = [t for t in dashboard.control.store.list_admin_tokens() if t.role is Role.VIEWER]
+    return path.replace("VIEWER-TOKEN-ID", viewer.id)
+
+
+class Refs(HTMLParser):
+    """Collects ids, hx-targets, URLs, inline scripts and styles, and unsafe forms."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ids: set[str] = set()
+        self.targets: list[str] = []
+        self.urls: list[str] = []
+        self.inline: list[str] = []
+        self.forms_without_token: list[str] = []
+        self._form: tuple[str, bool] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = {name: value or "" for name, value in attrs}
+        if "id" in found:
+            self.ids.add(found["id"])
+        if "hx-target" in found:
+            self.targets.append(found["hx-target"])
+        for name in ("href", "src", "action", "hx-get", "hx-post", "sse-connect", "formaction"):
+            if name in found:
+                self.urls.append(found[name])
+        if "style" in found or any(name.startswith("on") for name in found):
+            self.inline.append(f"<{tag} {found}>")
+        if tag == "script" and "src" not in found:
+            self.inline.append("<script> without src")
+        if tag == "style":
+            self.inline.append("<style>")
+        if tag == "form":
+            method = found.get("method", "get").lower()
+            unsafe = method == "post" or "hx-post" in found
+            self._form = (found.get("action", ""), unsafe)
+            self._token = False
+        if tag == "input" and found.get("name") == "csrf_token":
+            self._token = True
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form" and self._form is not None:
+            action, unsafe = self._form
+            if unsafe and not self._token and action != "/login":
+                self.forms_without_token.append(action)
+            self._form = None
+
+
+def refs_of(html: str) -> Refs:
+    parser = Refs()
+    parser.feed(html)
+    return parser
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_is_self_contained_and_consistent(dashboard: Dashboard, path: str) -> None:
+    populate(dashboard)
+    answer = dashboard.logged_in(Role.ADMIN).get(concrete(dashboard, path))
+    assert answer.status_code == 200, answer.text
+    refs = refs_of(answer.text)
+    for target in refs.targets:
+        assert target.startswith("#"), target
+        assert target[1:] in refs.ids, f"{path}: hx-target {target} names no element"
+    for url in refs.urls:
+        assert not re.match(r"^[a-z][a-z0-9+.-]*:|^//", url, re.I), (
+            f"{path}: {url} leaves the origin"
+        )
+    assert refs.inline == [], f"{path}: inline script or style {refs.inline}"
+    assert refs.forms_without_token == [], f"{path}: forms without the CSRF token"
+
+
+@pytest.mark.parametrize("path", PAGES)
+def test_every_page_is_for_logged_in_viewers_only(dashboard: Dashboard, path: str) -> None:
+    """... or for admins only: a viewer is refused those, as a policy manager is."""
+    populate(dashboard)
+    url = concrete(dashboard, path)
+    assert dashboard.browser().get(url).status_code == 303
+    for role in (Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN):
+        expected = 403 if path in ADMIN_PAGES and role is not Role.ADMIN else 200
+        assert dashboard.logged_in(role).get(url).status_code == expected, (role, url)
+
+
+@pytest.mark.parametrize("path", ["/login", *PAGES])
+def test_every_page_carries_the_security_headers(dashboard: Dashboard, path: str) -> None:
+    populate(dashboard)
+    headers = dashboard.logged_in(Role.ADMIN).get(concrete(dashboard, path)).headers
+    assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
+    assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
+    assert "default-src 'self'" in CONTENT_SECURITY_POLICY
+    assert "frame-ancestors 'none'" in CONTENT_SECURITY_POLICY
+    assert headers["x-frame-options"] == "DENY"
+    assert headers["referrer-policy"] == "same-origin"
+    assert headers["x-content-type-options"] == "nosniff"
+    assert headers["cache-control"] == "no-store"
+
+
+def test_static_files_are_served_with_the_headers_and_may_be_cached(dashboard: Dashboard) -> None:
+    answer = dashboard.browser().get("/static/app.js")
+    assert answer.status_code == 200
+    assert answer.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert answer.headers.get("cache-control") != "no-store"
+    assert "etag" in answer.headers
+
+
+def test_an_unknown_page_is_a_404_page(dashboard: Dashboard) -> None:
+    answer = dashboard.logged_in(Role.VIEWER).get("/no-such-page")
+    assert answer.status_code == 404
+    assert "Not found" in answer.text
+    assert answer.headers["content-type"].startswith("text/html")
+
+
+def test_the_pages_under_test_include_the_main_ones() -> None:
+    assert {"/logs", "/tail", "/audit", "/grants"} <= set(PAGES)
+    assert set(PAGES) >= ADMIN_PAGES
