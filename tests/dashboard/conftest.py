@@ -27,6 +27,7 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.visitors import PLAIN_COOKIE
 from mcpwall.ports.clock import FakeClock
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from mcpwall.ports.store import Store
@@ -77,6 +78,7 @@ class Dashboard:
     log: SQLProxyLog | MemorySink
     tails: Tails
     tokens: dict[Role, str] = field(default_factory=dict)
+    counters: CounterStore | None = None
 
     def write(self, *records: ProxyLogRecord) -> None:
         """Rows in the proxy log, as the gateway's writer puts them there."""
@@ -113,7 +115,11 @@ def label_of(role: Role) -> str:
     return role.value.replace("_", "-")
 
 
-def make_dashboard(store: Store, clock: FakeClock) -> Dashboard:
+def make_dashboard(
+    store: Store, clock: FakeClock, counters: CounterStore | None = None
+) -> Dashboard:
+    """A dashboard over ``store``; with ``counters``, as ``mcpwall serve`` gives it the data
+    plane's counter store."""
     control = ControlPlane(store, clock)
     tokens = {
         role: control.create_admin_token(role, label=label_of(role), actor="cli:root").token
@@ -121,8 +127,8 @@ def make_dashboard(store: Store, clock: FakeClock) -> Dashboard:
     }
     log = proxy_log_reader(store, clock)
     tails = Tails(poll_seconds=0.01, heartbeat_seconds=3600)
-    app = create_admin_app(control, proxy_log=log, tails=tails)
-    return Dashboard(control, clock, app, log, tails, tokens)
+    app = create_admin_app(control, proxy_log=log, tails=tails, counters=counters)
+    return Dashboard(control, clock, app, log, tails, tokens, counters)
 
 
 @pytest.fixture(params=["memory", "sqlite"])

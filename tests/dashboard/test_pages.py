@@ -22,7 +22,9 @@ from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
 from tests.dashboard.conftest import SEED_POLICY, Dashboard
 
-# Concrete URLs for the path parameters the pages take, once ``populate`` has run.
+# Concrete URLs for the path parameters the pages take, once ``populate`` has run; the routes
+# in ``PER_ROUTE`` first (an admin token's id is known only once ``concrete`` looks it up).
+PER_ROUTE = {"/admin-tokens/{id}/revoke": "/admin-tokens/VIEWER-TOKEN-ID/revoke"}
 EXAMPLES = {
     "{id}": "1",
     "{name}": "seed",
@@ -47,7 +49,7 @@ def populate(dashboard: Dashboard) -> None:
 
 def example(route: PageRoute) -> str:
     """The route's path with an example for each parameter."""
-    path = ROUTE_EXAMPLES.get(route.path, route.path)
+    path = PER_ROUTE.get(route.path, ROUTE_EXAMPLES.get(route.path, route.path))
     for pattern, value in EXAMPLES.items():
         path = path.replace(pattern, value)
     assert "{" not in path, f"add an example for {route.path} to EXAMPLES"
@@ -73,6 +75,12 @@ BELOW = {
     Role.POLICY_MANAGER: [Role.VIEWER],
     Role.ADMIN: [Role.VIEWER, Role.POLICY_MANAGER],
 }
+
+
+def concrete(dashboard: Dashboard, path: str) -> str:
+    """``path`` with the ids known only once the dashboard exists."""
+    [viewer] = [t for t in dashboard.control.store.list_admin_tokens() if t.role is Role.VIEWER]
+    return path.replace("VIEWER-TOKEN-ID", viewer.id)
 
 
 class Refs(HTMLParser):
@@ -127,7 +135,7 @@ def refs_of(html: str) -> Refs:
 @pytest.mark.parametrize("path", PAGES)
 def test_every_page_is_self_contained_and_consistent(dashboard: Dashboard, path: str) -> None:
     populate(dashboard)
-    answer = dashboard.logged_in(Role.ADMIN).get(path)
+    answer = dashboard.logged_in(Role.ADMIN).get(concrete(dashboard, path))
     assert answer.status_code == 200, answer.text
     refs = refs_of(answer.text)
     for target in refs.targets:
@@ -144,8 +152,9 @@ def test_every_page_is_self_contained_and_consistent(dashboard: Dashboard, path:
 @pytest.mark.parametrize("path", VIEWER_PAGES)
 def test_every_page_is_for_logged_in_viewers_only(dashboard: Dashboard, path: str) -> None:
     populate(dashboard)
-    assert dashboard.browser().get(path).status_code == 303
-    assert dashboard.logged_in(Role.VIEWER).get(path).status_code == 200
+    url = concrete(dashboard, path)
+    assert dashboard.browser().get(url).status_code == 303
+    assert dashboard.logged_in(Role.VIEWER).get(url).status_code == 200
 
 
 @pytest.mark.parametrize(("path", "method", "role"), [a for a in ACCESS if a[2] is not Role.VIEWER])
@@ -156,7 +165,8 @@ def test_every_route_refuses_every_role_below_its_own(
     before = len(dashboard.control.audit_page(limit=1000))
     for lower in BELOW[role]:
         browser = dashboard.logged_in(lower)
-        answer = browser.get(path) if method == "GET" else browser.post(path, {"name": "seed"})
+        url = concrete(dashboard, path)
+        answer = browser.get(url) if method == "GET" else browser.post(url, {"name": "seed"})
         assert answer.status_code == 403, (lower, answer.text)
         assert "needs role" in answer.text
     logins = len(BELOW[role])
@@ -170,16 +180,17 @@ def test_every_change_needs_the_csrf_token_and_our_origin(
     populate(dashboard)
     browser = dashboard.logged_in(Role.ADMIN)
     before = len(dashboard.control.audit_page(limit=1000))
-    assert browser.post(path, {"name": "seed"}, csrf=False).status_code == 403
+    url = concrete(dashboard, path)
+    assert browser.post(url, {"name": "seed"}, csrf=False).status_code == 403
     foreign = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
-    assert browser.post(path, {"name": "seed"}, headers=foreign).status_code == 403
+    assert browser.post(url, {"name": "seed"}, headers=foreign).status_code == 403
     assert len(dashboard.control.audit_page(limit=1000)) == before
 
 
 @pytest.mark.parametrize("path", ["/login", *PAGES])
 def test_every_page_carries_the_security_headers(dashboard: Dashboard, path: str) -> None:
     populate(dashboard)
-    headers = dashboard.logged_in(Role.VIEWER).get(path).headers
+    headers = dashboard.logged_in(Role.ADMIN).get(concrete(dashboard, path)).headers
     assert headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert "'unsafe-inline'" not in CONTENT_SECURITY_POLICY
     assert "'unsafe-eval'" not in CONTENT_SECURITY_POLICY
@@ -207,4 +218,6 @@ def test_an_unknown_page_is_a_404_page(dashboard: Dashboard) -> None:
 
 
 def test_the_pages_under_test_include_the_main_ones() -> None:
-    assert {"/logs", "/tail", "/audit"} <= set(PAGES)
+    assert {"/logs", "/tail", "/audit", "/grants", "/policies", "/upstreams"} <= set(PAGES)
+    admin_only = {path for path, method, role in ACCESS if method == "GET" and role is Role.ADMIN}
+    assert {"/admin-tokens", "/grants/new"} <= admin_only

@@ -88,6 +88,9 @@ class UnreachableCounters:
     async def release(self, reservation: Reservation) -> None:
         raise AssertionError("nothing was reserved")
 
+    async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
+        raise LimitsUnavailable("redis://127.0.0.1:9/0", "Connection refused")
+
     async def aclose(self) -> None:
         return None
 

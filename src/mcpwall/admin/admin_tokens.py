@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from mcpwall.admin.body import Fields
 from mcpwall.admin.endpoint import Call, Reply
+from mcpwall.control.grants import revoke_admin_token as revoke
 from mcpwall.control.views import admin_token_view
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.registry import Role
@@ -35,5 +36,5 @@ def create_admin_token(call: Call) -> Reply:
 
 
 def revoke_admin_token(call: Call) -> Reply:
-    revoked = call.store.revoke_admin_token(call.params["id"], actor=call.actor)
+    revoked = revoke(call.control, call.params["id"], actor=call.actor)
     return Reply(admin_token_view(revoked, call.control.clock.now()))

@@ -27,6 +27,7 @@ from mcpwall.core.registry import Role
 from mcpwall.dashboard import create_dashboard
 from mcpwall.dashboard.tail import Tails
 from mcpwall.gateway.probe import Prober
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -39,12 +40,14 @@ def create_admin_app(
     metrics: ProxyMetrics | None = None,
     tails: Tails | None = None,
     prober: Prober | None = None,
+    counters: CounterStore | None = None,
 ) -> Starlette:
     """The admin API over ``control``: pure construction, nothing read from the environment.
 
-    ``proxy_log``, ``metrics`` and ``prober`` are the data plane's (``mcpwall serve``);
-    without them, the store's proxy log table, metrics that count nothing, and upstream
-    checks through a connector of the gateway's kind with no bound of their own on processes.
+    ``proxy_log``, ``metrics``, ``prober`` and ``counters`` are the data plane's (``mcpwall
+    serve``); without them, the store's proxy log table, metrics that count nothing, upstream
+    checks through a connector of the gateway's kind with no bound of their own on processes,
+    and a dashboard that says it can't show how much of each rate limit is used.
     """
     reader = proxy_log or proxy_log_reader(control.store, control.clock)
     prober = prober or Prober(Connector(), clock=control.clock)
@@ -60,7 +63,7 @@ def create_admin_app(
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
-    dashboard = create_dashboard(control, reader, tails=tails, prober=prober)
+    dashboard = create_dashboard(control, reader, tails=tails, prober=prober, counters=counters)
     app.router.default = _elsewhere(app, dashboard)
     return app
 

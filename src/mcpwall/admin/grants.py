@@ -9,6 +9,7 @@ from __future__ import annotations
 from mcpwall.admin.body import Fields
 from mcpwall.admin.endpoint import Call, Reply
 from mcpwall.control import IssuedGrant
+from mcpwall.control.grants import revoke_grant as revoke
 from mcpwall.control.views import grant_view
 from mcpwall.core.durations import MAX_SECONDS
 
@@ -35,7 +36,7 @@ def issue_grant(call: Call) -> Reply:
 
 
 def revoke_grant(call: Call) -> Reply:
-    grant = call.store.revoke_grant(call.params["ref"], actor=call.actor)
+    grant = revoke(call.control, call.params["ref"], actor=call.actor)
     return Reply(grant_view(grant, call.control.clock.now()))
 
 

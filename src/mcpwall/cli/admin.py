@@ -10,6 +10,7 @@ from rich.text import Text
 
 from mcpwall.cli.context import actor, control, reports_errors
 from mcpwall.cli.output import stdout
+from mcpwall.control.grants import revoke_admin_token
 from mcpwall.control.views import admin_token_view
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.registry import Role
@@ -69,5 +70,5 @@ def list_(as_json: bool) -> None:
 @reports_errors
 def revoke(token_id: str) -> None:
     """Revoke an admin token now."""
-    revoked = control().store.revoke_admin_token(token_id, actor=actor())
+    revoked = revoke_admin_token(control(), token_id, actor=actor())
     stdout.print(f"revoked admin token {revoked.id}")

@@ -11,6 +11,7 @@ from rich.text import Text
 from mcpwall.cli.context import actor, control, reports_errors
 from mcpwall.cli.output import fail, stdout
 from mcpwall.control import IssuedGrant
+from mcpwall.control.grants import revoke_grant
 from mcpwall.control.views import grant_view, timestamp
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.registry import Status
@@ -92,7 +93,7 @@ def list_(as_json: bool) -> None:
 @reports_errors
 def revoke(ref: str) -> None:
     """Revoke a grant now: its token stops working on the next request."""
-    revoked = control().store.revoke_grant(ref, actor=actor())
+    revoked = revoke_grant(control(), ref, actor=actor())
     stdout.print(f"revoked grant {revoked.id} ({revoked.label})")
 
 

@@ -101,14 +101,21 @@ def _fast_loop() -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 def _admin_app(plane: ControlPlane, data_plane: DataPlane, tails: Tails) -> Starlette:
-    """The admin API and the dashboard, reading this data plane's proxy log and metrics; the
-    dashboard's upstream checks count their stdio processes against the data plane's bound."""
+    """The admin API and the dashboard, reading this data plane's proxy log, metrics and
+    rate-limit counters; the dashboard's upstream checks count their stdio processes against
+    the data plane's bound."""
     prober = Prober(Connector(), clock=plane.clock, processes=data_plane.pool.processes)
     log = data_plane.proxy_log
+    counters = data_plane.pipeline.counters
     if log is None:
-        return create_admin_app(plane, tails=tails, prober=prober)
+        return create_admin_app(plane, tails=tails, prober=prober, counters=counters)
     return create_admin_app(
-        plane, proxy_log=log.reader, metrics=log.metrics, tails=tails, prober=prober
+        plane,
+        proxy_log=log.reader,
+        metrics=log.metrics,
+        tails=tails,
+        prober=prober,
+        counters=counters,
     )
 
 

@@ -179,8 +179,10 @@ class Ledger:
                 times.remove(at)
 
     def count(self, budget: Budget, now: float) -> int:
-        """How many calls ``budget``'s log holds in the window ending at ``now``."""
-        return len(self._live(budget, now))
+        """How many calls ``budget``'s log holds in the window ending at ``now`` (a reading:
+        it changes nothing, and a log never used counts 0)."""
+        times = self._logs.get(budget.log, [])
+        return len(times) - live(times, now, budget.window)
 
     def _live(self, budget: Budget, now: float) -> list[float]:
         times = self._logs.setdefault(budget.log, [])

@@ -19,7 +19,9 @@ from mcpwall.dashboard.pages import Services, View, error_page, page
 from mcpwall.dashboard.security import SecurityHeaders
 from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.views import (
+    admin_tokens,
     audit,
+    grants,
     login,
     logs,
     overview,
@@ -29,6 +31,7 @@ from mcpwall.dashboard.views import (
     upstreams,
 )
 from mcpwall.gateway.probe import Prober
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 VIEWER, POLICY_MANAGER, ADMIN = Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN
@@ -40,13 +43,16 @@ def create_dashboard(
     *,
     tails: Tails | None = None,
     prober: Prober | None = None,
+    counters: CounterStore | None = None,
 ) -> Starlette:
     """The dashboard over ``control`` and ``proxy_log``, to serve at ``/`` on the admin port.
 
     ``tails`` holds its live tails (a server that stops calls ``tails.close()`` first);
-    ``prober`` checks upstreams for the upstreams page.
+    ``prober`` checks upstreams for the upstreams page; ``counters`` is the data plane's
+    counter store, read (never written) to show how much of each grant's limits is used
+    (without it the grants page says usage is unavailable).
     """
-    services = Services(control, proxy_log, tails or Tails(), prober)
+    services = Services(control, proxy_log, tails or Tails(), prober, counters)
     static = StaticFiles(packages=[("mcpwall.dashboard", "static")])
     app = Starlette(
         routes=[*login.routes(control), *routes(services), Mount("/static", static)],
@@ -86,4 +92,16 @@ def routes(services: Services) -> list[BaseRoute]:
         page(services, "/upstreams/{name}", get=View(VIEWER, upstreams.show)),
         page(services, "/upstreams/{name}/check", post=View(VIEWER, upstreams.check)),
         page(services, "/upstreams/{name}/remove", post=View(ADMIN, upstreams.remove)),
+        page(services, "/grants", get=View(VIEWER, grants.show)),
+        page(services, "/grants/new",
+             get=View(ADMIN, grants.new), post=View(ADMIN, grants.issue)),
+        page(services, "/grants/{ref}/revoke",
+             get=View(ADMIN, grants.confirm_revoke), post=View(ADMIN, grants.revoke)),
+        page(services, "/grants/{ref}/rotate",
+             get=View(ADMIN, grants.confirm_rotate), post=View(ADMIN, grants.rotate)),
+        page(services, "/admin-tokens", get=View(ADMIN, admin_tokens.show)),
+        page(services, "/admin-tokens/new",
+             get=View(ADMIN, admin_tokens.new), post=View(ADMIN, admin_tokens.create)),
+        page(services, "/admin-tokens/{id}/revoke",
+             get=View(ADMIN, admin_tokens.confirm_revoke), post=View(ADMIN, admin_tokens.revoke)),
     ]  # fmt: skip

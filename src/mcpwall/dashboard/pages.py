@@ -36,29 +36,34 @@ from mcpwall.dashboard.render import render
 from mcpwall.dashboard.tail import Tails
 from mcpwall.dashboard.visitors import Visitor, visitor_of
 from mcpwall.gateway.probe import Prober
+from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.logsink import LogReader
 
 logger = logging.getLogger("mcpwall.dashboard")
 
+# Each entry: where, what it is called, and the role that sees it (the page needs it too).
 NAVIGATION = (
-    ("/", "Overview"),
-    ("/logs", "Proxy log"),
-    ("/tail", "Live tail"),
-    ("/policies", "Policies"),
-    ("/grants", "Grants"),
-    ("/upstreams", "Upstreams"),
-    ("/audit", "Audit trail"),
+    ("/", "Overview", Role.VIEWER),
+    ("/logs", "Proxy log", Role.VIEWER),
+    ("/tail", "Live tail", Role.VIEWER),
+    ("/policies", "Policies", Role.VIEWER),
+    ("/grants", "Grants", Role.VIEWER),
+    ("/upstreams", "Upstreams", Role.VIEWER),
+    ("/audit", "Audit trail", Role.VIEWER),
+    ("/admin-tokens", "Admin tokens", Role.ADMIN),
 )
 
 
 @dataclass(frozen=True, slots=True)
 class Services:
-    """What views may use: the control plane (never the store directly) and the proxy log."""
+    """What views may use: the control plane (never the store directly) and the proxy log;
+    the data plane's rate-limit counters when it runs in this process (read only)."""
 
     control: ControlPlane
     proxy_log: LogReader
     tails: Tails
     prober: Prober | None = None  # checks upstreams (the upstreams page); None: none offered
+    counters: CounterStore | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,6 +9,9 @@ default) and the Redis store (``adapters/counters/redis.py``) are exact across p
 A store that can't be reached raises :class:`~mcpwall.core.errors.LimitsUnavailable` from
 ``reserve``; the pipeline then refuses the call (fail closed) or, when configured, lets it
 through unchecked and says so in the proxy log.
+
+``usage`` reads how much of each budget is taken, reserving nothing: what the dashboard shows
+as "3 / 5 per hour". It counts as :meth:`~mcpwall.core.windows.Ledger.count` does.
 """
 
 from __future__ import annotations
@@ -50,6 +53,14 @@ class CounterStore(Protocol):
         """
         ...
 
+    async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
+        """How many calls each request's log holds in its window ending at ``now``, in order,
+        taking nothing (a reading, for people; a call's check is :meth:`reserve`'s alone).
+
+        Raises :class:`~mcpwall.core.errors.LimitsUnavailable` when the store can't be used.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Let go of connections; the store is not used after."""
         ...
@@ -72,6 +83,9 @@ class MemoryCounters:
 
     async def release(self, reservation: Reservation) -> None:
         self.ledger.release(reservation.requests, reservation.at)
+
+    async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
+        return [self.ledger.count(budget, now) for budget in requests]
 
     async def aclose(self) -> None:
         return None

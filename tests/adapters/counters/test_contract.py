@@ -156,3 +156,75 @@ async def test_two_stores_on_one_storage_allow_exactly_max_between_them(
     one = [budget()]
     counts = await asyncio.gather(allowed(first, one, T0, 15), allowed(second, one, T0, 15))
     assert sum(counts) == 5
+
+
+# -- reading usage ----------------------------------------------------------------------------
+
+
+async def test_usage_counts_what_was_reserved_and_takes_nothing(backend: Backend) -> None:
+    store, one = backend.open(), [budget()]
+    assert await store.usage(one, T0) == [0]
+    assert await allowed(store, one, T0, 3) == 3
+    for _ in range(4):  # reading, however often, reserves nothing
+        assert await store.usage(one, T0 + 1) == [3]
+    assert await allowed(store, one, T0 + 1, 5) == 2
+    assert await store.usage(one, T0 + 1) == [5]
+
+
+async def test_usage_follows_the_sliding_window_to_the_millisecond(backend: Backend) -> None:
+    store, one = backend.open(), [budget(maximum=3, window=60.0)]
+    for at in (0.0, 10.0, 20.0):
+        assert isinstance(await store.reserve(one, T0 + at), Reservation)
+    assert await store.usage(one, T0 + 59.999) == [3]
+    assert await store.usage(one, T0 + 60.0) == [2]  # the call at 0 left the window
+    assert await store.usage(one, T0 + 80.0) == [0]
+
+
+async def test_usage_is_per_budget_in_the_order_asked(backend: Backend) -> None:
+    store = backend.open()
+    a, b, other_grant = budget("a", 5), budget("b", 2, 60.0), budget("a", 5, grant="grt_b")
+    assert isinstance(await store.reserve([a, b], T0), Reservation)
+    assert isinstance(await store.reserve([a], T0), Reservation)
+    # The same log asked twice reads the same; another grant's budget is its own.
+    assert await store.usage([b, a, other_grant, a], T0) == [1, 2, 0, 2]
+    assert await store.usage([], T0) == []
+
+
+async def test_usage_leaves_out_released_calls(backend: Backend) -> None:
+    store, one = backend.open(), [budget()]
+    first = await store.reserve(one, T0)
+    assert isinstance(await store.reserve(one, T0 + 1), Reservation)
+    assert isinstance(first, Reservation)
+    await store.release(first)
+    assert await store.usage(one, T0 + 2) == [1]
+
+
+async def test_usage_reads_as_the_ledger_counts(backend: Backend) -> None:
+    """A seeded random run of reservations and releases, reading every budget's usage after
+    each step (and a little later) against the core's reference."""
+    store, ledger, rng = backend.open(), Ledger(), random.Random(13)
+    budgets = [budget("a", 3, 10.0), budget("b", 5, 60.0), budget("c", 2, 1.0, grant="grt_b")]
+    now, live = T0, []
+    for _ in range(120):
+        now += rng.choice([0.0, 0.25, 0.5, 1.0, 3.0, 9.999, 10.0])
+        asked = rng.sample(budgets, rng.randint(1, 3))
+        if ledger.reserve(asked, now) is None:
+            taken = await store.reserve(asked, now)
+            assert isinstance(taken, Reservation)
+            live.append(taken)
+        else:
+            assert isinstance(await store.reserve(asked, now), Refusal)
+        if live and rng.random() < 0.2:
+            given_back = live.pop(rng.randrange(len(live)))
+            ledger.release(given_back.requests, given_back.at)
+            await store.release(given_back)
+        for at in (now, now + rng.choice([0.5, 1.0, 9.999, 10.0, 59.999])):
+            expected = [ledger.count(b, at) for b in budgets]
+            assert await store.usage(budgets, at) == expected, (at - T0, expected)
+
+
+async def test_what_one_store_counted_another_reads(durable_backend: Backend) -> None:
+    """The dashboard's reading of a counter shared with the gateway's process."""
+    gateway, dashboard = durable_backend.open(), durable_backend.open()
+    assert await allowed(gateway, [budget()], T0, 3) == 3
+    assert await dashboard.usage([budget()], T0 + 60) == [3]

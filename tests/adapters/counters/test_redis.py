@@ -83,6 +83,19 @@ async def test_a_retried_script_finds_its_call_reserved_and_counts_it_once(
     assert refused == [0, str(int(T0))]  # the 1st newest call in the window decides
 
 
+async def test_reading_usage_counts_the_window_and_changes_nothing(
+    counters: RedisCounters, client: redis.asyncio.Redis
+) -> None:
+    for at in (0, 1, 2):
+        await counters.reserve([HOUR], T0 + at)
+    before = await client.zrange(key(counters, HOUR), 0, -1, withscores=True)
+    ttl = await client.pttl(key(counters, HOUR))
+    assert await counters.usage([HOUR, SHARED], T0 + 3600) == [2, 0]  # the call at 0 left
+    assert await client.zrange(key(counters, HOUR), 0, -1, withscores=True) == before
+    assert await client.exists(key(counters, SHARED)) == 0
+    assert await client.pttl(key(counters, HOUR)) <= ttl
+
+
 async def test_an_unreachable_redis_makes_limits_unavailable_and_says_so_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -92,6 +105,8 @@ async def test_an_unreachable_redis_makes_limits_unavailable_and_says_so_once(
             for _ in range(2):
                 with pytest.raises(LimitsUnavailable) as raised:
                     await counters.reserve([HOUR], T0)
+            with pytest.raises(LimitsUnavailable, match=r"redis://:\*\*\*@127\.0\.0\.1"):
+                await counters.usage([HOUR], T0)
             await counters.release(Reservation((HOUR,), T0, token="m"))  # never raises
     finally:
         await counters.aclose()

@@ -77,9 +77,23 @@ async def test_an_unreachable_database_makes_limits_unavailable(
     try:
         with pytest.raises(LimitsUnavailable, match=r"counters at postgresql://127\.0\.0\.1:9"):
             await counters.reserve([MINUTE], T0)
+        with pytest.raises(LimitsUnavailable, match=r"counters at postgresql://127\.0\.0\.1:9"):
+            await counters.usage([MINUTE], T0)
         with caplog.at_level(logging.WARNING, logger="mcpwall.limits"):
             await counters.release(Reservation((MINUTE,), T0, token=(1,)))  # never raises
         assert "stays counted" in caplog.text
+    finally:
+        await counters.aclose()
+
+
+async def test_reading_usage_writes_nothing(url: str) -> None:
+    counters = SQLCounters.open(database_url(url, Path("unused")), url)
+    try:
+        await counters.reserve([MINUTE], T0)
+        before = rows(url)
+        assert await counters.usage([MINUTE, DAY], T0 + 30) == [1, 0]
+        assert await counters.usage([MINUTE], T0 + 500) == [0]  # out of the window, not pruned
+        assert rows(url) == before
     finally:
         await counters.aclose()
 

@@ -5,7 +5,8 @@ Checking a call's limits and recording it is one Lua script (:data:`RESERVE`), a
 a script atomically — no other command runs on the server meanwhile — so two reservations on
 one log never interleave, whichever replicas send them: exact across replicas, in one round
 trip (``EVALSHA``; the script is loaded once per server). A release removes the call's member
-(``ZREM``), in one round trip too.
+(``ZREM``), in one round trip too. Reading usage (for the dashboard) is a ``ZCOUNT`` of each
+log's window, pipelined in one round trip, and changes nothing.
 
 Keys are ``mcpwall:limits:WINDOW:SCOPE:SUBJECT:COUNTER`` (:func:`~mcpwall.core.windows.
 log_name`): a grant id, an upstream name, never a token. Each key expires one window and a
@@ -138,6 +139,22 @@ class RedisCounters:
                 self._url,
                 _reason(error),
             )
+
+    async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
+        if not requests:
+            return []
+        logs = {self._key(budget): budget.window for budget in requests}  # one count per log
+        try:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key, window in logs.items():
+                    pipe.zcount(key, f"({now - window!r}", "+inf")  # after the window's start
+                replies = await pipe.execute()
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            raise LimitsUnavailable(self._url, _reason(error)) from error
+        self._reached()
+        counts = dict(zip(logs, (int(reply) for reply in replies), strict=True))
+        return [counts[self._key(budget)] for budget in requests]
 
     async def aclose(self) -> None:
         await self._client.aclose()

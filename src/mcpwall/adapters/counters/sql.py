@@ -31,6 +31,10 @@ is about 75 µs a reservation on SQLite against 180 µs through SQLAlchemy's sta
 **Pruning.** A check reads only the rows still in its window (an index on ``(log, at)``);
 once a minute a reservation also deletes the rows whose window ended a minute ago or more
 (index on ``expires_at``), so the table holds about one window of calls per counter.
+
+**Reading usage** (:meth:`SQLCounters.usage`, for the dashboard) counts each log's rows in its
+window in one read-only transaction: no lock, no write, so it never holds up a reservation
+(SQLite in WAL mode reads beside the writer; PostgreSQL reads take no advisory lock).
 """
 
 from __future__ import annotations
@@ -66,6 +70,7 @@ class _Statements(NamedTuple):
         "SELECT at FROM counter_events WHERE log = ? AND at > ? ORDER BY at DESC LIMIT 1 OFFSET ?"
     )
     record: str = "INSERT INTO counter_events (log, at, expires_at) VALUES (?, ?, ?) RETURNING id"
+    used: str = "SELECT count(*) FROM counter_events WHERE log = ? AND at > ?"
     prune: str = "DELETE FROM counter_events WHERE expires_at <= ?"
     give_back: str = "DELETE FROM counter_events WHERE id = ?"
     lock: str = "SELECT pg_advisory_xact_lock(?)"
@@ -111,6 +116,11 @@ class SQLCounters:
             await self._run(self._give_back, ids)
         except LimitsUnavailable as error:
             log.warning("a reservation could not be given back, it stays counted: %s", error)
+
+    async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
+        if not requests:
+            return []
+        return await asyncio.to_thread(self._usage, tuple(requests), now)
 
     async def aclose(self) -> None:
         self._engine.dispose()
@@ -158,14 +168,25 @@ class SQLCounters:
         assert row is not None
         return int(row[0])
 
+    def _usage(self, budgets: tuple[Budget, ...], now: float) -> list[int]:
+        logs = {budget.log: budget.window for budget in budgets}  # one query per log
+        counts: dict[str, int] = {}
+        with self._transaction(write=False) as cursor:
+            for name, window in logs.items():
+                cursor.execute(self._sql.used, (name, now - window))
+                row = cursor.fetchone()
+                counts[name] = 0 if row is None else int(row[0])
+        return [counts[budget.log] for budget in budgets]
+
     def _give_back(self, ids: tuple[int, ...]) -> None:
         with self._transaction() as cursor:
             cursor.executemany(self._sql.give_back, [(row_id,) for row_id in ids])
 
     @contextmanager
-    def _transaction(self) -> Iterator[DBAPICursor]:
-        """A cursor in a write transaction, committed at the end; driver errors become
-        :class:`LimitsUnavailable` (and the connection is dropped, it may be broken)."""
+    def _transaction(self, *, write: bool = True) -> Iterator[DBAPICursor]:
+        """A cursor in a transaction (a write transaction unless ``write`` is false), committed
+        at the end; driver errors become :class:`LimitsUnavailable` (and the connection is
+        dropped, it may be broken)."""
         try:
             connection = self._engine.raw_connection()
         except exc.DBAPIError as error:
@@ -175,7 +196,8 @@ class SQLCounters:
         try:
             cursor = connection.cursor()
             if self._sqlite:
-                cursor.execute("BEGIN IMMEDIATE")  # takes the write lock now
+                # A writer takes the write lock now; a reader sees one snapshot throughout.
+                cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield cursor
             connection.commit()
         except (sqlite3.Error, psycopg.Error) as error:
