@@ -256,3 +256,25 @@ def test_every_page_works_and_passes_the_accessibility_check(
     no_problems(page_log)
     # Minor and moderate findings are allowed but reported, so the closing note can say.
     print("axe, minor or moderate:", {path: ids for path, ids in reports.items() if ids})
+
+
+def test_a_viewer_is_offered_no_revoke_and_a_forged_one_is_refused(
+    page: Page, served: Served
+) -> None:
+    log_in(page, served.viewer, "/grants")
+    row = page.locator("tr", has_text="revocable")
+    expect(row).to_be_visible()
+    expect(row.get_by_role("button", name="Revoke")).to_have_count(0)
+    expect(row.get_by_role("link", name="Revoke")).to_have_count(0)
+    # The viewer's own browser, its own session and CSRF token, sending what the button would.
+    token = page.locator('meta[name="csrf-token"]').get_attribute("content")
+    assert token
+    forged = page.request.post(
+        "/grants/revocable/revoke",
+        form={"csrf_token": token},
+        headers={"Origin": served.origin, "X-CSRF-Token": token},
+    )
+    assert forged.status == 403
+    assert "needs role admin" in forged.text()
+    # The grant still works.
+    assert not served.call("list_pods", {"namespace": "staging"}, served.revocable).is_error
