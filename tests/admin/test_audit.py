@@ -136,4 +136,7 @@ def test_bad_paging_is_refused(api: Api) -> None:
         response = api.viewer.get(f"/api/audit?{query}")
         assert response.status_code == 422, query
         assert api.error_of(response)["code"] == code, query
-    assert "expected: action, actor, before, limit, object_id, object_kind" in api.error_of(api.viewer.get("/api/audit?x=1"))["message"]
+    assert (
+        "expected: action, actor, before, limit, object_id, object_kind"
+        in api.error_of(api.viewer.get("/api/audit?x=1"))["message"]
+    )
