@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 if TYPE_CHECKING:
     from tests.admin.conftest import Api
@@ -98,6 +99,30 @@ def test_pages_go_back_with_next_before(api: Api) -> None:
     assert last["next_before"] is None
 
 
+def test_the_trail_is_filtered_on_who_what_and_which_object(api: Api) -> None:
+    for name in ("a", "b"):
+        api.admin.post("/api/upstreams", json={"name": name, "command": "x"})
+    api.admin.delete("/api/upstreams/a")
+
+    def ids(query: str) -> list[tuple[str, str]]:
+        events = api.viewer.get(f"/api/audit?{query}").json()["events"]
+        return [(e["action"], e["object_id"]) for e in events]
+
+    assert ids("action=upstream") == [
+        ("upstream.remove", "a"),
+        ("upstream.add", "b"),
+        ("upstream.add", "a"),
+    ]
+    assert ids("action=upstream.add&object_id=a") == [("upstream.add", "a")]
+    assert ids(f"actor={quote(api.actor('admin-1'))}&object_kind=upstream")[0] == (
+        "upstream.remove",
+        "a",
+    )
+    refused = api.viewer.get("/api/audit?object_kind=planet")
+    assert refused.status_code == 422
+    assert "object kind" in api.error_of(refused)["message"]
+
+
 def test_bad_paging_is_refused(api: Api) -> None:
     for query, code in (
         ("limit=0", "invalid_value"),
@@ -111,4 +136,7 @@ def test_bad_paging_is_refused(api: Api) -> None:
         response = api.viewer.get(f"/api/audit?{query}")
         assert response.status_code == 422, query
         assert api.error_of(response)["code"] == code, query
-    assert "expected: before, limit" in api.error_of(api.viewer.get("/api/audit?x=1"))["message"]
+    assert (
+        "expected: action, actor, before, limit, object_id, object_kind"
+        in api.error_of(api.viewer.get("/api/audit?x=1"))["message"]
+    )

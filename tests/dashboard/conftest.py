@@ -131,13 +131,16 @@ def make_dashboard(
     return Dashboard(control, clock, app, log, tails, tokens, counters)
 
 
+def open_test_store(kind: str, tmp_path: Path, clock: FakeClock) -> Store:
+    """An empty store of ``kind``: ``memory``, or ``sqlite`` in ``tmp_path``."""
+    if kind == "memory":
+        return MemoryStore(clock)
+    return open_store(None, tmp_path / "home", clock=clock, environ={})
+
+
 @pytest.fixture(params=["memory", "sqlite"])
 def dashboard(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dashboard]:
     clock = FakeClock()
-    store: Store
-    if request.param == "memory":
-        store = MemoryStore(clock)
-    else:
-        store = open_store(None, tmp_path / "home", clock=clock, environ={})
+    store = open_test_store(request.param, tmp_path, clock)
     yield make_dashboard(store, clock)
     store.close()

@@ -16,7 +16,6 @@ import pytest
 from markupsafe import escape
 
 from mcpwall.adapters.counters import SQLCounters
-from mcpwall.adapters.store import open_store
 from mcpwall.core.audit import AuditEvent
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.registry import Grant, Role, Upstream
@@ -25,9 +24,8 @@ from mcpwall.dashboard.views.grants import NO_COUNTERS
 from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.counters import CounterStore, MemoryCounters, Refusal, Reservation
 from mcpwall.ports.memory_store import MemoryStore
-from mcpwall.ports.store import Store
 from mcpwall.wiring import open_counters
-from tests.dashboard.conftest import SEED_POLICY, Dashboard, make_dashboard
+from tests.dashboard.conftest import SEED_POLICY, Dashboard, make_dashboard, open_test_store
 
 ROLES = list(Role)
 LOWER_ROLES = [Role.VIEWER, Role.POLICY_MANAGER]
@@ -60,11 +58,7 @@ def dash(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Dashboard]:
     """A dashboard with the counter store ``mcpwall serve`` would open on its store, two
     upstreams and two policies."""
     clock = FakeClock()
-    store: Store
-    if request.param == "memory":
-        store = MemoryStore(clock)
-    else:
-        store = open_store(None, tmp_path / "home", clock=clock, environ={})
+    store = open_test_store(request.param, tmp_path, clock)
     counters = open_counters(store, {})
     assert isinstance(counters, MemoryCounters if request.param == "memory" else SQLCounters)
     made = make_dashboard(store, clock, counters)

@@ -123,7 +123,7 @@ def routes(control: ControlPlane, proxy_log: LogReader) -> list[BaseRoute]:
         resource(control, "/api/admin-tokens/{id}/revoke",
                  post=change(admin_tokens.revoke_admin_token)),
         resource(control, "/api/audit",
-                 get=read(audit.list_audit, frozenset({"limit", "before"}))),
+                 get=read(audit.list_audit, audit.QUERY)),
         resource(control, "/api/logs",
                  get=read(logs.list_logs(proxy_log), logs.LIST_QUERY)),
         resource(control, "/api/logs/summary",

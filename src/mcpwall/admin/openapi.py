@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any, get_args
 
 from mcpwall.core import queryvalues
-from mcpwall.core.audit import MAX_PAGE_SIZE
+from mcpwall.core.audit import ACTION_CHOICES, MAX_PAGE_SIZE, OBJECT_KINDS
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.logquery import DECISIONS, MAX_PAGE_SIZE as MAX_LOG_PAGE_SIZE, OUTCOMES
 from mcpwall.core.names import NAME_PATTERN
@@ -78,6 +78,7 @@ EXPIRES_IN: Schema = {
     "description": "Lifetime in seconds (at most 100 years); absent or null: no expiry.",
 }
 MASKED: Schema = {"const": "***"}
+AUDIT_TEXT: Schema = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f]{1,256}$"}
 SINCE: Schema = {"type": "string", "pattern": f"^({queryvalues.SINCE.pattern})$"}
 LOG_TOOL: Schema = {"type": "string", "pattern": "^[^\\u0000]{1,256}$"}
 PROBLEM = obj({"pointer": STRING, "message": STRING})
@@ -524,6 +525,11 @@ PATHS: dict[str, Schema] = {
             parameters=(
                 query("limit", whole(1, MAX_PAGE_SIZE), "Page size (default 100)."),
                 query("before", whole(1, 2**63 - 1), "Events with smaller ids only."),
+                query("actor", AUDIT_TEXT, "Only changes made by this actor (exactly)."),
+                query("action", {"enum": list(ACTION_CHOICES)},
+                      "Only this action, or this kind of action (grant: every grant.*)."),
+                query("object_kind", {"enum": list(OBJECT_KINDS)}, "Only this kind of object."),
+                query("object_id", AUDIT_TEXT, "Only this object (a name or an id)."),
             ),
         ),
     },

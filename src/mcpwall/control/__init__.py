@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from mcpwall.core.audit import AuditEvent
+from mcpwall.core.audit import AuditEvent, AuditFilter
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.errors import InvalidValue, NotFound, PolicyError, Problem
 from mcpwall.core.jsonpointer import resolve as resolve_pointer
@@ -210,9 +210,12 @@ class ControlPlane:
 
     # -- the audit trail -------------------------------------------------------------------------
 
-    def audit_page(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
-        """Up to ``limit`` audit events, newest first, with ids below ``before`` if given."""
-        return self.store.list_audit(limit=limit, before=before)
+    def audit_page(
+        self, *, limit: int = 100, before: int | None = None, only: AuditFilter | None = None
+    ) -> list[AuditEvent]:
+        """Up to ``limit`` audit events, newest first, with ids below ``before`` if given,
+        that ``only`` matches."""
+        return self.store.list_audit(limit=limit, before=before, only=only)
 
     # -- dashboard logins -------------------------------------------------------------------------
 

@@ -97,6 +97,71 @@ def admin_token_change(action: Action, token: AdminToken) -> Change:
 
 
 MAX_PAGE_SIZE = 1000
+FILTER_FIELDS = ("actor", "action", "object_kind", "object_id")
+OBJECT_KINDS = ("upstream", "policy", "grant", "admin_token")
+
+
+@dataclass(frozen=True, slots=True)
+class AuditFilter:
+    """Which audit events to list; every field that is set must match exactly, except
+    ``action``, which also takes a kind of action (``grant`` for ``grant.issue``,
+    ``grant.revoke``…)."""
+
+    actor: str | None = None
+    action: str | None = None
+    object_kind: str | None = None
+    object_id: str | None = None
+
+    def __post_init__(self) -> None:
+        for what, text in (("actor", self.actor), ("object id", self.object_id)):
+            if text is not None and not (0 < len(text) <= 256 and _no_controls(text)):
+                raise InvalidValue(what, text, "1 to 256 characters, no control characters")
+        if self.object_kind is not None and self.object_kind not in OBJECT_KINDS:
+            raise InvalidValue("object kind", self.object_kind, "one of " + ", ".join(OBJECT_KINDS))
+        if self.action is not None and self.action not in ACTION_CHOICES:
+            raise InvalidValue("action", self.action, "one of " + ", ".join(ACTION_CHOICES))
+
+    @classmethod
+    def of(cls, query: Mapping[str, str], *, blank_is_any: bool = False) -> AuditFilter:
+        """The filter a query string gives (``actor``, ``action``, ``object_kind``,
+        ``object_id``); an empty value is refused, or with ``blank_is_any`` (a form's empty
+        field) filters nothing."""
+        values = {name: query.get(name) for name in FILTER_FIELDS}
+        if blank_is_any:
+            values = {name: value or None for name, value in values.items()}
+        return cls(**values)
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, name) is not None for name in FILTER_FIELDS)
+
+    @property
+    def action_prefix(self) -> str | None:
+        """``grant.`` when ``action`` names a kind of action rather than one action."""
+        return None if self.action is None or "." in self.action else f"{self.action}."
+
+    def matches(self, event: AuditEvent) -> bool:
+        prefix = self.action_prefix
+        return (
+            (self.actor is None or event.actor == self.actor)
+            and (
+                self.action is None
+                or event.action == self.action
+                or (prefix is not None and event.action.startswith(prefix))
+            )
+            and (self.object_kind is None or event.object_kind == self.object_kind)
+            and (self.object_id is None or event.object_id == self.object_id)
+        )
+
+
+def _no_controls(text: str) -> bool:
+    return not any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+
+
+# Every action, and every kind of action (the part before the dot), that a filter may name.
+ACTION_CHOICES = tuple(
+    sorted({action.value for action in Action} | {a.value.split(".")[0] for a in Action})
+)
 
 
 def check_page_size(limit: int) -> int:

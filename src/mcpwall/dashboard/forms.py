@@ -7,10 +7,12 @@ bounded by the largest thing a form carries: a policy document at its own limit.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from urllib.parse import parse_qsl
 
 from starlette.requests import Request
 
+from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.policy.parse import MAX_DOCUMENT_BYTES
 
@@ -52,3 +54,16 @@ async def read_form(request: Request) -> dict[str, str]:
             raise FormError("form field", name, "once")
         fields[name] = value
     return fields
+
+
+def expiry_field(form: Mapping[str, str], errors: dict[str, str]) -> int | None:
+    """The form's optional ``expires`` (``30d``, ``12h``…) in seconds; a bad one is noted in
+    ``errors`` at its field."""
+    expires = form.get("expires", "").strip()
+    if not expires:
+        return None
+    try:
+        return parse_duration(expires)
+    except InvalidValue as error:
+        errors["expires"] = str(InvalidValue("expiry", expires, error.expected))
+        return None

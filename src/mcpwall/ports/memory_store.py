@@ -16,6 +16,7 @@ from mcpwall.core.audit import (
     JSON,
     Action,
     AuditEvent,
+    AuditFilter,
     Change,
     admin_token_change,
     check_page_size,
@@ -376,10 +377,16 @@ class MemoryStore:
         with self._lock:
             return self._record(actor, action, object_kind, object_id, details or {})
 
-    def list_audit(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+    def list_audit(
+        self, *, limit: int = 100, before: int | None = None, only: AuditFilter | None = None
+    ) -> list[AuditEvent]:
         check_page_size(limit)
         with self._lock:
-            events = [e for e in self._audit if before is None or e.id < before]
+            events = [
+                e
+                for e in self._audit
+                if (before is None or e.id < before) and (only is None or only.matches(e))
+            ]
             return events[::-1][:limit]
 
 

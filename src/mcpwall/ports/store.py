@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Protocol
 
-from mcpwall.core.audit import JSON, AuditEvent
+from mcpwall.core.audit import JSON, AuditEvent, AuditFilter
 from mcpwall.core.logins import LoginSession
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, Upstream
 
@@ -157,8 +157,11 @@ class AuditTrail(Protocol):
         """Record an event that is not a store change (changes record their own)."""
         ...
 
-    def list_audit(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
-        """Up to ``limit`` events, newest first, with ids below ``before`` if given."""
+    def list_audit(
+        self, *, limit: int = 100, before: int | None = None, only: AuditFilter | None = None
+    ) -> list[AuditEvent]:
+        """Up to ``limit`` events, newest first, with ids below ``before`` if given, that
+        ``only`` matches if given."""
         ...
 
 

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import pytest
 
+from mcpwall.core.audit import AuditFilter
 from mcpwall.core.errors import Conflict, InvalidName, InvalidValue, NotFound
 from mcpwall.core.logins import LoginSession, LoginTimeouts, new_session
 from mcpwall.core.registry import Role, Status, Upstream, UpstreamKind
@@ -480,6 +481,32 @@ def test_pruning_deletes_sessions_past_their_end_or_idle(store: Store, clock: Fa
 
 
 # Revision and audit trail
+
+
+def test_the_audit_trail_is_filtered_as_the_pure_filter_says(store: Store) -> None:
+    seed(store)
+    issued = store.issue_grant("ci", {"k8s": "seed"}, new_hash(), actor="cli:bob")
+    store.revoke_grant("ci", actor="cli:carol")
+    store.create_admin_token(Role.VIEWER, new_hash(TokenKind.ADMIN), label="ops", actor="cli:bob")
+    everything = store.list_audit(limit=1000)
+    for only in (
+        AuditFilter(actor="cli:bob"),
+        AuditFilter(action="grant"),
+        AuditFilter(action="grant.revoke"),
+        AuditFilter(action="upstream.add", object_id="github"),
+        AuditFilter(object_kind="grant", object_id=issued.id),
+        AuditFilter(object_kind="policy"),
+        AuditFilter(actor="cli:bob", action="admin_token"),
+    ):
+        expected = [event for event in everything if only.matches(event)]
+        assert expected, only  # every filter here matches something
+        assert store.list_audit(limit=1000, only=only) == expected
+    assert [e.action for e in store.list_audit(only=AuditFilter(action="grant"))] == [
+        "grant.revoke",
+        "grant.issue",
+    ]
+    with pytest.raises(InvalidValue, match="action"):
+        AuditFilter(action="GRANT")
 
 
 def test_every_change_bumps_the_revision_once_and_is_recorded(

@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final, NoReturn
+from typing import TYPE_CHECKING, Any, Final, NoReturn
 from urllib.parse import urlsplit
 
 import pytest
@@ -39,6 +39,9 @@ from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_play
 from starlette.types import ASGIApp
 
 from tests.fixtures.servers import LOOPBACK, poll
+
+if TYPE_CHECKING:
+    from tests.dashboard.browser.gateway import Served
 
 REPO: Final = Path(__file__).resolve().parents[3]
 SCREENSHOTS: Final = REPO / "artifacts" / "screenshots"
@@ -287,3 +290,25 @@ def check_accessibility(page: Page) -> dict[str, Any]:
 def _selector(target: list[Any]) -> str:
     """axe's node target: CSS selectors, a list of them for nodes in frames or shadow roots."""
     return " >>> ".join(part if isinstance(part, str) else " >> ".join(part) for part in target)
+
+
+# -- a real gateway, one per test module -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """``mcpwall serve`` in front of the sandbox, for the tests of one module."""
+    from tests.dashboard.browser.gateway import Served
+
+    served = Served(tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1]) / "home")
+    try:
+        yield served
+    finally:
+        served.gateway.stop_cleanly()
+
+
+@pytest.fixture
+def server_origin(served: Served) -> str:
+    return served.origin

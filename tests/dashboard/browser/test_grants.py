@@ -5,31 +5,15 @@ agent's next call. axe finds no serious or critical issue on any of these pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
 
 from tests.dashboard.browser.conftest import PageLog, check_accessibility, screenshot
-from tests.dashboard.browser.test_dashboard import Served, log_in, no_problems
+from tests.dashboard.browser.gateway import Served, log_in, no_problems
 from tests.gateway.test_http import modern_body, modern_headers
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("grants") / "home")
-    try:
-        yield served
-    finally:
-        served.gateway.stop_cleanly()
-
-
-@pytest.fixture
-def server_origin(served: Served) -> str:
-    return served.origin
 
 
 def status_of_a_call(served: Served, token: str) -> int:

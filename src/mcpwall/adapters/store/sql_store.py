@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Mapping
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import ColumnElement, Engine, func, select, update
 
 from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
 from mcpwall.adapters.store import rows
@@ -21,7 +21,7 @@ from mcpwall.adapters.store.login_sessions import SQLLoginSessions
 from mcpwall.adapters.store.policies import SQLPolicies
 from mcpwall.adapters.store.schema import audit_events, store_meta
 from mcpwall.adapters.store.upstreams import SQLUpstreams
-from mcpwall.core.audit import JSON, AuditEvent, Change, check_page_size
+from mcpwall.core.audit import JSON, AuditEvent, AuditFilter, Change, check_page_size
 from mcpwall.core.errors import SecretKeyError
 from mcpwall.core.registry import check_actor
 from mcpwall.ports.changes import ChangeSignal
@@ -78,10 +78,34 @@ class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLLoginSessions):
         with self._transaction(write=True) as connection:
             return self._insert_audit(connection, self._clock.now(), actor, change)
 
-    def list_audit(self, *, limit: int = 100, before: int | None = None) -> list[AuditEvent]:
+    def list_audit(
+        self, *, limit: int = 100, before: int | None = None, only: AuditFilter | None = None
+    ) -> list[AuditEvent]:
         check_page_size(limit)
-        query = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+        table = audit_events.c
+        query = select(audit_events).order_by(table.id.desc()).limit(limit)
         if before is not None:
-            query = query.where(audit_events.c.id < before)
+            query = query.where(table.id < before)
+        if only is not None:
+            query = query.where(*_audit_conditions(only))
         with self._transaction() as connection:
             return [rows.audit_event_from(row) for row in connection.execute(query)]
+
+
+def _audit_conditions(only: AuditFilter) -> list[ColumnElement[bool]]:
+    """``AuditFilter.matches`` in SQL (a kind of action by its first characters, not LIKE,
+    which folds case on SQLite, nor a range, which a locale's collation may order otherwise)."""
+    table = audit_events.c
+    conditions: list[ColumnElement[bool]] = []
+    if only.actor is not None:
+        conditions.append(table.actor == only.actor)
+    prefix = only.action_prefix
+    if prefix is not None:
+        conditions.append(func.substr(table.action, 1, len(prefix)) == prefix)
+    elif only.action is not None:
+        conditions.append(table.action == only.action)
+    if only.object_kind is not None:
+        conditions.append(table.object_kind == only.object_kind)
+    if only.object_id is not None:
+        conditions.append(table.object_id == only.object_id)
+    return conditions

@@ -13,10 +13,10 @@ from starlette.responses import RedirectResponse, Response
 
 from mcpwall.control import grants
 from mcpwall.control.grants import STATUS_ORDER
-from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.names import check_name
 from mcpwall.core.registry import Role
+from mcpwall.dashboard.forms import expiry_field
 from mcpwall.dashboard.pages import Page, PageCall
 
 ROLES = (Role.VIEWER, Role.POLICY_MANAGER, Role.ADMIN)
@@ -59,13 +59,7 @@ def create(call: PageCall) -> Page:
             check_name(label, "admin token label")
         except InvalidValue as error:
             errors["label"] = str(error)
-    expires_in = None
-    expires = form.get("expires", "").strip()
-    if expires:
-        try:
-            expires_in = parse_duration(expires)
-        except InvalidValue as error:
-            errors["expires"] = str(InvalidValue("expiry", expires, error.expected))
+    expires_in = expiry_field(form, errors)
     if errors:
         return _form(form, errors, status=422)
     created = call.control.create_admin_token(

@@ -19,11 +19,11 @@ from starlette.responses import RedirectResponse, Response
 
 from mcpwall.control import grants
 from mcpwall.control.grants import STATUS_ORDER, GrantOverview
-from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import Conflict, InvalidValue, LimitsUnavailable, NotFound
 from mcpwall.core.names import check_name
 from mcpwall.core.registry import Status
 from mcpwall.core.windows import Budget
+from mcpwall.dashboard.forms import expiry_field
 from mcpwall.dashboard.pages import Page, PageCall
 
 STATUS_CHOICES = ("all", *(status.value for status in STATUS_ORDER))
@@ -124,13 +124,7 @@ def issue(call: PageCall) -> Page:
             bindings[upstream] = policy
     if not bindings and "bindings" not in errors:
         errors["bindings"] = "no policy chosen: expected a policy for at least one upstream"
-    expires_in = None
-    expires = form.get("expires", "").strip()
-    if expires:
-        try:
-            expires_in = parse_duration(expires)
-        except InvalidValue as error:
-            errors["expires"] = str(InvalidValue("expiry", expires, error.expected))
+    expires_in = expiry_field(form, errors)
     if errors:
         return _form(call, form, errors, status=422)
     try:
