@@ -273,7 +273,7 @@ def suspicious(tool: Mapping[str, object]) -> list[str]:
         shown = ", ".join(code_point(code) for code in codes[:_MAX_CODE_POINTS_SHOWN])
         if len(codes) > _MAX_CODE_POINTS_SHOWN:
             shown += f" and {len(codes) - _MAX_CODE_POINTS_SHOWN} more"
-        findings.append(f"{visible(pointer) or '/'}{' (key)' if is_key else ''}: {shown}")
+        findings.append(f"{visible(pointer)}{' (key)' if is_key else ''}: {shown}")
     return findings
 
 
@@ -455,8 +455,8 @@ def render_diff(fields: Sequence[FieldDiff]) -> list[str]:
     lines = []
     for item in fields:
         if item.text_diff:
-            lines.append(visible(f"/{jsonpointer.escape(item.field)} changed:"))
-            lines.extend(visible(line) for line in item.text_diff)
+            lines.append(f"/{jsonpointer.escape(item.field)} changed:")
+            lines.extend(item.text_diff)
         for change in item.changes:
             if change.change is Change.ADDED:
                 lines.append(f"{change.pointer} added: {change.new}")
