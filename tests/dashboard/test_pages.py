@@ -9,6 +9,7 @@ and every form that changes something carries the CSRF token.
 from __future__ import annotations
 
 import re
+import sys
 from html.parser import HTMLParser
 
 import pytest
@@ -41,7 +42,10 @@ NOT_PAGES = {"/tail/events", "/logs/export"}
 def populate(dashboard: Dashboard) -> None:
     """One of everything, so that every page shows a row of what it lists."""
     control = dashboard.control
-    control.store.add_upstream(Upstream.stdio("kubernetes", "npx"), actor="t")
+    # A server that ends at once: the upstream page's check fails fast instead of waiting out
+    # its timeout (what a check shows is tests/dashboard/test_upstreams.py's business).
+    exits = Upstream.stdio("kubernetes", sys.executable, ("-c", "pass"))
+    control.store.add_upstream(exits, actor="t")
     control.set_policy("seed", SEED_POLICY.read_text(), actor="t")
     control.issue_grant("ci-runner", {"kubernetes": "seed"}, actor="t")
     dashboard.write(dashboard.record(), dashboard.record(decision="allow", rule="(allowed)"))
