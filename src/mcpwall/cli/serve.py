@@ -67,6 +67,7 @@ def serve(host: str, port: int, admin_port: int) -> None:
     plane = control()
     plane.login_timeouts = login_timeouts(os.environ)  # only `serve` has a dashboard
     data_plane = build_data_plane(plane.store, home(), clock=plane.clock)
+    data_plane.grants.refresh()  # the first load, before /readyz can say ready
     agents = _Agents(HttpServer(data_plane.app(host), limits), host, port)
     tails = Tails()
     admin = _Server(_admin_config(_admin_app(plane, data_plane, tails), host, admin_port))
