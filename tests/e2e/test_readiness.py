@@ -6,6 +6,8 @@ there.
 - with a policy that has limits and its counters on a private ``redis-server`` the test
   stops, ``/readyz`` answers 503 naming the counters (``/healthz`` stays 200) and
   ``healthcheck`` exits 1 naming them; once Redis is back, 200 and 0 again;
+- on a private PostgreSQL cluster the test stops, ``/readyz`` answers 503 naming the store,
+  and 200 once it is started again;
 - ``healthcheck`` with nothing listening exits 1;
 - ``mcpwall serve`` on a PostgreSQL URL where nothing listens exits non-zero with one message:
   the URL with its password masked, what failed, what to check; no traceback.
@@ -23,6 +25,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.harness import CLI_TIMEOUT, MCPWALL, Gateway
+from tests.fixtures.postgres_server import PrivatePostgres
 from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_server_binary
 from tests.fixtures.servers import LOOPBACK, free_port, poll
 
@@ -113,6 +116,30 @@ def test_counters_lost_and_back(tmp_path: Path, private_redis_server: PrivateRed
             assert healthcheck("--url", readyz_url(gateway)).returncode == 0
     finally:
         gateway.stop_cleanly()
+
+
+def test_store_lost_and_back(tmp_path: Path, private_postgres_server: PrivatePostgres) -> None:
+    gateway = Gateway(home(tmp_path), {"MCPWALL_DATABASE_URL": private_postgres_server.url})
+    gateway.start()
+    try:
+        assert readyz(gateway)[0] == 200
+
+        private_postgres_server.stop()
+        down = poll(lambda: _unready(gateway), BACK_WITHIN)
+        assert down is not None, "/readyz never said the store was gone"
+        store = down["checks"]["store"]
+        assert not store["ok"]
+        assert store["detail"].startswith(f"database {private_postgres_server.url} is unavailable")
+        assert readyz(gateway, "/healthz")[0] == 200  # alive, only not ready
+        checked = healthcheck("--url", readyz_url(gateway))
+        assert checked.returncode == 1
+        assert "  store: database postgresql://" in checked.stderr
+
+        private_postgres_server.start()
+        back = poll(lambda: True if readyz(gateway)[0] == 200 else None, BACK_WITHIN)
+        assert back, "/readyz never said ready again"
+    finally:
+        gateway.stop_cleanly()  # exit 0, no traceback: the outage ended nothing for good
 
 
 def _unready(gateway: Gateway) -> dict[str, Any] | None:
