@@ -8,7 +8,8 @@ under ``CI=true``, where they fail: CI must run them.
 Redis is the server at ``MCPWALL_TEST_REDIS_URL`` (default ``redis://127.0.0.1:6379/0``),
 shared with tests running in parallel (keys made from fresh grant ids or a per-test prefix
 keep them apart; it is never stopped), and ``private_redis``: a ``redis-server`` of the test's
-own, for tests that stop it. The same skip-or-fail rule applies to both.
+own, for tests that stop it; ``private_postgres_server`` is the same for PostgreSQL (a cluster
+of the test's own, from ``initdb``). The same skip-or-fail rule applies to all.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import redis
 from hypothesis import settings
 from sqlalchemy import make_url
 
+from tests.fixtures.postgres_server import PrivatePostgres, postgres_binaries, private_postgres
 from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_server_binary
 
 # No deadline for Hypothesis examples: how long one takes depends on what else the machine is
@@ -104,6 +106,17 @@ def private_redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
     if binary is None:
         unavailable("redis-server is not installed", "Redis")
     with private_redis(binary, tmp_path) as server:
+        yield server
+
+
+@pytest.fixture
+def private_postgres_server() -> Iterator[PrivatePostgres]:
+    """A PostgreSQL cluster of this test's own on a free loopback port: the test may stop it
+    and start it again."""
+    binaries = postgres_binaries()
+    if binaries is None:
+        unavailable("initdb and pg_ctl are not installed", "PostgreSQL")
+    with private_postgres(*binaries) as server:
         yield server
 
 

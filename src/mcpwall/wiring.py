@@ -41,6 +41,7 @@ from mcpwall.gateway.processes import (
     STDIO_PROCESSES_SETTING,
     ProcessSlots,
 )
+from mcpwall.gateway.readiness import ReadinessProbe
 from mcpwall.gateway.sessions import (
     IDLE_SECONDS,
     IDLE_SETTING,
@@ -273,8 +274,14 @@ def build_data_plane(
         sink = proxy_log.sink
     seal = CursorSeal(cursor_key(home))
     pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open)
+    probe = ReadinessProbe(store, grants, counters, limits_fail_open=fail_open)
     gateway = HttpGateway(
-        grants, pipeline, pool, sessions=held.session_table(), listens=held.open_streams()
+        grants,
+        pipeline,
+        pool,
+        sessions=held.session_table(),
+        listens=held.open_streams(),
+        readiness=probe,
     )
     return DataPlane(store, signal, grants, pool, pipeline, gateway, sink, proxy_log)
 

@@ -224,6 +224,9 @@ class UnreachableCounters:
     async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
         raise LimitsUnavailable("redis://:***@10.0.0.9:6379/0", "Connection refused")
 
+    async def ping(self) -> None:
+        raise LimitsUnavailable("redis://:***@10.0.0.9:6379/0", "Connection refused")
+
     async def aclose(self) -> None:
         return None
 

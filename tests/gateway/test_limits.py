@@ -91,6 +91,9 @@ class UnreachableCounters:
     async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
         raise LimitsUnavailable("redis://127.0.0.1:9/0", "Connection refused")
 
+    async def ping(self) -> None:
+        raise LimitsUnavailable("redis://127.0.0.1:9/0", "Connection refused")
+
     async def aclose(self) -> None:
         return None
 

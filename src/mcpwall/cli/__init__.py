@@ -23,6 +23,7 @@ COMMANDS = {
     "logs": ("mcpwall.cli.logs", "logs"),
     "demo": ("mcpwall.cli.demo", "demo"),
     "sandbox": ("mcpwall.cli.sandbox", "sandbox"),
+    "healthcheck": ("mcpwall.cli.healthcheck", "healthcheck"),
 }
 
 

@@ -18,9 +18,14 @@ import click
 
 from mcpwall.cli.output import fail
 from mcpwall.control import ControlPlane
-from mcpwall.core.errors import MCPWallError, PolicyError
+from mcpwall.core.errors import MCPWallError, PolicyError, StoreUnavailable
 
 DEFAULT_HOME = ".mcpwall"
+STORE_HINT = (
+    "Check that the database server is running and accepts connections at that host and "
+    "port (firewall, network policy), and that MCPWALL_DATABASE_URL names the right user, "
+    "password and database."
+)
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -49,7 +54,10 @@ def control() -> ControlPlane:
         from mcpwall.adapters.store import open_store  # the database driver loads on first use
 
         with reported_errors():
-            store = open_store(os.environ.get("MCPWALL_DATABASE_URL") or None, home())
+            try:
+                store = open_store(os.environ.get("MCPWALL_DATABASE_URL") or None, home())
+            except StoreUnavailable as error:
+                fail(f"{error}\n{STORE_HINT}")
         root.call_on_close(store.close)
         plane = root.meta["mcpwall.control"] = ControlPlane(store)
     assert isinstance(plane, ControlPlane)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import copy
 import gc
+import logging
 import os
 import signal
 from collections.abc import Callable, Iterator
@@ -30,6 +31,7 @@ from mcpwall.admin import create_admin_app
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import stderr
 from mcpwall.control import ControlPlane
+from mcpwall.core.errors import StoreUnavailable
 from mcpwall.dashboard.tail import Tails
 from mcpwall.gateway.probe import Prober
 from mcpwall.wiring import (
@@ -39,6 +41,8 @@ from mcpwall.wiring import (
     raise_open_files_limit,
     server_limits,
 )
+
+log = logging.getLogger("mcpwall.gateway")
 
 PORT = click.IntRange(1, 65535)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -67,6 +71,7 @@ def serve(host: str, port: int, admin_port: int) -> None:
     plane = control()
     plane.login_timeouts = login_timeouts(os.environ)  # only `serve` has a dashboard
     data_plane = build_data_plane(plane.store, home(), clock=plane.clock)
+    data_plane.grants.refresh()  # the first load, before /readyz can say ready
     agents = _Agents(HttpServer(data_plane.app(host), limits), host, port)
     tails = Tails()
     admin = _Server(_admin_config(_admin_app(plane, data_plane, tails), host, admin_port))
@@ -168,15 +173,29 @@ async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Ta
 
 
 async def _bookkeeping(data_plane: DataPlane) -> None:
-    """Announce policy changes to open sessions each second; write last-used times at times."""
+    """Announce policy changes to open sessions each second; write last-used times at times.
+
+    A store that can't be reached skips a tick (said once per outage), not the rest of the
+    process's life: this task would otherwise end with the error, and ``serve`` exit 2 at stop.
+    """
     ticks = 0
+    down = False
     while True:
         await asyncio.sleep(ANNOUNCE_EVERY_SECONDS)
-        data_plane.grants.refresh()
-        await data_plane.gateway.announce_changes()
-        ticks += 1
-        if ticks % int(LAST_USED_EVERY_SECONDS / ANNOUNCE_EVERY_SECONDS) == 0:
-            await data_plane.record_last_used()
+        try:
+            data_plane.grants.refresh()
+            await data_plane.gateway.announce_changes()
+            ticks += 1
+            if ticks % int(LAST_USED_EVERY_SECONDS / ANNOUNCE_EVERY_SECONDS) == 0:
+                await data_plane.record_last_used()
+        except StoreUnavailable as error:
+            if not down:
+                log.warning("bookkeeping paused, the store is unavailable: %s", error)
+            down = True
+            continue
+        if down:
+            log.warning("bookkeeping resumed, the store is available again")
+        down = False
 
 
 def _config(app: Any, host: str, port: int, *, proxy_headers: bool = False) -> uvicorn.Config:

@@ -122,6 +122,12 @@ class GrantCache:
         # The clock is asked only about grants that expire: most don't, and every request asks.
         return principal.expires_at is not None and principal.is_expired(self._clock.now())
 
+    @property
+    def loaded(self) -> bool:
+        """Whether the cache has completed its first load (read the store's revision), so it
+        can check tokens against the store (``/readyz``)."""
+        return self._revision is not None
+
     def refresh(self) -> None:
         """Drop what the store no longer says (also done before every authentication)."""
         self._refresh()

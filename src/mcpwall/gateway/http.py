@@ -78,10 +78,11 @@ from mcpwall.gateway.aggregate import session_listener
 from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
+from mcpwall.gateway.readiness import ReadinessProbe
 from mcpwall.gateway.sessions import LegacySession, Running, SessionTable
 from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
 from mcpwall.gateway.upstreams import UpstreamPool
-from mcpwall.ports.downstream import HttpExchange, HttpReply
+from mcpwall.ports.downstream import ALWAYS_READY, HttpExchange, HttpReply, Readiness
 from mcpwall.ports.upstream import Message
 
 log = logging.getLogger("mcpwall.gateway")
@@ -125,8 +126,10 @@ class HttpGateway:
         pool: UpstreamPool,
         sessions: SessionTable | None = None,
         listens: OpenStreams | None = None,
+        readiness: ReadinessProbe | None = None,
     ) -> None:
         self.grants = grants
+        self.probe = readiness
         self.pipeline = pipeline
         self.pool = pool
         self.sessions = SessionTable() if sessions is None else sessions
@@ -134,8 +137,9 @@ class HttpGateway:
         self._announced = grants.changes
         self._next_expiry_check = 0.0
 
-    def ready(self) -> bool:
-        return True
+    async def readiness(self) -> Readiness:
+        """Whether this replica can serve now (see :mod:`.readiness`); without a probe, ready."""
+        return ALWAYS_READY if self.probe is None else await self.probe.readiness()
 
     async def admit(
         self, headers: Mapping[str, str], duplicated: tuple[str, ...]

@@ -61,6 +61,13 @@ class CounterStore(Protocol):
         """
         ...
 
+    async def ping(self) -> None:
+        """Check cheaply that the store can be used now (``/readyz``), one round trip.
+
+        Raises :class:`~mcpwall.core.errors.LimitsUnavailable` when it can't.
+        """
+        ...
+
     async def aclose(self) -> None:
         """Let go of connections; the store is not used after."""
         ...
@@ -86,6 +93,9 @@ class MemoryCounters:
 
     async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
         return [self.ledger.count(budget, now) for budget in requests]
+
+    async def ping(self) -> None:
+        return None
 
     async def aclose(self) -> None:
         return None

@@ -23,6 +23,28 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One readiness check: whether it passed, and a short reason (never a secret)."""
+
+    ok: bool
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    """Whether the gateway can serve now: ready when every check passed."""
+
+    checks: Mapping[str, Check]
+
+    @property
+    def ready(self) -> bool:
+        return all(check.ok for check in self.checks.values())
+
+
+ALWAYS_READY = Readiness({})
+
+
 class Responder(Protocol):
     """The HTTP response of one exchange, written by the handler as an SSE stream."""
 
@@ -121,6 +143,6 @@ class HttpHandler(Protocol):
         ``status`` and ``message``; the server answers it. ``exchange`` has no body."""
         ...
 
-    def ready(self) -> bool:
-        """Whether the gateway can serve (``/readyz``)."""
+    async def readiness(self) -> Readiness:
+        """Whether the gateway can serve now, and why not (``/readyz``)."""
         ...

@@ -228,3 +228,7 @@ async def test_what_one_store_counted_another_reads(durable_backend: Backend) ->
     gateway, dashboard = durable_backend.open(), durable_backend.open()
     assert await allowed(gateway, [budget()], T0, 3) == 3
     assert await dashboard.usage([budget()], T0 + 60) == [3]
+
+
+async def test_a_reachable_store_answers_a_ping(backend: Backend) -> None:
+    await backend.open().ping()  # /readyz's check: returns, raises nothing

@@ -140,6 +140,23 @@ async def test_redis_stopping_and_coming_back_is_noticed(
     assert said[1].endswith(" are available again")
 
 
+async def test_a_ping_says_when_redis_is_gone_and_back(
+    private_redis_server: PrivateRedis, tmp_path: Path
+) -> None:
+    counters = RedisCounters.from_url(private_redis_server.url)
+    try:
+        await counters.ping()
+        private_redis_server.stop()
+        with pytest.raises(LimitsUnavailable, match=r"counters at redis://127\.0\.0\.1:"):
+            await counters.ping()
+        binary = redis_server_binary()
+        assert binary is not None
+        with private_redis(binary, tmp_path, private_redis_server.port):
+            await counters.ping()
+    finally:
+        await counters.aclose()
+
+
 def test_urls_are_shown_without_their_password() -> None:
     assert shown_redis_url("redis://user:pw@host:6380/2") == "redis://user:***@host:6380/2"
     assert shown_redis_url("rediss://:pw@host") == "rediss://:***@host"

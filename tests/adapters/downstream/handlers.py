@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from mcpwall.ports.downstream import Admitted, HttpExchange, HttpReply
+from mcpwall.ports.downstream import ALWAYS_READY, Admitted, HttpExchange, HttpReply, Readiness
 
 
 class AdmitsAll:
@@ -20,5 +20,5 @@ class AdmitsAll:
     async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
         pass
 
-    def ready(self) -> bool:
-        return True
+    async def readiness(self) -> Readiness:
+        return ALWAYS_READY

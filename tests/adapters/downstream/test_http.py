@@ -12,7 +12,14 @@ import pytest
 from mcpwall.adapters.downstream.capacity import VOUCH
 from mcpwall.adapters.downstream.exchange import Message
 from mcpwall.adapters.downstream.http import DownstreamApp
-from mcpwall.ports.downstream import Admitted, HttpExchange, HttpReply
+from mcpwall.ports.downstream import (
+    ALWAYS_READY,
+    Admitted,
+    Check,
+    HttpExchange,
+    HttpReply,
+    Readiness,
+)
 from tests.adapters.downstream.handlers import AdmitsAll
 from tests.conftest import until_cancelled
 
@@ -25,14 +32,14 @@ class Recorder(AdmitsAll):
     def __init__(self, reply: HttpReply | None = None) -> None:
         self.seen: list[HttpExchange] = []
         self.reply = reply or HttpReply(200, [("content-type", "application/json")], b"{}")
-        self.is_ready = True
+        self.readiness_now = ALWAYS_READY
 
     async def handle(self, exchange: HttpExchange) -> HttpReply:
         self.seen.append(exchange)
         return self.reply
 
-    def ready(self) -> bool:
-        return self.is_ready
+    async def readiness(self) -> Readiness:
+        return self.readiness_now
 
 
 def client(app: DownstreamApp, host: str = "127.0.0.1:8700") -> httpx.AsyncClient:
@@ -55,11 +62,27 @@ async def test_routes_and_upstream_names() -> None:
 
 async def test_health_and_readiness() -> None:
     handler = Recorder()
+    ok, down = Check(True, "reachable"), Check(False, "database sqlite:///x is unavailable: gone")
+    handler.readiness_now = Readiness({"store": ok, "grants": ok})
     async with client(DownstreamApp(handler)) as http:
         assert (await http.get("/healthz")).json() == {"status": "ok"}
-        assert (await http.get("/readyz")).status_code == 200
-        handler.is_ready = False
-        assert (await http.get("/readyz")).status_code == 503
+        ready = await http.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.headers["cache-control"] == "no-store"
+        assert ready.json() == {
+            "ready": True,
+            "checks": {
+                "store": {"ok": True, "detail": "reachable"},
+                "grants": {"ok": True, "detail": "reachable"},
+            },
+        }
+        handler.readiness_now = Readiness({"store": down, "grants": ok})
+        unready = await http.get("/readyz")
+        health = await http.get("/healthz")
+    assert unready.status_code == 503
+    assert unready.json()["ready"] is False
+    assert unready.json()["checks"]["store"] == {"ok": False, "detail": down.detail}
+    assert health.status_code == 200  # liveness: the process serves
 
 
 @pytest.mark.parametrize(

@@ -7,9 +7,10 @@ import stat
 from pathlib import Path
 
 import pytest
+from sqlalchemy import make_url
 
 from mcpwall.adapters.store import open_store
-from mcpwall.adapters.store.engine import database_url
+from mcpwall.adapters.store.engine import database_url, shown_url
 from mcpwall.core.errors import InvalidValue, SecretKeyError, StoreUnavailable
 from mcpwall.core.registry import Upstream
 
@@ -108,3 +109,18 @@ def test_an_environment_key_is_used_instead_of_a_key_file(tmp_path: Path) -> Non
         assert reopened.get_upstream("k8s").env == {"TOKEN": "t0ken"}
     finally:
         reopened.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresql://u:pw@db:5432/x", "postgresql://u:***@db:5432/x"),
+        (
+            "postgresql://u@db/x?password=pw&sslmode=require&sslpassword=k",
+            "postgresql://u@db/x?password=***&sslmode=require&sslpassword=***",
+        ),
+        ("postgresql://db/x?sslmode=require", "postgresql://db/x?sslmode=require"),
+    ],
+)
+def test_shown_urls_mask_passwords_in_the_user_part_and_the_query(url: str, shown: str) -> None:
+    assert shown_url(make_url(url)) == shown

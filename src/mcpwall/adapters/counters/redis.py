@@ -156,6 +156,14 @@ class RedisCounters:
         counts = dict(zip(logs, (int(reply) for reply in replies), strict=True))
         return [counts[self._key(budget)] for budget in requests]
 
+    async def ping(self) -> None:
+        try:
+            await self._client.ping()
+        except (RedisError, OSError) as error:
+            self._unreachable(error)
+            raise LimitsUnavailable(self._url, _reason(error)) from error
+        self._reached()
+
     async def aclose(self) -> None:
         await self._client.aclose()
 

@@ -122,6 +122,9 @@ class SQLCounters:
             return []
         return await asyncio.to_thread(self._usage, tuple(requests), now)
 
+    async def ping(self) -> None:
+        await asyncio.to_thread(self._ping)
+
     async def aclose(self) -> None:
         self._engine.dispose()
 
@@ -177,6 +180,11 @@ class SQLCounters:
                 row = cursor.fetchone()
                 counts[name] = 0 if row is None else int(row[0])
         return [counts[budget.log] for budget in budgets]
+
+    def _ping(self) -> None:
+        with self._transaction(write=False) as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchall()
 
     def _give_back(self, ids: tuple[int, ...]) -> None:
         with self._transaction() as cursor:

@@ -29,7 +29,7 @@ from mcpwall.adapters.downstream.exchange import CUT_SHORT
 from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.strictjson import MAX_BODY_BYTES
-from mcpwall.ports.downstream import HttpExchange, HttpHandler, HttpReply
+from mcpwall.ports.downstream import HttpExchange, HttpHandler, HttpReply, Readiness
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -38,6 +38,7 @@ Send = Callable[[Message], Awaitable[None]]
 
 LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 METHODS = ("POST", "GET", "DELETE")
+PROBE_HEADERS = (("content-type", "application/json"), ("cache-control", "no-store"))
 # A request still running this long gets a watcher for its client going away (see
 # _unless_disconnected); answers that come sooner never need one.
 WATCH_AFTER_SECONDS = 0.05
@@ -104,11 +105,10 @@ class DownstreamApp:
     async def _reply(self, scope: Scope, receive: Receive, send: Send) -> HttpReply | None:
         path: str = scope["path"]
         method: str = scope["method"]
-        if path in ("/healthz", "/readyz"):
-            ready = path == "/healthz" or self.handler.ready()
-            status = 200 if ready else 503
-            body = orjson.dumps({"status": "ok" if ready else "unavailable"})
-            return HttpReply(status, [("content-type", "application/json")], body)
+        if path == "/healthz":
+            return HttpReply(200, list(PROBE_HEADERS), orjson.dumps({"status": "ok"}))
+        if path == "/readyz":
+            return readiness_reply(await self.handler.readiness())
         upstream = _route(path)
         if upstream is None:
             return error_reply(404, f"no such endpoint {path!r} (expected /mcp or /mcp/UPSTREAM)")
@@ -177,6 +177,16 @@ class DownstreamApp:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks)
+
+
+def readiness_reply(readiness: Readiness) -> HttpReply:
+    """``/readyz``'s answer: 200 when ready, else 503; either way every check, as
+    ``{"ready": …, "checks": {NAME: {"ok": …, "detail": …}}}``."""
+    checks = {
+        name: {"ok": check.ok, "detail": check.detail} for name, check in readiness.checks.items()
+    }
+    body = orjson.dumps({"ready": readiness.ready, "checks": checks})
+    return HttpReply(200 if readiness.ready else 503, list(PROBE_HEADERS), body)
 
 
 def _route(path: str) -> str | None:

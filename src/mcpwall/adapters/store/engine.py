@@ -13,6 +13,7 @@ waits for another instead of failing at once). Write transactions start with
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -62,8 +63,14 @@ def database_url(url: str | None, home: Path) -> URL:
 
 
 def shown_url(url: URL) -> str:
-    """``url`` as messages show it: without its password."""
-    return url.render_as_string(hide_password=True)
+    """``url`` as messages show it: its password masked, in the user part and in the query
+    (``?password=…``, ``?sslpassword=…``) alike; other parameters (``sslmode``) are kept."""
+    shown = url.render_as_string(hide_password=True)
+    return _SECRET_PARAMETER.sub(r"\1=***", shown)
+
+
+# A query parameter holding a secret, and its value (up to the next parameter).
+_SECRET_PARAMETER = re.compile(r"([?&][^=&]*(?:password|secret|token)[^=&]*)=[^&]*", re.IGNORECASE)
 
 
 def create(url: URL) -> Engine:
