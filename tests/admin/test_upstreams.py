@@ -18,6 +18,7 @@ def test_register_a_stdio_upstream_and_read_it_back_with_values_masked(api: Api)
         "args": ["-y", "mcp-server-kubernetes"],
         "cwd": None,
         "env": {"KUBE_TOKEN": "***"},
+        "pinning": "enforce",
     }
     assert added.json() == expected
     assert api.viewer.get("/api/upstreams/kubernetes").json() == expected
@@ -30,6 +31,7 @@ def test_register_http_and_sse_upstreams(api: Api) -> None:
         "kind": "http",
         "url": "https://api.example.com/mcp",
         "headers": {"Authorization": "***"},
+        "pinning": "enforce",
     }
     legacy = {"name": "legacy", "kind": "sse", "url": "http://127.0.0.1:9000/sse"}
     assert api.admin.post("/api/upstreams", json=legacy).json()["kind"] == "sse"

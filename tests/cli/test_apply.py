@@ -86,6 +86,26 @@ def test_apply_updates_what_changed_and_shows_a_diff(
     assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
 
 
+def test_apply_sets_and_round_trips_the_pinning_mode(mcpwall: Run, config: Path) -> None:
+    warned = CONFIG.replace(
+        "url: https://127.0.0.1:9/mcp", "url: https://127.0.0.1:9/mcp\n    pinning: warn"
+    )
+    config.write_text(warned.replace("command: npx", "pinning: off\n    command: npx"), "utf-8")
+    assert mcpwall("apply", "-f", str(config)).exit_code == 0
+    listed = json.loads(mcpwall("upstream", "list", "--json").output)
+    assert {u["name"]: u["pinning"] for u in listed} == {"docs": "warn", "k8s": "off"}
+    assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
+
+    config.write_text(CONFIG, encoding="utf-8")  # pinning left out: enforce
+    result = mcpwall("apply", "-f", str(config))
+    assert result.exit_code == 0, result.output
+    assert "~ upstream docs  changed: pinning warn → enforce" in result.output
+    assert "~ upstream k8s  changed: pinning off → enforce" in result.output
+    listed = json.loads(mcpwall("upstream", "list", "--json").output)
+    assert {u["name"]: u["pinning"] for u in listed} == {"docs": "enforce", "k8s": "enforce"}
+    assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
+
+
 def test_dry_run_changes_nothing(mcpwall: Run, config: Path) -> None:
     result = mcpwall("apply", "-f", str(config), "--dry-run")
     assert result.exit_code == 0
@@ -110,6 +130,11 @@ def test_dry_run_changes_nothing(mcpwall: Run, config: Path) -> None:
         ("default: deny", "default: maybe", '/policies/read-only: policy /default: found "maybe"'),
         ("expires: 30d", "expires: 30 days", '/grants/0/expires: duration "30 days"'),
         ("url: https://127.0.0.1:9/mcp", "url: ftp://x", "an http:// or https:// URL"),
+        (
+            "url: https://127.0.0.1:9/mcp",
+            "url: https://127.0.0.1:9/mcp\n    pinning: warm",
+            '/upstreams/docs/pinning: found "warm" (expected one of enforce, warn, off; did you mean "warn"?)',
+        ),
         (
             "upstreams:",
             "upstream:",

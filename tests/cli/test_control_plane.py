@@ -87,9 +87,10 @@ def test_upstream_list_masks_secret_values(mcpwall: Run) -> None:
     register(mcpwall)
     listed = json_output(mcpwall("upstream", "list", "--json"))
     assert listed == [
-        {"name": "github", "kind": "http", "url": "https://127.0.0.1:9/mcp", "headers": {"Authorization": "***"}},
+        {"name": "github", "kind": "http", "url": "https://127.0.0.1:9/mcp", "headers": {"Authorization": "***"},
+         "pinning": "enforce"},
         {"name": "k8s", "kind": "stdio", "command": "npx", "args": ["-y", "mcp-server-kubernetes"], "cwd": None,
-         "env": {"KUBE_TOKEN": "***"}},
+         "env": {"KUBE_TOKEN": "***"}, "pinning": "enforce"},
     ]  # fmt: skip
     text = mcpwall("upstream", "list").output
     assert "KUBE_TOKEN=***" in text

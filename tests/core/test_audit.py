@@ -31,7 +31,7 @@ def test_an_upstream_is_described_by_its_kind_and_keys_only() -> None:
         "upstream.add",
         "upstream",
         "k8s",
-        {"kind": "stdio", "env_keys": ["A", "TOKEN"], "header_keys": []},
+        {"kind": "stdio", "env_keys": ["A", "TOKEN"], "header_keys": [], "pinning": "enforce"},
     )
     remote = Upstream.remote("gh", "https://user:s3cret@h/?key=s3cret", {"X-Key": "s3cret"})
     assert "s3cret" not in repr(upstream_change(Action.UPSTREAM_UPDATE, remote))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -13,15 +14,20 @@ import rfc8785
 from hypothesis import assume, given, strategies as st
 
 from mcpwall.core import jsonpointer
+from mcpwall.core.errors import InvalidValue
 from mcpwall.core.pins import (
     EXCLUDED_KEYS,
     Change,
     Status,
     ToolStatus,
     canonical,
+    definition_text,
     diff,
     instructions_hash,
+    new_instructions_hash,
+    new_pins,
     pin_hash,
+    read_tool_pin,
     render_diff,
     statuses,
     suspicious,
@@ -491,3 +497,28 @@ def test_rendered_diffs_show_hidden_characters() -> None:
     lines = render_diff(diff(tool("x", "plain"), tool("x", "pla\u200bin")))
     assert "+pla<U+200B>in" in lines
     assert not any("\u200b" in line for line in lines)
+
+
+# --- stored pins ---------------------------------------------------------------------------------
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def test_a_definition_is_kept_as_compact_json_in_its_own_order() -> None:
+    tool = {"name": "t", "z": {"b": 1, "a": [1.5, 2**63]}, "d": "é\u200b日本"}
+    text = definition_text(tool)
+    assert text == '{"name":"t","z":{"b":1,"a":[1.5,9223372036854775808]},"d":"é\u200b日本"}'
+    pin = read_tool_pin("up", "t", text, pin_hash(tool), NOW, "me")
+    assert pin.tool == tool
+    assert json.dumps(pin.tool) == json.dumps(tool)
+
+
+def test_new_pins_compute_the_hash_and_refuse_what_is_not_a_tool() -> None:
+    [pin] = new_pins("up", [{"name": "t", "x": None}])
+    assert (pin.name, pin.hash) == ("t", pin_hash({"name": "t", "x": None}))
+    for bad in ([{"x": 1}], [{"name": ""}], [{"name": "t"}, {"name": "t"}], [{"name": "t", "n": float("inf")}]):  # fmt: skip
+        with pytest.raises(InvalidValue):
+            new_pins("up", bad)
+    assert new_instructions_hash("up", None) == instructions_hash(None)
+    with pytest.raises(InvalidValue):
+        new_instructions_hash("up", "\ud800")

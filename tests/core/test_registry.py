@@ -12,6 +12,7 @@ from mcpwall.core.names import check_name
 from mcpwall.core.registry import (
     AdminToken,
     Grant,
+    Pinning,
     Role,
     Status,
     Upstream,
@@ -249,3 +250,20 @@ def test_text_that_is_not_valid_unicode_is_refused(build: Callable[[], Upstream]
     """A command line can carry undecodable bytes (lone surrogates); they can't be stored."""
     with pytest.raises(InvalidValue, match="valid UTF-8 text"):
         build()
+
+
+def test_an_upstream_pins_its_tools_in_enforce_mode_unless_told_otherwise() -> None:
+    assert Upstream.stdio("k8s", "npx").pinning is Pinning.ENFORCE
+    assert Upstream.remote("gh", "https://h/mcp").pinning is Pinning.ENFORCE
+    warned = Upstream.stdio("k8s", "npx", pinning=Pinning.WARN)
+    assert warned.pinning is Pinning.WARN
+    off = Upstream.remote("gh", "https://h/mcp", pinning="off")  # type: ignore[arg-type]
+    assert off.pinning is Pinning.OFF
+    assert "pinning='off'" in repr(off)
+    assert warned != Upstream.stdio("k8s", "npx")
+
+
+@pytest.mark.parametrize("mode", ["", "Enforce", "strict", None])
+def test_an_unknown_pinning_mode_is_refused_naming_the_modes(mode: object) -> None:
+    with pytest.raises(InvalidValue, match=r"pinning .*expected one of enforce, warn, off"):
+        Upstream.stdio("k8s", "npx", pinning=mode)  # type: ignore[arg-type]

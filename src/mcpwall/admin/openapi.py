@@ -195,6 +195,9 @@ TOKEN = {
     }
 }
 
+# mcpwall.core.registry.Pinning: what the gateway does with a tool that differs from its pin.
+PINNING: Schema = {"enum": ["enforce", "warn", "off"]}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({"code": STRING, "message": STRING}, {"problems": array(PROBLEM)})}),
     "Problem": PROBLEM,
@@ -206,6 +209,7 @@ SCHEMAS: dict[str, Schema] = {
             "args": array(STRING),
             "cwd": nullable(STRING),
             "env": {"type": "object", "additionalProperties": MASKED},
+            "pinning": PINNING,
         }
     ),
     "RemoteUpstream": obj(
@@ -214,6 +218,7 @@ SCHEMAS: dict[str, Schema] = {
             "kind": {"enum": ["http", "sse"]},
             "url": STRING,
             "headers": {"type": "object", "additionalProperties": MASKED},
+            "pinning": PINNING,
         }
     ),
     "Upstream": {

@@ -10,6 +10,7 @@ A config file names upstreams, policies and grants::
         url: https://mcp.example.com/mcp
         headers: {Authorization: "Bearer ${GITHUB_TOKEN}"}
         transport: http                           # or sse
+        pinning: warn                             # enforce (the default), warn or off
     policies:
       seed: policies/seed.json                    # a file, relative to the config file
       read-only: {version: "1", default: deny, tools: {get_pod: {}}}   # or the document inline
@@ -23,6 +24,7 @@ names an upstream and a policy that exist (in the store or in the file). Applyin
 twice changes nothing the second time. Objects the file doesn't mention are left alone.
 A grant's bindings can't be changed in place (its token would silently gain or lose access):
 a grant whose bindings differ from the file is reported, to be revoked and issued anew.
+An upstream is described whole: one whose ``pinning`` is left out is set to ``enforce``.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ from mcpwall.control import ControlPlane, compile_text, upstreams
 from mcpwall.core import jsonpointer
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import DocumentError, InvalidValue, Problem
-from mcpwall.core.registry import Upstream, UpstreamKind
+from mcpwall.core.registry import Pinning, Upstream, UpstreamKind
 from mcpwall.core.shapes import ShapeReader
 
 TOP_KEYS = ("upstreams", "policies", "grants")
 STDIO_KEYS = ("command", "env", "cwd")
 REMOTE_KEYS = ("url", "headers", "transport")
+COMMON_KEYS = ("pinning",)
+PINNING_MODES = tuple(mode.value for mode in Pinning)
 GRANT_KEYS = ("label", "bind", "expires")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -150,12 +154,16 @@ class _ConfigReader(ShapeReader):
         return None
 
     def upstream(self, name: str, value: object, pointer: str) -> Upstream | None:
-        spec = self.expect_object(value, pointer, STDIO_KEYS + REMOTE_KEYS)
+        spec = self.expect_object(value, pointer, STDIO_KEYS + REMOTE_KEYS + COMMON_KEYS)
         if spec is None:
             return None
         if ("command" in spec) == ("url" in spec):
             self.problem(pointer, 'expected exactly one of "command" (stdio) or "url" (http, sse)')
             return None
+        mode = self.expect_choice(
+            spec.get("pinning", Pinning.ENFORCE.value), pointer + "/pinning", PINNING_MODES
+        )
+        pinning = Pinning.ENFORCE if mode is None else Pinning(mode)
         if "command" in spec:
             extra = [key for key in REMOTE_KEYS if key in spec]
             argv = self.command(spec["command"], pointer + "/command")
@@ -165,10 +173,11 @@ class _ConfigReader(ShapeReader):
                 self.problem(
                     pointer, f"{', '.join(extra)} apply to url upstreams, not to a command"
                 )
-            if not argv or env is None:
+            if not argv or env is None or mode is None:
                 return None
             return self.guarded(
-                pointer, lambda: Upstream.stdio(name, argv[0], tuple(argv[1:]), env, cwd)
+                pointer,
+                lambda: Upstream.stdio(name, argv[0], tuple(argv[1:]), env, cwd, pinning=pinning),
             )
         extra = [key for key in STDIO_KEYS if key in spec]
         if extra:
@@ -178,10 +187,11 @@ class _ConfigReader(ShapeReader):
         transport = self.expect_choice(
             spec.get("transport", "http"), pointer + "/transport", ("http", "sse")
         )
-        if url is None or headers is None or transport is None or extra:
+        if url is None or headers is None or transport is None or extra or mode is None:
             return None
         return self.guarded(
-            pointer, lambda: Upstream.remote(name, url, headers, UpstreamKind(transport))
+            pointer,
+            lambda: Upstream.remote(name, url, headers, UpstreamKind(transport), pinning=pinning),
         )
 
     def command(self, value: object, pointer: str) -> list[str]:
@@ -369,6 +379,8 @@ def _upstream_changes(have: Upstream, wanted: Upstream) -> str:
         for name in ("kind", "command", "args", "cwd", "url")
         if getattr(have, name) != getattr(wanted, name)
     ]
+    if have.pinning is not wanted.pinning:
+        changed.append(f"pinning {have.pinning.value} → {wanted.pinning.value}")
     for name in ("env", "headers"):
         old, new = dict(getattr(have, name)), dict(getattr(wanted, name))
         if old != new:

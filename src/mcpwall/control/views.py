@@ -49,6 +49,7 @@ def upstream_view(upstream: Upstream) -> JSONObject:
         view["env"] = dict.fromkeys(upstream.env, MASK)
     else:
         view |= {"url": masked_url(upstream.url), "headers": dict.fromkeys(upstream.headers, MASK)}
+    view["pinning"] = upstream.pinning.value
     return view
 
 

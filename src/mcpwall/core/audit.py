@@ -28,6 +28,8 @@ class Action(StrEnum):
     UPSTREAM_ADD = "upstream.add"
     UPSTREAM_UPDATE = "upstream.update"
     UPSTREAM_REMOVE = "upstream.remove"
+    UPSTREAM_PIN = "upstream.pin"
+    UPSTREAM_UNPIN = "upstream.unpin"
     POLICY_SET = "policy.set"
     GRANT_ISSUE = "grant.issue"
     GRANT_REVOKE = "grant.revoke"
@@ -73,8 +75,29 @@ def upstream_change(action: Action, upstream: Upstream) -> Change:
         "kind": upstream.kind.value,
         "env_keys": sorted(upstream.env),
         "header_keys": sorted(upstream.headers),
+        "pinning": upstream.pinning.value,
     }
     return Change(action.value, "upstream", upstream.name, details)
+
+
+def pin_change(
+    upstream: str, tool_hashes: Mapping[str, str], instructions_hash: str | None
+) -> Change:
+    """Tools (and perhaps the server's instructions) pinned: their names and new hashes only.
+
+    Never their text: a definition is the upstream's to show, and a poisoned one would carry
+    its payload into every reader of the trail. ``instructions_hash`` is None when the
+    instructions' pin was left as it was.
+    """
+    details: dict[str, JSON] = {"tools": {name: tool_hashes[name] for name in sorted(tool_hashes)}}
+    if instructions_hash is not None:
+        details["instructions_hash"] = instructions_hash
+    return Change(Action.UPSTREAM_PIN.value, "upstream", upstream, details)
+
+
+def unpin_change(upstream: str, names: Sequence[str]) -> Change:
+    """Pins removed (tools the upstream no longer lists): their names."""
+    return Change(Action.UPSTREAM_UNPIN.value, "upstream", upstream, {"tools": sorted(names)})
 
 
 def policy_change(version: PolicyVersion) -> Change:

@@ -19,6 +19,7 @@
          ├─ NotFound        … the named object does not exist
          ├─ Conflict        … the change collides with existing state (a duplicate label, say)
          ├─ StoreUnavailable … the database could not be reached or used
+         ├─ PinUnreadable   … a stored tool pin cannot be read: the upstream's tools are withheld
          └─ SecretKeyError  … the key for secrets at rest is malformed or not the right one
 
     MCPWallError
@@ -204,6 +205,25 @@ class StoreUnavailable(StoreError):  # noqa: N818
         self.url = url
         self.reason = reason
         super().__init__(f"database {url} is unavailable: {reason}")
+
+
+class PinUnreadable(StoreError):  # noqa: N818
+    """A stored pin (``core.pins``) that cannot be read: its definition is not JSON, its hash is
+    not of the scheme this version computes, or does not match the stored definition.
+
+    Fail closed: whoever reads pins withholds the upstream's tools until they are pinned again.
+    ``tool`` is None when the unreadable pin is the server's instructions'.
+    """
+
+    def __init__(self, upstream: str, tool: str | None, reason: str) -> None:
+        self.upstream = upstream
+        self.tool = tool
+        self.reason = reason
+        what = "instructions" if tool is None else f"tool {_quote(tool)}"
+        super().__init__(
+            f"upstream {_quote(upstream)}: the stored pin of {what} cannot be read ({reason}); "
+            "its tools are withheld until they are pinned again"
+        )
 
 
 class SecretKeyError(StoreError):

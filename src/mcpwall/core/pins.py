@@ -30,14 +30,20 @@ also hide the invisible characters :func:`suspicious` looks for inside text that
 from __future__ import annotations
 
 import difflib
+import enum
 import hashlib
+import json
 import math
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+from types import MappingProxyType
+from typing import Literal, TypeAlias
 
 from mcpwall.core import jsonpointer
+from mcpwall.core.errors import InvalidValue, PinUnreadable
 
 # The hash scheme, stored with every hash so that a future scheme (another canonical form, or
 # another exclusion list) is recognised rather than compared to the old one as "changed".
@@ -465,3 +471,168 @@ def render_diff(fields: Sequence[FieldDiff]) -> list[str]:
             else:
                 lines.append(f"{change.pointer}: {change.old} → {change.new}")
     return [visible(line) for line in lines]
+
+
+# --- stored pins ---------------------------------------------------------------------------------
+#
+# What a store keeps per upstream (``ports.store.PinStore``): each pinned tool object as JSON
+# text, exactly as the upstream sent it (key order and all text intact: it is what a diff shows),
+# with its hash and who pinned it when; and the pin of the server's instructions. The functions
+# below are the one place that writes and reads that text, so every store fails closed alike.
+
+
+class _Unset(enum.Enum):
+    UNSET = "unset"
+
+
+UNSET = _Unset.UNSET
+"""``pin_tools(..., instructions=UNSET)``: leave the instructions' pin as it is."""
+
+InstructionsArg: TypeAlias = "str | Literal[_Unset.UNSET] | None"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolPin:
+    """One pinned tool: the object as the upstream sent it, its :func:`pin_hash`, who and when."""
+
+    tool: Mapping[str, object]
+    hash: str
+    pinned_at: datetime
+    pinned_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class InstructionsPin:
+    """The pinned ``instructions`` of a server (None: it sent none), and their hash."""
+
+    text: str | None
+    hash: str
+    pinned_at: datetime
+    pinned_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Pins:
+    """An upstream's pins: its tools by name, and its instructions (None: never pinned)."""
+
+    upstream: str
+    tools: Mapping[str, ToolPin] = field(default_factory=dict)
+    instructions: InstructionsPin | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tools", MappingProxyType(dict(self.tools)))
+
+    @property
+    def empty(self) -> bool:
+        """Whether nothing was ever pinned (or everything was unpinned)."""
+        return not self.tools and self.instructions is None
+
+    def definitions(self) -> dict[str, Mapping[str, object]]:
+        """The pinned tool objects by name, as :func:`statuses` takes them."""
+        return {name: pin.tool for name, pin in self.tools.items()}
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"a value of type {type(value).__name__} is not JSON")
+
+
+def definition_text(tool: Mapping[str, object]) -> str:
+    """The JSON text a store keeps for ``tool``: compact, keys in the order given, non-ASCII
+    text as it is; reading it back (:func:`read_tool_pin`) gives an equal object."""
+    return json.dumps(
+        tool, ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=_plain
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewPin:
+    """A tool about to be pinned: its name, stored text and hash, computed here, never taken
+    from a caller."""
+
+    name: str
+    text: str
+    hash: str
+
+
+def new_pins(upstream: str, tools: Sequence[Mapping[str, object]]) -> list[NewPin]:
+    """Check tools to pin (objects, each with a distinct string ``name``, all JSON) and compute
+    what a store keeps of each; :class:`InvalidValue` for the first that is not fit."""
+    pins: list[NewPin] = []
+    seen: set[str] = set()
+    for index, tool in enumerate(tools):
+        where = f'upstream "{upstream}" tool #{index}'
+        if not isinstance(tool, Mapping):
+            raise InvalidValue(where, type(tool).__name__, "a JSON object")
+        name = tool.get("name")
+        if not isinstance(name, str) or not name:
+            raise InvalidValue(f"{where} name", repr(name), "a non-empty string")
+        if name in seen:
+            raise InvalidValue(f"{where} name", name, "a name no other tool given has")
+        seen.add(name)
+        try:
+            digest = pin_hash(tool)
+            text = definition_text(tool)
+        except (TypeError, ValueError) as error:
+            raise InvalidValue(f'{where} "{visible(name)}"', str(error), "a JSON object") from None
+        pins.append(NewPin(name, text, digest))
+    return pins
+
+
+def _no_constants(name: str) -> object:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {json.dumps(key)}")
+        result[key] = value
+    return result
+
+
+def _check_scheme(upstream: str, tool: str | None, stored_hash: object) -> str:
+    if not isinstance(stored_hash, str) or not stored_hash.startswith(SCHEME + ":"):
+        shown = str(stored_hash)[:16]
+        reason = f'its hash "{shown}" is not of scheme {SCHEME}'
+        raise PinUnreadable(upstream, tool, reason)
+    return stored_hash
+
+
+def read_tool_pin(
+    upstream: str, name: str, text: str, stored_hash: str, pinned_at: datetime, pinned_by: str
+) -> ToolPin:
+    """A stored tool pin, checked: :class:`PinUnreadable` when its hash is of another scheme,
+    its text is not one JSON object named ``name``, or the hash is not the text's."""
+    _check_scheme(upstream, name, stored_hash)
+    try:
+        tool = json.loads(text, object_pairs_hook=_unique, parse_constant=_no_constants)
+    except (TypeError, ValueError) as error:
+        raise PinUnreadable(upstream, name, f"its definition is not JSON: {error}") from None
+    if not isinstance(tool, dict) or tool.get("name") != name:
+        raise PinUnreadable(upstream, name, "its definition is not an object with this name")
+    if pin_hash(tool) != stored_hash:
+        raise PinUnreadable(upstream, name, "its hash is not the hash of its definition")
+    return ToolPin(tool, stored_hash, pinned_at, pinned_by)
+
+
+def read_instructions_pin(
+    upstream: str, text: str | None, stored_hash: str, pinned_at: datetime, pinned_by: str
+) -> InstructionsPin:
+    """The stored pin of a server's instructions, checked as :func:`read_tool_pin` does."""
+    _check_scheme(upstream, None, stored_hash)
+    if instructions_hash(text) != stored_hash:
+        raise PinUnreadable(upstream, None, "its hash is not the hash of the instructions")
+    return InstructionsPin(text, stored_hash, pinned_at, pinned_by)
+
+
+def new_instructions_hash(upstream: str, text: str | None) -> str:
+    """:func:`instructions_hash`, or :class:`InvalidValue` when ``text`` is not JSON text."""
+    if text is not None and not isinstance(text, str):
+        raise InvalidValue(f'upstream "{upstream}" instructions', repr(text), "text or None")
+    try:
+        return instructions_hash(text)
+    except ValueError as error:
+        raise InvalidValue(f'upstream "{upstream}" instructions', str(error), "JSON text") from None

@@ -39,6 +39,17 @@ class UpstreamKind(StrEnum):
 _KINDS = frozenset(kind.value for kind in UpstreamKind)
 
 
+class Pinning(StrEnum):
+    """What the gateway does with a tool whose definition differs from its pin (``core.pins``)."""
+
+    ENFORCE = "enforce"  # withhold it until a person accepts the new definition
+    WARN = "warn"  # serve it, and mark every listing and call in the proxy log
+    OFF = "off"  # keep no pins
+
+
+_PINNING = frozenset(mode.value for mode in Pinning)
+
+
 @dataclass(frozen=True, slots=True, repr=False)
 class Upstream:
     """A registered MCP server: a command to spawn (stdio) or a URL (http, sse).
@@ -54,6 +65,7 @@ class Upstream:
     cwd: str | None = None
     url: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    pinning: Pinning = Pinning.ENFORCE
 
     @classmethod
     def stdio(
@@ -63,9 +75,19 @@ class Upstream:
         args: tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
         cwd: str | None = None,
+        *,
+        pinning: Pinning = Pinning.ENFORCE,
     ) -> Upstream:
         """An upstream spawned as ``command *args`` with extra ``env``, in ``cwd``."""
-        return cls(name, UpstreamKind.STDIO, command=command, args=args, env=env or {}, cwd=cwd)
+        return cls(
+            name,
+            UpstreamKind.STDIO,
+            command=command,
+            args=args,
+            env=env or {},
+            cwd=cwd,
+            pinning=pinning,
+        )
 
     @classmethod
     def remote(
@@ -74,16 +96,22 @@ class Upstream:
         url: str,
         headers: Mapping[str, str] | None = None,
         kind: UpstreamKind = UpstreamKind.HTTP,
+        *,
+        pinning: Pinning = Pinning.ENFORCE,
     ) -> Upstream:
         """An upstream reached at ``url`` (Streamable HTTP, or legacy SSE), sending ``headers``."""
-        return cls(name, kind, url=url, headers=headers or {})
+        return cls(name, kind, url=url, headers=headers or {}, pinning=pinning)
 
     def __post_init__(self) -> None:
         check_name(self.name, "upstream name")
         if self.kind not in _KINDS:
             raise InvalidValue(f'upstream "{self.name}" kind', self.kind, "one of stdio, http, sse")
+        if self.pinning not in _PINNING:
+            expected = "one of enforce, warn, off"
+            raise InvalidValue(f'upstream "{self.name}" pinning', str(self.pinning), expected)
         # Copies behind read-only views: neither the caller nor a reader can change a stored value.
         object.__setattr__(self, "kind", UpstreamKind(self.kind))
+        object.__setattr__(self, "pinning", Pinning(self.pinning))
         object.__setattr__(self, "args", tuple(self.args))
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
         object.__setattr__(self, "headers", MappingProxyType(dict(self.headers)))
@@ -134,7 +162,7 @@ class Upstream:
         return (
             f"Upstream(name={self.name!r}, kind={self.kind.value!r}, command={self.command!r}, "
             f"args={self.args!r}, env={env!r}, cwd={self.cwd!r}, url={self.url!r}, "
-            f"headers={headers!r})"
+            f"headers={headers!r}, pinning={self.pinning.value!r})"
         )
 
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from mcpwall.core.audit import (
@@ -21,12 +21,23 @@ from mcpwall.core.audit import (
     admin_token_change,
     check_page_size,
     grant_change,
+    pin_change,
     policy_change,
+    unpin_change,
     upstream_change,
 )
 from mcpwall.core.errors import NotFound
 from mcpwall.core.logins import LoginSession
 from mcpwall.core.names import check_name
+from mcpwall.core.pins import (
+    UNSET,
+    InstructionsArg,
+    Pins,
+    new_instructions_hash,
+    new_pins,
+    read_instructions_pin,
+    read_tool_pin,
+)
 from mcpwall.core.registry import (
     ADMIN_ID_PREFIX,
     GRANT_ID_PREFIX,
@@ -66,6 +77,9 @@ class MemoryStore:
         self._admin_tokens: dict[str, AdminToken] = {}
         self._audit: list[AuditEvent] = []
         self._logins: dict[str, LoginSession] = {}  # by secret hash
+        # upstream → tool name → its pin as a SQL store keeps it (the text, read on each get)
+        self._tool_pins: dict[str, dict[str, _StoredPin]] = {}
+        self._instruction_pins: dict[str, _StoredInstructions] = {}
 
     def _commit(self, actor: str, change: Change) -> None:
         """Bump the revision and record a change just made: the end of a transaction."""
@@ -130,7 +144,65 @@ class MemoryStore:
             if labels:
                 raise upstream_in_use(name, labels)
             del self._upstreams[name]
+            self._tool_pins.pop(name, None)
+            self._instruction_pins.pop(name, None)
             self._commit(actor, upstream_change(Action.UPSTREAM_REMOVE, upstream))
+
+    # Pins
+
+    def get_pins(self, upstream: str) -> Pins:
+        with self._lock:
+            self.get_upstream(upstream)
+            return _read_pins(
+                upstream,
+                self._tool_pins.get(upstream, {}),
+                self._instruction_pins.get(upstream),
+            )
+
+    def pin_tools(
+        self,
+        upstream: str,
+        tools: Sequence[Mapping[str, object]],
+        *,
+        instructions: InstructionsArg = UNSET,
+        actor: str,
+    ) -> Pins:
+        check_actor(actor)
+        pins = new_pins(upstream, tools)
+        text_hash = None if instructions is UNSET else new_instructions_hash(upstream, instructions)
+        with self._lock:
+            self.get_upstream(upstream)
+            stored = dict(self._tool_pins.get(upstream, {}))
+            held = self._instruction_pins.get(upstream)
+            if not pins and text_hash is None:
+                return _read_pins(upstream, stored, held)
+            now = self._clock.now()
+            for pin in pins:
+                stored[pin.name] = _StoredPin(pin.text, pin.hash, now, actor)
+            if text_hash is not None and instructions is not UNSET:
+                held = _StoredInstructions(instructions, text_hash, now, actor)
+            # Read before keeping: a change that leaves a pin unreadable is refused whole.
+            result = _read_pins(upstream, stored, held)
+            self._tool_pins[upstream] = stored
+            if held is not None:
+                self._instruction_pins[upstream] = held
+            hashes = {pin.name: pin.hash for pin in pins}
+            self._commit(actor, pin_change(upstream, hashes, text_hash))
+            return result
+
+    def unpin_tools(self, upstream: str, names: Collection[str], *, actor: str) -> Pins:
+        check_actor(actor)
+        with self._lock:
+            self.get_upstream(upstream)
+            stored = dict(self._tool_pins.get(upstream, {}))
+            removed = sorted(name for name in set(names) if name in stored)
+            for name in removed:
+                del stored[name]
+            result = _read_pins(upstream, stored, self._instruction_pins.get(upstream))
+            if removed:
+                self._tool_pins[upstream] = stored
+                self._commit(actor, unpin_change(upstream, removed))
+            return result
 
     # Policies
 
@@ -388,6 +460,44 @@ class MemoryStore:
                 if (before is None or e.id < before) and (only is None or only.matches(e))
             ]
             return events[::-1][:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredPin:
+    text: str
+    hash: str
+    pinned_at: datetime
+    pinned_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class _StoredInstructions:
+    text: str | None
+    hash: str
+    pinned_at: datetime
+    pinned_by: str
+
+
+def _read_pins(
+    upstream: str, tools: Mapping[str, _StoredPin], instructions: _StoredInstructions | None
+) -> Pins:
+    """Stored pins read as a SQL store reads its rows (``PinUnreadable`` if one can't be)."""
+    read = {
+        name: read_tool_pin(upstream, name, p.text, p.hash, p.pinned_at, p.pinned_by)
+        for name, p in tools.items()
+    }
+    held = (
+        None
+        if instructions is None
+        else read_instructions_pin(
+            upstream,
+            instructions.text,
+            instructions.hash,
+            instructions.pinned_at,
+            instructions.pinned_by,
+        )
+    )
+    return Pins(upstream, read, held)
 
 
 def _new_id(prefix: str) -> str:

@@ -19,12 +19,13 @@ against each):
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
 from mcpwall.core.audit import JSON, AuditEvent, AuditFilter
 from mcpwall.core.logins import LoginSession
+from mcpwall.core.pins import UNSET, InstructionsArg, Pins
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, Upstream
 
 
@@ -45,6 +46,44 @@ class UpstreamStore(Protocol):
 
     def remove_upstream(self, name: str, *, actor: str) -> None:
         """Remove an upstream; ``Conflict`` naming the active grants bound to it, if any."""
+        ...
+
+
+class PinStore(Protocol):
+    """Tool-definition pins (:mod:`mcpwall.core.pins`), shared by every replica.
+
+    A pin keeps the tool object exactly as the upstream sent it (read back equal, key order
+    and all text intact) and the hash the store computes of it — never one a caller gives.
+    Pinning and unpinning are changes: they bump the revision (gateways reload pins as they
+    reload policies) and record one audit event naming the tools and their hashes, never
+    their text. Removing an upstream removes its pins with it.
+
+    Each returns the pins as they are after it, read in the same transaction: a change that
+    would leave an unreadable pin behind raises ``PinUnreadable`` and changes nothing, and
+    pinning (or unpinning) the unreadable tool again is how it is repaired.
+    """
+
+    def get_pins(self, upstream: str) -> Pins:
+        """The upstream's pins; an empty record if it was never pinned; ``NotFound`` if there
+        is no such upstream; ``PinUnreadable`` if a stored pin cannot be read (fail closed)."""
+        ...
+
+    def pin_tools(
+        self,
+        upstream: str,
+        tools: Sequence[Mapping[str, object]],
+        *,
+        instructions: InstructionsArg = UNSET,
+        actor: str,
+    ) -> Pins:
+        """Pin exactly these tool objects (adding or replacing the pins of their names; others
+        stay) and, unless ``instructions`` is ``UNSET``, the server's instructions (None: it
+        sends none). ``InvalidValue`` for a tool without a distinct string name, or not JSON."""
+        ...
+
+    def unpin_tools(self, upstream: str, names: Collection[str], *, actor: str) -> Pins:
+        """Remove the pins of these tools (names not pinned are ignored; if none was, nothing
+        changes and nothing is recorded)."""
         ...
 
 
@@ -196,6 +235,7 @@ class LoginSessionStore(Protocol):
 
 class Store(
     UpstreamStore,
+    PinStore,
     PolicyStore,
     GrantStore,
     AdminTokenStore,

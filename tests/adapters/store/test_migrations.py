@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import URL, inspect
+from sqlalchemy import URL, insert, inspect
 
 from mcpwall.adapters.store import open_store
 from mcpwall.adapters.store.engine import create, database_url
-from mcpwall.adapters.store.migrate import current, head, upgrade
-from mcpwall.adapters.store.schema import metadata
+from mcpwall.adapters.store.migrate import alembic_config, current, head, upgrade
+from mcpwall.adapters.store.schema import metadata, upstreams
+from mcpwall.core.registry import Pinning
 
 
 def test_the_migrated_schema_is_the_one_the_store_queries(database_url: str) -> None:
@@ -51,6 +54,38 @@ def test_reopening_a_store_keeps_its_data(database_url: str, tmp_path: Path) -> 
         assert reopened.revision() == 1
     finally:
         reopened.close()
+
+
+def test_an_upstream_stored_before_pinning_existed_reads_enforce(
+    database_url: str, tmp_path: Path
+) -> None:
+    engine = create(database_url_for(database_url))
+    try:
+        with engine.connect() as connection, connection.begin():
+            command.upgrade(alembic_config(connection), "0004")
+            now = datetime(2026, 1, 1, tzinfo=UTC)
+            row: dict[str, object] = {
+                "name": "old",
+                "kind": "http",
+                "url": "https://old.example/mcp",
+                "args": [],
+                "env": {},
+                "headers": {},
+                "created_at": now,
+                "updated_at": now,
+            }
+            # At 0004 there is no pinning column: insert only the columns it had.
+            connection.execute(insert(upstreams).values(row))
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    store = open_store(database_url, tmp_path / "home", environ={})
+    try:
+        upstream = store.get_upstream("old")
+        assert (upstream.url, upstream.pinning) == ("https://old.example/mcp", Pinning.ENFORCE)
+        assert store.get_pins("old").empty
+    finally:
+        store.close()
 
 
 def test_migrating_says_one_line_when_it_changes_something_and_nothing_otherwise(

@@ -10,7 +10,15 @@ from sqlalchemy import Row
 
 from mcpwall.adapters.secrets import SecretBox
 from mcpwall.core.audit import JSON, AuditEvent
-from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, Upstream, UpstreamKind
+from mcpwall.core.registry import (
+    AdminToken,
+    Grant,
+    Pinning,
+    PolicyVersion,
+    Role,
+    Upstream,
+    UpstreamKind,
+)
 
 
 def _context(upstream: str, field: str, key: str) -> str:
@@ -31,6 +39,7 @@ def upstream_values(upstream: Upstream, box: SecretBox) -> dict[str, Any]:
         "headers": {
             k: box.seal(v, _context(name, "header", k)) for k, v in upstream.headers.items()
         },
+        "pinning": upstream.pinning.value,
     }
 
 
@@ -45,6 +54,7 @@ def upstream_from(row: Row[Any], box: SecretBox) -> Upstream:
         cwd=row.cwd,
         url=row.url,
         headers={k: box.open(v, _context(name, "header", k)) for k, v in row.headers.items()},
+        pinning=Pinning(row.pinning),
     )
 
 

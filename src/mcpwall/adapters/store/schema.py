@@ -85,6 +85,32 @@ upstreams = Table(
     Column("headers", JSON, nullable=False),  # name → sealed value
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    # ``core.registry.Pinning``; rows made before pinning existed read "enforce".
+    Column("pinning", String(8), nullable=False, server_default="enforce"),
+)
+
+# One row per pinned tool (``core.pins``): the tool object as JSON text exactly as the upstream
+# sent it (Text, not JSON: a JSON column may reorder keys or respell numbers), and its hash.
+tool_pins = Table(
+    "tool_pins",
+    metadata,
+    Column("upstream", NAME, ForeignKey("upstreams.name"), primary_key=True),
+    Column("tool", Text, primary_key=True),
+    Column("definition", Text, nullable=False),
+    Column("hash", String(80), nullable=False),
+    Column("pinned_at", UTCDateTime, nullable=False),
+    Column("pinned_by", Text, nullable=False),
+)
+
+# The pin of each upstream's ``instructions`` (``text`` NULL: the server sent none).
+instruction_pins = Table(
+    "instruction_pins",
+    metadata,
+    Column("upstream", NAME, ForeignKey("upstreams.name"), primary_key=True),
+    Column("text", Text),
+    Column("hash", String(80), nullable=False),
+    Column("pinned_at", UTCDateTime, nullable=False),
+    Column("pinned_by", Text, nullable=False),
 )
 
 policies = Table(

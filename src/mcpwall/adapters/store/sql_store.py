@@ -1,8 +1,8 @@
 """``SQLStore``: the ``Store`` on SQLAlchemy Core, for SQLite and PostgreSQL alike.
 
-Each part of the ``Store`` protocol has a module of its own (``upstreams``, ``policies``,
-``grants``, ``admin_tokens``, ``login_sessions``); the transactions they share, and why
-changes cannot race, are in ``transactions``. This module adds the revision, the audit
+Each part of the ``Store`` protocol has a module of its own (``upstreams``, ``tool_pins``,
+``policies``, ``grants``, ``admin_tokens``, ``login_sessions``); the transactions they share,
+and why changes cannot race, are in ``transactions``. This module adds the revision, the audit
 trail and the secret key check.
 """
 
@@ -20,14 +20,14 @@ from mcpwall.adapters.store.grants import SQLGrants
 from mcpwall.adapters.store.login_sessions import SQLLoginSessions
 from mcpwall.adapters.store.policies import SQLPolicies
 from mcpwall.adapters.store.schema import audit_events, store_meta
-from mcpwall.adapters.store.upstreams import SQLUpstreams
+from mcpwall.adapters.store.tool_pins import SQLPins
 from mcpwall.core.audit import JSON, AuditEvent, AuditFilter, Change, check_page_size
 from mcpwall.core.errors import SecretKeyError
 from mcpwall.core.registry import check_actor
 from mcpwall.ports.changes import ChangeSignal
 
 
-class SQLStore(SQLUpstreams, SQLPolicies, SQLGrants, SQLLoginSessions):
+class SQLStore(SQLPins, SQLPolicies, SQLGrants, SQLLoginSessions):
     """A ``Store`` in a SQL database; build one with :func:`mcpwall.adapters.store.open_store`."""
 
     def verify_secret_key(self) -> None:

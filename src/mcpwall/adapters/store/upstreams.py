@@ -7,7 +7,13 @@ from datetime import datetime
 from sqlalchemy import Connection, insert, select, update
 
 from mcpwall.adapters.store import rows
-from mcpwall.adapters.store.schema import grant_bindings, grants, upstreams
+from mcpwall.adapters.store.schema import (
+    grant_bindings,
+    grants,
+    instruction_pins,
+    tool_pins,
+    upstreams,
+)
 from mcpwall.adapters.store.transactions import SQLBase
 from mcpwall.core.audit import Action, upstream_change
 from mcpwall.core.errors import NotFound
@@ -52,6 +58,10 @@ class SQLUpstreams(SQLBase):
             labels = self._active_labels_bound_to(change.connection, name, change.now)
             if labels:
                 raise upstream_in_use(name, labels)
+            # Its pins go with it, in the same transaction.
+            change.connection.execute(tool_pins.delete().where(tool_pins.c.upstream == name))
+            where = instruction_pins.c.upstream == name
+            change.connection.execute(instruction_pins.delete().where(where))
             change.connection.execute(upstreams.delete().where(upstreams.c.name == name))
             change.record(upstream_change(Action.UPSTREAM_REMOVE, upstream))
 
