@@ -113,6 +113,8 @@ def test_a_timeline_counts_each_call_in_its_bucket_once() -> None:
     records = [record(0, at=moment) for moment in at]
     rows = timeline(records, since, since + timedelta(hours=2), 3600)
     assert rows == [TimelineRow(0, "denied", 2), TimelineRow(1, "denied", 1)]
+    refused_initialize = record(0, at=since)._replace(method="initialize", rule="(no binding)")
+    assert timeline([*records, refused_initialize], since, since + timedelta(hours=2), 3600) == rows
     with pytest.raises(InvalidValue, match="whole buckets"):
         timeline(records, since, since + timedelta(minutes=90), 3600)
     with pytest.raises(InvalidValue, match="whole seconds"):

@@ -25,6 +25,9 @@ CATEGORIES = ("allowed", "denied", "would_deny", "limited", "errors")
 # Outcomes of a forwarded call that mean the upstream did not answer it properly.
 ERROR_OUTCOMES = ("protocol_error", "unreachable", "timeout")
 TOP_FIELDS = ("tool", "grant_label")
+# The method a policy decides: the transport's own refusals of other requests (``(no
+# binding)`` on an ``initialize``…) are rows with a decision too, but no call was decided.
+DECIDED_METHOD = "tools/call"
 
 # Denials first: the summary answers "which guardrails fired".
 _DECISION_ORDER = {"deny": 0, "would_deny": 1, "allow": 2}
@@ -153,13 +156,13 @@ def check_timeline(since: datetime, until: datetime, bucket_seconds: int) -> int
 def timeline(
     records: Iterable[ProxyLogRecord], since: datetime, until: datetime, bucket_seconds: int
 ) -> list[TimelineRow]:
-    """Decided calls in [since, until) counted by bucket and category: the fake's timeline
-    and the oracle of the SQL one. Rows ordered by bucket, then category name."""
+    """Decided ``tools/call`` rows in [since, until) counted by bucket and category: the
+    fake's timeline and the oracle of the SQL one. Rows ordered by bucket, then category."""
     check_timeline(since, until, bucket_seconds)
     counts: dict[tuple[int, str], int] = {}
     for record in records:
         kind = category(record.decision, record.rule, record.outcome)
-        if kind is None or not since <= record.at < until:
+        if kind is None or record.method != DECIDED_METHOD or not since <= record.at < until:
             continue
         index = int((record.at - since).total_seconds()) // bucket_seconds
         counts[index, kind] = counts.get((index, kind), 0) + 1
@@ -174,7 +177,7 @@ def top_denied(
     check_top(field, limit)
     counts: dict[str, int] = {}
     for record in records:
-        if record.decision == "deny" and record.at >= since:
+        if record.decision == "deny" and record.method == DECIDED_METHOD and record.at >= since:
             key = getattr(record, field)
             counts[key] = counts.get(key, 0) + 1
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]

@@ -94,6 +94,8 @@ def varied(count: int) -> list[ProxyLogRecord]:
     ]
     edge = START + timedelta(days=7)
     made += [record(0, at=edge - timedelta(microseconds=1)), record(0, at=edge)]
+    # A transport's refusal of another method has a decision too, but decides no call.
+    made.append(record(0, at=edge)._replace(method="initialize", rule="(no binding)"))
     return sorted(made, key=lambda r: r.at)
 
 
@@ -108,7 +110,7 @@ def test_the_timeline_is_the_pure_timeline(table: SQLProxyLog) -> None:
         found = table.timeline(since, until, bucket)
         assert found == timeline(log, since, until, bucket), (since, until, bucket)
     total = sum(row.count for row in table.timeline(START, START + timedelta(days=14), 3600))
-    assert total == sum(1 for r in log if r.decision)
+    assert total == sum(1 for r in log if r.decision and r.method == "tools/call")
     kinds = {row.category for row in table.timeline(START, START + timedelta(days=14), 86400)}
     assert kinds == set(CATEGORIES)
 

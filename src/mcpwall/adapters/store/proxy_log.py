@@ -19,6 +19,7 @@ from sqlalchemy import BigInteger, Connection, Engine, Row, delete, func, insert
 from mcpwall.adapters.store.engine import WRITE, translate_errors
 from mcpwall.adapters.store.schema import proxy_log
 from mcpwall.core.logquery import (
+    DECIDED_METHOD,
     LogFilter,
     StoredRecord,
     SummaryRow,
@@ -106,7 +107,12 @@ class SQLProxyLog:
             groups = (bucket, table.decision, table.rule, table.outcome)
             statement = (
                 select(*groups, func.count())
-                .where(table.at >= since, table.at < until, table.decision != "")
+                .where(
+                    table.at >= since,
+                    table.at < until,
+                    table.decision != "",
+                    table.method == DECIDED_METHOD,
+                )
                 .group_by(*groups)
             )
             found = connection.execute(statement).all()
@@ -123,7 +129,11 @@ class SQLProxyLog:
         count = func.count().label("n")
         statement = (
             select(column, count)
-            .where(proxy_log.c.at >= since, proxy_log.c.decision == "deny")
+            .where(
+                proxy_log.c.at >= since,
+                proxy_log.c.decision == "deny",
+                proxy_log.c.method == DECIDED_METHOD,
+            )
             .group_by(column)
             .order_by(count.desc(), column)
             .limit(limit)
