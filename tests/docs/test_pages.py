@@ -109,6 +109,13 @@ def test_the_cli_page_names_every_command_and_option() -> None:
     missing: list[str] = []
 
     def walk(command: click.Command, path: list[str]) -> None:
+        line = " ".join(["mcpwall", *path])
+        # A group's own options count too: `mcpwall logs` is a group that shows rows itself.
+        for option in command.params:
+            long_flags = [flag for flag in option.opts if flag.startswith("--")]
+            documented = any(flag in page for flag in long_flags)
+            if isinstance(option, click.Option) and "--help" not in option.opts and not documented:
+                missing.append(f"{line} {option.opts[0]}")
         if isinstance(command, click.Group):
             context = click.Context(command)
             for name in command.list_commands(context):
@@ -116,14 +123,8 @@ def test_the_cli_page_names_every_command_and_option() -> None:
                 assert sub is not None
                 walk(sub, [*path, name])
             return
-        line = "mcpwall " + " ".join(path)
         if f"`{line}" not in page:
             missing.append(line)
-        for option in command.params:
-            long_flags = [flag for flag in option.opts if flag.startswith("--")]
-            documented = any(flag in page for flag in long_flags)
-            if isinstance(option, click.Option) and "--help" not in option.opts and not documented:
-                missing.append(f"{line} {option.opts[0]}")
 
     walk(cli, [])
     assert not missing
