@@ -8,7 +8,6 @@ as their hash.
 from __future__ import annotations
 
 import base64
-import json
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -17,7 +16,6 @@ from datetime import datetime, timedelta
 from mcpwall.core.audit import AuditEvent, AuditFilter
 from mcpwall.core.durations import MAX_SECONDS
 from mcpwall.core.errors import InvalidValue, NotFound, PolicyError, Problem
-from mcpwall.core.jsonpointer import resolve as resolve_pointer
 from mcpwall.core.logins import (
     SECRET_BYTES,
     LoginSession,
@@ -26,6 +24,7 @@ from mcpwall.core.logins import (
     secret_hash,
 )
 from mcpwall.core.policy import CompiledPolicy, compile_policy, load_policy
+from mcpwall.core.policy.explain import source_at
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, check_bindings
 from mcpwall.core.tokens import TOKEN_BYTES, TokenKind, hash_token, is_token, make_token
 from mcpwall.ports.clock import Clock, SystemClock
@@ -138,9 +137,9 @@ class ControlPlane:
             return None
         try:
             document = self.compiled_policy(name, version).document
-            return json.dumps(resolve_pointer(document, rule), indent=2, ensure_ascii=False)
-        except (NotFound, KeyError, ValueError, PolicyError):
+        except (NotFound, PolicyError):
             return None
+        return source_at(document, rule)
 
     # -- grants -----------------------------------------------------------------------------------
 

@@ -9,7 +9,6 @@ here touches the store: :meth:`ControlPlane.set_policy` is the one way in.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -18,12 +17,11 @@ from mcpwall.core import jsonpointer
 from mcpwall.core.errors import DocumentError, PolicyError, Problem
 from mcpwall.core.policy import ALLOWED, DEFAULT_DENY, HIDDEN, CompiledPolicy, Decision
 from mcpwall.core.policy.cases import CaseResult, decide, parse_cases, run_case
-from mcpwall.core.policy.explain import TraceLine, decision_facts, trace_line
+from mcpwall.core.policy.explain import TraceLine, decision_facts, source_at, trace_line
 from mcpwall.core.policy.parse import load_document
 from mcpwall.core.policy.positions import Lines, document_lines
 
 # A rule's source is shown as JSON; a whole tool's entry may be long.
-MAX_SOURCE_CHARACTERS = 4000
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,16 +95,9 @@ def try_call(draft: Draft, tool: str, args: object) -> Trial:
         raise ValueError("try_call needs a valid draft")
     decision, steps = decide(compiled, tool, args)
     place = rule_place(compiled, tool, decision.rule)
-    source = None
-    if place is not None:
-        try:
-            source = json.dumps(
-                jsonpointer.resolve(compiled.document, place), indent=2, ensure_ascii=False
-            )
-        except (KeyError, TypeError, ValueError):
-            place = None
-    if source is not None and len(source) > MAX_SOURCE_CHARACTERS:
-        source = source[: MAX_SOURCE_CHARACTERS - 1] + "…"
+    source = None if place is None else source_at(compiled.document, place)
+    if source is None:
+        place = None
     return Trial(
         tool,
         decision,

@@ -7,8 +7,10 @@ author's own test input, shown back to the author: the proxy log never holds any
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
+from mcpwall.core import jsonpointer
 from mcpwall.core.errors import UnreadableArgument
 from mcpwall.core.jsonvalue import render
 from mcpwall.core.policy.evaluate import Step
@@ -16,6 +18,20 @@ from mcpwall.core.policy.model import HIDDEN, CompiledPolicy, Decision
 from mcpwall.core.policy.paths import MISSING, Each
 
 TRACE_ELEMENTS = 20  # elements of a "*" shown in a trace line
+MAX_SOURCE_CHARACTERS = 4000  # of the policy text a rule is shown as
+
+
+def source_at(document: object, pointer: str) -> str | None:
+    """The part of a policy document at ``pointer``, as indented JSON (cut at
+    :data:`MAX_SOURCE_CHARACTERS`): how a rule is shown as the text it points at. None when
+    the document has nothing there."""
+    try:
+        source = json.dumps(jsonpointer.resolve(document, pointer), indent=2, ensure_ascii=False)
+    except (KeyError, TypeError, ValueError):
+        return None
+    if len(source) > MAX_SOURCE_CHARACTERS:
+        source = source[: MAX_SOURCE_CHARACTERS - 1] + "…"
+    return source
 
 
 @dataclass(frozen=True, slots=True)
