@@ -183,6 +183,19 @@ def top_denied(
     return sorted(counts.items(), key=lambda item: (-item[1], item[0]))[:limit]
 
 
+def count_outcomes(
+    records: Iterable[ProxyLogRecord], since: datetime
+) -> dict[tuple[str, str], int]:
+    """How many requests to each upstream since ``since`` ended in each outcome, keyed by
+    (upstream, outcome): the fake's and the oracle of the SQL one."""
+    counts: dict[tuple[str, str], int] = {}
+    for record in records:
+        if record.at >= since:
+            key = (record.upstream, record.outcome)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
 def check_top(field: str, limit: int) -> None:
     if field not in TOP_FIELDS:
         raise InvalidValue("field", field, "one of " + ", ".join(TOP_FIELDS))

@@ -23,6 +23,7 @@ from mcpwall.core.logquery import (
     StoredRecord,
     SummaryRow,
     TimelineRow,
+    count_outcomes,
     summarize,
     timeline,
     top_denied,
@@ -81,6 +82,10 @@ class LogReader(Protocol):
         """The tools or grant labels (``field``) of the most refused calls since ``since``."""
         ...
 
+    def outcomes(self, since: datetime) -> dict[tuple[str, str], int]:
+        """Requests since ``since`` counted by (upstream, outcome)."""
+        ...
+
 
 class MemorySink:
     """Keeps the newest ``limit`` records in memory (all of them when ``limit`` is None): the
@@ -127,6 +132,9 @@ class MemorySink:
 
     def top_denied(self, since: datetime, field: str, limit: int) -> list[tuple[str, int]]:
         return top_denied(self.records, since, field, limit)
+
+    def outcomes(self, since: datetime) -> dict[tuple[str, str], int]:
+        return count_outcomes(self.records, since)
 
     def prune(self, before: datetime) -> int:
         kept = [row for row in self._rows if row.record.at >= before]

@@ -16,6 +16,7 @@ from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import (
     CATEGORIES,
     LogFilter,
+    count_outcomes,
     summarize,
     timeline,
     top_denied,
@@ -123,6 +124,16 @@ def test_the_most_refused_tools_and_grants_are_the_pure_ones(table: SQLProxyLog)
         assert table.top_denied(since, field, 3) == top_denied(log, since, field, 3)
     with pytest.raises(InvalidValue, match="field"):
         table.top_denied(since, "message", 3)
+
+
+def test_outcomes_by_upstream_are_the_pure_counts(table: SQLProxyLog) -> None:
+    log = varied(1500)
+    table.write_batch(log)
+    since = START + timedelta(days=7)
+    counted = table.outcomes(since)
+    assert counted == count_outcomes(log, since)
+    assert sum(counted.values()) == sum(1 for r in log if r.at >= since)
+    assert {outcome for _, outcome in counted} >= {"ok", "timeout", "unreachable"}
 
 
 def test_the_new_filters_agree_with_the_pure_ones(table: SQLProxyLog) -> None:

@@ -141,6 +141,16 @@ class SQLProxyLog:
         with self._transaction() as connection:
             return [(str(key), int(n)) for key, n in connection.execute(statement)]
 
+    def outcomes(self, since: datetime) -> dict[tuple[str, str], int]:
+        table = proxy_log.c
+        statement = (
+            select(table.upstream, table.outcome, func.count())
+            .where(table.at >= since)
+            .group_by(table.upstream, table.outcome)
+        )
+        with self._transaction() as connection:
+            return {(u, o): int(n) for u, o, n in connection.execute(statement)}
+
     def prune(self, before: datetime) -> int:
         """Delete rows older than ``before``, :data:`PRUNE_CHUNK` per transaction."""
         oldest = select(proxy_log.c.id).where(proxy_log.c.at < before).limit(PRUNE_CHUNK)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from mcpwall.core.logquery import CATEGORIES, ERROR_OUTCOMES, LogFilter, TimelineRow
+from mcpwall.core.logquery import CATEGORIES, ERROR_OUTCOMES, TimelineRow
 from mcpwall.dashboard.charts import Bucket, Chart, stacked_bars
 from mcpwall.dashboard.logfilters import LogView
 from mcpwall.dashboard.pages import Page, PageCall
@@ -21,8 +21,6 @@ WEEK = timedelta(days=7)
 DAY = timedelta(days=1)
 HOUR = timedelta(hours=1)
 TOP = 5
-# Counting an upstream's unanswered calls stops here: past it the page says "1000+".
-COUNT_CAP = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,7 +41,6 @@ class UpstreamHealth:
     name: str
     calls: int
     unanswered: int
-    capped: bool
 
 
 def show(call: PageCall) -> Page:
@@ -121,15 +118,10 @@ def _health(call: PageCall, since: datetime) -> list[UpstreamHealth]:
     calls: dict[str, int] = {}
     for row in log.summary(since):
         calls[row.upstream] = calls.get(row.upstream, 0) + row.count
-    health = []
-    for name in call.control.upstream_names():
-        unanswered = sum(
-            len(log.read(LogFilter(since=since, upstream=name, outcome=outcome, limit=COUNT_CAP)))
-            for outcome in ERROR_OUTCOMES
+    outcomes = log.outcomes(since)
+    return [
+        UpstreamHealth(
+            name, calls.get(name, 0), sum(outcomes.get((name, o), 0) for o in ERROR_OUTCOMES)
         )
-        health.append(
-            UpstreamHealth(
-                name, calls.get(name, 0), min(unanswered, COUNT_CAP), unanswered >= COUNT_CAP
-            )
-        )
-    return health
+        for name in call.control.upstream_names()
+    ]
