@@ -6,7 +6,7 @@ import pytest
 
 from mcpwall.core.logins import secret_hash
 from mcpwall.core.registry import Role
-from tests.dashboard.conftest import ORIGIN, SAME_ORIGIN, Dashboard
+from tests.dashboard.conftest import ORIGIN, Dashboard
 
 
 def test_a_page_sends_a_stranger_to_the_login_form_and_back(dashboard: Dashboard) -> None:
@@ -159,7 +159,3 @@ def test_a_logged_in_visitor_skips_the_login_form(dashboard: Dashboard) -> None:
     browser = dashboard.logged_in(Role.VIEWER)
     answer = browser.get("/login?next=/audit")
     assert (answer.status_code, answer.headers["location"]) == (303, "/audit")
-
-
-def test_same_origin_headers_are_what_the_tests_send() -> None:
-    assert SAME_ORIGIN["Origin"] == ORIGIN
