@@ -31,6 +31,7 @@ from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import GrantCache
 from mcpwall.gateway.http import HttpGateway
 from mcpwall.gateway.listening import LISTENS_PER_GRANT, LISTENS_PER_GRANT_SETTING, OpenStreams
+from mcpwall.gateway.pins import PinGuard
 from mcpwall.gateway.pipeline import Pipeline
 from mcpwall.gateway.processes import (
     STDIO_PROCESS_WAIT,
@@ -260,11 +261,14 @@ def build_data_plane(
         return await asyncio.to_thread(store.get_upstream, name)
 
     held = bounds(os.environ)
+    pins = PinGuard(store, lambda: grants.changes)
     pool = UpstreamPool(
         lookup,
         connector or Connector(),
         timeout=upstream_timeout(os.environ),
         processes=held.process_slots(),
+        fingerprints=pins.fingerprints,
+        on_listed=pins.remember_listing,
     )
     proxy_log = None
     if sink is None:
@@ -273,7 +277,7 @@ def build_data_plane(
         )
         sink = proxy_log.sink
     seal = CursorSeal(cursor_key(home))
-    pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open)
+    pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open, pins=pins)
     probe = ReadinessProbe(store, grants, counters, limits_fail_open=fail_open)
     gateway = HttpGateway(
         grants,
