@@ -4,13 +4,16 @@ The Dockerfile's own recipe (``deploy/docker/build-venv.sh``, which its build st
 builds the wheel and a venv from this checkout, owned by root and then made read-only; the
 final stage's environment, user, command and health check, read from the Dockerfile, serve
 from it as that unprivileged user (``setpriv``), with ``MCPWALL_HOME`` on a directory of its
-own. The test checks ``/healthz``, ``/readyz``, the health check, that a call the policy denies
+own. Every mcpwall process runs in a mount namespace of its own (``unshare``) where, as under
+``docker run --read-only --tmpfs /tmp -v data:/data``, the root filesystem is read-only and
+only /tmp (which holds ``MCPWALL_HOME`` here) can be written: a write anywhere else would fail
+the test. It checks ``/healthz``, ``/readyz``, the health check, that a call the policy denies
 is refused and never reaches the upstream while an allowed one does, and that nothing was
 written inside the venv: its bytecode was all compiled at build time.
 
-It needs root (to hand the files to root and the process to another user) and Debian's
-``python3.11`` with its venv module (the interpreter that user can reach; the developer's may
-live under /root).
+It needs root (to hand the files to root, to mount, and to run as another user), ``unshare``
+and ``setpriv`` (util-linux), and Debian's ``python3.11`` with its venv module (the interpreter
+that user can reach; the developer's may live under /root).
 """
 
 from __future__ import annotations
@@ -48,6 +51,12 @@ pytestmark = pytest.mark.e2e
 
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 SETPRIV = shutil.which("setpriv")
+UNSHARE = shutil.which("unshare")
+# In a private mount namespace: /tmp stays writable, the venv and then / become read-only.
+READ_ONLY_ROOT = (
+    'mount --bind /tmp /tmp && mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" '
+    '&& mount -o remount,bind,ro / && shift && exec "$@"'
+)
 IMAGE_VENV = "/opt/mcpwall"  # where the Dockerfile puts the venv
 IMAGE_DATA = "/data"
 DOCKER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -62,9 +71,9 @@ if os.geteuid() != 0:
         "the image check runs as root: it gives the venv to root and serves as another user",
         allow_module_level=True,
     )
-if SETPRIV is None or not SYSTEM_PYTHON.exists():
+if SETPRIV is None or UNSHARE is None or not SYSTEM_PYTHON.exists():
     pytest.skip(
-        f"the image check needs setpriv and Debian's {SYSTEM_PYTHON} (python3.11-venv)",
+        f"the image check needs setpriv, unshare and Debian's {SYSTEM_PYTHON} (python3.11-venv)",
         allow_module_level=True,
     )
 
@@ -84,9 +93,12 @@ class Image:
     health: list[str]
 
     def as_user(self, command: list[str]) -> list[str]:
+        """``command`` as the image's user, on a read-only root with only /tmp writable."""
         assert SETPRIV is not None
+        assert UNSHARE is not None
         ids = [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
-        return [SETPRIV, *ids, "--", *command]
+        namespace = [UNSHARE, "--mount", "--", "/bin/sh", "-c", READ_ONLY_ROOT, "sh"]
+        return [*namespace, str(self.venv), SETPRIV, *ids, "--", *command]
 
     def run(self, *args: str) -> subprocess.CompletedProcess[str]:
         """``mcpwall ARGS`` as the image's user; AssertionError unless it exits 0."""
@@ -178,13 +190,17 @@ def test_every_module_in_the_venv_was_compiled_at_build_time(image: Image) -> No
     assert not (image.venv / "bin" / "pip").exists()  # the recipe leaves no installer behind
 
 
-def test_the_venv_is_read_only_and_not_the_users(image: Image) -> None:
-    probe = image.venv / "lib" / "written-by-the-user"
-    done = subprocess.run(
-        image.as_user(["/usr/bin/touch", str(probe)]), capture_output=True, timeout=TIMEOUT
-    )
-    assert done.returncode != 0
-    assert not probe.exists()
+def test_only_tmp_is_writable_and_the_venv_is_not_the_users(image: Image) -> None:
+    def writes(path: Path) -> bool:
+        done = subprocess.run(
+            image.as_user(["/usr/bin/touch", str(path)]), capture_output=True, timeout=TIMEOUT
+        )
+        return done.returncode == 0
+
+    assert writes(image.data / "written-by-the-user")
+    assert not writes(image.venv / "lib" / "written-by-the-user")
+    assert not (image.venv / "lib" / "written-by-the-user").exists()
+    assert not writes(Path("/var/tmp") / f"mcpwall-image-check-{os.getpid()}")
 
 
 def test_the_image_serves_as_its_user_refuses_a_denied_call_and_writes_nothing_beside_it(
