@@ -249,6 +249,13 @@ def test_no_secret_appears_outside_a_secret_even_encoded() -> None:
                 assert "password" not in text, f"{found} {name} holds a password"
 
 
+def test_a_secret_key_read_from_a_file_keeps_no_newline() -> None:
+    # helm install --set-file secretKey=secret.key: the file ends with a newline.
+    objects = rendered({**POSTGRES, "secretKey": SECRET_KEY + "\n"})
+    (secret,) = [doc for doc in kind(objects, "Secret") if "helm.sh/hook" not in str(doc)]
+    assert base64.b64decode(secret["data"]["secret-key"]).decode() == SECRET_KEY
+
+
 def test_an_existing_secret_is_used_and_none_is_rendered() -> None:
     objects = rendered(PROFILES["existing-secret-autoscaled"])
     assert kind(objects, "Secret") == []
@@ -365,6 +372,8 @@ def test_services_for_agents_and_for_administrators() -> None:
     ]
     selector = deployment(objects)["spec"]["selector"]["matchLabels"]
     assert data["spec"]["selector"] == admin["spec"]["selector"] == selector
+    # A legacy session lives in one replica: its agent stays there.
+    assert data["spec"]["sessionAffinity"] == "ClientIP"
 
 
 def test_the_network_policy_is_opt_in_and_opens_the_admin_port_only_to_whom_it_names() -> None:

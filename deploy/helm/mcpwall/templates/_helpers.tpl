@@ -121,7 +121,7 @@ ConfigMap or an argument). Called with (dict "root" $ "secretName" NAME). */}}
 {{ .Values.existingSecretKeys.databaseUrl }}: {{ .Values.database.url | b64enc | quote }}
 {{- end }}
 {{- if .Values.secretKey }}
-{{ .Values.existingSecretKeys.secretKey }}: {{ .Values.secretKey | b64enc | quote }}
+{{ .Values.existingSecretKeys.secretKey }}: {{ .Values.secretKey | trim | b64enc | quote }}
 {{- end }}
 {{- if .Values.redis.url }}
 {{ .Values.existingSecretKeys.redisUrl }}: {{ .Values.redis.url | b64enc | quote }}
