@@ -35,11 +35,13 @@ from tests.e2e.smuggling import (
     Case,
     Observation,
     Target,
+    answers_of,
     documented,
     documented_answers,
     observe_all,
     probe,
     table,
+    versions,
 )
 from tests.fixtures.servers import FIXTURE_SERVER, RECORD_ENV, Record
 
@@ -183,8 +185,14 @@ async def test_the_page_shows_what_the_servers_answer() -> None:
     """``docs/http-hardening.md``'s table is what a run answers, on the data plane's server
     and on uvicorn with httptools and with h11, each serving the tiny app; regenerate it with
     ``python -m tests.e2e.smuggling --write``."""
-    observed = await observe_all()
-    assert table(observed) == documented(DOC.read_text(encoding="utf-8"))
+    generated = table(await observe_all())
+    page = documented(DOC.read_text(encoding="utf-8"))
+    assert answers_of(generated) == answers_of(page)  # the mcpwall column, whatever uvicorn
+    if versions() not in page:
+        # The uvicorn columns hold for the versions the page names: a newer release may
+        # answer otherwise, and is no failure of mcpwall's.
+        pytest.skip(f"the page's uvicorn columns are for other versions ({versions()})")
+    assert generated == page
 
 
 def test_every_case_is_in_the_page() -> None:
