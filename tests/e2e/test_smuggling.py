@@ -100,10 +100,11 @@ def target(setup: Setup, tag: str) -> Target:
     return Target(f"{LOOPBACK}:{setup.gateway.port}", setup.token, tag)
 
 
-def log_rows(setup: Setup, tool: str) -> list[dict[str, Any]]:
-    """The proxy log's latest rows for ``tool``, through the admin API."""
+def log_rows(setup: Setup, tool: str | None) -> list[dict[str, Any]]:
+    """The proxy log's latest rows (for ``tool``), through the admin API."""
+    query = "limit=500" if tool is None else f"tool={tool}&limit=500"
     request = urllib.request.Request(
-        f"http://{LOOPBACK}:{setup.gateway.admin_port}/api/logs?tool={tool}&limit=500",
+        f"http://{LOOPBACK}:{setup.gateway.admin_port}/api/logs?{query}",
         headers={"authorization": f"Bearer {setup.viewer}"},
     )
     with urllib.request.urlopen(request, timeout=10) as answer:
@@ -157,6 +158,19 @@ async def test_the_gateway_refuses_or_judges_every_request(setup: Setup, case: C
     assert [row["decision"] for row in judged] == ["deny"] * len(judged)
     # Each 200 answered one call: the carrier, forwarded, or the smuggled one, denied.
     assert len(carried) + len(judged) == seen.statuses.count(200)
+
+
+async def test_a_malformed_body_is_refused_at_once_with_its_proxy_log_row(setup: Setup) -> None:
+    """A bad chunk size: 400 (not 408 at the body's deadline), and a row saying why, before
+    the row of the next call."""
+    case = next(case for case in CASES if case.name == "negative chunk size")
+    seen = await probe(setup.gateway.port, case, target(setup, "malformed-body"))
+    assert seen.render() == "400, closed"
+    await still_serving(setup, "malformed-body")
+    rows = await asyncio.to_thread(log_rows, setup, None)
+    refused = [row for row in rows if row["message"].startswith("HTTP 400: malformed HTTP/1.1")]
+    assert refused, rows
+    assert (refused[0]["decision"], refused[0]["outcome"]) == ("deny", "not_forwarded")
 
 
 async def test_idle_connections_are_bounded_and_closed(setup: Setup) -> None:
