@@ -6,11 +6,10 @@ HTTP.
   answers, every call's proxy-log row is in the store after the exit, and the exit code is 0;
 - SIGKILL with a call in flight: after a restart on the embedded default (SQLite), grants,
   revocations, policy versions, committed proxy-log rows and rate-limit counters are intact,
-  and the call that was in flight still counts (a restart errs towards refusing);
-- Redis (a private ``redis-server``, persisting to its append-only file) lost and back: while
-  it is gone, calls with limits are refused with the documented rule (or let through and
-  marked ``fail_open``), revocation goes on working (it does not use Redis); once it is back,
-  the limits count on from where they were.
+  and the call that was in flight still counts (a restart errs towards refusing).
+
+Redis lost and back is in ``test_limits.py``; the database lost and back in
+``test_readiness.py``.
 
 What reached the upstream is read from the fixture's record file, never inferred.
 """
@@ -24,7 +23,6 @@ import signal
 import sqlite3
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,18 +31,15 @@ import anyio
 import httpx
 import pytest
 
-from mcpwall.core.windows import UNCHECKED_MESSAGE
 from tests.e2e.harness import LEGACY, MODERN, STOP_TIMEOUT, Gateway, agent, text_of
 from tests.e2e.test_upstream_faults import (
-    LIMIT,
     LIMIT_MESSAGE,
     LIMITED,
     faulty_http,
     faulty_stdio,
     started,
 )
-from tests.fixtures.redis_server import private_redis, redis_server_binary
-from tests.fixtures.servers import LOOPBACK, Record, free_port, poll
+from tests.fixtures.servers import LOOPBACK, Record, poll
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -256,66 +251,3 @@ def kill(gateway: Gateway) -> None:
     process.kill()
     process.wait(timeout=STOP_TIMEOUT)
     gateway.process = None
-
-
-# -- Redis lost and back ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("fail_open", [False, True], ids=["fail-closed", "fail-open"])
-async def test_redis_lost_and_back(tmp_path: Path, fail_open: bool) -> None:
-    binary = redis_server_binary()
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port, data = free_port(), tmp_path / "redis"
-    data.mkdir()
-    records = {name: Record(tmp_path / f"{name}.record.jsonl") for name in ("fs", "fw")}
-    env = {"MCPWALL_REDIS_URL": f"redis://{LOOPBACK}:{port}/0"}
-    if fail_open:
-        env["MCPWALL_LIMITS_FAIL_OPEN"] = "1"
-    tags = [new_tag() for _ in range(LIMIT + 3)]
-    with faulty_http(records["fw"]) as url:
-        setup = configure(Gateway(tmp_path / "home", env), records, url, tmp_path)
-        for tag in tags:
-            setup.release(tag)
-        gateway, token = setup.gateway, setup.tokens["a"]
-        with ExitStack() as redis:
-            redis.enter_context(private_redis(binary, data, port, persistent=True))
-            gateway.start()
-            try:
-                async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-
-                    async def block(tag: str) -> str:
-                        answer = await stateless_call(
-                            http, gateway, token, "block", setup.block(tag)
-                        )
-                        return result_text(answer)
-
-                    before = await block(tags[0])  # one of the two counted
-                    redis.close()  # Redis is gone
-                    during = [await block(tag) for tag in tags[1:3]]
-                    gateway.revoke("b")  # revocation does not go through Redis
-                    revoked = await stateless_call(http, gateway, setup.tokens["b"], "echo", {})
-                    with private_redis(binary, data, port, persistent=True):
-                        after = [await block(tag) for tag in tags[3:]]
-            finally:
-                gateway.stop_cleanly()
-
-    assert before == f"released {tags[0]}"
-    assert revoked.status_code == 401
-    if fail_open:  # let through, uncounted
-        assert during == [f"released {tag}" for tag in tags[1:3]]
-    else:
-        assert during == [f"[POLICY DENIED] {UNCHECKED_MESSAGE}"] * 2
-    # Back: the one counted before the outage is still counted, and the limit holds again.
-    assert after == [f"released {tags[3]}", f"[POLICY DENIED] {LIMIT_MESSAGE}"]
-    rows = setup.rows("--grant", "a")
-    decided = [(r["decision"], r["rule"], r["fail_open"]) for r in rows]
-    unchecked = ("allow", "(allowed)", True) if fail_open else ("deny", LIMIT_RULE, False)
-    assert decided == [
-        ("allow", "(allowed)", False),
-        unchecked,
-        unchecked,
-        ("allow", "(allowed)", False),
-        ("deny", LIMIT_RULE, False),
-    ]
-    assert "rate-limit counters at redis://127.0.0.1:" in gateway.log
