@@ -167,7 +167,7 @@ async def test_sigterm_drains_the_calls_in_flight_and_writes_their_rows(setup: S
             for agent_of, tag in zip(agents, tags, strict=True)
         ]
         for (upstream, _, _), tag in zip(agents, tags, strict=True):
-            await setup.records[upstream].wait_for(started(tag))
+            await setup.records[upstream].wait_for(started(tag), TIMEOUT)
         process.send_signal(signal.SIGTERM)
         # Stopping: it accepts no new connection, while the calls are still held upstream.
         assert await asyncio.to_thread(poll, lambda: refused_connections(gateway), TIMEOUT)
@@ -206,7 +206,7 @@ async def test_after_sigkill_state_and_counters_are_intact(setup: Setup) -> None
             in_flight = asyncio.ensure_future(
                 stateless_call(http, gateway, token, "block", setup.block(held))
             )
-            await setup.records["fs"].wait_for(started(held))
+            await setup.records["fs"].wait_for(started(held), TIMEOUT)
             kill(gateway)
             with pytest.raises(httpx.TransportError):
                 await in_flight  # the agent's connection is gone with the process

@@ -58,7 +58,8 @@ LIMITED = {
         }
     },
 }  # fmt: skip
-IMPATIENT_SECONDS = 3  # MCPWALL_UPSTREAM_TIMEOUT of the gateway whose upstreams hang
+IMPATIENT_SECONDS = 5  # MCPWALL_UPSTREAM_TIMEOUT of the gateway whose upstreams hang
+WAIT = 30.0  # for an event the fixture records
 
 
 def faulty_stdio(record: Record) -> dict[str, Any]:
@@ -181,7 +182,7 @@ async def test_a_stdio_upstream_killed_mid_call(patient: Faulty, mode: Mode) -> 
     with anyio.fail_after(TIMEOUT):
         async with patient.connect("stdio", token, mode) as client:
             call = call_in_flight(client, "block", patient.block(tag))
-            killed = (await record.wait_for(started(tag)))["pid"]
+            killed = (await record.wait_for(started(tag), WAIT))["pid"]
             os.kill(killed, signal.SIGKILL)
             with pytest.raises(MCPError) as failed:
                 await call
@@ -194,7 +195,7 @@ async def test_a_stdio_upstream_killed_mid_call(patient: Faulty, mode: Mode) -> 
     assert "the process was killed by SIGKILL" in failed.value.message
     # The next call started a new process, and was answered by it.
     assert text_of(again) == f"released {after}"
-    assert (await record.wait_for(started(after)))["pid"] != killed
+    assert (await record.wait_for(started(after), WAIT))["pid"] != killed
     assert text_of(echoed) == after
     # The killed call had reached the upstream (it started), so it kept its unit: with a
     # budget of 2, one more call was allowed, not two.
@@ -274,23 +275,29 @@ async def test_a_hanging_upstream_times_out_is_cancelled_and_slows_no_one_else(
     record = impatient.record(transport)
     tag, other = new_tag(), UPSTREAMS["http" if transport == "stdio" else "stdio"]
     with anyio.fail_after(TIMEOUT):
-        async with impatient.connect(transport, token) as client:
+        async with (
+            impatient.connect(transport, token) as client,
+            impatient.connect(transport, other_token) as neighbour,
+            agent(impatient.gateway.url(other), other_token, LEGACY) as elsewhere,
+        ):
+            # Every session (and stdio process) open before the hang: what follows is only
+            # the calls.
+            for warm in (client, neighbour, elsewhere):
+                await warm.call_tool("pid", {})
             hung = call_in_flight(client, "block", impatient.block(tag))  # never released
-            await record.wait_for(started(tag))
+            await record.wait_for(started(tag), WAIT)
             # While it hangs: the same agent's next call, another agent on the same upstream
             # and on the other one are all answered.
             own = await client.call_tool("echo", {"message": "own"})
-            async with impatient.connect(transport, other_token) as neighbour:
-                same = await neighbour.call_tool("echo", {"message": "same"})
-            async with agent(impatient.gateway.url(other), other_token, LEGACY) as elsewhere:
-                across = await elsewhere.call_tool("echo", {"message": "across"})
+            same = await neighbour.call_tool("echo", {"message": "same"})
+            across = await elsewhere.call_tool("echo", {"message": "across"})
             still_hanging = not hung.done()
             with pytest.raises(MCPError) as timed_out:
                 await hung
-            sent = await record.wait_for(received_call(tag))
-            await record.wait_for(cancelled_upstream(sent["id"]))
+            sent = await record.wait_for(received_call(tag), WAIT)
+            await record.wait_for(cancelled_upstream(sent["id"]), WAIT)
             cancelled = await record.wait_for(
-                lambda e: e.get("event") == "cancelled" and e.get("tag") == tag
+                lambda e: e.get("event") == "cancelled" and e.get("tag") == tag, WAIT
             )
             after = await client.call_tool("echo", {"message": "after"})
 
@@ -302,9 +309,9 @@ async def test_a_hanging_upstream_times_out_is_cancelled_and_slows_no_one_else(
         f"{IMPATIENT_SECONDS} s; cancelled upstream"
     )
     assert cancelled["tag"] == tag
-    rows = impatient.rows(label, 3)  # in the order they ended
+    rows = impatient.rows(label, 4)  # in the order they ended
     assert [(r["tool"], r["outcome"]) for r in rows] == [
-        ("echo", "ok"), ("block", "timeout"), ("echo", "ok")
+        ("pid", "ok"), ("echo", "ok"), ("block", "timeout"), ("echo", "ok")
     ]  # fmt: skip
 
 
