@@ -203,7 +203,7 @@ def test_accept_with_a_stale_hash_is_refused_and_the_right_one_pins(
     current_hash = review(mcpwall)["tools"][0]["live_hash"]
     accepted = mcpwall("upstream", "accept", "k8s", "delete_pod", "--expect", current_hash)
     assert accepted.exit_code == 0, accepted.output
-    assert f"accepted delete_pod ({current_hash})" in accepted.output
+    assert accepted.output == f"accepted delete_pod ({current_hash})\n"
     assert statuses(mcpwall)["delete_pod"] == "pinned"
     assert store().get_pins("k8s").tools["delete_pod"].tool == definitions.tool("delete_pod")
 

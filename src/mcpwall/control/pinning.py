@@ -248,13 +248,12 @@ def accept(
     plan = _plan(current, tools, every=every, expect=expect)
     text: InstructionsArg = UNSET
     standing = current.instructions.status
-    if (instructions or every) and standing is Status.PINNED:
-        if instructions:
-            plan.skipped[INSTRUCTIONS] = "already pinned as sent"
-    elif instructions or standing is not Status.SUSPICIOUS:
+    if instructions and standing is Status.PINNED:
+        plan.skipped[INSTRUCTIONS] = "already pinned as sent"
+    elif instructions or (every and standing in (Status.NEW, Status.CHANGED)):
         text = live.instructions
         plan.instructions = True
-    else:
+    elif every and standing is Status.SUSPICIOUS:
         plan.skipped[INSTRUCTIONS] = "suspicious: accepted only when named"
     definitions = [tool for tool in live.tools if tool.get("name") in plan.pin]
     if definitions or text is not UNSET:
