@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from starlette.responses import RedirectResponse, Response
 
 from mcpwall.control import upstreams as registry
+from mcpwall.control.pinning import printable
 from mcpwall.control.upstreams import (
     Binding,
     UpstreamInput,
@@ -33,10 +34,12 @@ from mcpwall.control.views import JSONObject, upstream_view
 from mcpwall.core.errors import Conflict, PolicyError
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.pins import Status, ToolStatus
 from mcpwall.core.policy import CompiledPolicy, Limit
 from mcpwall.core.policy.marks import Mark, ToolMarks, mark_tool, unlisted_named
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.dashboard.pages import Page, PageCall
+from mcpwall.dashboard.views.pins import pin_review
 from mcpwall.gateway.probe import Probe, ProbedTool
 from mcpwall.ports.logsink import LogReader
 
@@ -117,6 +120,7 @@ class ToolRow:
     name: str
     tool: ProbedTool | None
     cells: list[Cell | None]  # one per bound policy; None where it could not be compiled
+    pin: ToolStatus | None = None  # its pin status; None when unknown (no check, pinning off)
 
 
 @dataclass
@@ -301,8 +305,11 @@ def _detail(call: PageCall, upstream: Upstream, probe: Probe | None) -> dict[str
     compiled = [policy.compiled for policy in policies if policy.compiled is not None]
     listed = probe.tool_names if probe is not None and probe.reachable else []
     by_name = {tool.name: tool for tool in probe.tools} if probe is not None else {}
+    review, pin_error = pin_review(call, upstream, probe)
+    pin_of = {item.name: item.status for item in review.tools} if review is not None else {}
     rows = [
-        ToolRow(name, by_name.get(name), _cells(policies, name, listed=True)) for name in listed
+        ToolRow(name, by_name.get(name), _cells(policies, name, listed=True), pin_of.get(name))
+        for name in listed
     ]
     rows += [
         ToolRow(name, None, _cells(policies, name, listed=False))
@@ -318,9 +325,26 @@ def _detail(call: PageCall, upstream: Upstream, probe: Probe | None) -> dict[str
         "calls": call_health(call.services.proxy_log, upstream.name, call.now),
         "window_minutes": int(HEALTH_WINDOW.total_seconds() // 60),
         "can_check": call.services.prober is not None,
+        "pins": review,
+        "removed_pins": [
+            item.status
+            for item in (review.tools if review is not None else ())
+            if item.status.status is Status.REMOVED
+        ],
+        "pin_error": pin_error,
+        "accepted": _accepted_notice(call),
         "notice": "",
         "remove_error": "",
     }
+
+
+def _accepted_notice(call: PageCall) -> str:
+    """What the redirect after an acceptance says (a tool name, shown escaped)."""
+    if call.query.get("accepted"):
+        return f"Accepted the live definition of {printable(call.query['accepted'])}."
+    if call.query.get("unchanged"):
+        return f"{printable(call.query['unchanged'])} was already pinned as listed."
+    return ""
 
 
 def _bound_policies(call: PageCall, bindings: list[Binding]) -> list[BoundPolicy]:
