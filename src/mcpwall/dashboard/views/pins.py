@@ -42,19 +42,21 @@ def pin_review(
     return pinning.review_pins(upstream, pins, probe.definitions), ""
 
 
-def _live(call: PageCall, upstream: Upstream, *, now: bool) -> Definitions:
+def _live(call: PageCall, upstream: Upstream) -> Definitions:
     prober = call.services.prober
     if prober is None:
         raise UpstreamUnavailable(upstream.name, "this dashboard has no upstream checker")
-    found = prober.check_now(upstream) if now else prober.check(upstream)
+    found = prober.check_now(upstream)
     if found.definitions is None:
         raise UpstreamUnavailable(upstream.name, found.error)
     return found.definitions
 
 
-def _diff_context(call: PageCall, *, now: bool = False) -> dict[str, object]:
+def _diff_context(call: PageCall) -> dict[str, object]:
+    # A new check: a review, and the hash a confirmation sends back, must be of what the
+    # upstream sends now (checks stay bounded: one per upstream at a time, a few at once).
     upstream = registry.get_upstream(call.control, call.params["name"])
-    live = _live(call, upstream, now=now)
+    live = _live(call, upstream)
     found = pinning.tool_diff(call.control, upstream, live, call.params["tool"])
     return {
         "upstream": upstream_view(upstream),  # secret values masked: never the upstream itself
@@ -83,7 +85,7 @@ def accept(call: PageCall) -> Page | Response:
     tool = call.params["tool"]
     expect = call.form.get("expect", "")
     try:
-        live = _live(call, upstream, now=True)
+        live = _live(call, upstream)
         if expect == REMOVED:
             # Dropping a pin: only while the tool is still not listed.
             if any(item.get("name") == tool for item in live.tools):
