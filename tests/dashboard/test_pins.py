@@ -51,6 +51,8 @@ def test_the_upstream_page_shows_the_mode_and_each_tools_pin(
     assert "Pinned, no longer listed:" in text
     assert '<code>list_pods</code> <span class="mark pin-removed">removed</span>' in text
     assert "5 tools differ from their pins" in text
+    listing = dashboard.logged_in(Role.VIEWER).get("/upstreams").text
+    assert "<td>enforce</td>" in listing
 
 
 def test_a_viewer_sees_the_diff_and_no_accept(
