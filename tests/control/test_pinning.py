@@ -136,3 +136,4 @@ def test_text_is_shown_without_hidden_or_control_characters() -> None:
     assert short_description("First line.\nSecond.") == "First line."
     assert short_description("x" * 200).endswith("…")
     assert short_description(None) == ""
+    assert short_description("Clear\x1b[2J the screen.") == "Clear<U+001B>[2J the screen."

@@ -184,13 +184,13 @@ def instructions_review(pins: Pins, text: str | None) -> InstructionsReview:
 
 def short_description(value: object) -> str:
     """A description's first line, at most :data:`SHORT_DESCRIPTION` characters, with hidden
-    characters shown as ``<U+XXXX>``."""
+    and control characters shown as ``<U+XXXX>`` (:func:`printable`)."""
     if not isinstance(value, str):
         return ""
     first = value.strip().split("\n", 1)[0]
     if len(first) > SHORT_DESCRIPTION:
         first = first[: SHORT_DESCRIPTION - 1] + "…"
-    return visible(first)
+    return printable(first)
 
 
 def tool_diff(control: ControlPlane, upstream: Upstream, live: Definitions, name: str) -> ToolDiff:
@@ -308,14 +308,14 @@ def _plan(current: Review, names: Sequence[str], *, every: bool, expect: str | N
         found = current.tool(name)
         if found is None:
             raise InvalidValue(
-                f'upstream "{current.upstream}" tool "{visible(name)}"',
+                f'upstream "{current.upstream}" tool "{printable(name)}"',
                 "neither listed now nor pinned",
                 "a tool the upstream lists (see mcpwall upstream tools)",
             )
         item = found.status
         if DUPLICATE_NAME in item.findings:
             raise Conflict(
-                f'upstream "{current.upstream}" lists tool "{visible(name)}" more than once: '
+                f'upstream "{current.upstream}" lists tool "{printable(name)}" more than once: '
                 "it can't be pinned (which definition would the agent read?)"
             )
         if expect is not None:
@@ -332,13 +332,13 @@ def _plan(current: Review, names: Sequence[str], *, every: bool, expect: str | N
 def _check_expected(upstream: str, item: ToolStatus, expect: str) -> None:
     if item.live_hash is None:
         raise InvalidValue(
-            f'upstream "{upstream}" tool "{visible(item.name)}" expect',
+            f'upstream "{upstream}" tool "{printable(item.name)}" expect',
             "a tool the upstream no longer lists",
             "a listed tool (accept a removal without expect)",
         )
     if item.live_hash != expect.strip():
         raise Conflict(
-            f'upstream "{upstream}" tool "{visible(item.name)}" changed again after the '
+            f'upstream "{upstream}" tool "{printable(item.name)}" changed again after the '
             f"review: its live definition's hash is now {item.live_hash} (expected "
             f"{_shown_hash(expect)}); review it again before accepting"
         )
