@@ -105,10 +105,14 @@ def list_(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([upstream_view(u) for u in upstreams], indent=2))
         return
-    table = Table("name", "kind", "target", "secrets", box=None, pad_edge=False)
+    table = Table("name", "kind", "target", "secrets", "pinning", box=None, pad_edge=False)
     for item in upstreams:
         table.add_row(
-            item.name, item.kind.value, describe_target(item), masked_secrets(item) or "-"
+            item.name,
+            item.kind.value,
+            describe_target(item),
+            masked_secrets(item) or "-",
+            item.pinning.value,
         )
     stdout.print(
         table if upstreams else "no upstreams (add one with: mcpwall upstream add NAME ...)"
