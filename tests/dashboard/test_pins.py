@@ -128,3 +128,18 @@ def test_an_acceptance_without_the_hash_is_refused(
     refused = admin.post("/upstreams/k8s/tools/exec/accept", {})
     assert refused.status_code == 409
     assert "exec" not in dashboard.control.store.get_pins("k8s").tools
+
+
+def test_the_add_form_sets_the_pinning_mode(dashboard: Dashboard) -> None:
+    admin = dashboard.logged_in(Role.ADMIN)
+    fields = {"name": "quiet", "kind": "stdio", "command": "server", "pinning": "warn"}
+    assert admin.post("/upstreams", fields).status_code == 303
+    assert dashboard.control.store.get_upstream("quiet").pinning.value == "warn"
+    default = {"name": "plain", "kind": "stdio", "command": "server"}
+    assert admin.post("/upstreams", default).status_code == 303
+    assert dashboard.control.store.get_upstream("plain").pinning.value == "enforce"
+    wrong = admin.post("/upstreams", {**fields, "name": "other", "pinning": "strict"})
+    assert wrong.status_code == 422
+    assert (
+        'id="pinning-error">Tool-definition pinning &#34;strict&#34;: expected one of' in wrong.text
+    )

@@ -14,6 +14,7 @@ are write-only (``type=password``, never filled back), and a check's error is re
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,12 +38,13 @@ from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.pins import Status, ToolStatus
 from mcpwall.core.policy import CompiledPolicy, Limit
 from mcpwall.core.policy.marks import Mark, ToolMarks, mark_tool, unlisted_named
-from mcpwall.core.registry import Upstream, UpstreamKind
+from mcpwall.core.registry import Pinning, Upstream, UpstreamKind
 from mcpwall.dashboard.pages import Page, PageCall
 from mcpwall.dashboard.views.pins import pin_review
 from mcpwall.gateway.probe import Probe, ProbedTool
 from mcpwall.ports.logsink import LogReader
 
+PINNING_MODES = tuple(mode.value for mode in Pinning)
 PAIR_ROWS = 5  # env and header rows in the add form (more through the CLI or the API)
 HEALTH_WINDOW = timedelta(hours=1)
 FAILED_OUTCOMES = ("unreachable", "timeout", "protocol_error")
@@ -145,6 +147,7 @@ def add(call: PageCall) -> Page | Response:
     form = AddForm(values=_shown_values(call.form))
     try:
         upstream = upstream_from(_described(call.form))
+        upstream = dataclasses.replace(upstream, pinning=_pinning(call.form))
         added = registry.add_upstream(call.control, upstream, actor=call.visitor.actor)
     except UpstreamInputError as error:
         form.errors[error.field] = str(error)
@@ -261,6 +264,17 @@ def _described(form: Mapping[str, str]) -> UpstreamInput:
         url=_given(form, "url"),
         headers=_pairs(form, "header"),
     )
+
+
+def _pinning(form: Mapping[str, str]) -> Pinning:
+    """The add form's pinning mode (``enforce`` when absent)."""
+    value = form.get("pinning", "").strip() or Pinning.ENFORCE.value
+    if value not in PINNING_MODES:
+        modes = ", ".join(PINNING_MODES)
+        raise UpstreamInputError(
+            "pinning", f'Tool-definition pinning "{value}": expected one of {modes}'
+        )
+    return Pinning(value)
 
 
 def _given(form: Mapping[str, str], key: str) -> str | None:
