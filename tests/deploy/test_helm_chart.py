@@ -532,3 +532,16 @@ def test_every_golden_render_has_its_profile() -> None:
     assert {"postgres-redis", "existing-secret-autoscaled", "sqlite"} <= set(
         render_chart.profiles()
     )
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_pod_gets_an_api_token_unless_a_stdio_upstream_needs_one(profile: str) -> None:
+    objects = rendered(PROFILES[profile])
+    wanted = PROFILES[profile].get("serviceAccount", {}).get("automountToken", False)
+    assert wanted == (profile == "example-kubernetes-upstream")
+    (account,) = kind(objects, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is wanted
+    for document in objects.values():
+        pod = document.get("spec", {}).get("template", {}).get("spec")
+        if pod is not None:
+            assert pod["automountServiceAccountToken"] is (wanted and document["kind"] != "Job")
