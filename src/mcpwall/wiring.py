@@ -22,6 +22,7 @@ from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import ProxyLog, open_proxy_log
 from mcpwall.adapters.secrets import load_secret_key
+from mcpwall.adapters.settings import secret_setting
 from mcpwall.adapters.store import SQLStore
 from mcpwall.adapters.upstream import Connector
 from mcpwall.core.errors import InvalidValue
@@ -214,10 +215,11 @@ def count_setting(environ: Mapping[str, str], variable: str, default: int, *, ma
 
 def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
     """Where rate-limit counters live: on Redis with ``MCPWALL_REDIS_URL`` (shared by every
-    replica), else in the store's SQL database (kept across restarts), else in memory."""
-    redis_url = environ.get(REDIS_URL_VARIABLE)
-    if redis_url:
-        return RedisCounters.from_url(redis_url)
+    replica; or ``MCPWALL_REDIS_URL_FILE``), else in the store's SQL database (kept across
+    restarts), else in memory."""
+    redis = secret_setting(environ, REDIS_URL_VARIABLE)
+    if redis is not None:
+        return RedisCounters.from_url(redis.value)
     if isinstance(store, SQLStore):
         return SQLCounters.open(store.engine.url, store.url)
     return MemoryCounters()

@@ -176,6 +176,11 @@ class InvalidDuration(InvalidValue):
     """A duration that can't be read (expected: ``90s``, ``90m``, ``12h``, ``30d``, ``2w``)."""
 
 
+class SettingError(MCPWallError):
+    """A secret setting that can't be read: given twice (``X`` and ``X_FILE``), or its file is
+    unreadable or empty. The message names the variables and the path, never the value."""
+
+
 class StoreError(MCPWallError):
     """The store refused an operation."""
 
