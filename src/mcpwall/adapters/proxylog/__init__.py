@@ -8,6 +8,10 @@ Every record goes, in batches off the request path (:class:`BatchingSink`), to:
 - stdout, as JSON lines, with ``MCPWALL_LOG_STDOUT=1``;
 - the Prometheus metrics (:class:`ProxyMetrics`);
 - OpenTelemetry spans, if an OTLP endpoint is configured.
+
+``MCPWALL_LOG_BUFFER`` (default 10,000) is how many records may wait to be written: while
+the database is slow or lost they wait in memory, and once that many do, the gateway refuses
+new requests (503) until they drain (``docs/operations.md``, "When the database is lost").
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mcpwall.adapters.proxylog.batching import BatchingSink
+from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
 from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
 from mcpwall.adapters.proxylog.tracing import tracer_from_environment
@@ -36,6 +40,8 @@ __all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_
 FILE_VARIABLE = "MCPWALL_LOG_FILE"
 STDOUT_VARIABLE = "MCPWALL_LOG_STDOUT"
 RETENTION_VARIABLE = "MCPWALL_LOG_RETENTION"
+BUFFER_VARIABLE = "MCPWALL_LOG_BUFFER"
+MAX_BUFFER = 1_000_000
 DEFAULT_RETENTION = "30d"
 MEMORY_RECORDS_KEPT = 10_000
 
@@ -71,7 +77,8 @@ def open_proxy_log(
     spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
-    sink = BatchingSink(writers)
+    capacity = buffer(environ)
+    sink = BatchingSink(writers, capacity=capacity, batch_size=min(BATCH_SIZE, capacity))
     metrics.watch_queue(lambda: sink.queued)
     return ProxyLog(sink, table, metrics)
 
@@ -94,6 +101,17 @@ def retention(environ: Mapping[str, str]) -> timedelta | None:
         return timedelta(seconds=parse_duration(text))
     except InvalidValue as error:
         raise InvalidValue(RETENTION_VARIABLE, text, f"{error.expected}, or off") from None
+
+
+def buffer(environ: Mapping[str, str]) -> int:
+    """``MCPWALL_LOG_BUFFER``: how many records may wait to be written (default 10,000)."""
+    text = environ.get(BUFFER_VARIABLE, "").strip()
+    if not text:
+        return CAPACITY
+    value = int(text) if text.isdigit() else 0
+    if not 0 < value <= MAX_BUFFER:
+        raise InvalidValue(BUFFER_VARIABLE, text, f"a whole number from 1 to {MAX_BUFFER:,}")
+    return value
 
 
 def _switch(environ: Mapping[str, str], name: str) -> bool:
