@@ -79,7 +79,7 @@ def open_proxy_log(
         writers.append(spans)
     capacity = buffer(environ)
     sink = BatchingSink(writers, capacity=capacity, batch_size=min(BATCH_SIZE, capacity))
-    metrics.watch_queue(lambda: sink.queued)
+    metrics.watch_queue(lambda: sink.waiting)
     return ProxyLog(sink, table, metrics)
 
 

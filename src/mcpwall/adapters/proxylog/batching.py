@@ -89,6 +89,11 @@ class BatchingSink:
         return len(self._queue)
 
     @property
+    def waiting(self) -> int:
+        """Records not yet written: queued, and in the batch being written."""
+        return len(self._queue) + self._in_flight
+
+    @property
     def full(self) -> bool:
         """Whether ``capacity`` records or more wait to be written: new requests are refused
         until the writers catch up (they would only add rows to a queue that can't drain)."""
