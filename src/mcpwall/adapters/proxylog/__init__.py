@@ -1,12 +1,12 @@
 """The proxy log's destinations, assembled from the environment (DESIGN §6).
 
-Every record goes, in batches off the request path (:class:`BatchingSink`), to:
+Every record goes, in batches off the request path (:class:`BatchingSink`), to, in order:
 
-- the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
-  rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
 - ``MCPWALL_LOG_FILE``, as JSON lines for a SIEM, if set;
 - stdout, as JSON lines, with ``MCPWALL_LOG_STDOUT=1``;
 - the Prometheus metrics (:class:`ProxyMetrics`);
+- the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
+  rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
 - OpenTelemetry spans, if an OTLP endpoint is configured.
 
 ``MCPWALL_LOG_BUFFER`` (default 10,000) is how many records may wait to be written: while
@@ -66,14 +66,16 @@ def open_proxy_log(
     """The proxy log as the environment configures it. ``console`` is where
     ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr)."""
     table = proxy_log_reader(store, clock, retention(environ))
-    writers: list[LogWriter] = [table]
+    # Local destinations first: a batch goes to each writer in turn and waits for the one
+    # that fails, so while the database is lost the SIEM file and the metrics stay current.
+    writers: list[LogWriter] = []
     path = environ.get(FILE_VARIABLE)
     if path:
         writers.append(JsonLinesFile(Path(path)))
     if _switch(environ, STDOUT_VARIABLE):
         writers.append(JsonLinesStream(console or sys.stdout.buffer))
     metrics = ProxyMetrics(known_tool)
-    writers.append(metrics)
+    writers += [metrics, table]
     spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
