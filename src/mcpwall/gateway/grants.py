@@ -109,7 +109,6 @@ class GrantCache:
         self._refusing = False  # past the grace, said once per outage
         self._confirming: asyncio.Future[int] | None = None
         self.changes = 0  # grows each time the store changed: lists may have changed too
-        self.outages = 0  # grows each time the store is lost
 
     async def authenticate(self, token: str) -> Principal | None:
         """The active principal for ``token``; None for a malformed, unknown, revoked or
@@ -247,7 +246,6 @@ class GrantCache:
             return
         self._lost, self._lost_at = error, self._clock.now()
         self._refusing = False
-        self.outages += 1
         log.warning(
             "the store is lost (%s): the grants and policies read before serve for up to"
             " %g s (%s), tokens not seen before are refused",
