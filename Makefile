@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install dev demo test lint format bench conformance clean vendor browser
+.PHONY: install dev demo test lint format bench conformance clean vendor browser manifests
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -68,6 +68,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
+
+# The Helm chart's example installs as plain manifests (deploy/examples/manifests/), rendered
+# offline by Helm's own engine; a test insists they are up to date.
+manifests: $(STAMP)
+	$(BIN)/python tools/render_chart.py
 
 conformance: $(STAMP)
 	$(BIN)/python bench/conformance.py

@@ -32,6 +32,7 @@ from mcpwall.gateway.directory import UpstreamDirectory
 from mcpwall.gateway.grants import DEFAULT_GRACE_SECONDS, GRACE_SETTING, GrantCache
 from mcpwall.gateway.http import HttpGateway
 from mcpwall.gateway.listening import LISTENS_PER_GRANT, LISTENS_PER_GRANT_SETTING, OpenStreams
+from mcpwall.gateway.pins import PinGuard
 from mcpwall.gateway.pipeline import Pipeline
 from mcpwall.gateway.processes import (
     STDIO_PROCESS_WAIT,
@@ -282,11 +283,14 @@ def build_data_plane(
     url = store.url if isinstance(store, SQLStore) else "(in memory)"
     grants = GrantCache(store, signal, clock, grace=grace, url=url)
     held = bounds(os.environ)
+    pins = PinGuard(store, lambda: grants.changes)
     pool = UpstreamPool(
         UpstreamDirectory(store, grants).lookup,
         connector or Connector(),
         timeout=upstream_timeout(os.environ),
         processes=held.process_slots(),
+        fingerprints=pins.fingerprints,
+        on_listed=pins.remember_listing,
     )
     proxy_log = None
     if sink is None:
@@ -296,7 +300,7 @@ def build_data_plane(
         sink = proxy_log.sink
         proxy_log.metrics.watch_store(grants.lost_for)
     seal = CursorSeal(cursor_key(home))
-    pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open)
+    pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open, pins=pins)
     probe = ReadinessProbe(store, grants, counters, limits_fail_open=fail_open)
     gateway = HttpGateway(
         grants,

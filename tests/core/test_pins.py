@@ -16,7 +16,11 @@ from hypothesis import assume, given, strategies as st
 from mcpwall.core import jsonpointer
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.pins import (
+    DEFINITION_CHANGED_RULE,
     EXCLUDED_KEYS,
+    NOT_PINNED_RULE,
+    PIN_UNREADABLE_RULE,
+    UNREADABLE,
     Change,
     Status,
     ToolStatus,
@@ -29,6 +33,7 @@ from mcpwall.core.pins import (
     pin_hash,
     read_tool_pin,
     render_diff,
+    standing,
     statuses,
     suspicious,
 )
@@ -522,3 +527,57 @@ def test_new_pins_compute_the_hash_and_refuse_what_is_not_a_tool() -> None:
     assert new_instructions_hash("up", None) == instructions_hash(None)
     with pytest.raises(InvalidValue):
         new_instructions_hash("up", "\ud800")
+
+
+# -- the gateway's standing of one tool ---------------------------------------------------------
+
+NAMES = st.sampled_from(["a", "b", "c"])
+DESCRIPTIONS = st.sampled_from(["d", "e", "hid\u200bden", "\u202eflip"])
+
+
+@given(
+    pinned=st.dictionaries(NAMES, DESCRIPTIONS),
+    live=st.lists(st.tuples(NAMES, DESCRIPTIONS), max_size=4),
+    enforce=st.booleans(),
+)
+def test_standing_agrees_with_statuses_for_every_listed_tool(
+    pinned: dict[str, str], live: list[tuple[str, str]], enforce: bool
+) -> None:
+    pins = {name: tool(name, text) for name, text in pinned.items()}
+    listed = [tool(name, text) for name, text in live]
+    names = [name for name, _ in live]
+    for listed_tool, status in zip(listed, statuses(pins, listed), strict=False):
+        name = listed_tool["name"]
+        found = standing(
+            enforce=enforce,
+            pinned_hash=pin_hash(pins[name]) if name in pins else None,
+            live_hash=pin_hash(listed_tool),
+            suspicious_text=bool(suspicious(listed_tool)),
+            duplicated=names.count(name) > 1,
+        )
+        assert found.status is status.status
+        assert found.withheld is (enforce and status.status is not Status.PINNED)
+        if status.status is Status.PINNED:
+            assert (found.rule, found.mark) == ("", "")
+        else:
+            expected = DEFINITION_CHANGED_RULE if name in pins else NOT_PINNED_RULE
+            assert (found.rule, found.mark) == (expected, status.status.value)
+
+
+def test_the_rules_of_a_withheld_tool_say_why() -> None:
+    pinned_hash = pin_hash(tool("x"))
+    changed = standing(
+        enforce=True, pinned_hash=pinned_hash, live_hash="v1:0", suspicious_text=False
+    )
+    new = standing(enforce=True, pinned_hash=None, live_hash="v1:0", suspicious_text=False)
+    warned = standing(enforce=False, pinned_hash=None, live_hash="v1:0", suspicious_text=True)
+    assert (changed.rule, changed.mark, changed.withheld) == (
+        DEFINITION_CHANGED_RULE,
+        "changed",
+        True,
+    )
+    assert (new.rule, new.mark, new.withheld) == (NOT_PINNED_RULE, "new", True)
+    assert (warned.rule, warned.mark, warned.withheld) == (NOT_PINNED_RULE, "suspicious", False)
+    assert (UNREADABLE.rule, UNREADABLE.mark, UNREADABLE.withheld) == (
+        PIN_UNREADABLE_RULE, "unreadable", True
+    )  # fmt: skip

@@ -179,6 +179,13 @@ PROXY_LOG_RECORD = {
         "type": "boolean",
         "description": "Let through with its limits unchecked (the counters were unreachable).",
     },
+    "pin": {
+        "enum": ["", "changed", "new", "suspicious", "unreadable"],
+        "description": (
+            "How the tool (or, for a listing, the first of its tools that was not) stood "
+            "against its pin: empty when pinned as it is or not checked (pinning off)."
+        ),
+    },
 }
 SUMMARY_ROW = {
     "upstream": STRING,

@@ -81,17 +81,24 @@ def upstream_change(action: Action, upstream: Upstream) -> Change:
 
 
 def pin_change(
-    upstream: str, tool_hashes: Mapping[str, str], instructions_hash: str | None
+    upstream: str,
+    tool_hashes: Mapping[str, str],
+    instructions_hash: str | None,
+    *,
+    first_use: bool = False,
 ) -> Change:
     """Tools (and perhaps the server's instructions) pinned: their names and new hashes only.
 
     Never their text: a definition is the upstream's to show, and a poisoned one would carry
     its payload into every reader of the trail. ``instructions_hash`` is None when the
-    instructions' pin was left as it was.
+    instructions' pin was left as it was; ``first_use`` marks the pins a gateway made at its
+    first listing of an upstream nobody had pinned (trust on first use).
     """
     details: dict[str, JSON] = {"tools": {name: tool_hashes[name] for name in sorted(tool_hashes)}}
     if instructions_hash is not None:
         details["instructions_hash"] = instructions_hash
+    if first_use:
+        details["first_use"] = True
     return Change(Action.UPSTREAM_PIN.value, "upstream", upstream, details)
 
 

@@ -321,6 +321,15 @@ class UnknownTool(InvalidParams):
         super().__init__(f"Unknown tool: {name}")
 
 
+class WithheldTool(UnknownTool):
+    """A tool withheld because its definition is not the one pinned (``core.pins``): the agent
+    reads an unknown tool, as for a hidden one; ``rule`` says why in the proxy log."""
+
+    def __init__(self, name: str, rule: str) -> None:
+        self.rule = rule
+        super().__init__(name)
+
+
 class HeaderMismatch(ProtocolError):  # noqa: N818
     """An MCP HTTP header (``MCP-Protocol-Version``, ``Mcp-Method``, ``Mcp-Name``, a tool's
     ``Mcp-Param-*``) is missing, malformed, repeated or different from the request body

@@ -250,6 +250,7 @@ def record_json(record: ProxyLogRecord, row_id: int | None = None) -> dict[str, 
         "upstream_ms": record.upstream_ms,
         "total_ms": record.total_ms,
         "fail_open": record.fail_open,
+        "pin": record.pin,
     }
     return value
 

@@ -636,3 +636,74 @@ def new_instructions_hash(upstream: str, text: str | None) -> str:
         return instructions_hash(text)
     except ValueError as error:
         raise InvalidValue(f'upstream "{upstream}" instructions', str(error), "JSON text") from None
+
+
+# --- what the gateway does with a listed tool ----------------------------------------------------
+
+DEFINITION_CHANGED_RULE = "(definition changed)"
+"""The proxy-log rule of a call refused because its tool's definition differs from its pin."""
+NOT_PINNED_RULE = "(not pinned)"
+"""The proxy-log rule of a call refused because its tool was not there when the upstream was
+pinned, or carries suspicious text and was never accepted."""
+PIN_UNREADABLE_RULE = "(pin unreadable)"
+"""The proxy-log rule of a call refused because the upstream's stored pins cannot be read."""
+
+
+@dataclass(frozen=True, slots=True)
+class Standing:
+    """How one listed tool stands against its pin, and whether the gateway withholds it.
+
+    ``status`` is ``PINNED`` for a tool identical to its pin, None when the upstream's pins
+    cannot be read; ``mark`` is what the tool's proxy-log rows carry (empty for a pinned
+    tool) and ``rule`` the rule of a refused call of it, whether or not the mode withholds it.
+    """
+
+    status: Status | None
+    withheld: bool
+    was_pinned: bool = True
+
+    @property
+    def mark(self) -> str:
+        if self.status is None:
+            return "unreadable"
+        return "" if self.status is Status.PINNED else self.status.value
+
+    @property
+    def rule(self) -> str:
+        if self.status is None:
+            return PIN_UNREADABLE_RULE
+        if self.status is Status.PINNED:
+            return ""
+        return DEFINITION_CHANGED_RULE if self.was_pinned else NOT_PINNED_RULE
+
+
+SERVED = Standing(Status.PINNED, withheld=False)
+UNREADABLE = Standing(None, withheld=True)
+"""Every tool of an upstream whose pins cannot be read, in either mode: nothing says what was
+reviewed, so nothing is served (fail closed)."""
+
+
+def standing(
+    *,
+    enforce: bool,
+    pinned_hash: str | None,
+    live_hash: str,
+    suspicious_text: bool,
+    duplicated: bool = False,
+) -> Standing:
+    """One tool's :class:`Standing`, by the precedence of :func:`statuses`.
+
+    ``enforce`` is the mode (a tool not pinned as it is now is withheld; in ``warn`` mode it
+    is served and marked), ``pinned_hash`` its pin (None: never pinned), ``live_hash`` its
+    :func:`pin_hash` as listed now, ``suspicious_text`` whether :func:`suspicious` finds
+    anything in it and ``duplicated`` whether the listing names it more than once.
+    """
+    if live_hash == pinned_hash and not duplicated:
+        return SERVED  # a person accepted exactly this definition, any findings included
+    if suspicious_text or duplicated:
+        status = Status.SUSPICIOUS
+    elif pinned_hash is None:
+        status = Status.NEW
+    else:
+        status = Status.CHANGED
+    return Standing(status, withheld=enforce, was_pinned=pinned_hash is not None)

@@ -34,7 +34,7 @@ class ProxyLogRecord(NamedTuple):
 
     An immutable named tuple rather than a frozen dataclass: one is made for every request,
     on its way back to the agent, and a tuple is built in one step where a frozen
-    dataclass sets each of its eighteen fields through ``object.__setattr__``.
+    dataclass sets each of its nineteen fields through ``object.__setattr__``.
     """
 
     at: datetime
@@ -55,6 +55,7 @@ class ProxyLogRecord(NamedTuple):
     upstream_ms: float
     total_ms: float
     fail_open: bool = False
+    pin: str = ""
 
 
 def argument_keys(arguments: object) -> tuple[str, ...]:
@@ -101,6 +102,7 @@ def build_record(
     upstream_ms: float = 0.0,
     total_ms: float = 0.0,
     fail_open: bool = False,
+    pin: str = "",
 ) -> ProxyLogRecord:
     """The record of one request; ``arguments`` contributes its top-level keys only."""
     return ProxyLogRecord(
@@ -122,4 +124,5 @@ def build_record(
         round(upstream_ms, 3),
         round(total_ms, 3),
         fail_open,
+        pin,
     )

@@ -218,7 +218,8 @@ class HttpGateway:
     async def announce_changes(self) -> None:
         """Tell legacy sessions their tool lists may have changed, when the store did.
 
-        A new policy version can hide or reveal tools; sessions with a GET stream get
+        A new policy version can hide or reveal tools, and so can pins (a tool withheld for
+        its definition, or accepted); sessions with a GET stream get
         ``notifications/tools/list_changed`` and list again. Also called periodically by the
         server, so a change is announced without waiting for a request. 2026-07-28 listen
         streams are reviewed too: ended when their grant may no longer listen, told when
@@ -227,12 +228,23 @@ class HttpGateway:
         if self.listens and time.monotonic() >= self._next_expiry_check:
             self._next_expiry_check = time.monotonic() + EXPIRY_CHECK_SECONDS
             self.listens.expire(self.grants)
-        if self.grants.changes == self._announced:
+        withheld = await self._withheld_changes()
+        if self.grants.changes == self._announced and not withheld:
             return
         self._announced = self.grants.changes
         for session in self.sessions.all():
             await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
         await self.listens.review(self.grants)
+        self.listens.tools_changed(withheld)
+
+    async def _withheld_changes(self) -> set[str]:
+        """The upstreams whose withheld tools changed (pins accepted on any replica, or an
+        upstream that changed a tool; see :mod:`.pins`)."""
+        pins = self.pipeline.pins
+        if pins is None:
+            return set()
+        await pins.review()
+        return pins.take_changed()
 
     def shutdown(self) -> None:
         """End every listen stream gracefully (the server is stopping: it waits for them)."""

@@ -240,6 +240,15 @@ class OpenStreams:
                 stream.principal = principal
                 stream.tools_changed()
 
+    def tools_changed(self, upstreams: set[str]) -> None:
+        """Tell the streams listening to any of ``upstreams`` that their tool lists changed
+        (tools withheld for their definitions, or accepted)."""
+        if not upstreams:
+            return
+        for stream in list(self._streams):
+            if not upstreams.isdisjoint(stream.upstreams):
+                stream.tools_changed()
+
     def expire(self, grants: GrantCache) -> None:
         """End the streams whose grant has expired (expiry changes nothing in the store)."""
         for stream in list(self._streams):

@@ -34,6 +34,7 @@ from mcpwall.core.errors import (
     UnknownTool,
     UpstreamError,
     UpstreamTimeout,
+    WithheldTool,
 )
 from mcpwall.core.jsonrpc import Notification, Request
 from mcpwall.core.mcp import (
@@ -63,12 +64,14 @@ from mcpwall.core.mcp.params import (
     tool_declarations,
 )
 from mcpwall.core.mcp.versions import Era
+from mcpwall.core.pins import DEFINITION_CHANGED_RULE, NOT_PINNED_RULE, PIN_UNREADABLE_RULE
 from mcpwall.core.policy import NO_POLICY_DECISION, CompiledPolicy, Decision, evaluate
 from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
 from mcpwall.core.windows import budgets_for, unchecked_denial
 from mcpwall.gateway.aggregate import AggregateEndpoint
 from mcpwall.gateway.grants import Principal
-from mcpwall.gateway.upstreams import UpstreamPool
+from mcpwall.gateway.pins import FirstListing, PinGuard
+from mcpwall.gateway.upstreams import UpstreamPool, tool_pages
 from mcpwall.ports.clock import Clock
 from mcpwall.ports.counters import CounterStore, Refusal, Reservation
 from mcpwall.ports.logsink import LogSink
@@ -81,6 +84,11 @@ UNKNOWN_TOOL_RULE = "(unknown tool)"  # in the proxy log only: the upstream offe
 HEADER_MISMATCH_RULE = "(header mismatch)"  # in the proxy log only: Mcp-Param-* ≠ arguments
 BAD_REQUEST_RULE = "(bad request)"  # in the proxy log only: refused before any decision
 NO_BINDING_RULE = "(no binding)"  # in the proxy log only: the grant is not bound to it
+WITHHELD_BECAUSE = {  # a withheld call's row says why (core.pins' rules)
+    DEFINITION_CHANGED_RULE: "not the one pinned (changed since, or suspicious text)",
+    NOT_PINNED_RULE: "not pinned (a new tool, or suspicious text never accepted)",
+    PIN_UNREADABLE_RULE: "unknown: the upstream's pins can't be read",
+}
 DROPPED_MESSAGE = "a message without an id that an agent may not send: dropped, not forwarded"
 OVER_CAPACITY_RULE = "(over capacity)"  # in the proxy log only: a bound on what is held open
 
@@ -188,8 +196,11 @@ class Pipeline:
         cursors: CursorSeal,
         *,
         limits_fail_open: bool = False,
+        pins: PinGuard | None = None,
     ) -> None:
         self.pool = pool
+        # Tool-definition pins (gateway/pins.py); None only where a test leaves them out.
+        self.pins = pins
         self.counters = counters
         self.sink = sink
         self.clock = clock
@@ -283,7 +294,10 @@ class Pipeline:
         # and do its Mcp-Param-* headers say what its arguments say? (Denials never touch the
         # upstream; a denied call goes nowhere, whatever its headers say.)
         try:
-            await self._check_call(caller, upstream, tool, arguments, request.id)
+            await self._check_call(caller, upstream, tool, arguments, request.id, record)
+        except WithheldTool as withheld:
+            await record.withheld(withheld.rule)
+            raise
         except UnknownTool:
             await record.unknown()
             raise
@@ -347,15 +361,24 @@ class Pipeline:
         tool: str,
         arguments: Mapping[str, object],
         request_id: str | int,
+        record: _Recorder,
     ) -> None:
-        """Refuse a tool the upstream does not offer, exactly (an unknown tool), and
-        ``Mcp-Param-*`` headers that disagree with the arguments (-32020), by the schema of
-        the tool as the gateway lists it (the upstream's own)."""
+        """Refuse a tool the upstream does not offer, exactly (an unknown tool), one whose
+        definition is not pinned as the upstream lists it, in ``enforce`` mode (withheld,
+        refused alike), and ``Mcp-Param-*`` headers that disagree with the arguments
+        (-32020), by the schema of the tool as the gateway lists it (the upstream's own)."""
         index = await self.pool.tool_index(caller.owner, upstream, caller.offer)
+        name = tool if caller.endpoint else f"{upstream}__{tool}"
         try:
             check_offered(tool, index.names)
         except UnknownTool:
-            raise UnknownTool(tool if caller.endpoint else f"{upstream}__{tool}") from None
+            raise UnknownTool(name) from None
+        if self.pins is not None:
+            pins = await self.pins.pins(upstream, self._first_listing(caller, upstream))
+            standing = self.pins.judge_call(upstream, pins, tool, index.fingerprints.get(tool))
+            record.pin = standing.mark
+            if standing.withheld:
+                raise WithheldTool(name, standing.rule)
         if caller.param_headers is not None:
             declared = index.declared.get(tool, ())
             check_param_headers(declared, arguments, caller.param_headers, request_id=request_id)
@@ -411,10 +434,37 @@ class Pipeline:
         def hidden(name: str) -> bool:
             return name in invalid or is_hidden(name)
 
+        judged = None
+        if self.pins is not None:
+            pins = await self.pins.pins(page.upstream, self._first_listing(caller, page.upstream))
+            judged = self.pins.judge_page(page.upstream, pins, result.get("tools"), hidden=hidden)
+            self.pool.check_index(caller.owner, page.upstream, judged.fingerprints)
+
+        def withheld(name: str) -> bool:
+            return hidden(name) or (judged is not None and judged.withheld(name))
+
         prefix = None if caller.endpoint is not None else page.upstream
-        listing = tools_page(result, hidden, next_cursor=sealed, prefix=prefix)
-        await self.record(caller, request, page.upstream, "ok")
+        listing = tools_page(result, withheld, next_cursor=sealed, prefix=prefix)
+        if judged is not None and judged.mark:
+            await self.record(
+                caller, request, page.upstream, "ok", pin=judged.mark, message=judged.message
+            )
+        else:
+            await self.record(caller, request, page.upstream, "ok")
         return listing
+
+    def _first_listing(self, caller: Caller, upstream: str) -> FirstListing:
+        """What trust on first use pins: every page ``upstream`` lists through the caller's
+        session, and the instructions it gave when the session opened."""
+
+        async def first_listing() -> tuple[list[object], str | None]:
+            session = await self.pool.session(caller.owner, upstream, caller.offer)
+            tools: list[object] = []
+            async for page in tool_pages(upstream, session, self.pool.timeout):
+                tools.extend(page.tools)
+            return tools, session.negotiated.instructions
+
+        return first_listing
 
     async def _list_page(self, caller: Caller, page: PageCursor) -> Message:
         params: dict[str, object] | None = None
@@ -505,9 +555,17 @@ class Pipeline:
         return {**response, "result": result}
 
     async def record(
-        self, caller: Caller, request: Request, upstream: str, outcome: Outcome
+        self,
+        caller: Caller,
+        request: Request,
+        upstream: str,
+        outcome: Outcome,
+        *,
+        pin: str = "",
+        message: str = "",
     ) -> None:
-        """Write the row of a request other than ``tools/call``."""
+        """Write the row of a request other than ``tools/call`` (a listing that met tools not
+        pinned as listed says so in ``pin`` and names them in ``message``)."""
         principal = caller.principal
         await self._write_row(
             request,
@@ -520,6 +578,8 @@ class Pipeline:
                 upstream=upstream,
                 method=request.method,
                 outcome=outcome,
+                pin=pin,
+                message=message,
             ),
         )
 
@@ -680,6 +740,7 @@ class _Recorder:
         self.timing = timing
         self.decision = decision  # the policy's; a limit's when one refused or went unchecked
         self.fail_open = False  # let through with its limits unchecked
+        self.pin = ""  # how its tool stood against its pin (core.pins.Standing.mark)
 
     async def refused(self, decision: Decision) -> Message:
         """Record a denial and answer it (DESIGN §4); a hidden tool is an unknown tool."""
@@ -703,6 +764,12 @@ class _Recorder:
         """Record a call of a tool the upstream does not offer (refused as unknown)."""
         self.timing.decided = time.perf_counter()
         await self._write(Decision("deny", UNKNOWN_TOOL_RULE, "Unknown tool"), "not_forwarded")
+
+    async def withheld(self, rule: str) -> None:
+        """Record a call of a tool withheld for its definition (refused as unknown)."""
+        self.timing.decided = time.perf_counter()
+        message = f"Unknown tool: withheld, its definition is {WITHHELD_BECAUSE[rule]}"
+        await self._write(Decision("deny", rule, message), "not_forwarded")
 
     @property
     def request_name(self) -> str:
@@ -729,7 +796,7 @@ class _Recorder:
                 policy=self.policy_name, policy_version=self.version,
                 decision=decision.decision, rule=decision.rule, message=decision.message,
                 outcome=outcome, decision_ms=decision_ms, upstream_ms=upstream_ms,
-                total_ms=total_ms, fail_open=self.fail_open,
+                total_ms=total_ms, fail_open=self.fail_open, pin=self.pin,
             ),
         )  # fmt: skip
 

@@ -118,15 +118,21 @@ class StdioGateway:
             await self.send(await self.session.outbox.get())
 
     async def _review_listens(self) -> None:
-        """Each second, while the store is lost: look for it again (the grant cache serves
-        what it read meanwhile, for its grace). While listen streams are open: end those
-        whose grant may no longer listen, tell the others when a policy change may have
-        changed their tool lists."""
+        """Each second: while the store is lost, look for it again (the grant cache serves
+        what it read meanwhile, for its grace); end the listen streams whose grant may no
+        longer listen, tell the others when a policy change may have changed their tool
+        lists; and tell the agent when its upstream's withheld tools changed
+        (``gateway/pins.py``)."""
         announced = self.grants.changes
         while True:
             await asyncio.sleep(REVIEW_EVERY_SECONDS)
             if self.grants.outage is not None:
                 await self.grants.confirm()
+            withheld = await self._withheld_changes()
+            if self.upstream in withheld and self.initialized:
+                await self.session.push(
+                    {"jsonrpc": "2.0", "method": "notifications/tools/list_changed"}
+                )
             if not self.listens:
                 continue
             self.grants.refresh()
@@ -134,6 +140,18 @@ class StdioGateway:
             if self.grants.changes != announced:
                 announced = self.grants.changes
                 await self.listens.review(self.grants)
+            self.listens.tools_changed(withheld)
+
+    async def _withheld_changes(self) -> set[str]:
+        pins = self.pipeline.pins
+        if pins is None:
+            return set()
+        try:
+            self.grants.refresh()
+            await pins.review()
+        except StoreUnavailable:
+            return set()  # said by the requests that fail; the next tick tries again
+        return pins.take_changed()
 
     async def _message(self, line: bytes) -> None:
         try:

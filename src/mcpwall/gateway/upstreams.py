@@ -38,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -60,6 +60,7 @@ from mcpwall.core.mcp.params import (
 from mcpwall.core.mcp.subscriptions import Interest
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.gateway.feeds import UpstreamFeed
+from mcpwall.gateway.pins import DUPLICATED, Fingerprint, Fingerprints
 from mcpwall.gateway.processes import (
     STDIO_PROCESSES_PER_GRANT_SETTING,
     STDIO_PROCESSES_SETTING,
@@ -83,6 +84,8 @@ GRANT_OWNER = "grant:"  # the owner of a grant's 2026-07-28 requests: f"grant:{g
 
 Owner = str
 Lookup = Callable[[str], Awaitable[Upstream]]
+Listed = Callable[[str, dict[str, Fingerprint]], None]
+"""Told each whole listing an upstream gave (its tools' fingerprints by name)."""
 
 
 @dataclass(frozen=True)
@@ -95,11 +98,13 @@ class Lease:
 
 @dataclass(frozen=True)
 class ToolIndex:
-    """What an upstream offers one owner: the exact tool names, and the ``Mcp-Param-*``
-    headers of the tools that declare some (most declare none)."""
+    """What an upstream offers one owner: the exact tool names, the ``Mcp-Param-*``
+    headers of the tools that declare some (most declare none), and each tool's
+    :class:`~mcpwall.gateway.pins.Fingerprint` (what its pin is checked against)."""
 
     names: frozenset[str]
     declared: dict[str, Declarations]
+    fingerprints: dict[str, Fingerprint] = field(default_factory=dict)
 
 
 class _Opening:
@@ -132,11 +137,15 @@ class UpstreamPool:
         *,
         timeout: float,
         processes: ProcessSlots | None = None,
+        fingerprints: Fingerprints | None = None,
+        on_listed: Listed | None = None,
     ) -> None:
         self._lookup = lookup
         self._connector = connector
         self.timeout = timeout
         self.processes = ProcessSlots() if processes is None else processes
+        self.fingerprints = Fingerprints() if fingerprints is None else fingerprints
+        self._on_listed = on_listed
         self._entries: dict[tuple[Owner, str], _Entry] = {}
         self._opening: dict[tuple[Owner, str], _Opening] = {}
         # Listeners outlive a session: when a crashed stdio server is restarted, the legacy
@@ -216,7 +225,22 @@ class UpstreamPool:
         if entry.tools is None:
             entry.tools = await self._list_tools(upstream, entry.session)
             self._note_listed(upstream, entry.tools.names)
+            if self._on_listed is not None:
+                self._on_listed(upstream, entry.tools.fingerprints)
         return entry.tools
+
+    def check_index(
+        self, owner: Owner, upstream: str, fingerprints: Mapping[str, Fingerprint]
+    ) -> None:
+        """Drop the owner's tool index of ``upstream`` if a listing just read disagrees with
+        it (a tool it lacks, or defined otherwise): the upstream changed without saying so,
+        and the next call must be checked against what it lists now."""
+        entry = self._entries.get((owner, upstream))
+        if entry is None or entry.tools is None:
+            return
+        known = entry.tools.fingerprints
+        if any(known.get(name) != found for name, found in fingerprints.items()):
+            entry.tools = None
 
     def note_dropped(self, upstream: str, invalid: dict[str, str]) -> None:
         """Log that tools were dropped for invalid ``x-mcp-header`` annotations (name →
@@ -446,6 +470,7 @@ class UpstreamPool:
         declare ``Mcp-Param-*`` headers."""
         names: set[str] = set()
         declared: dict[str, Declarations] = {}
+        fingerprints: dict[str, Fingerprint] = {}
         async for page in tool_pages(upstream, session, self.timeout):
             found = tool_declarations(page.tools)
             self.note_dropped(upstream, invalid_reasons(found))
@@ -455,7 +480,13 @@ class UpstreamPool:
                 names.add(name)
                 if declarations:
                     declared[name] = declarations
-        return ToolIndex(frozenset(names), declared)
+            for tool in page.tools:
+                listed = tool.get("name") if isinstance(tool, dict) else None
+                if isinstance(tool, dict) and isinstance(listed, str) and listed in names:
+                    # A name listed twice: which definition would the agent read?
+                    repeated = listed in fingerprints
+                    fingerprints[listed] = DUPLICATED if repeated else self.fingerprints.of(tool)
+        return ToolIndex(frozenset(names), declared, fingerprints)
 
     def _forget(self, owner: Owner, upstream: str, session: UpstreamSession) -> None:
         entry = self._entries.get((owner, upstream))

@@ -190,6 +190,32 @@ class MemoryStore:
             self._commit(actor, pin_change(upstream, hashes, text_hash))
             return result
 
+    def pin_first_use(
+        self,
+        upstream: str,
+        tools: Sequence[Mapping[str, object]],
+        *,
+        instructions: str | None,
+        actor: str,
+    ) -> Pins:
+        check_actor(actor)
+        pins = new_pins(upstream, tools)
+        text_hash = new_instructions_hash(upstream, instructions)
+        with self._lock:
+            self.get_upstream(upstream)
+            if self._tool_pins.get(upstream) or upstream in self._instruction_pins:
+                return self.get_pins(upstream)
+            now = self._clock.now()
+            stored = {pin.name: _StoredPin(pin.text, pin.hash, now, actor) for pin in pins}
+            held = _StoredInstructions(instructions, text_hash, now, actor)
+            result = _read_pins(upstream, stored, held)
+            self._tool_pins[upstream] = stored
+            self._instruction_pins[upstream] = held
+            hashes = {pin.name: pin.hash for pin in pins}
+            change = pin_change(upstream, hashes, text_hash, first_use=True)
+            self._record(actor, change.action, change.object_kind, change.object_id, change.details)
+            return result
+
     def unpin_tools(self, upstream: str, names: Collection[str], *, actor: str) -> Pins:
         check_actor(actor)
         with self._lock:

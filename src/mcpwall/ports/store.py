@@ -81,6 +81,22 @@ class PinStore(Protocol):
         sends none). ``InvalidValue`` for a tool without a distinct string name, or not JSON."""
         ...
 
+    def pin_first_use(
+        self,
+        upstream: str,
+        tools: Sequence[Mapping[str, object]],
+        *,
+        instructions: str | None,
+        actor: str,
+    ) -> Pins:
+        """Trust on first use: pin these tools and instructions only if the upstream has no
+        pin at all, in one transaction that every replica's attempt is serialised on; return
+        the pins as they are after it (another replica's, when it came first).
+
+        Recorded in the audit trail (``first_use``) but not a change of the revision: what a
+        gateway serves is what it served before the pins existed."""
+        ...
+
     def unpin_tools(self, upstream: str, names: Collection[str], *, actor: str) -> Pins:
         """Remove the pins of these tools (names not pinned are ignored; if none was, nothing
         changes and nothing is recorded)."""

@@ -300,6 +300,17 @@ async def test_an_admitted_request_brings_its_admission_to_the_handler_with_its_
             408,
             "the request body did not arrive",
         ),
+        (
+            [
+                {
+                    "type": "http.disconnect",
+                    "mcpwall.cut_short": "malformed HTTP/1.1 request (invalid chunk size)",
+                    "mcpwall.cut_short_status": 400,
+                }
+            ],
+            400,
+            "malformed HTTP/1.1 request (invalid chunk size)",
+        ),
         ([{"type": "http.disconnect"}], 400, "the client went away before sending the whole body"),
         (
             [{"type": "http.request", "body": b"x" * 1001, "more_body": False}],

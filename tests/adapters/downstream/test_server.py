@@ -12,7 +12,7 @@ import pytest
 
 from mcpwall.adapters.downstream.capacity import VOUCH
 from mcpwall.adapters.downstream.connection import Limits
-from mcpwall.adapters.downstream.exchange import Message, Scope
+from mcpwall.adapters.downstream.exchange import CUT_SHORT, CUT_SHORT_STATUS, Message, Scope
 from mcpwall.adapters.downstream.http import DownstreamApp
 from mcpwall.adapters.downstream.server import HttpServer
 from mcpwall.ports.downstream import HttpExchange, HttpReply
@@ -284,6 +284,169 @@ async def test_upgrades_and_connect_are_refused() -> None:
     assert b"websocket" in websocket
     assert connect.startswith(b"HTTP/1.1 501 ")
     assert b"CONNECT is not supported" in connect
+
+
+REFUSED_HEADS = {
+    "a transfer coding other than chunked": (
+        b"POST /a HTTP/1.1\r\nhost: x\r\ntransfer-encoding: gzip, chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+        501,
+    ),
+    "chunked on HTTP/1.0": (
+        b"POST /a HTTP/1.0\r\nconnection: keep-alive\r\ntransfer-encoding: chunked\r\n\r\n"
+        b"3\r\nabc\r\n0\r\n\r\n",
+        400,
+    ),
+    "no Host": (b"GET /a HTTP/1.1\r\n\r\n", 400),
+    "two Hosts": (b"GET /a HTTP/1.1\r\nhost: 127.0.0.1\r\nhost: evil.example\r\n\r\n", 400),
+    "HTTP/2.0 in a request line": (b"GET /a HTTP/2.0\r\nhost: x\r\n\r\n", 505),
+    "an asterisk target on POST": (b"POST * HTTP/1.1\r\nhost: x\r\ncontent-length: 0\r\n\r\n", 400),
+    "a request line over the head limit": (get("/" + "a" * 70_000), 414),
+}
+
+
+@pytest.mark.parametrize(("raw", "status"), REFUSED_HEADS.values(), ids=list(REFUSED_HEADS))
+async def test_heads_the_server_does_not_serve_are_refused_before_the_app(
+    raw: bytes, status: int
+) -> None:
+    seen: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        seen.append(scope["path"])
+        await echo(scope, receive, send)
+
+    async with serving(app) as server:
+        answer = await refused(server, raw)
+    assert answer.startswith(b"HTTP/1.1 %d " % status), answer
+    assert b"connection: close" in answer
+    assert seen == []
+
+
+async def test_an_asterisk_target_is_for_options() -> None:
+    async with serving(echo) as server:
+        reader, writer = await open_raw(server)
+        writer.write(b"OPTIONS * HTTP/1.1\r\nhost: x\r\n\r\n")
+        _, body = await read_response(reader)
+        writer.close()
+    assert body == b"*:"
+
+
+async def test_an_absolute_form_target_names_the_host_the_app_sees() -> None:
+    scopes: list[Scope] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        scopes.append(scope)
+        await reply(send, b"")
+
+    async with serving(app) as server:
+        reader, writer = await open_raw(server)
+        # RFC 9112 §3.2.2: the target's authority, not the Host header, names the host.
+        writer.write(get("http://evil.example:81/mcp/a?x=1", "x-one: 1"))
+        await read_response(reader)
+        writer.close()
+    (scope,) = scopes
+    assert (scope["path"], scope["query_string"]) == ("/mcp/a", b"x=1")
+    assert scope["headers"] == [(b"x-one", b"1"), (b"host", b"evil.example:81")]
+
+
+async def body_reader(
+    told: list[Message],
+) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
+    """An app that reads the body and notes the message that ended it, then echoes."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] != "http.request" or not message["more_body"]:
+                told.append(message)
+                break
+        await reply(send, b"read")
+
+    return app
+
+
+CHUNKED_POST = b"POST /c HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n"
+MALFORMED_BODIES = {
+    "a negative chunk size": CHUNKED_POST + b"-1\r\na\r\n0\r\n\r\n",
+    "a chunk size with 0x": CHUNKED_POST + b"0x1\r\na\r\n0\r\n\r\n",
+    "a chunk size overflowing": CHUNKED_POST + b"1" + b"0" * 16 + b"\r\na\r\n0\r\n\r\n",
+    "a NUL in a chunk extension": CHUNKED_POST + b"1;a=\x00\r\na\r\n0\r\n\r\n",
+    "a chunk without its CRLF": CHUNKED_POST + b"1\r\nab0\r\n\r\n",
+}
+
+
+@pytest.mark.parametrize("raw", MALFORMED_BODIES.values(), ids=list(MALFORMED_BODIES))
+async def test_a_malformed_body_is_answered_400_at_once_and_the_app_told(raw: bytes) -> None:
+    told: list[Message] = []
+    # Before, the app waited for a body that would never end, and the client got 408 at the
+    # body's deadline: here an hour, so that only the fix answers within the bound.
+    async with serving(await body_reader(told), Limits(body_timeout=3600)) as server:
+        async with asyncio.timeout(10):
+            answer = await refused(server, raw)
+            while not told:
+                await asyncio.sleep(0)  # yield until the app has its message
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert b"read" not in answer  # the app's own answer is not sent after it
+    [message] = told
+    assert message["type"] == "http.disconnect"
+    assert message[CUT_SHORT_STATUS] == 400
+    assert message[CUT_SHORT].startswith("malformed HTTP/1.1 request")
+
+
+def chunked_body(body: bytes, size: int, extension: bytes = b"") -> bytes:
+    pieces = (body[i : i + size] for i in range(0, len(body), size))
+    return b"".join(b"%x%b\r\n%b\r\n" % (len(p), extension, p) for p in pieces) + b"0\r\n\r\n"
+
+
+FRAMING_HEAVY = {
+    "a 1 MiB chunk extension": chunked_body(b"abc", 3, b";" + b"x" * (1 << 20)),
+    "one-byte chunks with 1 KiB extensions": chunked_body(b"a" * 1000, 1, b";" + b"x" * 1024),
+    "100,000 one-byte chunks": chunked_body(b"a" * 100_000, 1),
+}
+
+
+@pytest.mark.parametrize("body", FRAMING_HEAVY.values(), ids=list(FRAMING_HEAVY))
+async def test_a_chunked_body_whose_framing_outgrows_it_is_refused(body: bytes) -> None:
+    told: list[Message] = []
+    async with serving(await body_reader(told)) as server:
+        answer = await refused(server, CHUNKED_POST + body)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer[:200]
+    assert b"framing is too large" in answer
+    assert told[0][CUT_SHORT_STATUS] == 400
+
+
+@pytest.mark.parametrize("size", [4, 16, 4096])
+async def test_a_body_in_small_chunks_is_read_whole(size: int) -> None:
+    body = bytes(range(256)) * 1000
+    async with serving(echo) as server:
+        reader, writer = await open_raw(server)
+        writer.write(CHUNKED_POST + chunked_body(body, size))
+        _, answer = await read_response(reader)
+        writer.close()
+    assert answer == b"/c:" + body
+
+
+async def test_a_malformed_body_behind_an_answer_in_flight_is_refused_after_it() -> None:
+    release = asyncio.Event()
+    paths: list[str] = []
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        paths.append(scope["path"])
+        await release.wait()
+        await reply(send, b"first")
+
+    async with serving(app) as server:
+        reader, writer = await open_raw(server)
+        writer.write(get("/1") + MALFORMED_BODIES["a negative chunk size"])
+        while not paths:
+            await asyncio.sleep(0)  # yield until the first request is in the app
+        release.set()
+        received = await read_until_closed(reader)
+        writer.close()
+    assert paths == ["/1"]
+    first, _, second = received.partition(b"first")
+    assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert second.startswith(b"HTTP/1.1 400 Bad Request\r\n")
 
 
 # -- responses -----------------------------------------------------------------------------

@@ -835,3 +835,29 @@ def test_appended_events_are_listed_newest_first_in_pages(store: Store, clock: F
     assert store.list_audit(limit=2, before=appended[2].id) == appended[1::-1]
     with pytest.raises(InvalidValue, match=r'^page size "0": expected 1 to 1000$'):
         store.list_audit(limit=0)
+
+
+def test_a_first_use_pins_only_an_upstream_nobody_pinned_and_changes_no_revision(
+    store: Store,
+) -> None:
+    seed(store)
+    revision = store.revision()
+    first = store.pin_first_use("k8s", [PINNED_TOOL], instructions="Lis ceci", actor="gateway")
+    assert set(first.tools) == {"delete_pod"}
+    assert first.instructions is not None
+    assert first.instructions.text == "Lis ceci"
+    assert store.revision() == revision  # what gateways serve did not change
+    event = store.list_audit(limit=1)[0]
+    assert (event.actor, event.action, event.object_id) == ("gateway", "upstream.pin", "k8s")
+    assert event.details["first_use"] is True
+    # A second first use (another replica's, say) gets the pins the first one made.
+    again = store.pin_first_use("k8s", [LOGS_TOOL], instructions=None, actor="gateway")
+    assert again == first
+    assert len(store.list_audit(only=AuditFilter(action="upstream.pin"))) == 1
+
+
+def test_a_first_use_with_no_tools_still_marks_the_upstream_pinned(store: Store) -> None:
+    seed(store)
+    pins = store.pin_first_use("k8s", [], instructions=None, actor="gateway")
+    assert not pins.empty  # the instructions' pin says it was pinned, with no tools
+    assert store.pin_first_use("k8s", [LOGS_TOOL], instructions=None, actor="gateway") == pins

@@ -3,9 +3,22 @@ requests with ``httptools`` and running the ASGI app on each (:mod:`.exchange`).
 
 Requests are answered one at a time in the order they came: when a pipelined request's head
 arrives while another is being answered, reading stops until that answer is written (as
-uvicorn does). Refused before the app sees them: heads over the size or header-count limit
-(431), what is not HTTP/1.1 (400, and the connection closes), ``CONNECT`` and protocol
-upgrades (501), and connections past the caps of :mod:`.capacity` (503).
+uvicorn does). Refused before the app sees them, and the connection then closed: what is not
+HTTP/1.1 (400: ``httptools`` is strict about framing — one ``Content-Length`` or
+``Transfer-Encoding: chunked``, never both — line endings, and characters in names, values
+and chunk sizes), a request without exactly one ``Host`` (400, RFC 9112 §3.2), a request
+target other than a path or an absolute URL (400), a transfer coding other than ``chunked``
+(501; 400 when ``chunked`` is not last, or on HTTP/1.0, whose framing it would make faulty),
+an HTTP version other than 1.0 and 1.1 (505), heads over the size or header-count limit (414
+for the request line, else 431), ``CONNECT`` and protocol upgrades (501), and connections past
+the caps of :mod:`.capacity` (503). An absolute-form target's authority stands for ``Host``
+(RFC 9112 §3.2.2), so that the app's host checks see the host the request names.
+
+A request whose body turns out malformed (a bad chunk size or extension), or whose chunked
+framing grows past ``max_chunk_framing`` beyond twice its body (a chunk extension a megabyte
+long, or a body sent a byte per chunk: the parser's work, not the body, is then what grows),
+is cut short: the app is told (:data:`~.exchange.CUT_SHORT`), the client gets 400 and the
+connection closes. The gateway's own body limit bounds the rest.
 
 What a client can hold is bounded in time by deadlines, not by pauses between bytes, so a
 client trickling its bytes cannot stretch them: a connection is closed when it stays idle
@@ -28,6 +41,7 @@ from typing import Final, cast
 from urllib.parse import unquote
 
 import httptools
+from httptools.parser.url_parser import URL
 
 from mcpwall.adapters.downstream import responses
 from mcpwall.adapters.downstream.capacity import VOUCH, Capacity
@@ -50,6 +64,7 @@ class Limits:
     linger_timeout: float = 2.0  # reading what follows a refusal that left a body unread
     max_head_bytes: int = 64 * 1024
     max_headers: int = 100
+    max_chunk_framing: int = 128 * 1024  # a chunked body's framing, past twice its size
     max_connections: int = 1000  # open at once, in all (see .capacity)
     max_connections_per_client: int = 1000  # open at once from one client address
     eviction_grace: float = 0.25  # how long a new connection with nothing read keeps its place
@@ -78,8 +93,8 @@ class Shared:
 
 
 class _RefusedHeadError(Exception):
-    """Raised from a parser callback to stop parsing a request head that is refused: over a
-    limit (431, ``_too_large`` says why) or without a knowable body length (400, ``_unframed``)."""
+    """Raised from a parser callback to stop parsing a request head that is refused
+    (``_refusal`` says with which status, and why)."""
 
 
 class HttpConnection(asyncio.Protocol):
@@ -97,8 +112,12 @@ class HttpConnection(asyncio.Protocol):
         self._raw_head_bytes = 0  # received since the head began, which the parser may hold
         self._in_head = False
         self._expect_continue = False
-        self._too_large: str | None = None
-        self._unframed: str | None = None
+        self._hosts = 0  # Host header lines in the head
+        self._codings: list[bytes] = []  # Transfer-Encoding values in the head
+        self._chunked = False  # reading a chunked body
+        self._framing = 0  # bytes received while reading the chunked body
+        self._body_bytes = 0  # of the body, so far
+        self._refusal: tuple[int, str] | None = None
         self._parsing: Exchange | None = None
         self._current: Exchange | None = None
         self._queue: deque[Exchange] = deque()
@@ -147,13 +166,17 @@ class HttpConnection(asyncio.Protocol):
             self._refuse(501, self._upgrade_refusal())
             return
         except httptools.HttpParserError as error:
-            if self._too_large is not None:
-                self._refuse(431, self._too_large)
-            elif self._unframed is not None:
-                self._refuse(400, self._unframed)
+            refusal = self._refusal or (400, f"malformed HTTP/1.1 request ({error})")
+            if self._parsing is not None:  # in a body the app may be reading
+                self._cut_body(*refusal)
             else:
-                self._refuse(400, f"malformed HTTP/1.1 request ({error})")
+                self._refuse(*refusal)
             return
+        if self._chunked:  # still in a chunked body: bound its framing
+            self._framing += len(data)
+            if self._framing > self._limits.max_chunk_framing + 2 * self._body_bytes:
+                self._cut_body(400, "the chunked body's framing is too large for its size")
+                return
         if self._in_head:  # the parser holds a partial head: bound it
             self._raw_head_bytes += len(data)
             if self._raw_head_bytes > self._limits.max_head_bytes:
@@ -193,38 +216,51 @@ class HttpConnection(asyncio.Protocol):
         self._head_bytes = 0
         self._raw_head_bytes = 0
         self._expect_continue = False
+        self._hosts = 0
+        self._codings = []
         self._in_head = True
         self._arm(self._limits.head_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
-        self._count(len(url))
+        self._head_bytes += len(url)
+        if self._head_bytes > self._limits.max_head_bytes:
+            self._refuse_head(414, f"request target over {self._limits.max_head_bytes} bytes")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         self._headers.append((name, value))
-        if name == b"expect" and value.lower() == b"100-continue":
+        # The few names the server itself reads, looked at here, once, rather than by a
+        # scan of every request's headers.
+        if name == b"host":
+            self._hosts += 1
+        elif name == b"transfer-encoding":
+            self._codings.append(value)
+        elif name == b"expect" and value.lower() == b"100-continue":
             self._expect_continue = True
-        self._count(len(name) + len(value) + 4)
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > self._limits.max_head_bytes:
+            self._refuse_head(431, f"request head over {self._limits.max_head_bytes} bytes")
         if len(self._headers) > self._limits.max_headers:
-            self._too_large = f"more than {self._limits.max_headers} request headers"
-            raise _RefusedHeadError
+            self._refuse_head(431, f"more than {self._limits.max_headers} request headers")
 
     def on_headers_complete(self) -> None:
         self._in_head = False
         self._disarm()
         self._shared.capacity.busy(self)
-        codings = b",".join(v for n, v in self._headers if n == b"transfer-encoding")
-        if codings and codings.rsplit(b",", 1)[-1].strip().lower() != b"chunked":
-            # RFC 9112 §6.3: without chunked last, a request body's length can't be known.
-            self._unframed = "Transfer-Encoding must end with chunked in a request"
-            raise _RefusedHeadError
         parser = self._parser
+        version = parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            self._refuse_head(505, f"HTTP/{version} is not supported: this is an HTTP/1.1 server")
+        if self._hosts != 1 and (self._hosts or version == "1.1"):
+            self._refuse_head(400, "a request must have exactly one Host header (RFC 9112 §3.2)")
+        if self._codings:
+            self._check_codings(version)
         if parser.should_upgrade():
             return  # refused when the parser raises HttpParserUpgrade, right after this
         exchange = Exchange(
             self,
-            self._scope(parser),
+            self._scope(parser, version),
             keep_alive=parser.should_keep_alive(),
             expect_continue=self._expect_continue,
         )
@@ -236,6 +272,7 @@ class HttpConnection(asyncio.Protocol):
             self._pause_reading()
 
     def on_body(self, body: bytes) -> None:
+        self._body_bytes += len(body)
         exchange = self._parsing
         if exchange is not None:
             exchange.feed_body(body)
@@ -244,19 +281,37 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         self._disarm_body()
+        self._chunked = False
         exchange = self._parsing
         if exchange is not None:
             exchange.end_body()
             self._parsing = None
 
-    def _count(self, size: int) -> None:
-        self._head_bytes += size
-        if self._head_bytes > self._limits.max_head_bytes:
-            self._too_large = f"request head over {self._limits.max_head_bytes} bytes"
-            raise _RefusedHeadError
+    def _refuse_head(self, status: int, message: str) -> None:
+        self._refusal = (status, message)
+        raise _RefusedHeadError
 
-    def _scope(self, parser: httptools.HttpRequestParser) -> dict[str, object]:
+    def _check_codings(self, version: str) -> None:
+        """A request's transfer codings: ``chunked`` alone, the one the server decodes."""
+        codings = [c.strip().lower() for v in self._codings for c in v.split(b",")]
+        if codings != [b"chunked"]:
+            if codings[-1] != b"chunked" or b"chunked" in codings[:-1]:
+                # RFC 9112 §6.3: without chunked last, once, a body's length can't be known.
+                self._refuse_head(400, "Transfer-Encoding must end with chunked, used once")
+            # RFC 9112 §6.1: a coding the server does not decode would reach the app as if
+            # the body were plain.
+            self._refuse_head(501, "no transfer coding but chunked is supported")
+        if version == "1.0":
+            # RFC 9112 §6.1: an HTTP/1.0 message with Transfer-Encoding has faulty framing.
+            self._refuse_head(400, "Transfer-Encoding in an HTTP/1.0 request")
+        self._chunked = True
+        self._framing = 0
+        self._body_bytes = 0
+
+    def _scope(self, parser: httptools.HttpRequestParser, version: str) -> dict[str, object]:
         url = httptools.parse_url(self._url)
+        if self._url[:1] != b"/":
+            self._other_form(url, parser)
         raw_path: bytes = url.path
         path = raw_path.decode("ascii")
         if "%" in path:
@@ -264,7 +319,7 @@ class HttpConnection(asyncio.Protocol):
         return {
             "type": "http",
             "asgi": _ASGI,
-            "http_version": parser.get_http_version(),
+            "http_version": version,
             "server": self._server,
             "client": self._client,
             "scheme": "http",
@@ -276,6 +331,17 @@ class HttpConnection(asyncio.Protocol):
             "headers": self._headers,
             VOUCH: self._vouch,
         }
+
+    def _other_form(self, url: URL, parser: httptools.HttpRequestParser) -> None:
+        """A request target that is not a path: an absolute URL's authority replaces ``Host``
+        (RFC 9112 §3.2.2); ``*`` is for ``OPTIONS`` alone; anything else is refused."""
+        if url.host:
+            authority = b"%b:%d" % (url.host, url.port) if url.port else url.host
+            headers = [(n, v) for n, v in self._headers if n != b"host"]
+            headers.append((b"host", authority))
+            self._headers = headers
+        elif not (self._url == b"*" and parser.get_method() == b"OPTIONS"):
+            self._refuse_head(400, "the request target must be a path or an absolute URL")
 
     def _upgrade_refusal(self) -> str:
         if self._parser.get_method() == b"CONNECT":
@@ -428,16 +494,27 @@ class HttpConnection(asyncio.Protocol):
 
     def _body_overdue(self) -> None:
         """The body's deadline passed before its end (a client trickling or holding a body
-        would otherwise hold its connection for ever): the app is told the client is gone,
-        the client gets 408 unless an answer began, and the connection closes."""
+        would otherwise hold its connection for ever): cut it short with 408."""
         self._body_timer = None
+        deadline = self._limits.body_timeout
+        self._cut_body(408, f"the request body did not arrive within {deadline:g} s")
+
+    def _cut_body(self, status: int, reason: str) -> None:
+        """Give up on the body being read: the app is told the client is gone (why, and with
+        which ``status``), the client gets ``status`` unless an answer began, and the
+        connection closes. A request still waiting behind an answer in flight is dropped, and
+        refused after that answer."""
         exchange = self._parsing
         if exchange is None or self.closed:
             return
-        reason = f"the request body did not arrive within {self._limits.body_timeout:g} s"
-        exchange.disconnect(cut_short=reason)
+        if exchange is not self._current:
+            self._queue.remove(exchange)
+            self._parsing = None
+            self._refuse(status, reason)
+            return
+        exchange.disconnect(cut_short=reason, status=status)
         if not exchange.started:
-            self.write(responses.error_response(408, reason))
+            self.write(responses.error_response(status, reason))
         self._current = None
         self._linger()
 

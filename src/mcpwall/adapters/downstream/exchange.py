@@ -24,9 +24,11 @@ App = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awa
                Awaitable[None]]  # fmt: skip
 
 _DISCONNECT: Final = {"type": "http.disconnect"}
-# The key of an ``http.disconnect`` message saying why the server cut the request short (a
-# body past its deadline), where it did; absent when the client went away.
+# The keys of an ``http.disconnect`` message saying why the server cut the request short (a
+# body past its deadline, or malformed), and the status it answered, where it did; absent when
+# the client went away.
 CUT_SHORT: Final = "mcpwall.cut_short"
+CUT_SHORT_STATUS: Final = "mcpwall.cut_short_status"
 _NO_BODY_STATUSES: Final = frozenset({204, 304})
 
 
@@ -69,6 +71,7 @@ class Exchange:
         "_chunks",
         "_continue",
         "_cut_short",
+        "_cut_status",
         "_head",
         "_head_only",
         "_link",
@@ -99,6 +102,7 @@ class Exchange:
         self._waiter: asyncio.Future[None] | None = None
         self.disconnected = False
         self._cut_short: str | None = None
+        self._cut_status = 408
         self.started = False
         self.response_complete = False
         self._head: bytes | None = None
@@ -116,10 +120,12 @@ class Exchange:
         self._body_complete = True
         self._wake()
 
-    def disconnect(self, cut_short: str | None = None) -> None:
-        """The client is gone, or, ``cut_short`` saying why, the server gave up on it."""
+    def disconnect(self, cut_short: str | None = None, status: int = 408) -> None:
+        """The client is gone, or, ``cut_short`` saying why, the server gave up on it and
+        answered ``status``."""
         self.disconnected = True
         self._cut_short = cut_short
+        self._cut_status = status
         self._wake()
 
     def _wake(self) -> None:
@@ -167,9 +173,10 @@ class Exchange:
             finally:
                 self._waiter = None
         if self.disconnected or self.response_complete:
-            message = dict(_DISCONNECT)
+            message: Message = dict(_DISCONNECT)
             if self._cut_short is not None:
                 message[CUT_SHORT] = self._cut_short
+                message[CUT_SHORT_STATUS] = self._cut_status
             return message
         body = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()

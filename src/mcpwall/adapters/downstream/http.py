@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from mcpwall.adapters.downstream.capacity import VOUCH
-from mcpwall.adapters.downstream.exchange import CUT_SHORT
+from mcpwall.adapters.downstream.exchange import CUT_SHORT, CUT_SHORT_STATUS
 from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.strictjson import MAX_BODY_BYTES
@@ -168,7 +168,7 @@ class DownstreamApp:
             if message["type"] == "http.disconnect":
                 cut_short = message.get(CUT_SHORT)
                 if cut_short is not None:
-                    return BodyRefusal(408, cut_short)
+                    return BodyRefusal(message.get(CUT_SHORT_STATUS, 408), cut_short)
                 return BodyRefusal(400, "the client went away before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)

@@ -7,8 +7,8 @@ what a record carries: never an argument value, never a token. Label values are 
 - ``tool``: a name some upstream listed (:data:`UNKNOWN` otherwise: an agent can send any
   name, and every name would be a new time series);
 - ``method``: an MCP method (:data:`OTHER` otherwise);
-- ``decision``, ``outcome``: closed sets; ``rule``: a pointer into a stored policy, or one of
-  the fixed rules such as ``(hidden)``.
+- ``decision``, ``outcome``, ``pin``: closed sets; ``rule``: a pointer into a stored policy,
+  or one of the fixed rules such as ``(hidden)``.
 """
 
 from __future__ import annotations
@@ -81,6 +81,12 @@ class ProxyMetrics:
             "1 if the upstream answered the last request forwarded to it, 0 if it was unreachable.",
             ["upstream"], registry=registry,
         )  # fmt: skip
+        self.pin_marks = Counter(
+            "mcpwall_tool_pin_mismatches",
+            "tools/list and tools/call requests that met a tool not pinned as it is listed, by "
+            "method and how it stood (changed, new, suspicious, unreadable); withheld or not.",
+            ["upstream", "method", "pin"], registry=registry,
+        )  # fmt: skip
         self.log_queued = Gauge(
             "mcpwall_proxy_log_queued", "Proxy-log records waiting to be written.",
             registry=registry,
@@ -116,8 +122,11 @@ class ProxyMetrics:
         # Counted per batch: one increment per series, not per record.
         requests: Counter_[tuple[str, str, str]] = Counter_()
         decisions: Counter_[tuple[str, str, str, str]] = Counter_()
+        marks: Counter_[tuple[str, str, str]] = Counter_()
         for record in records:
             requests[record.upstream, _method(record.method), record.outcome] += 1
+            if record.pin:
+                marks[record.upstream, _method(record.method), record.pin] += 1
             if record.outcome in NO_ANSWER:
                 self.upstream_up.labels(record.upstream).set(0)
             elif record.outcome in ANSWERED:
@@ -130,6 +139,8 @@ class ProxyMetrics:
             self.requests.labels(*series).inc(count)
         for labels, count in decisions.items():
             self.decisions.labels(*labels).inc(count)
+        for marked, count in marks.items():
+            self.pin_marks.labels(*marked).inc(count)
 
     def close(self) -> None:
         return None

@@ -91,6 +91,7 @@ def attributes(record: ProxyLogRecord) -> dict[str, str | int | float | bool | S
             "mcpwall.rule": record.rule,
             "mcpwall.argument_keys": list(record.argument_keys),
             "mcpwall.fail_open": record.fail_open,
+            "mcpwall.pin": record.pin,
         }
     if record.outcome in FAILED or record.outcome == "tool_error":
         values["error.type"] = record.outcome

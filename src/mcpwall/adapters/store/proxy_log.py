@@ -226,7 +226,7 @@ def _sqlite_row(record: ProxyLogRecord) -> tuple[object, ...]:
         record.grant_label, record.upstream, record.method, record.tool, record.policy,
         record.policy_version, record.decision, record.rule, record.message,
         orjson.dumps(record.argument_keys).decode(), record.outcome, record.decision_ms,
-        record.upstream_ms, record.total_ms, int(record.fail_open),
+        record.upstream_ms, record.total_ms, int(record.fail_open), record.pin,
     )  # fmt: skip
 
 

@@ -233,9 +233,12 @@ proxy_log = Table(
     Column("upstream_ms", Double, nullable=False),
     Column("total_ms", Double, nullable=False),
     Column("fail_open", Boolean, nullable=False),
+    # ``core.pins.Standing.mark``: "" or changed, new, suspicious, unreadable (0006).
+    Column("pin", String(16), nullable=False, server_default=""),
     Index("ix_proxy_log_decision_at", "decision", "at"),
     Index("ix_proxy_log_rule_at", "rule", "at"),
     Index("ix_proxy_log_grant_label_at", "grant_label", "at"),
     Index("ix_proxy_log_tool_at", "tool", "at"),
     Index("ix_proxy_log_summary", "upstream", "tool", "decision", "rule", "at"),
+    Index("ix_proxy_log_pin_at", "pin", "at"),
 )

@@ -29,7 +29,7 @@ EXPORT_FORMATS = {"jsonl": "application/x-ndjson", "csv": "text/csv; charset=utf
 CSV_COLUMNS = (
     "id", "at", "request_id", "grant_id", "grant_label", "upstream", "method", "tool", "policy",
     "policy_version", "decision", "rule", "message", "argument_keys", "outcome", "decision_ms",
-    "upstream_ms", "total_ms", "fail_open",
+    "upstream_ms", "total_ms", "fail_open", "pin",
 )  # fmt: skip
 
 
