@@ -4,7 +4,11 @@ Every request is authenticated first (DESIGN §4), from its headers, before the 
 its body (:meth:`HttpGateway.admit`): no or an unknown, revoked or expired grant token gets
 401 with ``WWW-Authenticate: Bearer``, its body unread; a grant used on an upstream it has no
 binding for gets 403 (its body is read, for the proxy log's row). Nothing is forwarded in
-either case.
+either case. When the grant can't be checked — the store is lost and the token was not
+cached, or the store has been lost for longer than ``MCPWALL_STORE_GRACE`` — or the proxy
+log's buffer is full (its rows can't be written as fast as they come, or at all), the
+request gets 503 with ``Retry-After``, its body unread, and no proxy-log row: it was not
+served (``docs/operations.md``, "When the database is lost").
 
 Then the era decides the shape:
 
@@ -42,6 +46,7 @@ from mcpwall.core.errors import (
     InvalidRequest,
     OverCapacity,
     ProtocolError,
+    StoreLost,
     StoreUnavailable,
     UpstreamError,
 )
@@ -93,6 +98,10 @@ DISCOVER_TTL_MS = 0
 LISTEN = "subscriptions/listen"
 DISCOVER = "server/discover"
 EXPIRY_CHECK_SECONDS = 1.0  # how often open listen streams are checked for expired grants
+RETRY_AFTER_SECONDS = "5"  # for 503s of a lost store or a full proxy log: no exact time to give
+STORE_LOST = "the gateway can't check grants: its database has been unreachable for too long"
+NOT_CHECKABLE = "the gateway can't check this grant now: its database is unreachable"
+LOG_FULL = "the gateway's proxy log is full (its rows can't be written now): retry later"
 
 
 def _unauthorized(description: str) -> HttpReply:
@@ -127,8 +136,11 @@ class HttpGateway:
         sessions: SessionTable | None = None,
         listens: OpenStreams | None = None,
         readiness: ReadinessProbe | None = None,
+        log_full: Callable[[], bool] | None = None,
     ) -> None:
         self.grants = grants
+        self.log_full = log_full
+        self._log_full_said = False
         self.probe = readiness
         self.pipeline = pipeline
         self.pool = pool
@@ -153,12 +165,27 @@ class HttpGateway:
             return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
         try:
             principal = await self.grants.authenticate(token)
+        except StoreLost:  # the grant cache said so, once per outage
+            return _plain(503, STORE_LOST, [("retry-after", RETRY_AFTER_SECONDS)])
         except StoreUnavailable:
-            log.exception("the store is unavailable; refusing the request")
-            return _plain(503, "the gateway can't check grants right now")
+            return _plain(503, NOT_CHECKABLE, [("retry-after", RETRY_AFTER_SECONDS)])
         if principal is None:
             return _unauthorized("the grant token is unknown, revoked or expired")
+        if self.log_full is not None and self._refuses_for_the_log(self.log_full()):
+            # Served, it would add a row to a queue that is not draining: refused instead,
+            # as a call must not be served unlogged nor wait for ever (fail closed).
+            return _plain(503, LOG_FULL, [("retry-after", RETRY_AFTER_SECONDS)])
         return principal
+
+    def _refuses_for_the_log(self, full: bool) -> bool:
+        """``full``, said in the process log when refusals begin and when they end."""
+        if full != self._log_full_said:
+            self._log_full_said = full
+            if full:
+                log.error("the proxy log's buffer is full: refusing requests until it drains")
+            else:
+                log.warning("the proxy log's buffer has room again: serving requests")
+        return full
 
     async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
         """Record a request refused for its body (over the limit, not whole in time)."""
