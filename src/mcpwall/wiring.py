@@ -285,7 +285,7 @@ def build_data_plane(
     url = store.url if isinstance(store, SQLStore) else "(in memory)"
     grants = GrantCache(store, signal, clock, grace=grace, url=url)
     held = bounds(os.environ)
-    pins = PinGuard(store, lambda: grants.changes)
+    pins = PinGuard(store, lambda: grants.changes, store_lost=lambda: grants.outage is not None)
     pool = UpstreamPool(
         UpstreamDirectory(store, grants).lookup,
         connector or Connector(),
