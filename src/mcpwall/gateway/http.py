@@ -450,6 +450,7 @@ class HttpGateway:
                 session.capabilities, self.pool.resumable(session.id),
             )  # fmt: skip
             self.sessions.bind(session, header, expires)
+            self.pool.keep_open(session.id)
         return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.header)], body)
 
     async def _sealed(

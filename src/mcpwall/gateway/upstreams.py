@@ -164,6 +164,8 @@ class UpstreamPool:
         self._charged: dict[Owner, str] = {}  # a legacy session → its grant
         # Upstream sessions another process opened for an owner, carried on when first used.
         self._resumptions: dict[tuple[Owner, str], Resumption] = {}
+        # Owners whose HTTP upstream sessions outlive this pool (sealed legacy sessions).
+        self._kept: set[Owner] = set()
         self._giving_back: set[asyncio.Task[None]] = set()
 
     def charge(self, owner: Owner, grant_id: str) -> None:
@@ -171,9 +173,15 @@ class UpstreamPool:
         session's grant; a ``grant:{id}`` owner needs no saying)."""
         self._charged[owner] = grant_id
 
+    def keep_open(self, owner: Owner) -> None:
+        """Have :meth:`aclose` let go of ``owner``'s HTTP upstream sessions rather than end
+        them: another process (or this one, restarted) may carry them on."""
+        self._kept.add(owner)
+
     def resume(self, owner: Owner, resumptions: Mapping[str, Resumption]) -> None:
         """Have ``owner`` carry on these upstream sessions (by upstream name), opened by
         another process, instead of opening new ones: each when first used."""
+        self.keep_open(owner)
         for upstream, resumption in resumptions.items():
             self._resumptions[(owner, upstream)] = resumption
 
@@ -341,16 +349,17 @@ class UpstreamPool:
         for key in [key for key in self._entries if key[0] == owner]:
             await self._close_entry(self._entries.pop(key), detach=detach)
         self._charged.pop(owner, None)
+        self._kept.discard(owner)
 
     async def aclose(self) -> None:
-        """Close every session. A legacy downstream session's HTTP upstream sessions are
-        let go of, not ended: another replica (or this one restarted) may carry them on."""
+        """Close every session; those of owners kept open (:meth:`keep_open`) are let go
+        of, not ended."""
         feeds, self._feeds = list(self._feeds.values()), {}
         await asyncio.gather(*(feed.aclose() for feed in feeds))
         entries, self._entries = self._entries, {}
         await asyncio.gather(
             *(
-                self._close_entry(entry, detach=not owner.startswith(GRANT_OWNER))
+                self._close_entry(entry, detach=owner in self._kept)
                 for (owner, _), entry in entries.items()
             )
         )
