@@ -16,6 +16,7 @@ import dataclasses
 import json
 import os
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,9 +24,11 @@ from typing import Any
 
 import anyio
 import httpx2
+import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from sqlalchemy import make_url
 
 from mcpwall.gateway.sealing import MAX_HEADER_BYTES, SessionKeyring, plaintext
 from tests.e2e.harness import MCPWALL, Gateway, text_of
@@ -59,8 +62,25 @@ class Replicas:
     stdio_record: Record
 
 
-@pytest.fixture
-def replicas(tmp_path: Path, postgres_url: str) -> Iterator[Replicas]:
+@pytest.fixture(scope="module")
+def shared_postgres_url(postgres_server: str) -> Iterator[str]:
+    """A schema of its own for this module's two replicas (started once: each test uses
+    sessions of its own)."""
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(postgres_server, autocommit=True) as connection:
+        connection.execute(f'CREATE SCHEMA "{schema}"')
+    url = make_url(postgres_server).update_query_dict({"options": f"-csearch_path={schema}"})
+    yield url.render_as_string(hide_password=False)
+    with psycopg.connect(postgres_server, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture(scope="module")
+def replicas(
+    tmp_path_factory: pytest.TempPathFactory, shared_postgres_url: str
+) -> Iterator[Replicas]:
+    tmp_path = tmp_path_factory.mktemp("replicas")
+    postgres_url = shared_postgres_url
     new, old = new_key(), new_key()
     path = os.pathsep.join([str(Path(MCPWALL).parent), os.environ.get("PATH", "")])
     shared = {
@@ -279,8 +299,7 @@ async def test_a_stdio_upstream_gets_a_process_of_its_own_on_the_other_replica(
             {"name": "echo", "arguments": {"message": "a"}},
         )
         assert "a" in _text(first)
-        started = _initialized(replicas.stdio_record)
-        assert started == 1
+        started = _initialized(replicas.stdio_record)  # A's process, and other tests' ones
         second = await raw.result(
             replicas.b.url("fx"),
             session,
@@ -288,7 +307,7 @@ async def test_a_stdio_upstream_gets_a_process_of_its_own_on_the_other_replica(
             {"name": "echo", "arguments": {"message": "b"}},
         )
         assert "b" in _text(second)
-        assert _initialized(replicas.stdio_record) == 2  # B started its own process
+        assert _initialized(replicas.stdio_record) == started + 1  # B started its own
         third = await raw.result(
             replicas.a.url("fx"),
             session,
@@ -296,7 +315,7 @@ async def test_a_stdio_upstream_gets_a_process_of_its_own_on_the_other_replica(
             {"name": "echo", "arguments": {"message": "c"}},
         )
         assert "c" in _text(third)
-        assert _initialized(replicas.stdio_record) == 2  # A's is still there
+        assert _initialized(replicas.stdio_record) == started + 1  # A's is still there
 
 
 def _initialized(record: Record) -> int:
