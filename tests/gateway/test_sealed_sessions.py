@@ -31,7 +31,7 @@ from tests.gateway.test_http import LEGACY_ACCEPT, bearer, initialize, legacy
 pytestmark = pytest.mark.anyio
 
 LIFETIME = 3_600
-CALL = {"name": "list_pods", "arguments": {"namespace": "dev"}}
+CALL: dict[str, object] = {"name": "list_pods", "arguments": {"namespace": "dev"}}
 
 
 class Ledger(MemoryEndedSessions):
