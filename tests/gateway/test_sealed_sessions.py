@@ -68,6 +68,7 @@ class Replicas:
     other: str
     clock: FakeClock
     ledger: Ledger
+    sinks: list[MemorySink]
 
     def client(self, n: int) -> httpx.AsyncClient:
         return asgi_client(DownstreamApp(self.gateways[n]))
@@ -84,15 +85,17 @@ async def replicas() -> AsyncIterator[Replicas]:
     other = plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
     ledger = Ledger()
     keyring = SessionKeyring([os.urandom(32)])
-    gateways, connectors = [], []
+    gateways, connectors, sinks = [], [], []
     for check_every in (0.0, 0.0, 3_600.0):  # the third checks for ended sessions hourly
         connector = FakeConnector({"k8s": K8S_TOOLS})
-        gateway = wire_gateway(store, clock, connector, MemorySink())
+        sink = MemorySink()
+        gateway = wire_gateway(store, clock, connector, sink)
         ended = EndedSessions(ledger, clock, check_every=check_every)
         gateway.sealing = SessionSealing(keyring, ended, clock, LIFETIME)
         gateways.append(gateway)
         connectors.append(connector)
-    yield Replicas(gateways, connectors, token, other, clock, ledger)
+        sinks.append(sink)
+    yield Replicas(gateways, connectors, token, other, clock, ledger, sinks)
     for gateway in gateways:
         await gateway.pool.aclose()
 
@@ -166,6 +169,9 @@ async def test_unable_to_tell_whether_it_ended_a_replica_refuses_to_carry_it_on(
         session = await initialize(a, "/mcp/k8s", replicas.token)
         replicas.ledger.down = True
         assert await status(b, replicas.token, session) == 503
+        assert [r.message for r in replicas.sinks[1].records] == [
+            "HTTP 503: this session can't be checked now: retry shortly"
+        ]
         assert await status(a, replicas.token, session) == 202  # A goes on with what it knew
         ended = await a.delete(
             "/mcp/k8s", headers=bearer(replicas.token) | {"mcp-session-id": session}

@@ -479,7 +479,7 @@ class HttpGateway:
         except StoreError as error:
             log.warning("can't tell whether a session ended, refusing it for now: %s", error)
             message = "this session can't be checked now: retry shortly"
-            return _plain(503, message, [("retry-after", "1")])
+            return await self._refuse(principal, exchange, 503, message, [("retry-after", "1")])
         held = self.sessions.held(state.key)
         if held is not None:  # the same session, under an id sealed again (another key)
             return held if held.grant_id == principal.grant_id else None
@@ -489,7 +489,9 @@ class HttpGateway:
                 key=state.key,
             )  # fmt: skip
         except OverCapacity as refusal:
-            return _refused(refusal, _peek_id(exchange.body), modern=False)
+            request_id = _peek_id(exchange.body)
+            await self._record_refusal(principal, exchange, None, request_id, refusal)
+            return _refused(refusal, request_id, modern=False)
         self.sessions.bind(session, session_id, state.expires)
         self.pool.charge(session.id, principal.grant_id)
         self.pool.resume(session.id, state.upstreams)
