@@ -22,7 +22,7 @@ from mcpwall.adapters.counters import RedisCounters, SQLCounters
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
-from mcpwall.adapters.secrets import load_secret_key
+from mcpwall.adapters.secrets import decode_key, load_secret_key
 from mcpwall.adapters.settings import secret_setting
 from mcpwall.adapters.store import SQLStore
 from mcpwall.adapters.upstream import Connector
@@ -30,6 +30,7 @@ from mcpwall.core.errors import InvalidValue, StoreUnavailable
 from mcpwall.core.logins import LoginTimeouts
 from mcpwall.core.mcp import CursorSeal
 from mcpwall.gateway.directory import UpstreamDirectory
+from mcpwall.gateway.ended import END_CHECK_SECONDS, END_CHECK_SETTING, EndedSessions
 from mcpwall.gateway.grants import DEFAULT_GRACE_SECONDS, GRACE_SETTING, GrantCache
 from mcpwall.gateway.http import HttpGateway
 from mcpwall.gateway.listening import LISTENS_PER_GRANT, LISTENS_PER_GRANT_SETTING, OpenStreams
@@ -45,6 +46,14 @@ from mcpwall.gateway.processes import (
     ProcessSlots,
 )
 from mcpwall.gateway.readiness import ReadinessProbe
+from mcpwall.gateway.sealing import (
+    LIFETIME_SECONDS,
+    LIFETIME_SETTING,
+    SESSION_KEYS_SETTING,
+    SessionKeyring,
+    SessionSealing,
+    derived_key,
+)
 from mcpwall.gateway.sessions import (
     IDLE_SECONDS,
     IDLE_SETTING,
@@ -58,6 +67,7 @@ from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.changes import ChangeSignal, RevisionSignal
 from mcpwall.ports.clock import Clock, SystemClock
 from mcpwall.ports.counters import CounterStore, MemoryCounters
+from mcpwall.ports.ended_sessions import EndedSessionStore, MemoryEndedSessions
 from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.store import Store
 
@@ -267,6 +277,34 @@ def cursor_key(home: Path) -> bytes:
     return hmac.new(secret, b"mcpwall pagination cursors v1", hashlib.sha256).digest()
 
 
+def session_keyring(home: Path, environ: Mapping[str, str]) -> SessionKeyring:
+    """The keys legacy session ids are sealed with: ``MCPWALL_SESSION_KEYS`` (comma-separated,
+    the current key first, then those still accepted while rotating), else one derived from
+    the secret key. Every replica needs the same ones (see docs/operations.md)."""
+    listed = [text.strip() for text in environ.get(SESSION_KEYS_SETTING, "").split(",")]
+    texts = [text for text in listed if text]
+    if not texts:
+        return SessionKeyring([derived_key(load_secret_key(home, environ).key)])
+    keys = [
+        decode_key(text, f"{SESSION_KEYS_SETTING} (key {n})") for n, text in enumerate(texts, 1)
+    ]
+    return SessionKeyring(keys)
+
+
+def session_sealing(
+    store: Store, home: Path, environ: Mapping[str, str], clock: Clock
+) -> SessionSealing:
+    """Sealed legacy sessions: the keyring, how long an id stays good
+    (``MCPWALL_SESSION_LIFETIME``, seconds, default a day), and the ended sessions, kept in
+    the store's database when it has one (shared by replicas), checked at most every
+    ``MCPWALL_SESSION_END_CHECK`` seconds (default 1)."""
+    lifetime = number_setting(environ, LIFETIME_SETTING, LIFETIME_SECONDS, maximum=30 * 86_400)
+    check = number_setting(environ, END_CHECK_SETTING, END_CHECK_SECONDS, maximum=3_600)
+    kept = store if isinstance(store, EndedSessionStore) else MemoryEndedSessions()
+    ended = EndedSessions(kept, clock, check_every=check)
+    return SessionSealing(session_keyring(home, environ), ended, clock, lifetime)
+
+
 def build_data_plane(
     store: Store,
     home: Path,
@@ -312,6 +350,7 @@ def build_data_plane(
         listens=held.open_streams(),
         readiness=probe,
         log_full=None if proxy_log is None else _is_full(proxy_log.sink),
+        sealing=session_sealing(store, home, os.environ, clock),
     )
     return DataPlane(store, signal, grants, pool, pipeline, gateway, sink, proxy_log)
 

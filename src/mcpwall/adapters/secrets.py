@@ -74,6 +74,12 @@ def load_secret_key(home: Path, environ: Mapping[str, str] | None = None) -> Sec
     return SecretKey(_decode_key(text, str(path)), str(path))
 
 
+def decode_key(text: str, source: str) -> bytes:
+    """A 32-byte key from its URL-safe base64 ``text``; :class:`SecretKeyError` naming
+    ``source`` (a variable, a file) when it is not one."""
+    return _decode_key(text, source)
+
+
 def _decode_key(text: str, source: str) -> bytes:
     body = text.strip()
     try:

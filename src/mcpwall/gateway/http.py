@@ -39,6 +39,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 import orjson
 
@@ -46,6 +47,7 @@ from mcpwall.core.errors import (
     InvalidRequest,
     OverCapacity,
     ProtocolError,
+    StoreError,
     StoreLost,
     StoreUnavailable,
     UpstreamError,
@@ -84,6 +86,7 @@ from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
 from mcpwall.gateway.readiness import ReadinessProbe
+from mcpwall.gateway.sealing import SessionSealing
 from mcpwall.gateway.sessions import LegacySession, Running, SessionTable
 from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
 from mcpwall.gateway.upstreams import UpstreamPool
@@ -137,6 +140,7 @@ class HttpGateway:
         listens: OpenStreams | None = None,
         readiness: ReadinessProbe | None = None,
         log_full: Callable[[], bool] | None = None,
+        sealing: SessionSealing | None = None,
     ) -> None:
         self.grants = grants
         self.log_full = log_full
@@ -146,6 +150,7 @@ class HttpGateway:
         self.pool = pool
         self.sessions = SessionTable() if sessions is None else sessions
         self.listens = OpenStreams() if listens is None else listens
+        self.sealing = sealing  # None: session ids are good in this process only
         self._announced = grants.changes
         self._next_expiry_check = 0.0
 
@@ -386,6 +391,11 @@ class HttpGateway:
         session = None
         if session_id is not None:
             session = self.sessions.get(session_id, principal.grant_id, exchange.upstream)
+            if self.sealing is not None:
+                checked = await self._sealed(self.sealing, session, session_id, principal, exchange)
+                if isinstance(checked, HttpReply):
+                    return checked
+                session = checked
             if session is None:
                 return await self._refuse(
                     principal,
@@ -461,7 +471,68 @@ class HttpGateway:
             await self._record_over_capacity(principal, exchange.upstream, request, status.refusal)
             return _refused(status.refusal, request.id, modern=False)
         await self.pipeline.record(caller, request, session.endpoint or "", "ok")
-        return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
+        if self.sealing is not None:
+            header, expires = self.sealing.seal(
+                session.id, principal.grant_id, session.endpoint, session.version,
+                session.capabilities, self.pool.resumable(session.id),
+            )  # fmt: skip
+            self.sessions.bind(session, header, expires)
+            self.pool.keep_open(session.id)
+        return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.header)], body)
+
+    async def _sealed(
+        self,
+        sealing: SessionSealing,
+        found: LegacySession | None,
+        session_id: str,
+        principal: Principal,
+        exchange: HttpExchange,
+    ) -> LegacySession | HttpReply | None:
+        """The session a sealed id names, if it is still good: served here already, or
+        carried on from the id (see :mod:`.sealing`); None when it is not (expired, ended,
+        not one of ours, another grant's); a reply when it can't be told now."""
+        if found is not None:
+            ended = await sealing.ended.is_ended(found.id)
+            if ended or (found.expires is not None and sealing.now() >= found.expires):
+                await self._drop(found, ended=ended)
+                return None
+            return found
+        state = sealing.keyring.open(session_id, principal.grant_id, exchange.upstream)
+        if state is None or sealing.now() >= state.expires:
+            return None
+        try:
+            if await sealing.ended.is_ended(state.key, fresh=True):
+                return None
+        except StoreError as error:
+            log.warning("can't tell whether a session ended, refusing it for now: %s", error)
+            message = "this session can't be checked now: retry shortly"
+            return await self._refuse(principal, exchange, 503, message, [("retry-after", "1")])
+        held = self.sessions.held(state.key)
+        if held is not None:  # the same session, under an id sealed again (another key)
+            return held if held.grant_id == principal.grant_id else None
+        try:
+            session = self.sessions.create(
+                principal.grant_id, exchange.upstream, state.version, state.capabilities,
+                key=state.key,
+            )  # fmt: skip
+        except OverCapacity as refusal:
+            request_id = _peek_id(exchange.body)
+            await self._record_refusal(principal, exchange, None, request_id, refusal)
+            return _refused(refusal, request_id, modern=False)
+        self.sessions.bind(session, session_id, state.expires)
+        self.pool.charge(session.id, principal.grant_id)
+        self.pool.resume(session.id, state.upstreams)
+        return session
+
+    async def _drop(self, session: LegacySession, *, ended: bool) -> None:
+        """Stop serving ``session`` here: ended (elsewhere), its upstream sessions too."""
+        self.sessions.remove(session.id)
+        for task in list(session.in_flight.values()):
+            task.cancel()
+        if ended:
+            await self.pool.close_owner(session.id)
+        else:
+            await self.pool.detach_owner(session.id)
 
     async def _record_over_capacity(
         self, principal: Principal, endpoint: str | None, request: Request, refusal: OverCapacity
@@ -564,10 +635,19 @@ class HttpGateway:
         return HttpReply(200, [], stream=stream())
 
     async def _end(self, session: LegacySession) -> HttpReply:
-        self.sessions.remove(session.id)
-        for task in list(session.in_flight.values()):
-            task.cancel()
-        await self.pool.close_owner(session.id)
+        recorded = True
+        if self.sealing is not None and session.expires is not None:
+            # Recorded first: once the agent hears the session ended, no replica serves it.
+            expires = datetime.fromtimestamp(session.expires, UTC)
+            try:
+                await self.sealing.ended.end(session.id, expires)
+            except StoreError as error:
+                log.warning("recording the end of a session failed: %s", error)
+                recorded = False
+        await self._drop(session, ended=True)
+        if not recorded:
+            message = "the session ended here, but other replicas can't be told now: DELETE again"
+            return _plain(503, message, [("retry-after", "1")])
         return HttpReply(200, list(JSON_HEADERS), b"{}")
 
     async def _batch(
@@ -609,7 +689,10 @@ class HttpGateway:
 
     async def _expire_sessions(self) -> None:
         for session in self.sessions.expired():
-            await self.pool.close_owner(session.id)
+            if self.sealing is None:
+                await self.pool.close_owner(session.id)
+            else:  # its id stays good: another replica, or this one later, may carry it on
+                await self.pool.detach_owner(session.id)
 
     # -- shared ----------------------------------------------------------------------------------
 
