@@ -17,7 +17,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mcpwall.adapters.counters import RedisCounters, SQLCounters
+from mcpwall.adapters.counters import SQLCounters
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import ProxyLog, open_proxy_log
@@ -217,6 +217,8 @@ def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
     replica), else in the store's SQL database (kept across restarts), else in memory."""
     redis_url = environ.get(REDIS_URL_VARIABLE)
     if redis_url:
+        from mcpwall.adapters.counters.redis import RedisCounters  # the Redis client, on use
+
         return RedisCounters.from_url(redis_url)
     if isinstance(store, SQLStore):
         return SQLCounters.open(store.engine.url, store.url)
