@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
+	$(BIN)/python bench/stdio_start.py
 
 # The Helm chart's example installs as plain manifests (deploy/examples/manifests/), rendered
 # offline by Helm's own engine; a test insists they are up to date.
