@@ -70,8 +70,9 @@ bench: $(STAMP)
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/stdio_start.py
 
-# The Helm chart's example installs as plain manifests (deploy/examples/manifests/), rendered
-# offline by Helm's own engine; a test insists they are up to date.
+# The Helm chart rendered as plain manifests: the example installs (deploy/examples/manifests/)
+# and the golden render of each values profile in charts/mcpwall/ci (tests/deploy/golden/), rendered
+# offline by Helm's own engine; a test insists they are byte for byte up to date.
 manifests: $(STAMP)
 	$(BIN)/python tools/render_chart.py
 

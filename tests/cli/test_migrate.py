@@ -48,6 +48,35 @@ def test_an_unreachable_database_is_a_clear_error(
     assert "secret" not in result.output
 
 
+def test_the_database_url_from_the_file_its_file_variable_names(
+    mcpwall: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database = tmp_path / "elsewhere" / "store.db"
+    database.parent.mkdir()
+    mounted = tmp_path / "database-url"
+    mounted.write_text(f"sqlite:///{database}\n")
+    monkeypatch.setenv("MCPWALL_DATABASE_URL_FILE", str(mounted))
+    result = mcpwall("migrate")
+    assert result.exit_code == 0, result.output
+    assert database.exists()
+    with sqlite3.connect(database) as db:
+        (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+    assert revision == head()
+
+
+def test_a_database_url_given_twice_is_refused_naming_both(
+    mcpwall: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mounted = tmp_path / "database-url"
+    mounted.write_text("postgresql://nobody:secret@127.0.0.1:1/none\n")
+    monkeypatch.setenv("MCPWALL_DATABASE_URL", "postgresql://nobody:secret@127.0.0.1:1/none")
+    monkeypatch.setenv("MCPWALL_DATABASE_URL_FILE", str(mounted))
+    result = mcpwall("migrate")
+    assert result.exit_code == 2
+    assert "MCPWALL_DATABASE_URL and MCPWALL_DATABASE_URL_FILE are both set" in result.output
+    assert "secret" not in result.output
+
+
 def _revision(home: Path) -> str:
     with sqlite3.connect(home / "mcpwall.db") as db:
         (revision,) = db.execute("SELECT version_num FROM alembic_version").fetchone()

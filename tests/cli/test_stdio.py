@@ -50,14 +50,16 @@ NOT_A_GRANT = "error: MCPWALL_TOKEN is not an active grant token (unknown, revok
 
 def embedded_env(home: Path) -> dict[str, str]:
     """Our environment with the embedded default store in ``home``, and no Redis."""
-    foreign = ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY")
-    env = {k: v for k, v in os.environ.items() if k not in foreign}
+    foreign = ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY", "MCPWALL_TOKEN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(foreign)}  # and their _FILE
     return env | {"MCPWALL_HOME": str(home)}
 
 
-def start_stdio(home: Path) -> str:
-    """Start ``mcpwall stdio`` once with a token that opens nothing; its stderr."""
-    env = embedded_env(home) | {"MCPWALL_TOKEN": "not-a-token", "COLUMNS": "200"}
+def start_stdio(home: Path, token: dict[str, str] | None = None) -> str:
+    """Start ``mcpwall stdio`` once with a token that opens nothing (``token``: the variable
+    that gives it); its stderr."""
+    env = embedded_env(home) | {"COLUMNS": "200"}
+    env |= token or {"MCPWALL_TOKEN": "not-a-token"}
     done = subprocess.run(
         [*MCPWALL, "stdio", "--upstream", "k8s"],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False,
@@ -91,3 +93,16 @@ def test_a_start_on_a_current_schema_imports_nothing_heavy(tmp_path: Path) -> No
     assert "mcpwall.adapters.counters.sql" in loaded  # and the data plane built
     heavy = [name for name in loaded if name.split(".")[0] in HEAVY or name.startswith(HEAVY)]
     assert heavy == []
+
+
+def test_the_token_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    start_stdio(home)
+    mounted = tmp_path / "token"
+    mounted.write_text("not-a-token\n")
+    assert start_stdio(home, {"MCPWALL_TOKEN_FILE": str(mounted)}).splitlines() == [NOT_A_GRANT]
+    missing = start_stdio(home, {"MCPWALL_TOKEN_FILE": str(tmp_path / "absent")})
+    assert missing.splitlines() == [
+        f"error: MCPWALL_TOKEN_FILE ({tmp_path / 'absent'}): cannot read the file: "
+        "No such file or directory; expected a readable UTF-8 file holding the value"
+    ]

@@ -2,8 +2,9 @@
 rendered object checked against Kubernetes' schemas for 1.30–1.37 (``kubernetes-validate
 --strict``), and what it promises asserted on the output: replicas, probes, the restricted
 security context, where each setting and secret comes from (secrets never in a ConfigMap, an
-argument or a value), the migration Job, the disruption budget and the network policy. The
-example installs' plain manifests are what the chart renders today."""
+argument or a value: mounted as files), the migration Job, the disruption budget, the network
+policy and the ServiceMonitor. The example installs' plain manifests and the golden render of
+each values profile (``charts/mcpwall/ci``) are what the chart renders today, byte for byte."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from mcpwall.adapters.secrets import load_secret_key
 from mcpwall.cli.serve import serve
 from mcpwall.gateway.readiness import CHECK_TIMEOUT_SECONDS
 from tests.deploy.dockerfile import DOCKERFILE, of, stages
@@ -28,32 +30,24 @@ from tests.tools.scripts import load_tool
 render_chart = load_tool("render_chart")
 CHART = render_chart.CHART
 KUBERNETES = [f"1.{minor}.0" for minor in range(30, 38)]
-# Distinct values, so that each can be looked for in the output.
-DATABASE_URL = "postgresql://mcpwall:db-password-7f3a@postgres.db.svc:5432/mcpwall"
-REDIS_URL = "redis://:redis-password-91c2@redis.cache.svc:6379/0"
-SECRET_KEY = base64.urlsafe_b64encode(bytes(range(32))).decode()
+# The profile with every secret as a value: distinct values, each looked for in the output.
+POSTGRES: dict[str, Any] = render_chart.profile_values("postgres-redis")
+DATABASE_URL = POSTGRES["database"]["url"]
+REDIS_URL = POSTGRES["redis"]["url"]
+SECRET_KEY = POSTGRES["secretKey"]
 SECRETS = (DATABASE_URL, REDIS_URL, SECRET_KEY)
-POSTGRES: dict[str, Any] = {
-    "database": {"url": DATABASE_URL},
-    "redis": {"url": REDIS_URL},
-    "secretKey": SECRET_KEY,
-}
 PROFILES: dict[str, dict[str, Any]] = {
-    "postgres-redis": POSTGRES,
-    "existing-secret-autoscaled": {
-        "existingSecret": "mine",
-        "redisFromExistingSecret": True,
-        "autoscaling": {"enabled": True},
-        "networkPolicy": {"enabled": True},
-    },
-    "sqlite": {"replicaCount": 1},
-    **{
-        f"example-{name}": yaml.safe_load(
-            (render_chart.EXAMPLES / f"values-{name}.yaml").read_text(encoding="utf-8")
-        )
-        for name in render_chart.NAMES
-    },
+    **{name: render_chart.profile_values(name) for name in render_chart.profiles()},
+    **{f"example-{name}": render_chart.example_values(name) for name in render_chart.NAMES},
 }
+SECRETS_PATH = "/etc/mcpwall/secrets"
+SECRET_FILES = {
+    "MCPWALL_DATABASE_URL_FILE": f"{SECRETS_PATH}/database-url",
+    "MCPWALL_SECRET_KEY_FILE": f"{SECRETS_PATH}/secret-key",
+    "MCPWALL_REDIS_URL_FILE": f"{SECRETS_PATH}/redis-url",
+}
+# Kinds outside Kubernetes' own schemas (a CRD's), whose shape a test of their own checks.
+CUSTOM = {"ServiceMonitor"}
 
 Objects = dict[tuple[str, str], dict[str, Any]]
 
@@ -98,6 +92,11 @@ def environment(entry: dict[str, Any]) -> dict[str, Any]:
     return {variable["name"]: variable for variable in entry["env"]}
 
 
+def volumes(objects: Objects) -> dict[str, dict[str, Any]]:
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    return {volume["name"]: volume for volume in pod["volumes"]}
+
+
 def strings(value: Any) -> Iterator[str]:
     """Every string anywhere in ``value`` (keys and values)."""
     if isinstance(value, str):
@@ -125,7 +124,9 @@ def test_helm_lint_strict_finds_no_warning_or_error(profile: str) -> None:
 def test_every_object_is_valid_for_kubernetes_1_30_to_1_37(profile: str) -> None:
     objects = rendered(PROFILES[profile])
     assert len(objects) >= 6
-    for document in objects.values():
+    for (found, _), document in objects.items():
+        if found in CUSTOM:
+            continue
         for version in KUBERNETES:
             kubernetes_validate.validate(document, version, strict=True)
 
@@ -136,6 +137,10 @@ def test_the_schema_refuses_values_of_the_wrong_shape() -> None:
     # A secret can't be put among the ConfigMap's settings.
     assert "MCPWALL_SECRET_KEY" in refused({**POSTGRES, "config": {"MCPWALL_SECRET_KEY": "x"}})
     assert "/secretKey" in refused({**POSTGRES, "secretKey": "too-short"})
+    # Nor its file's path: the chart sets those.
+    assert "MCPWALL_REDIS_URL_FILE" in refused(
+        {**POSTGRES, "config": {"MCPWALL_REDIS_URL_FILE": "/x"}}
+    )
 
 
 # -- the Deployment ----------------------------------------------------------------------------
@@ -193,10 +198,10 @@ def test_the_pod_runs_restricted_on_a_read_only_root_with_tmp_and_data_writable(
     assert context["capabilities"] == {"drop": ["ALL"]}
     assert context["seccompProfile"] == {"type": "RuntimeDefault"}
     mounts = {mount["mountPath"]: mount["name"] for mount in main["volumeMounts"]}
-    assert mounts == {"/tmp": "tmp", "/data": "data"}
-    volumes = {volume["name"]: volume for volume in pod["volumes"]}
-    assert "emptyDir" in volumes["tmp"]
-    assert "emptyDir" in volumes["data"]  # PostgreSQL: nothing of value is written there
+    assert mounts == {"/tmp": "tmp", "/data": "data", SECRETS_PATH: "secrets"}
+    found = volumes(objects)
+    assert "emptyDir" in found["tmp"]
+    assert "emptyDir" in found["data"]  # PostgreSQL: nothing of value is written there
     assert pod["automountServiceAccountToken"] is False
     (account,) = kind(objects, "ServiceAccount")
     assert account["automountServiceAccountToken"] is False
@@ -216,18 +221,28 @@ def test_a_replica_leaves_the_service_before_it_stops_accepting() -> None:
 # -- settings and secrets ----------------------------------------------------------------------
 
 
-def test_secrets_come_from_the_secret_and_settings_from_the_configmap() -> None:
+def test_secrets_are_files_from_the_secret_and_settings_come_from_the_configmap() -> None:
     objects = rendered(POSTGRES)
     name = deployment(objects)["metadata"]["name"]
     main = container(objects)
     env = environment(main)
-    for variable, key in [
-        ("MCPWALL_DATABASE_URL", "database-url"),
-        ("MCPWALL_REDIS_URL", "redis-url"),
-        ("MCPWALL_SECRET_KEY", "secret-key"),
-    ]:
-        assert env[variable]["valueFrom"] == {"secretKeyRef": {"name": name, "key": key}}
+    # mcpwall is given each secret's path, never the secret.
+    assert {variable: env[variable]["value"] for variable in SECRET_FILES} == SECRET_FILES
     assert env["MCPWALL_HOME"]["value"] == "/data"
+    assert set(env) == {"MCPWALL_HOME", *SECRET_FILES}
+    (mount,) = [m for m in main["volumeMounts"] if m["name"] == "secrets"]
+    assert mount == {"name": "secrets", "mountPath": SECRETS_PATH, "readOnly": True}
+    secret_volume = volumes(objects)["secrets"]["secret"]
+    assert secret_volume["secretName"] == name
+    # Readable by root and the pod's group alone (0440), which the container's user is in.
+    assert secret_volume["defaultMode"] == 0o440
+    pod = deployment(objects)["spec"]["template"]["spec"]
+    assert pod["securityContext"]["fsGroup"] == main["securityContext"]["runAsGroup"]
+    assert secret_volume["items"] == [
+        {"key": "database-url", "path": "database-url"},
+        {"key": "secret-key", "path": "secret-key"},
+        {"key": "redis-url", "path": "redis-url"},
+    ]
     assert main["envFrom"] == [{"configMapRef": {"name": name}}]
     secret = objects[("Secret", name)]
     decoded = {key: base64.b64decode(value).decode() for key, value in secret["data"].items()}
@@ -239,6 +254,42 @@ def test_secrets_come_from_the_secret_and_settings_from_the_configmap() -> None:
     config = objects[("ConfigMap", name)]["data"]
     assert config["MCPWALL_LOG_RETENTION"] == "30d"
     assert not any(variable in config for variable in env if variable != "MCPWALL_HOME")
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_container_is_given_a_secret_in_its_environment_or_arguments(profile: str) -> None:
+    for document in rendered(PROFILES[profile]).values():
+        pod = document.get("spec", {}).get("template", {}).get("spec", {})
+        for entry in pod.get("containers", []):
+            for variable in entry.get("env", []):
+                assert "valueFrom" not in variable, f"{variable['name']}: from an object"
+                assert variable["name"] not in {
+                    "MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY",
+                    "MCPWALL_TOKEN",
+                }  # fmt: skip
+            assert "secretRef" not in json.dumps(entry.get("envFrom", []))
+            assert not set(strings(entry.get("args", []))) & set(SECRETS)
+
+
+def test_the_files_the_chart_mounts_are_the_ones_mcpwall_reads(tmp_path: Path) -> None:
+    # The Secret's items laid out as the kubelet would, at the paths the env names: mcpwall
+    # reads its key from there (and makes no key file of its own).
+    objects = rendered({"replicaCount": 1, "secretKey": SECRET_KEY + "\n"})
+    (secret,) = kind(objects, "Secret")
+    mounted = tmp_path / "secrets"
+    mounted.mkdir()
+    for item in volumes(objects)["secrets"]["secret"]["items"]:
+        (mounted / item["path"]).write_bytes(base64.b64decode(secret["data"][item["key"]]))
+    env = {
+        name: variable["value"].replace(SECRETS_PATH, str(mounted))
+        for name, variable in environment(container(objects)).items()
+    }
+    assert set(env) == {"MCPWALL_HOME", "MCPWALL_SECRET_KEY_FILE"}
+    home = tmp_path / "home"
+    key = load_secret_key(home, env)
+    assert base64.urlsafe_b64encode(key.key).decode() == SECRET_KEY
+    assert key.source.startswith("MCPWALL_SECRET_KEY_FILE")
+    assert not home.exists()
 
 
 def test_no_secret_appears_outside_a_secret_even_encoded() -> None:
@@ -265,17 +316,22 @@ def test_a_secret_key_read_from_a_file_keeps_no_newline() -> None:
 def test_an_existing_secret_is_used_and_none_is_rendered() -> None:
     objects = rendered(PROFILES["existing-secret-autoscaled"])
     assert kind(objects, "Secret") == []
-    env = environment(container(objects))
-    assert env["MCPWALL_SECRET_KEY"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
-    assert env["MCPWALL_REDIS_URL"]["valueFrom"]["secretKeyRef"] == {
-        "name": "mine",
-        "key": "redis-url",
-    }
+    assert set(environment(container(objects))) == {"MCPWALL_HOME", *SECRET_FILES}
+    secret_volume = volumes(objects)["secrets"]["secret"]
+    assert secret_volume["secretName"] == "mine"
+    assert {"key": "redis-url", "path": "redis-url"} in secret_volume["items"]
+    renamed = rendered(
+        {"existingSecret": "mine", "existingSecretKeys": {
+            "databaseUrl": "url", "secretKey": "key", "redisUrl": "redis"}}
+    )  # fmt: skip
+    assert volumes(renamed)["secrets"]["secret"]["items"] == [
+        {"key": "url", "path": "database-url"},
+        {"key": "key", "path": "secret-key"},
+    ]
     (job,) = kind(objects, "Job")
-    (migrate,) = job["spec"]["template"]["spec"]["containers"]
-    assert (
-        environment(migrate)["MCPWALL_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "mine"
-    )
+    pod = job["spec"]["template"]["spec"]
+    (job_volume,) = [volume for volume in pod["volumes"] if volume["name"] == "secrets"]
+    assert job_volume["secret"] == secret_volume
     # Autoscaled: the HPA owns the replica count.
     assert "replicas" not in deployment(objects)["spec"]
     (scaler,) = kind(objects, "HorizontalPodAutoscaler")
@@ -322,9 +378,11 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_job_with_a_secret_of_it
     assert migrate["args"] == ["migrate"]
     assert migrate["securityContext"] == container(objects)["securityContext"]
     assert pod["restartPolicy"] == "Never"
+    assert environment(migrate) == environment(container(objects))
     # The release's Secret does not exist yet before install: the Job reads a hook's copy,
     # made before it (a lower weight).
-    name = environment(migrate)["MCPWALL_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"]
+    (files,) = [volume for volume in pod["volumes"] if volume["name"] == "secrets"]
+    name = files["secret"]["secretName"]
     copy = objects[("Secret", name)]
     assert copy["metadata"]["annotations"]["helm.sh/hook"] == "pre-install,pre-upgrade"
     assert int(copy["metadata"]["annotations"]["helm.sh/hook-weight"]) < int(
@@ -356,9 +414,10 @@ def test_sqlite_serves_one_replica_from_a_kept_volume_and_refuses_more() -> None
     assert (spec["replicas"], spec["strategy"]) == (1, {"type": "Recreate"})
     (claim,) = kind(objects, "PersistentVolumeClaim")
     assert claim["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
-    volumes = {volume["name"]: volume for volume in spec["template"]["spec"]["volumes"]}
-    assert volumes["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
-    assert "MCPWALL_DATABASE_URL" not in environment(container(objects))
+    claimed = {volume["name"]: volume for volume in spec["template"]["spec"]["volumes"]}
+    assert claimed["data"]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert set(environment(container(objects))) == {"MCPWALL_HOME"}
+    assert "secrets" not in claimed  # no secret to read: the key file is on the volume
     assert kind(objects, "Job") == []
     assert kind(objects, "PodDisruptionBudget") == []
     assert kind(objects, "Secret") == []
@@ -366,20 +425,51 @@ def test_sqlite_serves_one_replica_from_a_kept_volume_and_refuses_more() -> None
     assert "needs PostgreSQL" in refused({"replicaCount": 1, "autoscaling": {"enabled": True}})
 
 
-def test_services_for_agents_and_for_administrators() -> None:
+def test_services_for_agents_and_for_administrators_with_a_metrics_port() -> None:
     objects = rendered(POSTGRES)
     name = deployment(objects)["metadata"]["name"]
     data, admin = objects[("Service", name)], objects[("Service", f"{name}-admin")]
     assert data["spec"]["ports"] == [
         {"name": "mcp", "port": 8700, "targetPort": "mcp", "protocol": "TCP"}
     ]
+    # /metrics is served by the admin listener (mcpwall has no listener for metrics alone):
+    # the metrics port is that same container port, under the name scrapers look for.
     assert admin["spec"]["ports"] == [
-        {"name": "admin", "port": 8701, "targetPort": "admin", "protocol": "TCP"}
+        {"name": "admin", "port": 8701, "targetPort": "admin", "protocol": "TCP"},
+        {"name": "metrics", "port": 9701, "targetPort": "admin", "protocol": "TCP"},
     ]
     selector = deployment(objects)["spec"]["selector"]["matchLabels"]
     assert data["spec"]["selector"] == admin["spec"]["selector"] == selector
     # A legacy session lives in one replica: its agent stays there.
     assert data["spec"]["sessionAffinity"] == "ClientIP"
+
+
+def test_the_service_monitor_is_opt_in_and_scrapes_the_metrics_port_with_a_viewer_token() -> None:
+    assert kind(rendered(POSTGRES), "ServiceMonitor") == []
+    objects = rendered(PROFILES["existing-secret-autoscaled"])
+    (monitor,) = kind(objects, "ServiceMonitor")
+    assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
+    spec = monitor["spec"]
+    admin = objects[("Service", f"{deployment(objects)['metadata']['name']}-admin")]
+    # It selects the admin Service alone (not the agents'), in the release's namespace.
+    assert spec["selector"]["matchLabels"].items() <= admin["metadata"]["labels"].items()
+    assert spec["selector"]["matchLabels"]["app.kubernetes.io/component"] == "admin"
+    assert spec["namespaceSelector"] == {"matchNames": ["mcpwall"]}
+    (endpoint,) = spec["endpoints"]
+    assert endpoint["port"] in {port["name"] for port in admin["spec"]["ports"]}
+    assert (endpoint["port"], endpoint["path"], endpoint["scheme"]) == (
+        "metrics",
+        "/metrics",
+        "http",
+    )
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "mcpwall-metrics-token", "key": "token"},
+    }
+    assert set(endpoint) == {"port", "path", "scheme", "interval", "scrapeTimeout", "authorization"}
+    assert "needs serviceMonitor.tokenSecret.name" in refused(
+        {**POSTGRES, "serviceMonitor": {"enabled": True}}
+    )
 
 
 def test_the_network_policy_is_opt_in_and_opens_the_admin_port_only_to_whom_it_names() -> None:
@@ -405,8 +495,7 @@ def test_the_network_policy_is_opt_in_and_opens_the_admin_port_only_to_whom_it_n
 def test_the_production_example_is_three_replicas_on_postgresql_and_redis() -> None:
     objects = rendered(PROFILES["example-production"])
     assert deployment(objects)["spec"]["replicas"] == 3
-    env = environment(container(objects))
-    assert {"MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY"} <= set(env)
+    assert set(environment(container(objects))) == {"MCPWALL_HOME", *SECRET_FILES}
     assert kind(objects, "Secret") == []  # its secrets are in a Secret the operator made
     assert len(kind(objects, "NetworkPolicy")) == 1
 
@@ -426,3 +515,33 @@ def test_the_chart_version_and_app_version_follow_the_project() -> None:
     project = tomllib.loads((Path(render_chart.REPO) / "pyproject.toml").read_text())["project"]
     assert chart["appVersion"] == project["version"]
     assert container(rendered(POSTGRES))["image"] == f"mcpwall:{project['version']}"
+
+
+@pytest.mark.parametrize("profile", render_chart.profiles())
+def test_the_golden_render_of_each_values_profile_is_what_the_chart_renders(profile: str) -> None:
+    path = render_chart.GOLDEN / f"{profile}.yaml"
+    assert path.read_text(encoding="utf-8") == render_chart.golden(profile), (
+        f"{path} differs from what the chart renders: review the change, then make manifests"
+    )
+
+
+def test_every_golden_render_has_its_profile() -> None:
+    assert (
+        sorted(path.stem for path in render_chart.GOLDEN.glob("*.yaml")) == render_chart.profiles()
+    )
+    assert {"postgres-redis", "existing-secret-autoscaled", "sqlite"} <= set(
+        render_chart.profiles()
+    )
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_no_pod_gets_an_api_token_unless_a_stdio_upstream_needs_one(profile: str) -> None:
+    objects = rendered(PROFILES[profile])
+    wanted = PROFILES[profile].get("serviceAccount", {}).get("automountToken", False)
+    assert wanted == (profile == "example-kubernetes-upstream")
+    (account,) = kind(objects, "ServiceAccount")
+    assert account["automountServiceAccountToken"] is wanted
+    for document in objects.values():
+        pod = document.get("spec", {}).get("template", {}).get("spec")
+        if pod is not None:
+            assert pod["automountServiceAccountToken"] is (wanted and document["kind"] != "Job")

@@ -67,17 +67,26 @@ def test_the_key_it_makes_is_one_mcpwall_accepts(tmp_path: Path) -> None:
 
 
 def test_the_secret_it_creates_has_the_keys_the_chart_reads() -> None:
-    [create] = [words for words in commands("kubectl") if "secret" in words]
+    production = yaml.safe_load(
+        (render_chart.EXAMPLES / "values-production.yaml").read_text(encoding="utf-8")
+    )
+    creates = {
+        words[words.index("generic") + 1]: words
+        for words in commands("kubectl")
+        if "secret" in words
+    }
+    create = creates.pop(production["existingSecret"])
     keys = {
         word.split("=", 2)[1]
         for word in create
         if word.startswith(("--from-literal=", "--from-file="))
     }
     assert keys == set(VALUES["existingSecretKeys"].values())
-    production = yaml.safe_load(
-        (render_chart.EXAMPLES / "values-production.yaml").read_text(encoding="utf-8")
-    )
-    assert create[create.index("generic") + 1] == production["existingSecret"]
+    # The other: the metrics token, under the name and key the ServiceMonitor's line gives.
+    [(name, metrics)] = creates.items()
+    assert metrics[-1] == f"--from-literal={VALUES['serviceMonitor']['tokenSecret']['key']}=TOKEN"
+    [upgrade] = [words for words in commands("helm") if "serviceMonitor.enabled=true" in words]
+    assert f"serviceMonitor.tokenSecret.name={name}" in upgrade
     assert production["redisFromExistingSecret"] is True
 
 
@@ -146,3 +155,18 @@ def test_its_probe_table_gives_the_charts_timings() -> None:
             f"every {probe['periodSeconds']} s, {probe['timeoutSeconds']} s timeout, "
             f"{probe['failureThreshold']} failures"
         )
+
+
+def test_it_is_the_guide_to_install_upgrade_rotate_keys_back_up_and_scale_out() -> None:
+    headings = re.findall(r"^## (.+)$", PAGE, flags=re.MULTILINE)
+    for wanted in (
+        "Installing the chart",
+        "Upgrading",
+        "Rotating keys",
+        "Backing up",
+        "Scaling out",
+    ):
+        assert wanted in headings
+    operations = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = operations.split("\n## Kubernetes\n", 1)[1].split("\n## ", 1)[0]
+    assert "(kubernetes.md)" in section

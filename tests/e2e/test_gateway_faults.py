@@ -9,7 +9,7 @@ HTTP.
   and the call that was in flight still counts (a restart errs towards refusing).
 
 Redis lost and back is in ``test_limits.py``; the database lost and back in
-``test_readiness.py``.
+``test_store_outage.py`` (and ``/readyz`` then in ``test_readiness.py``).
 
 What reached the upstream is read from the fixture's record file, never inferred.
 """

@@ -173,15 +173,20 @@ async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Ta
 
 
 async def _bookkeeping(data_plane: DataPlane) -> None:
-    """Announce policy changes to open sessions each second; write last-used times at times.
+    """Each second: confirm the store answers (the grant cache's heartbeat: it notices an
+    outage and its end, and says both), announce policy changes to open sessions; write
+    last-used times at times.
 
-    A store that can't be reached skips a tick (said once per outage), not the rest of the
-    process's life: this task would otherwise end with the error, and ``serve`` exit 2 at stop.
+    While the store is lost this waits for it (the grant cache serves what it read, for its
+    grace); a write that fails anyway skips a turn, not the rest of the process's life: this
+    task would otherwise end with the error, and ``serve`` exit 2 at stop.
     """
     ticks = 0
-    down = False
     while True:
         await asyncio.sleep(ANNOUNCE_EVERY_SECONDS)
+        await data_plane.grants.confirm()
+        if data_plane.grants.outage is not None:
+            continue
         try:
             data_plane.grants.refresh()
             await data_plane.gateway.announce_changes()
@@ -189,13 +194,7 @@ async def _bookkeeping(data_plane: DataPlane) -> None:
             if ticks % int(LAST_USED_EVERY_SECONDS / ANNOUNCE_EVERY_SECONDS) == 0:
                 await data_plane.record_last_used()
         except StoreUnavailable as error:
-            if not down:
-                log.warning("bookkeeping paused, the store is unavailable: %s", error)
-            down = True
-            continue
-        if down:
-            log.warning("bookkeeping resumed, the store is available again")
-        down = False
+            data_plane.grants.lose(error)
 
 
 def _config(app: Any, host: str, port: int, *, proxy_headers: bool = False) -> uvicorn.Config:

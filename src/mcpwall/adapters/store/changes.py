@@ -104,17 +104,24 @@ class PostgresChangeSignal:
     def _listen(self) -> None:
         import psycopg  # PostgreSQL only: an embedded store's processes start without it
 
+        failing = False  # said once per run of failures: a lost store fails every second
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {REVISION_CHANNEL}")
                     self._revision += 1  # anything may have changed while we were away
                     self._connected.set()
+                    if failing:
+                        log.warning("listening for store changes again")
+                    failing = False
                     while not self._stopping.is_set():
                         # Returns after the timeout when nothing came, so stopping is noticed.
                         for notice in connection.notifies(timeout=RECONNECT_SECONDS):
                             self._revision = max(self._revision + 1, int(notice.payload or 0))
             except psycopg.Error as error:
                 self._connected.clear()
-                log.warning("listening for store changes failed, retrying: %s", error)
+                if not failing:
+                    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+                    log.warning("listening for store changes failed, retrying: %s", reason)
+                failing = True
                 self._stopping.wait(RECONNECT_SECONDS)

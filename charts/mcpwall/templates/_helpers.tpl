@@ -80,39 +80,69 @@ rule's message. */}}
 {{- if and .Values.database.url (not (regexMatch "^postgresql(\\+psycopg)?://" .Values.database.url)) -}}
 {{- fail "database.url must be a postgresql:// URL (SQLite: leave it empty)" -}}
 {{- end -}}
+{{- if and .Values.serviceMonitor.enabled (not .Values.serviceMonitor.tokenSecret.name) -}}
+{{- fail "serviceMonitor.enabled needs serviceMonitor.tokenSecret.name: a Secret holding a viewer admin token, since /metrics asks for one" -}}
+{{- end -}}
+{{- if eq (int .Values.adminService.metricsPort) (int .Values.adminService.port) -}}
+{{- fail "adminService.metricsPort and adminService.port must differ (one Service, two ports)" -}}
+{{- end -}}
 {{- if eq (int .Values.ports.data) (int .Values.ports.admin) -}}
 {{- fail "ports.data and ports.admin must differ" -}}
 {{- end -}}
 {{- end -}}
 
+{{/* Where the Secret's files are mounted in every mcpwall container. */}}
+{{- define "mcpwall.secretsPath" -}}/etc/mcpwall/secrets{{- end -}}
+
+{{/* Whether the pods read any secret at all (SQLite without a secretKey reads none). */}}
+{{- define "mcpwall.hasSecrets" -}}
+{{- if or (eq (include "mcpwall.mode" .) "postgresql") (include "mcpwall.hasSecretKey" .) (include "mcpwall.hasRedis" .) -}}true{{- end -}}
+{{- end -}}
+
 {{/* The environment every mcpwall container of the release gets, besides the ConfigMap's
-settings: the secrets, each a secretKeyRef into the Secret named secretName (never in a
-ConfigMap or an argument). Called with (dict "root" $ "secretName" NAME). */}}
+settings: for each secret, the path of its file (MCPWALL_*_FILE), never the secret itself
+(not in an environment variable, a ConfigMap or an argument). */}}
 {{- define "mcpwall.env" -}}
-{{- $root := .root -}}
+{{- $path := include "mcpwall.secretsPath" . -}}
 - name: MCPWALL_HOME
   value: /data
-{{- if eq (include "mcpwall.mode" $root) "postgresql" }}
-- name: MCPWALL_DATABASE_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: {{ $root.Values.existingSecretKeys.databaseUrl }}
+{{- if eq (include "mcpwall.mode" .) "postgresql" }}
+- name: MCPWALL_DATABASE_URL_FILE
+  value: {{ $path }}/database-url
 {{- end }}
-{{- if include "mcpwall.hasSecretKey" $root }}
-- name: MCPWALL_SECRET_KEY
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: {{ $root.Values.existingSecretKeys.secretKey }}
+{{- if include "mcpwall.hasSecretKey" . }}
+- name: MCPWALL_SECRET_KEY_FILE
+  value: {{ $path }}/secret-key
 {{- end }}
-{{- if include "mcpwall.hasRedis" $root }}
-- name: MCPWALL_REDIS_URL
-  valueFrom:
-    secretKeyRef:
-      name: {{ .secretName }}
-      key: {{ $root.Values.existingSecretKeys.redisUrl }}
+{{- if include "mcpwall.hasRedis" . }}
+- name: MCPWALL_REDIS_URL_FILE
+  value: {{ $path }}/redis-url
 {{- end }}
+{{- end -}}
+
+{{/* The Secret named secretName as a read-only volume of files: each key the pods read, under
+a fixed file name whatever existingSecretKeys calls it; mode 0440 (octal), so only root and the
+pod's fsGroup read them. Called with (dict "root" $ "secretName" NAME). */}}
+{{- define "mcpwall.secretVolume" -}}
+{{- $root := .root -}}
+{{- $keys := $root.Values.existingSecretKeys -}}
+- name: secrets
+  secret:
+    secretName: {{ .secretName }}
+    defaultMode: 288
+    items:
+      {{- if eq (include "mcpwall.mode" $root) "postgresql" }}
+      - key: {{ $keys.databaseUrl }}
+        path: database-url
+      {{- end }}
+      {{- if include "mcpwall.hasSecretKey" $root }}
+      - key: {{ $keys.secretKey }}
+        path: secret-key
+      {{- end }}
+      {{- if include "mcpwall.hasRedis" $root }}
+      - key: {{ $keys.redisUrl }}
+        path: redis-url
+      {{- end }}
 {{- end -}}
 
 {{/* The Secret's data: what the chart was given, under the keys existingSecretKeys names. */}}
@@ -142,6 +172,9 @@ ConfigMap or an argument). Called with (dict "root" $ "secretName" NAME). */}}
   emptyDir:
     sizeLimit: 16Mi
 {{- end }}
+{{- if include "mcpwall.hasSecrets" . }}
+{{ include "mcpwall.secretVolume" (dict "root" . "secretName" (include "mcpwall.secretName" .)) }}
+{{- end }}
 {{- end -}}
 
 {{- define "mcpwall.volumeMounts" -}}
@@ -149,4 +182,9 @@ ConfigMap or an argument). Called with (dict "root" $ "secretName" NAME). */}}
   mountPath: /tmp
 - name: data
   mountPath: /data
+{{- if include "mcpwall.hasSecrets" . }}
+- name: secrets
+  mountPath: {{ include "mcpwall.secretsPath" . }}
+  readOnly: true
+{{- end }}
 {{- end -}}
