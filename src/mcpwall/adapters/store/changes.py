@@ -21,7 +21,6 @@ import os
 import sqlite3
 import threading
 
-import psycopg
 from sqlalchemy import URL
 
 from mcpwall.adapters.store.transactions import REVISION_CHANNEL
@@ -103,6 +102,8 @@ class PostgresChangeSignal:
         self._stopping.set()
 
     def _listen(self) -> None:
+        import psycopg  # PostgreSQL only: an embedded store's processes start without it
+
         failing = False  # said once per run of failures: a lost store fails every second
         while not self._stopping.is_set():
             try:
