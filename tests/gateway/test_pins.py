@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
@@ -262,3 +263,25 @@ async def test_a_call_after_the_upstream_changed_unannounced_is_checked_against_
         await pinned.list_names(client)
         answer = await pinned.call(client, "delete_pod")
     assert answer["error"]["message"] == "Unknown tool: delete_pod"
+
+
+async def test_calls_arriving_together_read_an_upstreams_pins_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    setup = build(pin_first=True)
+    read = setup.store.get_pins
+    reads: list[str] = []
+
+    def counted(upstream: str) -> object:
+        reads.append(upstream)
+        return read(upstream)
+
+    monkeypatch.setattr(setup.store, "get_pins", counted)
+    try:
+        async with setup.client() as client, anyio.create_task_group() as group:
+            for _ in range(20):
+                group.start_soon(setup.call, client, "list_pods")
+    finally:
+        await setup.gateway.pool.aclose()
+    assert reads == ["k8s"]
+    assert [row.outcome for row in setup.rows("tools/call")] == ["ok"] * 20

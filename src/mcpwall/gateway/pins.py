@@ -166,6 +166,7 @@ class PinGuard:
         self._reviewed_changes = self._seen_changes  # when the last listings were judged again
         self._pins: dict[str, UpstreamPins] = {}
         self._first_use = asyncio.Lock()
+        self._reading: dict[str, asyncio.Lock] = {}
         # Per upstream: the fingerprints it last listed, and which of those are withheld.
         self._listed: dict[str, dict[str, Fingerprint]] = {}
         self._withheld: dict[str, frozenset[str]] = {}
@@ -183,13 +184,23 @@ class PinGuard:
             return known
         if self._store_lost():
             return UNKNOWN
-        loaded, never_pinned = await asyncio.to_thread(self._load, upstream)
-        if never_pinned:
-            async with self._first_use:  # one first use at a time in this process
-                loaded = await self._pin_first_use(upstream, first_listing)
-        if loaded is not UNKNOWN:
-            self._pins[upstream] = loaded
-        return loaded
+        # One read per upstream at a time: the calls that arrive together before its pins are
+        # known (sixty at once, say) wait for that read rather than each taking a connection.
+        async with self._reading.setdefault(upstream, asyncio.Lock()):
+            self._forget_if_changed()
+            known = self._pins.get(upstream)
+            if known is not None:
+                return known
+            changes = self._changes()
+            loaded, never_pinned = await asyncio.to_thread(self._load, upstream)
+            if never_pinned:
+                async with self._first_use:  # one first use at a time in this process
+                    loaded = await self._pin_first_use(upstream, first_listing)
+            # Kept only if the store did not change meanwhile: a read that raced an
+            # acceptance must not stand for the pins after it.
+            if loaded is not UNKNOWN and self._changes() == changes:
+                self._pins[upstream] = loaded
+            return loaded
 
     async def review(self) -> None:
         """After a store change: read again the pins of every upstream seen listed, and judge
