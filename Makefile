@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
+	$(BIN)/python bench/replicas.py
 
 conformance: $(STAMP)
 	$(BIN)/python bench/conformance.py
