@@ -16,6 +16,9 @@ upstream round trip), until it answers the new way:
   answer 401.
 - **policy version** (``TRIALS`` times): a new version of the grant's policy. Per replica: the
   time from the commit to the first denial naming the new version.
+- **stream end** (``TRIALS`` times): a legacy session's GET stream open on every replica, its
+  grant revoked. Per replica: the time from the commit to the stream's end (``serve`` reviews
+  open streams when the notification arrives, without waiting for its one-second tick).
 
 Each answer is timed when it arrives, so a figure includes one request's round trip (printed
 as "one call" for scale, and each figure as a multiple of it). The promise is 1 s; the table
@@ -42,7 +45,12 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fixtures
 
-from tests.e2e.replicas import fresh_schema, running_replicas, stateless_call
+from tests.e2e.replicas import (
+    fresh_schema,
+    legacy_get_stream,
+    running_replicas,
+    stateless_call,
+)
 from tests.fixtures.servers import fixture_http_server
 
 from mcpwall.adapters.store import open_store
@@ -120,6 +128,7 @@ async def measure(plane: ControlPlane, urls: list[str]) -> dict[str, list[list[f
     delays: dict[str, list[list[float]]] = {
         "revocation": [[] for _ in urls],
         "policy version": [[] for _ in urls],
+        "stream end": [[] for _ in urls],
     }
     clients = [httpx.AsyncClient(timeout=30) for _ in urls]
     try:
@@ -144,10 +153,45 @@ async def measure(plane: ControlPlane, urls: list[str]) -> dict[str, list[list[f
             found = await until_all(clients, urls, token, denied_by_version(version), committed)
             for replica, delay in enumerate(found):
                 delays["policy version"][replica].append(delay)
+        for _ in range(TRIALS):
+            for replica, delay in enumerate(await streams_ended(plane, urls)):
+                delays["stream end"][replica].append(delay)
     finally:
         for client in clients:
             await client.aclose()
     return delays
+
+
+async def streams_ended(plane: ControlPlane, urls: list[str]) -> list[float]:
+    """A legacy GET stream open on every replica, its grant revoked: per replica, the time
+    from the commit to the stream's end."""
+    label = f"bench-stream-{uuid.uuid4().hex[:6]}"
+    token = plane.issue_grant(label, {"fh": "closed"}, actor=ACTOR).token
+    opened = [asyncio.Event() for _ in urls]
+    revoke = asyncio.Event()
+    committed = 0.0
+
+    async def one(url: str, ready: asyncio.Event) -> float:
+        timeout = httpx.Timeout(GIVE_UP_S, read=GIVE_UP_S)
+        async with (
+            httpx.AsyncClient(timeout=timeout) as client,
+            legacy_get_stream(client, url, token) as stream,
+        ):
+            ready.set()
+            await revoke.wait()
+            async for _ in stream.aiter_bytes():
+                pass
+            return time.monotonic() - committed
+
+    tasks = [
+        asyncio.ensure_future(one(url, ready)) for url, ready in zip(urls, opened, strict=True)
+    ]
+    for ready in opened:
+        await ready.wait()
+    plane.store.revoke_grant(label, actor=ACTOR)
+    committed = time.monotonic()
+    revoke.set()
+    return list(await asyncio.gather(*tasks))
 
 
 def summary(samples: list[float], call_s: float) -> str:

@@ -22,9 +22,9 @@ from __future__ import annotations
 import secrets
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -39,6 +39,7 @@ from tests.e2e.harness import MODERN, Gateway
 T = TypeVar("T")
 EVENTUALLY_TIMEOUT: Final = 30.0  # generous: the promise (1 s) is measured by bench/replicas.py
 EVENTUALLY_INTERVAL: Final = 0.01
+LEGACY_VERSION: Final = "2025-11-25"
 
 
 @dataclass
@@ -173,3 +174,30 @@ async def eventually(
         if time.monotonic() >= deadline:
             raise AssertionError(f"{what}: not so within {timeout} s")
         await anyio.sleep(EVENTUALLY_INTERVAL)
+
+
+@asynccontextmanager
+async def legacy_get_stream(
+    client: httpx.AsyncClient, url: str, token: str
+) -> AsyncIterator[httpx.Response]:
+    """A legacy (2025-11-25) session's GET stream at ``url``, open (its headers received)."""
+    headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"}
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": LEGACY_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "replica-test", "version": "1"},
+        },
+    }
+    answer = await client.post(url, json=initialize, headers=headers)
+    assert answer.status_code == 200, answer.text
+    session = {**headers, "mcp-session-id": answer.headers["mcp-session-id"]}
+    session["mcp-protocol-version"] = LEGACY_VERSION
+    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+    assert (await client.post(url, json=initialized, headers=session)).status_code == 202
+    async with client.stream("GET", url, headers=session) as stream:
+        assert stream.status_code == 200
+        yield stream

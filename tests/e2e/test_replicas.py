@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,6 +36,7 @@ from tests.e2e.replicas import (
     Replicas,
     eventually,
     fresh_schema,
+    legacy_get_stream,
     running_replicas,
     stateless_call,
 )
@@ -49,7 +49,6 @@ WITH_REDIS = "postgresql+redis"
 # How changes reach the replicas does not depend on where counters live: one run suffices.
 FAN_OUT = pytest.mark.parametrize("cluster", [WITH_REDIS], indirect=True)
 TIMEOUT = 60.0  # no test waits longer than this for the replicas
-LEGACY_VERSION = "2025-11-25"
 LIMITED = {
     "version": "1",
     "default": "allow",
@@ -216,33 +215,6 @@ async def test_a_new_policy_version_is_used_by_every_replica(cluster: Cluster) -
 
 
 # -- open streams ------------------------------------------------------------------------------
-
-
-@asynccontextmanager
-async def legacy_get_stream(
-    client: httpx.AsyncClient, url: str, token: str
-) -> AsyncIterator[httpx.Response]:
-    """A legacy (2025-11-25) session's GET stream at ``url``, open (its headers received)."""
-    headers = {"authorization": f"Bearer {token}", "accept": "application/json, text/event-stream"}
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": LEGACY_VERSION,
-            "capabilities": {},
-            "clientInfo": {"name": "replica-test", "version": "1"},
-        },
-    }
-    answer = await client.post(url, json=initialize, headers=headers)
-    assert answer.status_code == 200, answer.text
-    session = {**headers, "mcp-session-id": answer.headers["mcp-session-id"]}
-    session["mcp-protocol-version"] = LEGACY_VERSION
-    initialized = {"jsonrpc": "2.0", "method": "notifications/initialized"}
-    assert (await client.post(url, json=initialized, headers=session)).status_code == 202
-    async with client.stream("GET", url, headers=session) as stream:
-        assert stream.status_code == 200
-        yield stream
 
 
 @FAN_OUT
