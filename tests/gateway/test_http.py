@@ -10,6 +10,7 @@ import anyio
 import httpx
 import pytest
 
+from mcpwall.core.errors import StoreUnavailable
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import Principal
 from mcpwall.gateway.http import END_OF_STREAM
@@ -488,6 +489,27 @@ async def test_a_revoked_grant_sessions_end_with_their_get_streams(wired: Wired)
     assert [upstream.closed for upstream in wired.connector.sessions] == [True, False]
     assert sessions[revoked].outbox.get_nowait() == END_OF_STREAM  # its GET stream ends
     assert sessions[kept].outbox.empty()
+
+
+async def test_sessions_are_checked_again_when_the_store_could_not_say(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with wired.client() as client:
+        await initialize(client, "/mcp/k8s", wired.token)
+    await wired.gateway.announce_changes()
+    wired.plane.store.revoke_grant("alice", actor="t")
+    wired.gateway.grants.refresh()
+    checked = wired.gateway.grants.active_grants
+
+    async def unavailable(grant_ids: object) -> set[str]:
+        raise StoreUnavailable("postgresql://db.internal/mcpwall", "connection refused")
+
+    monkeypatch.setattr(wired.gateway.grants, "active_grants", unavailable)
+    await wired.gateway.announce_changes()  # the store can't say: nothing ended, no error
+    assert len(wired.gateway.sessions.all()) == 1
+    monkeypatch.setattr(wired.gateway.grants, "active_grants", checked)
+    await wired.gateway.announce_changes()  # the same change, seen again
+    assert wired.gateway.sessions.all() == []
 
 
 async def test_an_ended_session_ends_its_get_stream(wired: Wired) -> None:

@@ -206,24 +206,30 @@ class HttpGateway:
         withheld = await self._withheld_changes()
         if self.grants.changes == self._announced and not withheld:
             return
+        if not await self._end_inactive_sessions():
+            return  # the store can't be read now: all of this again next time
         self._announced = self.grants.changes
-        await self._end_inactive_sessions()
         for session in self.sessions.all():
             await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
         await self.listens.review(self.grants)
         self.listens.tools_changed(withheld)
 
-    async def _end_inactive_sessions(self) -> None:
+    async def _end_inactive_sessions(self) -> bool:
         """End the legacy sessions, and their GET streams, of grants revoked (or expired) on
         any replica: the stream would otherwise stay open to a grant that may no longer use
-        the gateway (its next request gets 401 anyway)."""
+        the gateway (its next request gets 401 anyway). False when the store can't say."""
         sessions = self.sessions.all()
         if not sessions:
-            return
-        active = await self.grants.active_grants({session.grant_id for session in sessions})
+            return True
+        try:
+            active = await self.grants.active_grants({session.grant_id for session in sessions})
+        except StoreUnavailable as error:
+            log.warning("can't check open sessions' grants now, will again: %s", error)
+            return False
         for session in sessions:
             if session.grant_id not in active:
                 await self._end(session)
+        return True
 
     async def _withheld_changes(self) -> set[str]:
         """The upstreams whose withheld tools changed (pins accepted on any replica, or an
