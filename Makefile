@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-dev
 DEMO_STAMP := $(VENV)/.installed-demo
 
-.PHONY: install dev demo test lint format bench conformance clean vendor browser
+.PHONY: install dev demo test lint format bench conformance clean vendor browser manifests
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -69,6 +69,12 @@ bench: $(STAMP)
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py
+
+# The Helm chart rendered as plain manifests: the example installs (deploy/examples/manifests/)
+# and the golden render of each values profile in charts/mcpwall/ci (tests/deploy/golden/), rendered
+# offline by Helm's own engine; a test insists they are byte for byte up to date.
+manifests: $(STAMP)
+	$(BIN)/python tools/render_chart.py
 
 conformance: $(STAMP)
 	$(BIN)/python bench/conformance.py

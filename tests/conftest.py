@@ -101,11 +101,12 @@ def redis_server() -> str:
 
 @pytest.fixture
 def private_redis_server(tmp_path: Path) -> Iterator[PrivateRedis]:
-    """A ``redis-server`` of this test's own on a free loopback port: the test may stop it."""
+    """A ``redis-server`` of this test's own on a free loopback port: the test may stop it,
+    and start it again with what it held (it persists every write, as production would)."""
     binary = redis_server_binary()
     if binary is None:
         unavailable("redis-server is not installed", "Redis")
-    with private_redis(binary, tmp_path) as server:
+    with private_redis(binary, tmp_path, persistent=True) as server:
         yield server
 
 

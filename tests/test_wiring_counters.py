@@ -37,6 +37,18 @@ async def test_a_redis_url_puts_them_on_redis(tmp_path: Path) -> None:
         store.close()
 
 
+async def test_a_redis_url_from_a_file_puts_them_on_redis(tmp_path: Path) -> None:
+    mounted = tmp_path / "redis-url"
+    mounted.write_text("redis://127.0.0.1:9/0\n")
+    store = open_store(None, tmp_path, environ={})
+    try:
+        counters = open_counters(store, {"MCPWALL_REDIS_URL_FILE": str(mounted)})
+        assert isinstance(counters, RedisCounters)
+        await counters.aclose()
+    finally:
+        store.close()
+
+
 def test_a_store_in_memory_gets_counters_in_memory() -> None:
     assert isinstance(open_counters(MemoryStore(FakeClock()), {}), MemoryCounters)
 

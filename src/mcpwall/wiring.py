@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import resource
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -20,15 +21,17 @@ from typing import BinaryIO
 from mcpwall.adapters.counters import RedisCounters, SQLCounters
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
-from mcpwall.adapters.proxylog import ProxyLog, open_proxy_log
-from mcpwall.adapters.secrets import load_secret_key
+from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
+from mcpwall.adapters.secrets import decode_key, load_secret_key
+from mcpwall.adapters.settings import secret_setting
 from mcpwall.adapters.store import SQLStore
 from mcpwall.adapters.upstream import Connector
-from mcpwall.core.errors import InvalidValue
+from mcpwall.core.errors import InvalidValue, StoreUnavailable
 from mcpwall.core.logins import LoginTimeouts
 from mcpwall.core.mcp import CursorSeal
-from mcpwall.core.registry import Upstream
-from mcpwall.gateway.grants import GrantCache
+from mcpwall.gateway.directory import UpstreamDirectory
+from mcpwall.gateway.ended import END_CHECK_SECONDS, END_CHECK_SETTING, EndedSessions
+from mcpwall.gateway.grants import DEFAULT_GRACE_SECONDS, GRACE_SETTING, GrantCache
 from mcpwall.gateway.http import HttpGateway
 from mcpwall.gateway.listening import LISTENS_PER_GRANT, LISTENS_PER_GRANT_SETTING, OpenStreams
 from mcpwall.gateway.pins import PinGuard
@@ -43,6 +46,14 @@ from mcpwall.gateway.processes import (
     ProcessSlots,
 )
 from mcpwall.gateway.readiness import ReadinessProbe
+from mcpwall.gateway.sealing import (
+    LIFETIME_SECONDS,
+    LIFETIME_SETTING,
+    SESSION_KEYS_SETTING,
+    SessionKeyring,
+    SessionSealing,
+    derived_key,
+)
 from mcpwall.gateway.sessions import (
     IDLE_SECONDS,
     IDLE_SETTING,
@@ -56,8 +67,11 @@ from mcpwall.gateway.upstreams import UpstreamPool
 from mcpwall.ports.changes import ChangeSignal, RevisionSignal
 from mcpwall.ports.clock import Clock, SystemClock
 from mcpwall.ports.counters import CounterStore, MemoryCounters
+from mcpwall.ports.ended_sessions import EndedSessionStore, MemoryEndedSessions
 from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.store import Store
+
+log = logging.getLogger("mcpwall.gateway")
 
 UPSTREAM_TIMEOUT_VARIABLE = "MCPWALL_UPSTREAM_TIMEOUT"
 ALLOWED_ORIGINS_VARIABLE = "MCPWALL_ALLOWED_ORIGINS"
@@ -69,6 +83,7 @@ MAX_CONNECTIONS_PER_CLIENT_VARIABLE = "MCPWALL_MAX_CONNECTIONS_PER_CLIENT"
 IDLE_TIMEOUT_VARIABLE = "MCPWALL_IDLE_TIMEOUT"
 HEAD_TIMEOUT_VARIABLE = "MCPWALL_HEAD_TIMEOUT"
 BODY_TIMEOUT_VARIABLE = "MCPWALL_BODY_TIMEOUT"
+MAX_GRACE_SECONDS = 86_400.0
 # Descriptors kept out of the agents' connection cap whatever the limit: the database, the
 # proxy log's files, the listening sockets, the admin API's connections, the event loop's own.
 RESERVED_FILES = 64
@@ -109,7 +124,10 @@ class DataPlane:
 
     async def aclose(self) -> None:
         await self.pool.aclose()
-        await self.record_last_used()
+        try:
+            await self.record_last_used()
+        except StoreUnavailable as error:  # stopping during an outage: the rows matter more
+            log.warning("last-used times not written, the store is unavailable: %s", error)
         await self.sink.aclose()
         await self.pipeline.counters.aclose()
         self.signal.close()
@@ -120,6 +138,23 @@ def upstream_timeout(environ: Mapping[str, str]) -> float:
     return number_setting(
         environ, UPSTREAM_TIMEOUT_VARIABLE, DEFAULT_UPSTREAM_TIMEOUT, maximum=86_400
     )
+
+
+def store_grace(environ: Mapping[str, str]) -> float:
+    """``MCPWALL_STORE_GRACE`` in seconds (default 300): how long the data plane serves the
+    grants and policies it read last while its database can't be reached; 0 refuses at once."""
+    text = environ.get(GRACE_SETTING)
+    if text is None:
+        return DEFAULT_GRACE_SECONDS
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= MAX_GRACE_SECONDS:  # NaN fails this too
+        raise InvalidValue(
+            GRACE_SETTING, text, f"a number of seconds from 0 to {MAX_GRACE_SECONDS:g}"
+        )
+    return value
 
 
 def raise_open_files_limit() -> int:
@@ -214,10 +249,11 @@ def count_setting(environ: Mapping[str, str], variable: str, default: int, *, ma
 
 def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
     """Where rate-limit counters live: on Redis with ``MCPWALL_REDIS_URL`` (shared by every
-    replica), else in the store's SQL database (kept across restarts), else in memory."""
-    redis_url = environ.get(REDIS_URL_VARIABLE)
-    if redis_url:
-        return RedisCounters.from_url(redis_url)
+    replica; or ``MCPWALL_REDIS_URL_FILE``), else in the store's SQL database (kept across
+    restarts), else in memory."""
+    redis = secret_setting(environ, REDIS_URL_VARIABLE)
+    if redis is not None:
+        return RedisCounters.from_url(redis.value)
     if isinstance(store, SQLStore):
         return SQLCounters.open(store.engine.url, store.url)
     return MemoryCounters()
@@ -241,6 +277,34 @@ def cursor_key(home: Path) -> bytes:
     return hmac.new(secret, b"mcpwall pagination cursors v1", hashlib.sha256).digest()
 
 
+def session_keyring(home: Path, environ: Mapping[str, str]) -> SessionKeyring:
+    """The keys legacy session ids are sealed with: ``MCPWALL_SESSION_KEYS`` (comma-separated,
+    the current key first, then those still accepted while rotating), else one derived from
+    the secret key. Every replica needs the same ones (see docs/operations.md)."""
+    listed = [text.strip() for text in environ.get(SESSION_KEYS_SETTING, "").split(",")]
+    texts = [text for text in listed if text]
+    if not texts:
+        return SessionKeyring([derived_key(load_secret_key(home, environ).key)])
+    keys = [
+        decode_key(text, f"{SESSION_KEYS_SETTING} (key {n})") for n, text in enumerate(texts, 1)
+    ]
+    return SessionKeyring(keys)
+
+
+def session_sealing(
+    store: Store, home: Path, environ: Mapping[str, str], clock: Clock
+) -> SessionSealing:
+    """Sealed legacy sessions: the keyring, how long an id stays good
+    (``MCPWALL_SESSION_LIFETIME``, seconds, default a day), and the ended sessions, kept in
+    the store's database when it has one (shared by replicas), checked at most every
+    ``MCPWALL_SESSION_END_CHECK`` seconds (default 1)."""
+    lifetime = number_setting(environ, LIFETIME_SETTING, LIFETIME_SECONDS, maximum=30 * 86_400)
+    check = number_setting(environ, END_CHECK_SETTING, END_CHECK_SECONDS, maximum=3_600)
+    kept = store if isinstance(store, EndedSessionStore) else MemoryEndedSessions()
+    ended = EndedSessions(kept, clock, check_every=check)
+    return SessionSealing(session_keyring(home, environ), ended, clock, lifetime)
+
+
 def build_data_plane(
     store: Store,
     home: Path,
@@ -255,15 +319,13 @@ def build_data_plane(
     fail_open = limits_fail_open(os.environ)
     counters = counters or open_counters(store, os.environ)
     signal = store.change_signal() if isinstance(store, SQLStore) else RevisionSignal(store)
-    grants = GrantCache(store, signal, clock)
-
-    async def lookup(name: str) -> Upstream:
-        return await asyncio.to_thread(store.get_upstream, name)
-
+    grace = store_grace(os.environ)
+    url = store.url if isinstance(store, SQLStore) else "(in memory)"
+    grants = GrantCache(store, signal, clock, grace=grace, url=url)
     held = bounds(os.environ)
-    pins = PinGuard(store, lambda: grants.changes)
+    pins = PinGuard(store, lambda: grants.changes, store_lost=lambda: grants.outage is not None)
     pool = UpstreamPool(
-        lookup,
+        UpstreamDirectory(store, grants).lookup,
         connector or Connector(),
         timeout=upstream_timeout(os.environ),
         processes=held.process_slots(),
@@ -276,6 +338,7 @@ def build_data_plane(
             store, os.environ, clock=clock, known_tool=pool.has_listed, console=log_console
         )
         sink = proxy_log.sink
+        proxy_log.metrics.watch_store(grants.lost_for)
     seal = CursorSeal(cursor_key(home))
     pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open, pins=pins)
     probe = ReadinessProbe(store, grants, counters, limits_fail_open=fail_open)
@@ -286,6 +349,8 @@ def build_data_plane(
         sessions=held.session_table(),
         listens=held.open_streams(),
         readiness=probe,
+        log_full=None if proxy_log is None else _is_full(proxy_log.sink),
+        sealing=session_sealing(store, home, os.environ, clock),
     )
     return DataPlane(store, signal, grants, pool, pipeline, gateway, sink, proxy_log)
 
@@ -365,6 +430,10 @@ def _share(
             f"a whole number below {whole_variable} ({whole}): one grant must not hold all",
         )  # fmt: skip
     return share
+
+
+def _is_full(sink: BatchingSink) -> Callable[[], bool]:
+    return lambda: sink.full
 
 
 def _touch_all(store: Store, grant_ids: set[str]) -> None:

@@ -98,3 +98,23 @@ def test_a_value_sealed_with_another_key_does_not_open() -> None:
 
 def load_key_text(text: str) -> bytes:
     return load_secret_key(Path("unused"), environ={"MCPWALL_SECRET_KEY": text}).key
+
+
+def test_the_key_from_the_file_secret_key_file_names(tmp_path: Path) -> None:
+    text = new_key_text()
+    mounted = tmp_path / "secret-key"
+    mounted.write_text(text + "\n")  # as kubectl create secret --from-file writes it
+    home = tmp_path / "home"
+    key = load_secret_key(home, environ={"MCPWALL_SECRET_KEY_FILE": str(mounted)})
+    assert key.key == load_key_text(text)
+    assert key.source == f"MCPWALL_SECRET_KEY_FILE ({mounted})"
+    assert not home.exists()  # no key file made beside it
+
+
+def test_a_bad_key_in_the_file_names_the_file_not_the_key(tmp_path: Path) -> None:
+    mounted = tmp_path / "secret-key"
+    mounted.write_text("c2hvcnQ")
+    with pytest.raises(SecretKeyError) as raised:
+        load_secret_key(tmp_path, environ={"MCPWALL_SECRET_KEY_FILE": str(mounted)})
+    assert str(raised.value).startswith(f"secret key from MCPWALL_SECRET_KEY_FILE ({mounted}): 5")
+    assert "c2hvcnQ" not in str(raised.value)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from mcpwall.admin.openapi import DOCUMENT
 from mcpwall.core.registry import Role
+from tests.fixtures.definitions import Definitions
 
 if TYPE_CHECKING:
     from tests.admin.conftest import Api
@@ -22,6 +24,9 @@ OPERATIONS: list[tuple[str, str, Role, dict[str, Any]]] = [
     ("POST", "/api/upstreams", ADMIN, {"json": {"name": "new", "command": "x"}}),
     ("GET", "/api/upstreams/github", VIEWER, {}),
     ("DELETE", "/api/upstreams/github", ADMIN, {}),
+    ("GET", "/api/upstreams/listed/tools", VIEWER, {}),
+    ("GET", "/api/upstreams/listed/tools/delete_pod/diff", VIEWER, {}),
+    ("POST", "/api/upstreams/listed/accept", ADMIN, {"json": {"all": True}}),
     ("GET", "/api/policies", VIEWER, {}),
     ("PUT", "/api/policies/seed", POLICY_MANAGER, {"content": SEED_TEXT}),
     ("GET", "/api/policies/seed", VIEWER, {}),
@@ -43,9 +48,12 @@ OPERATIONS: list[tuple[str, str, Role, dict[str, Any]]] = [
 
 
 @pytest.fixture
-def ready(seeded: Api) -> Api:
-    """The seeded API with a grant, so that every operation above has its object."""
+def ready(seeded: Api, tmp_path: Path) -> Api:
+    """The seeded API with a grant, and an upstream that lists its tools (a real process), so
+    that every operation above has its object."""
     assert seeded.issue("ci-runner").status_code == 201
+    listed = Definitions.create(tmp_path).upstream("listed")
+    seeded.control.store.add_upstream(listed, actor="test")
     return seeded
 
 

@@ -11,6 +11,7 @@ from starlette.testclient import TestClient
 from mcpwall.adapters.proxylog.metrics import ProxyMetrics
 from mcpwall.admin import create_admin_app
 from mcpwall.control import ControlPlane
+from mcpwall.core.errors import StoreUnavailable
 from mcpwall.core.logquery import record_json, summarize, summary_json
 from mcpwall.core.registry import Role
 from mcpwall.ports.clock import FakeClock
@@ -104,3 +105,30 @@ def test_metrics_need_a_token(client: tuple[TestClient, dict[str, str]]) -> None
     answer = http.get("/metrics", headers=auth)
     assert answer.status_code == 200
     assert "mcpwall_decisions_total{" in answer.text
+
+
+def test_metrics_stay_readable_by_a_known_token_while_the_store_is_lost() -> None:
+    clock = FakeClock(NOW)
+    store = MemoryStore(clock)
+    control = ControlPlane(store, clock)
+    metrics = ProxyMetrics(lambda upstream, tool: True)
+    lost: list[float | None] = [None]
+    metrics.watch_store(lambda: lost[0])
+    app = create_admin_app(control, proxy_log=MemorySink(), metrics=metrics)
+    known = control.create_admin_token(Role.VIEWER, actor="test").token
+    unseen = control.create_admin_token(Role.VIEWER, actor="test").token
+
+    def unavailable(token_hash: str) -> None:
+        raise StoreUnavailable("postgresql://db.example/mcpwall", "Connection refused")
+
+    with TestClient(app) as http:
+        before = http.get("/metrics", headers={"Authorization": f"Bearer {known}"})
+        store.find_admin_token_by_token_hash = unavailable  # type: ignore[method-assign]
+        lost[0] = 42.0
+        during = http.get("/metrics", headers={"Authorization": f"Bearer {known}"})
+        refused = http.get("/metrics", headers={"Authorization": f"Bearer {unseen}"})
+    assert "mcpwall_store_up 1.0" in before.text
+    assert during.status_code == 200
+    assert "mcpwall_store_up 0.0" in during.text
+    assert "mcpwall_store_lost_seconds 42.0" in during.text
+    assert refused.status_code == 503

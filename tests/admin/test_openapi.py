@@ -9,6 +9,7 @@ same on every run.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import schemathesis
@@ -29,9 +30,12 @@ from mcpwall.core.policy.compile import (
     TOP_KEYS,
 )
 from mcpwall.core.registry import Role, Upstream
+from mcpwall.gateway.probe import Prober
 from mcpwall.ports.clock import FakeClock
+from mcpwall.ports.fake_upstream import FakeConnector, Related, error, result
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
+from mcpwall.ports.upstream import Message
 from tests.adapters.proxylog.records import generated
 
 if TYPE_CHECKING:
@@ -84,6 +88,12 @@ def test_every_operation_but_the_document_needs_the_bearer_token() -> None:
             assert public or {"401", "503"} <= set(operation["responses"]), path
 
 
+async def listing(method: str, _params: Mapping[str, object] | None, _related: Related) -> Message:
+    if method == "tools/list":
+        return result({"tools": [{"name": "delete_pod", "inputSchema": {"type": "object"}}]})
+    return error(-32601, f"Method not found: {method}")
+
+
 class Fuzzed:
     """The app under fuzzing, with the objects the document's examples name."""
 
@@ -100,7 +110,9 @@ class Fuzzed:
         log.write_batch(generated(50))
         metrics = ProxyMetrics(lambda _upstream, _tool: True)
         metrics.write_batch(generated(50))
-        app = create_admin_app(self.control, proxy_log=log, metrics=metrics)
+        # Upstream checks (pin reviews, acceptances) list a fake upstream's tools, at once.
+        prober = Prober(FakeConnector(listing), clock=clock)
+        app = create_admin_app(self.control, proxy_log=log, metrics=metrics, prober=prober)
         self.schema = schemathesis.openapi.from_asgi("/api/openapi.json", app)
 
 

@@ -24,6 +24,8 @@ def mcpwall(home: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
     monkeypatch.setenv("MCPWALL_HOME", str(home))
     monkeypatch.delenv("MCPWALL_DATABASE_URL", raising=False)
     monkeypatch.delenv("MCPWALL_SECRET_KEY", raising=False)
+    for variable in ("MCPWALL_DATABASE_URL_FILE", "MCPWALL_SECRET_KEY_FILE"):
+        monkeypatch.delenv(variable, raising=False)
 
     def run(*args: str, input: str | None = None) -> Result:
         return CliRunner().invoke(cli, list(args), input=input)

@@ -45,7 +45,7 @@ def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_apply_creates_everything_then_reports_no_changes(
     mcpwall: Run, config: Path, home: Path
 ) -> None:
-    first = mcpwall("apply", "-f", str(config))
+    first = mcpwall("apply", "--pin-later", "-f", str(config))
     assert first.exit_code == 0, first.output
     lines = first.output.splitlines()
     assert "+ upstream k8s  stdio" in lines
@@ -56,7 +56,7 @@ def test_apply_creates_everything_then_reports_no_changes(
     token = token_line.split(": ", 1)[1]
     assert token.startswith("mcpw_")
 
-    second = mcpwall("apply", "-f", str(config))
+    second = mcpwall("apply", "--pin-later", "-f", str(config))
     assert (second.exit_code, second.output) == (0, "no changes\n")
     assert token not in second.output
 
@@ -73,17 +73,17 @@ def test_apply_creates_everything_then_reports_no_changes(
 def test_apply_updates_what_changed_and_shows_a_diff(
     mcpwall: Run, config: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    assert mcpwall("apply", "-f", str(config)).exit_code == 0
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).exit_code == 0
     monkeypatch.setenv("TEST_DOCS_TOKEN", "docs-secret-rotated")
     config.write_text(CONFIG.replace("get_pod: {}", "get_pod: {}, list_pods: {}"), encoding="utf-8")
-    result = mcpwall("apply", "-f", str(config))
+    result = mcpwall("apply", "--pin-later", "-f", str(config))
     assert result.exit_code == 0, result.output
     assert "~ upstream docs  changed: headers Authorization" in result.output
     assert "docs-secret" not in result.output
     assert "~ policy read-only  version 2" in result.output
     assert '+    "list_pods": {}' in result.output
     assert "token alice-laptop" not in result.output  # nothing re-issued
-    assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).output == "no changes\n"
 
 
 def test_apply_sets_and_round_trips_the_pinning_mode(mcpwall: Run, config: Path) -> None:
@@ -91,23 +91,23 @@ def test_apply_sets_and_round_trips_the_pinning_mode(mcpwall: Run, config: Path)
         "url: https://127.0.0.1:9/mcp", "url: https://127.0.0.1:9/mcp\n    pinning: warn"
     )
     config.write_text(warned.replace("command: npx", "pinning: off\n    command: npx"), "utf-8")
-    assert mcpwall("apply", "-f", str(config)).exit_code == 0
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).exit_code == 0
     listed = json.loads(mcpwall("upstream", "list", "--json").output)
     assert {u["name"]: u["pinning"] for u in listed} == {"docs": "warn", "k8s": "off"}
-    assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).output == "no changes\n"
 
     config.write_text(CONFIG, encoding="utf-8")  # pinning left out: enforce
-    result = mcpwall("apply", "-f", str(config))
+    result = mcpwall("apply", "--pin-later", "-f", str(config))
     assert result.exit_code == 0, result.output
     assert "~ upstream docs  changed: pinning warn → enforce" in result.output
     assert "~ upstream k8s  changed: pinning off → enforce" in result.output
     listed = json.loads(mcpwall("upstream", "list", "--json").output)
     assert {u["name"]: u["pinning"] for u in listed} == {"docs": "enforce", "k8s": "enforce"}
-    assert mcpwall("apply", "-f", str(config)).output == "no changes\n"
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).output == "no changes\n"
 
 
 def test_dry_run_changes_nothing(mcpwall: Run, config: Path) -> None:
-    result = mcpwall("apply", "-f", str(config), "--dry-run")
+    result = mcpwall("apply", "--pin-later", "-f", str(config), "--dry-run")
     assert result.exit_code == 0
     assert "nothing applied" in result.output
     assert json.loads(mcpwall("upstream", "list", "--json").output) == []
@@ -146,7 +146,7 @@ def test_a_bad_config_changes_nothing(
     mcpwall: Run, config: Path, replace: str, by: str, problem: str
 ) -> None:
     config.write_text(CONFIG.replace(replace, by), encoding="utf-8")
-    result = mcpwall("apply", "-f", str(config))
+    result = mcpwall("apply", "--pin-later", "-f", str(config))
     assert result.exit_code == 2
     assert problem in result.output
     assert json.loads(mcpwall("upstream", "list", "--json").output) == []
@@ -154,9 +154,9 @@ def test_a_bad_config_changes_nothing(
 
 
 def test_a_grant_is_never_rebound_in_place(mcpwall: Run, config: Path) -> None:
-    assert mcpwall("apply", "-f", str(config)).exit_code == 0
+    assert mcpwall("apply", "--pin-later", "-f", str(config)).exit_code == 0
     config.write_text(CONFIG.replace("docs: read-only}", "docs: seed}"), encoding="utf-8")
-    result = mcpwall("apply", "-f", str(config))
+    result = mcpwall("apply", "--pin-later", "-f", str(config))
     assert result.exit_code == 2
     assert 'active grant "alice-laptop"' in result.output
     assert "has other bindings; revoke it first" in result.output

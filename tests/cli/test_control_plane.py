@@ -22,7 +22,7 @@ def json_output(result: Result) -> object:
 
 def register(mcpwall: Run) -> None:
     for args in (
-        ("upstream", "add", "k8s", "--command", "npx -y mcp-server-kubernetes",
+        ("upstream", "add", "k8s", "--command", "npx -y mcp-server-kubernetes", "--pin-later",
          "--env", f"KUBE_TOKEN={SECRETS[0]}"),
         ("upstream", "add", "github", "--url", "https://127.0.0.1:9/mcp",
          "--header", f"Authorization: Bearer {SECRETS[1]}"),

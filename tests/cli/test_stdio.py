@@ -17,11 +17,13 @@ MCPWALL = [sys.executable, "-m", "mcpwall"]
 NOT_A_GRANT = "error: MCPWALL_TOKEN is not an active grant token (unknown, revoked or expired)"
 
 
-def start_stdio(home: Path) -> str:
-    """Start ``mcpwall stdio`` once with a token that opens nothing; its stderr."""
-    foreign = ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY")
-    env = {k: v for k, v in os.environ.items() if k not in foreign}
-    env |= {"MCPWALL_HOME": str(home), "MCPWALL_TOKEN": "not-a-token", "COLUMNS": "200"}
+def start_stdio(home: Path, token: dict[str, str] | None = None) -> str:
+    """Start ``mcpwall stdio`` once with a token that opens nothing (``token``: the variable
+    that gives it); its stderr."""
+    foreign = ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL", "MCPWALL_SECRET_KEY", "MCPWALL_TOKEN")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(foreign)}  # and their _FILE
+    env |= {"MCPWALL_HOME": str(home), "COLUMNS": "200"}
+    env |= token or {"MCPWALL_TOKEN": "not-a-token"}
     done = subprocess.run(
         [*MCPWALL, "stdio", "--upstream", "k8s"],
         env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60, check=False,
@@ -40,3 +42,16 @@ def test_the_first_start_says_the_schema_was_created_and_the_next_says_nothing_o
     created = f"mcpwall: created the database schema (revision {head()})"
     assert first.splitlines() == [created, NOT_A_GRANT]
     assert second.splitlines() == [NOT_A_GRANT]
+
+
+def test_the_token_from_the_file_its_file_variable_names(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    start_stdio(home)
+    mounted = tmp_path / "token"
+    mounted.write_text("not-a-token\n")
+    assert start_stdio(home, {"MCPWALL_TOKEN_FILE": str(mounted)}).splitlines() == [NOT_A_GRANT]
+    missing = start_stdio(home, {"MCPWALL_TOKEN_FILE": str(tmp_path / "absent")})
+    assert missing.splitlines() == [
+        f"error: MCPWALL_TOKEN_FILE ({tmp_path / 'absent'}): cannot read the file: "
+        "No such file or directory; expected a readable UTF-8 file holding the value"
+    ]

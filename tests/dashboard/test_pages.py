@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ from tests.dashboard.conftest import SEED_POLICY, Dashboard
 # Concrete URLs for the path parameters the pages take, once ``populate`` has run; the routes
 # in ``PER_ROUTE`` first (an admin token's id is known only once ``concrete`` looks it up).
 PER_ROUTE = {"/admin-tokens/{id}/revoke": "/admin-tokens/VIEWER-TOKEN-ID/revoke"}
+TINY = Path(__file__).with_name("tiny_server.py")
 EXAMPLES = {
     "{id}": "1",
     "{name}": "seed",
@@ -34,7 +36,11 @@ EXAMPLES = {
     "{n}": "1",
 }
 # Routes whose parameter names something other than the default above.
-ROUTE_EXAMPLES = {"/upstreams/{name}": "/upstreams/kubernetes"}
+ROUTE_EXAMPLES = {
+    "/upstreams/{name}": "/upstreams/kubernetes",
+    "/upstreams/{name}/tools/{tool}": "/upstreams/listed/tools/delete_pod",
+    "/upstreams/{name}/tools/{tool}/accept": "/upstreams/listed/tools/delete_pod/accept",
+}
 # GET routes that are not pages: streams and downloads, checked in their own tests.
 NOT_PAGES = {"/tail/events", "/logs/export"}
 
@@ -46,6 +52,8 @@ def populate(dashboard: Dashboard) -> None:
     # its timeout (what a check shows is tests/dashboard/test_upstreams.py's business).
     exits = Upstream.stdio("kubernetes", sys.executable, ("-c", "pass"))
     control.store.add_upstream(exits, actor="t")
+    # One that lists its tools at once, for the pages of one tool's pin.
+    control.store.add_upstream(Upstream.stdio("listed", sys.executable, (str(TINY),)), actor="t")
     control.set_policy("seed", SEED_POLICY.read_text(), actor="t")
     control.issue_grant("ci-runner", {"kubernetes": "seed"}, actor="t")
     dashboard.write(dashboard.record(), dashboard.record(decision="allow", rule="(allowed)"))

@@ -332,7 +332,7 @@ def test_an_upstream_with_no_policy_bound_says_so(page: Page) -> None:
     text = page.browser(Role.VIEWER).get("/upstreams/tiny").text
     assert "No active grant is bound to this upstream" in text
     assert '<th scope="col">Policy' not in text
-    assert len(cells(row(text, "exec"))) == 3  # tool, description, inputs: no policy column
+    assert len(cells(row(text, "exec"))) == 4  # tool, description, inputs, pin: no policy column
 
 
 def test_the_sdk_fixture_server_is_listed(page: Page) -> None:

@@ -90,7 +90,7 @@ def running_replicas(
     with a home under ``root``; stopped cleanly on the way out."""
     shared = {
         "MCPWALL_DATABASE_URL": database_url,
-        "MCPWALL_SECRET_KEY": secrets.token_urlsafe(32),
+        "MCPWALL_SECRET_KEY": secrets.token_urlsafe(32),  # and so the session keys derived from it
         **({"MCPWALL_REDIS_URL": redis_url} if redis_url else {}),
         **(env or {}),
     }

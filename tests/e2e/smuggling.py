@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.metadata
 import socket
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
@@ -38,8 +39,8 @@ from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.server import HttpServer
 
 LOOPBACK: Final = "127.0.0.1"
-DEADLINE: Final = 1.0  # the servers' idle, head and body deadlines, in seconds
-BOUND: Final = 4.0  # how long a probe waits for a connection to close
+DEADLINE: Final = 2.0  # the servers' idle, head and body deadlines, in seconds
+BOUND: Final = 8.0  # how long a probe waits for a connection to close
 TRICKLE_EVERY: Final = 0.1  # a trickling case sends a byte this often
 MODERN: Final = "2026-07-28"
 MAX_BODY: Final = 4 * 1024 * 1024  # the gateway's (mcpwall.core.strictjson.MAX_BODY_BYTES)
@@ -655,10 +656,17 @@ async def observe(server: str, cases: list[Case] = CASES) -> dict[str, Observati
 # -- the table ------------------------------------------------------------------------------------
 
 
+def versions() -> str:
+    """The line above the table naming what the uvicorn columns ran on."""
+    found = {name: importlib.metadata.version(name) for name in ("uvicorn", "httptools", "h11")}
+    return "Measured with uvicorn {uvicorn}, httptools {httptools} and h11 {h11}.".format(**found)
+
+
 def table(observed: Mapping[str, Mapping[str, Observation]]) -> str:
-    """The table of ``docs/http-hardening.md``: a row per case, a column per server."""
+    """The table of ``docs/http-hardening.md``, under the :func:`versions` line: a row per
+    case, a column per server."""
     header = "| case | mcpwall | uvicorn (httptools) | uvicorn (h11) |"
-    lines = [header, "|---|---|---|---|"]
+    lines = [versions(), "", header, "|---|---|---|---|"]
     for case in CASES:
         cells = [observed[server][case.name].render() for server in SERVERS]
         lines.append("| " + " | ".join([_escape(case.name), *cells]) + " |")
@@ -677,10 +685,16 @@ def documented(doc: str) -> str:
 
 def documented_answers(doc: str) -> dict[str, str]:
     """The mcpwall column of the page's table, by case name."""
+    return answers_of(documented(doc))
+
+
+def answers_of(generated: str) -> dict[str, str]:
+    """The mcpwall column of a table, by case name."""
     answers: dict[str, str] = {}
-    for line in documented(doc).splitlines()[2:]:
-        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
-        answers[cells[0].replace("\\|", "|")] = cells[1]
+    for line in generated.splitlines():
+        if line.startswith("| ") and not line.startswith("| case |"):
+            cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+            answers[cells[0].replace("\\|", "|")] = cells[1]
     return answers
 
 

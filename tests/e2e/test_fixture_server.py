@@ -8,7 +8,6 @@ fixture writes down each ``tools/call`` it receives, with its arguments exactly 
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -607,15 +606,13 @@ async def test_a_call_over_the_upstream_timeout_is_cancelled_upstream(
     tag = new_tag()
     record = fixture_gateway.record(FIXTURE_UPSTREAMS[transport])
     with anyio.fail_after(TIMEOUT):
+        # Bounded by TIMEOUT (30 s), under the tool's 60 s: the gateway's timeout ended it.
         async with connect(fixture_gateway, transport, MODERN) as client:
-            started = time.monotonic()
             with pytest.raises(MCPError) as caught:
                 await client.call_tool("slow", {"seconds": 60, "tag": tag})
-            waited = time.monotonic() - started
             await record.wait_for(slow_cancelled(tag))
     assert caught.value.code == -32603
     assert FIXTURE_UPSTREAMS[transport] in caught.value.message
-    assert waited < 20  # the gateway's timeout (3 s here), not the tool's 60 s
 
 
 @BOTH_MODES

@@ -9,7 +9,9 @@ HTTP in the 2026-07-28 stateless shape.
   or one SQLite file): 30 concurrent calls split across both allow exactly 5;
 - Redis stopped mid-run (a private ``redis-server``): calls with limits fail closed, or go
   through when ``MCPWALL_LIMITS_FAIL_OPEN=1``, each marked ``fail_open`` in the proxy log
-  (read back with ``mcpwall logs --json``); calls without limits are unaffected.
+  (read back with ``mcpwall logs --json``); calls without limits and revocation are
+  unaffected; once Redis is back (with what it held), the limits count on from where they
+  were.
 
 What reached the upstream is read from the fixture's record file, never inferred.
 """
@@ -233,10 +235,22 @@ async def test_redis_stopped_mid_run(
     after = await delete_pods([(gateway, token)] * 6)
     async with httpx.AsyncClient(timeout=60) as client:
         unlimited = await call(client, gateway, token, "get_pod_logs", STAGING | {"name": "p"})
+        gateway.revoke("agent-b")  # revocation does not go through Redis
+        revoked = await client.post(
+            gateway.url("fx"), headers={"authorization": f"Bearer {setup.tokens['agent-b']}"}
+        )
     assert not unlimited.get("isError")  # no limits: Redis does not matter
+    assert revoked.status_code == 401
+
+    private_redis_server.start()  # back, with what it held
+    back = await delete_pods([(gateway, token)] * 6)
+    # The limits count again, on from the 2 counted before the outage (not from 0, and not
+    # counting what went through unchecked).
+    assert allowed(back) == 3
+    assert_limit_denials(back)
     if fail_open:
         assert allowed(after) == 6  # more than the 3 left: nothing was counted
-        assert setup.deletes() == 8
+        assert setup.deletes() == 8 + 3
     else:
         assert allowed(after) == 0
         for result in after:
@@ -244,14 +258,14 @@ async def test_redis_stopped_mid_run(
             decision = result["_meta"]["io.mcpwall/decision"]
             assert decision["rule"] == LIMIT_RULE
             assert "retry_after_s" not in decision
-        assert setup.deletes() == 2
+        assert setup.deletes() == 2 + 3
     stop(gateway)  # a graceful stop writes every proxy-log row
     assert "rate-limit counters at redis://127.0.0.1:" in gateway.log
     assert "are unavailable" in gateway.log
 
     rows = proxy_log(gateway, "delete_pod")
-    assert [row["fail_open"] for row in rows] == [False] * 2 + [fail_open] * 6
-    unchecked = rows[2:]
+    assert [row["fail_open"] for row in rows] == [False] * 2 + [fail_open] * 6 + [False] * 6
+    unchecked = rows[2:8]
     if fail_open:  # let through, and marked so
         assert {(r["decision"], r["rule"], r["outcome"]) for r in unchecked} == {
             ("allow", "(allowed)", "ok")

@@ -6,8 +6,9 @@ there.
 - with a policy that has limits and its counters on a private ``redis-server`` the test
   stops, ``/readyz`` answers 503 naming the counters (``/healthz`` stays 200) and
   ``healthcheck`` exits 1 naming them; once Redis is back, 200 and 0 again;
-- on a private PostgreSQL cluster the test stops, ``/readyz`` answers 503 naming the store,
-  and 200 once it is started again;
+- on a private PostgreSQL cluster the test stops, with no grace (``MCPWALL_STORE_GRACE=0``),
+  ``/readyz`` answers 503 naming the store, and 200 once it is started again
+  (``test_store_outage.py`` has the grace and what calls meet);
 - ``healthcheck`` with nothing listening exits 1;
 - ``mcpwall serve`` on a PostgreSQL URL where nothing listens exits non-zero with one message:
   the URL with its password masked, what failed, what to check; no traceback.
@@ -119,7 +120,8 @@ def test_counters_lost_and_back(tmp_path: Path, private_redis_server: PrivateRed
 
 
 def test_store_lost_and_back(tmp_path: Path, private_postgres_server: PrivatePostgres) -> None:
-    gateway = Gateway(home(tmp_path), {"MCPWALL_DATABASE_URL": private_postgres_server.url})
+    settings = {"MCPWALL_DATABASE_URL": private_postgres_server.url, "MCPWALL_STORE_GRACE": "0"}
+    gateway = Gateway(home(tmp_path), settings)
     gateway.start()
     try:
         assert readyz(gateway)[0] == 200

@@ -307,7 +307,7 @@ def test_the_apply_file_installs_the_example_policy_once(name: str, mcpwall: Run
         assert ex.version in command, "launch the version read"
 
     path = str(ex.directory / "mcpwall.yaml")
-    first = mcpwall("apply", "-f", path)
+    first = mcpwall("apply", "--pin-later", "-f", path)
     assert first.exit_code == 0, first.output
     lines = first.output.splitlines()
     assert any(line.startswith(f"+ upstream {upstream}  stdio") for line in lines), first.output
@@ -315,7 +315,7 @@ def test_the_apply_file_installs_the_example_policy_once(name: str, mcpwall: Run
     assert any(line.startswith(f"+ grant {grant['label']}  ") for line in lines)
     assert any(line.startswith(f"token {grant['label']}: mcpw_") for line in lines)
 
-    second = mcpwall("apply", "-f", path)
+    second = mcpwall("apply", "--pin-later", "-f", path)
     assert (second.exit_code, second.output) == (0, "no changes\n")
     stored = mcpwall("policy", "show", policy_name)
     assert stored.output == ex.policy_path.read_text(encoding="utf-8")
@@ -324,11 +324,11 @@ def test_the_apply_file_installs_the_example_policy_once(name: str, mcpwall: Run
 def test_every_example_applies_into_one_store_without_touching_another(mcpwall: Run) -> None:
     """Their upstream, policy and grant names don't collide: a second round changes nothing."""
     for name in NAMES:
-        result = mcpwall("apply", "-f", str(EXAMPLES_DIR / name / "mcpwall.yaml"))
+        result = mcpwall("apply", "--pin-later", "-f", str(EXAMPLES_DIR / name / "mcpwall.yaml"))
         assert result.exit_code == 0, result.output
         assert "~" not in [line[:1] for line in result.output.splitlines()], result.output
     for name in NAMES:
-        result = mcpwall("apply", "-f", str(EXAMPLES_DIR / name / "mcpwall.yaml"))
+        result = mcpwall("apply", "--pin-later", "-f", str(EXAMPLES_DIR / name / "mcpwall.yaml"))
         assert (result.exit_code, result.output) == (0, "no changes\n")
 
 

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from mcpwall.control import ControlPlane
+from mcpwall.core.errors import StoreLost, StoreUnavailable
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import GrantCache
 from mcpwall.ports.changes import RevisionSignal
@@ -142,3 +144,199 @@ def test_a_binding_whose_policy_cannot_compile_denies_rather_than_opens(
     assert principal is not None
     assert principal.bindings["k8s"].policy == "seed"
     assert principal.bindings["k8s"].compiled is None
+
+
+# -- the store lost ----------------------------------------------------------------------------------
+
+DB = "postgresql://mcpwall:***@db.example/mcpwall"
+GRACE = 300.0
+
+
+class LosableStore(CountingStore):
+    """A memory store whose reads fail while ``down`` (writes still go through: another
+    replica that can reach the database), and that counts revision reads."""
+
+    def __init__(self, clock: FakeClock) -> None:
+        super().__init__(clock)
+        self.down = False
+        self.revisions = 0
+        self.policy_failures = 0  # get_policy calls left to fail
+
+    def _read(self) -> None:
+        if self.down:
+            raise StoreUnavailable(DB, "Connection refused")
+
+    def revision(self) -> int:
+        self.revisions += 1
+        self._read()
+        return super().revision()
+
+    def find_grant_by_token_hash(self, token_hash: str) -> Any:
+        self._read()
+        return super().find_grant_by_token_hash(token_hash)
+
+    def get_policy(self, name: str, version: int | None = None) -> Any:
+        self._read()
+        if self.policy_failures:
+            self.policy_failures -= 1
+            raise StoreUnavailable(DB, "server closed the connection unexpectedly")
+        return super().get_policy(name, version)
+
+
+class ListenerSignal:
+    """Like the PostgreSQL signal: the revision while connected, a new number on every call
+    while not (so a cache asks the store)."""
+
+    def __init__(self, store: LosableStore) -> None:
+        self.store = store
+        self.moving = 0
+
+    def generation(self) -> int:
+        if self.store.down:
+            self.moving -= 1
+            return self.moving
+        return MemoryStore.revision(self.store)
+
+    def close(self) -> None:
+        return None
+
+
+@pytest.fixture
+def losable(clock: FakeClock) -> LosableStore:
+    return LosableStore(clock)
+
+
+@pytest.fixture
+def lossy(losable: LosableStore, clock: FakeClock) -> tuple[ControlPlane, GrantCache]:
+    plane = ControlPlane(losable, clock)
+    losable.add_upstream(Upstream.stdio("k8s", "npx"), actor="t")
+    plane.set_policy("seed", SEED, actor="t")
+    return plane, GrantCache(losable, ListenerSignal(losable), clock, grace=GRACE, url=DB)
+
+
+def test_a_lost_store_serves_the_cached_grants_for_the_grace_then_refuses(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore, clock: FakeClock
+) -> None:
+    plane, cache = lossy
+    token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    assert authenticate(cache, token) is not None
+    losable.down = True
+    assert authenticate(cache, token) is not None  # the read that found it lost
+    reads = losable.revisions
+    clock.advance(GRACE - 1)
+    for _ in range(20):
+        principal = authenticate(cache, token)
+        assert principal is not None
+        assert principal.bindings["k8s"].compiled is not None
+    assert losable.revisions == reads  # no store round trip on the request path meanwhile
+    assert cache.lost_for() == GRACE - 1
+    clock.advance(1)
+    with pytest.raises(StoreLost) as refused:
+        authenticate(cache, token)
+    assert str(refused.value) == (
+        f"database {DB} is unavailable: Connection refused (for 300 s, longer than"
+        " MCPWALL_STORE_GRACE, 300 s: calls are refused until it is back)"
+    )
+    losable.down = False
+    asyncio.run(cache.confirm())  # the heartbeat finds it back
+    assert cache.outage is None
+    assert authenticate(cache, token) is not None
+
+
+def test_a_token_not_cached_is_refused_without_asking_a_lost_store(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore
+) -> None:
+    plane, cache = lossy
+    seen = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    unseen = plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
+    assert authenticate(cache, seen) is not None
+    losable.down = True
+    asyncio.run(cache.confirm())
+    losable.lookups = 0
+    with pytest.raises(StoreUnavailable) as refused:
+        authenticate(cache, unseen)
+    assert not isinstance(refused.value, StoreLost)
+    assert losable.lookups == 0
+
+
+def test_a_grant_revoked_before_the_outage_stays_refused(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore, clock: FakeClock
+) -> None:
+    plane, cache = lossy
+    token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    assert authenticate(cache, token) is not None
+    plane.store.revoke_grant("alice", actor="t")
+    assert authenticate(cache, token) is None
+    losable.down = True
+    clock.advance(GRACE / 2)
+    assert authenticate(cache, token) is None  # the cache holds only what it read
+
+
+def test_a_grant_revoked_during_the_outage_is_refused_once_the_store_is_back(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore
+) -> None:
+    plane, cache = lossy
+    token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    assert authenticate(cache, token) is not None
+    losable.down = True
+    asyncio.run(cache.confirm())
+    plane.store.revoke_grant("alice", actor="t")  # through a replica that reaches the store
+    assert authenticate(cache, token) is not None  # this one can't know yet (documented)
+    losable.down = False
+    asyncio.run(cache.confirm())
+    assert authenticate(cache, token) is None
+
+
+def test_a_policy_read_that_failed_is_not_remembered_as_a_broken_policy(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore
+) -> None:
+    plane, cache = lossy
+    token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    losable.policy_failures = 1  # the connection drops between the grant and its policy
+    with pytest.raises(StoreUnavailable):
+        authenticate(cache, token)
+    asyncio.run(cache.confirm())
+    principal = authenticate(cache, token)
+    assert principal is not None
+    assert principal.bindings["k8s"].compiled is not None  # not "(no policy)" for ever
+
+
+def test_a_heartbeat_without_an_answer_loses_the_store_and_is_not_doubled(
+    lossy: tuple[ControlPlane, GrantCache], losable: LosableStore
+) -> None:
+    _, cache = lossy
+    release = threading.Event()
+    started: list[int] = []
+
+    def hanging() -> int:
+        started.append(1)
+        assert release.wait(timeout=30)
+        return 1
+
+    losable.revision = hanging  # type: ignore[method-assign]
+
+    async def beats() -> None:
+        try:
+            await cache.confirm(timeout=0.01)
+            await cache.confirm(timeout=0.01)
+        finally:
+            release.set()  # before the loop's end waits for its worker threads
+
+    asyncio.run(beats())
+    assert cache.outage is not None
+    assert str(cache.outage) == f"database {DB} is unavailable: no answer within 0.01 s"
+    assert len(started) == 1  # the second beat waited on the first read
+
+
+def test_the_grace_counts_from_the_first_failure_and_zero_refuses_at_once(
+    losable: LosableStore, clock: FakeClock
+) -> None:
+    plane = ControlPlane(losable, clock)
+    losable.add_upstream(Upstream.stdio("k8s", "npx"), actor="t")
+    plane.set_policy("seed", SEED, actor="t")
+    cache = GrantCache(losable, ListenerSignal(losable), clock, grace=0.0, url=DB)
+    token = plane.issue_grant("alice", {"k8s": "seed"}, actor="t").token
+    assert authenticate(cache, token) is not None
+    losable.down = True
+    with pytest.raises(StoreLost):
+        authenticate(cache, token)

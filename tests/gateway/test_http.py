@@ -135,6 +135,51 @@ async def test_a_revoked_grant_is_refused_on_the_next_request(wired: Wired) -> N
     assert response.status_code == 401
 
 
+LIST = {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}
+LOST = StoreUnavailable("postgresql://db.example/mcpwall", "Connection refused")
+
+
+async def test_a_lost_store_serves_cached_grants_refuses_unseen_ones_then_all(
+    wired: Wired,
+) -> None:
+    async with wired.client() as client:
+        session = await initialize(client, "/mcp/k8s", wired.token)
+        headers = bearer(wired.token) | {"mcp-session-id": session}
+        wired.gateway.grants.lose(LOST)
+        served = await client.post("/mcp/k8s", json=LIST, headers=headers | LEGACY_ACCEPT)
+        assert served.status_code == 200  # within the grace: as read before
+        unseen = wired.plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
+        refused = await client.post("/mcp/k8s", json=LIST, headers=bearer(unseen))
+        wired.gateway.grants.grace = 0.0  # past it
+        rows = len(wired.sink.records)
+        closed = await client.post("/mcp/k8s", json=LIST, headers=headers)
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
+    assert refused.json()["error"]["message"] == (
+        "the gateway can't check this grant now: its database is unreachable"
+    )
+    assert (closed.status_code, closed.headers["retry-after"]) == (503, "5")
+    assert closed.json()["error"]["message"] == (
+        "the gateway can't check grants: its database has been unreachable for too long"
+    )
+    assert len(wired.sink.records) == rows  # not served: no row
+
+
+async def test_a_full_proxy_log_refuses_requests_rather_than_hold_them(wired: Wired) -> None:
+    full = True
+    wired.gateway.log_full = lambda: full
+    async with wired.client() as client:
+        refused = await client.post("/mcp/k8s", json=LIST, headers=bearer(wired.token))
+        reached = list(wired.connector.sessions)
+        full = False
+        served = await initialize(client, "/mcp/k8s", wired.token)
+    assert (refused.status_code, refused.headers["retry-after"]) == (503, "5")
+    assert refused.json()["error"]["message"] == (
+        "the gateway's proxy log is full (its rows can't be written now): retry later"
+    )
+    assert reached == []  # refused before anything was forwarded
+    assert served  # and served again once there is room
+
+
 async def test_an_upstream_without_a_binding_is_403(wired: Wired) -> None:
     wired.plane.store.add_upstream(
         Upstream.stdio("db", "x"),

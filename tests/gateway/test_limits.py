@@ -19,6 +19,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.errors import (
     LimitsUnavailable,
     UpstreamClosed,
+    UpstreamProtocolError,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
@@ -66,6 +67,8 @@ class ChoosingSession(FakeSession):
                 raise UpstreamTimeout(self.name, "no answer within 5 s; cancelled upstream")
             if outcome == "protocol_error":
                 return {"error": {"code": -32603, "message": "internal error"}}
+            if outcome == "garbage":
+                raise UpstreamProtocolError(self.name, "it sent something that is not JSON")
             return {"result": {"content": [], "isError": True}}  # a tool error
         return await super().request(method, params, related=related, timeout=timeout)
 
@@ -180,7 +183,12 @@ async def test_a_call_that_never_left_gives_its_budget_back(build: Build) -> Non
 
 @pytest.mark.parametrize(
     ("outcome", "logged"),
-    [("lost", "unreachable"), ("timeout", "timeout"), ("protocol_error", "protocol_error")],
+    [
+        ("lost", "unreachable"),
+        ("timeout", "timeout"),
+        ("protocol_error", "protocol_error"),
+        ("garbage", "protocol_error"),  # an answer that is not MCP
+    ],
 )
 async def test_a_call_that_reached_the_upstream_keeps_its_budget_whatever_came_back(
     build: Build, outcome: str, logged: str

@@ -14,12 +14,14 @@ from pathlib import Path
 import pytest
 
 from mcpwall.adapters.upstream import Connector
+from mcpwall.core.errors import UpstreamUnavailable
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.gateway import upstreams as pool_module
-from mcpwall.gateway.probe import Probe, probe, redact
+from mcpwall.gateway.probe import Probe, list_definitions, probe, redact
 from mcpwall.gateway.processes import ProcessSlots
 from mcpwall.ports.upstream import ClientOffer, Receiver, UpstreamSession
 from tests.adapters.upstream.scripted import Reply, recording_server, rpc
+from tests.fixtures.definitions import Definitions
 from tests.fixtures.servers import FIXTURE_SERVER, fixture_http_server, free_port
 
 pytestmark = pytest.mark.anyio
@@ -253,3 +255,42 @@ def test_redact_masks_every_secret_and_each_long_word_of_one() -> None:
     assert "it said *** and *** and ***" in redacted
     assert redact("x" * 1000, upstream).endswith("…")
     assert len(redact("x" * 1000, upstream)) == 300
+
+
+async def test_definitions_are_every_page_exactly_as_sent_with_the_instructions(
+    tmp_path: Path,
+) -> None:
+    definitions = Definitions.create(tmp_path)
+    definitions.page_size = 1
+    definitions.tools[0]["_meta"] = {"io.example/x": [1, 2.5, None]}
+    definitions.write()
+    upstream = definitions.upstream()
+
+    listed = await list_definitions(upstream, Connector())
+    assert listed.tools == tuple(definitions.tools)  # four pages, every key kept
+    assert listed.instructions == definitions.instructions
+    assert (listed.complete, listed.unnamed) == (True, 0)
+    found = await probe(upstream, Connector(), at=AT)
+    assert found.definitions == listed
+
+    definitions.instructions = None
+    definitions.write()
+    assert (await list_definitions(upstream, Connector())).instructions is None
+
+
+async def test_definitions_of_an_unreachable_upstream_say_why_without_secrets() -> None:
+    upstream = Upstream.stdio("gone", "/nonexistent/mcp-server", env={"API_KEY": SECRET})
+    with pytest.raises(UpstreamUnavailable) as raised:
+        await list_definitions(upstream, Connector())
+    assert "no such program" in raised.value.reason
+    assert SECRET not in str(raised.value)
+
+
+async def test_definitions_take_a_process_slot_like_a_check(tmp_path: Path) -> None:
+    slots = ProcessSlots(limit=1, per_grant=1)
+    held = slots.take("someone")
+    assert held is not None
+    with pytest.raises(UpstreamUnavailable, match="as many stdio upstream processes"):
+        await list_definitions(
+            Definitions.create(tmp_path).upstream(), Connector(), processes=slots
+        )

@@ -30,6 +30,7 @@ LIMITED = {
     "tools": {"delete_pod": {"limits": [{"counter": "d", "max": 5, "window": "hour"}]}},
 }
 UNLIMITED = {"version": "1", "default": "allow", "tools": {"delete_pod": {}}}
+PAST_GRACE = "lost for 0 s, past MCPWALL_STORE_GRACE (0 s)"  # FakeGrants' grace is 0
 
 
 def version(name: str, document: object) -> PolicyVersion:
@@ -58,6 +59,11 @@ class FakeStore:
 @dataclass
 class FakeGrants:
     loaded: bool = True
+    grace: float = 0.0  # MCPWALL_STORE_GRACE: 0 refuses at once
+    lost: float | None = None  # seconds since the store was lost
+
+    def lost_for(self) -> float | None:
+        return self.lost
 
 
 class FakeCounters:
@@ -126,8 +132,28 @@ async def test_an_unreachable_store_is_named_with_its_url_masked(rig: Rig) -> No
     assert not answer.ready
     store = answer.checks["store"]
     assert not store.ok
-    assert store.detail == f"database {DB_URL} is unavailable: connection refused"
+    assert store.detail == (f"database {DB_URL} is unavailable: connection refused; {PAST_GRACE}")
     assert answer.checks["grants"].ok
+
+
+async def test_a_lost_store_leaves_the_replica_ready_within_the_grace(rig: Rig) -> None:
+    rig.store.down = True
+    rig.grants.grace, rig.grants.lost = 300.0, 120.0
+    probe = rig.probe()
+    answer = await probe.readiness()
+    assert answer.ready  # every replica shares the store: none leaves the balancer for it
+    assert answer.checks["store"] == Check(
+        True,
+        f"database {DB_URL} is unavailable: connection refused;"
+        " serving cached grants for 180 s more at most",
+    )
+    rig.grants.lost = 300.0
+    rig.clock.now += readiness.CACHE_SECONDS
+    answer = await probe.readiness()
+    assert not answer.ready
+    assert answer.checks["store"].detail.endswith(
+        "; lost for 300 s, past MCPWALL_STORE_GRACE (300 s)"
+    )
 
 
 async def test_grants_not_loaded_yet_is_not_ready(rig: Rig) -> None:
@@ -211,7 +237,9 @@ async def test_a_store_that_hangs_is_not_ready_after_the_timeout(rig: Rig) -> No
         answer = await rig.probe(timeout=0.01).readiness()
     finally:
         release.set()
-    assert answer.checks["store"] == Check(False, "the database gave no answer within 0.01 s")
+    assert answer.checks["store"] == Check(
+        False, "the database gave no answer within 0.01 s; " + PAST_GRACE
+    )
 
 
 async def test_counters_that_hang_are_not_ready_after_the_timeout(rig: Rig) -> None:
@@ -230,5 +258,7 @@ async def test_an_unexpected_store_error_is_said_without_its_text(rig: Rig) -> N
 
     rig.store.revision = broken  # type: ignore[method-assign]
     answer = await rig.probe().readiness()
-    assert answer.checks["store"] == Check(False, "the database could not be read (RuntimeError)")
+    assert answer.checks["store"] == Check(
+        False, "the database could not be read (RuntimeError); " + PAST_GRACE
+    )
     assert "hunter2" not in repr(answer)

@@ -8,7 +8,9 @@ from collections.abc import Coroutine
 import orjson
 import pytest
 
-from mcpwall.gateway.streams import Outbox, reply
+from mcpwall.core.errors import StoreUnavailable
+from mcpwall.core.jsonrpc import Request
+from mcpwall.gateway.streams import Outbox, guarded, reply
 from mcpwall.ports.downstream import MemoryResponder
 from mcpwall.ports.upstream import Message
 
@@ -193,3 +195,18 @@ async def test_a_request_for_the_agent_goes_out_under_the_id_it_is_given() -> No
     assert await outbox.finish(RESPONSE)
     assert orjson.loads(responder.messages[0])["id"] == "mcpwall-1"
     assert answers == [answer]
+
+
+async def test_a_lost_database_is_an_error_saying_so_without_its_address(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def opening() -> Message:
+        raise StoreUnavailable("postgresql://mcpwall:***@db.internal/mcpwall", "refused")
+
+    request = Request(id=3, method="tools/call", params={"name": "x"})
+    answered = orjson.loads(await guarded(request, opening()))
+    assert answered["error"] == {
+        "code": -32603,
+        "message": "the gateway's database is unreachable: retry later",
+    }
+    assert "db.internal" not in caplog.text  # the grant cache says it, once per outage

@@ -1,8 +1,9 @@
 """Secrets at rest: the key, and sealing values with it (AES-256-GCM).
 
-The key is 32 random bytes in URL-safe base64, from ``MCPWALL_SECRET_KEY`` or else from the key
-file ``secret.key`` in ``MCPWALL_HOME``, which is created on first use with mode 0600. Every
-replica sharing a database needs the same key, so a scaled setup sets the variable.
+The key is 32 random bytes in URL-safe base64, from ``MCPWALL_SECRET_KEY`` (or the file
+``MCPWALL_SECRET_KEY_FILE`` names) or else from the key file ``secret.key`` in
+``MCPWALL_HOME``, which is created on first use with mode 0600. Every replica sharing a
+database needs the same key, so a scaled setup sets the variable.
 
 Each sealed value is bound to its place (``context``, e.g. ``upstream k8s env KUBECONFIG``):
 moving a ciphertext to another field or upstream makes it fail to open instead of leaking
@@ -24,6 +25,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from mcpwall.adapters.settings import secret_setting
 from mcpwall.core.errors import SecretKeyError
 
 SECRET_KEY_VARIABLE = "MCPWALL_SECRET_KEY"  # noqa: S105 (the name, not a key)
@@ -52,11 +54,12 @@ def new_key_text() -> str:
 
 
 def load_secret_key(home: Path, environ: Mapping[str, str] | None = None) -> SecretKey:
-    """The key from ``MCPWALL_SECRET_KEY`` in ``environ``, else from (or into) the key file."""
+    """The key from ``MCPWALL_SECRET_KEY`` (or ``MCPWALL_SECRET_KEY_FILE``) in ``environ``, else
+    from (or into) the key file."""
     environ = os.environ if environ is None else environ
-    text = environ.get(SECRET_KEY_VARIABLE)
-    if text:
-        return SecretKey(_decode_key(text, SECRET_KEY_VARIABLE), SECRET_KEY_VARIABLE)
+    setting = secret_setting(environ, SECRET_KEY_VARIABLE)
+    if setting is not None:
+        return SecretKey(_decode_key(setting.value, setting.source), setting.source)
     path = home / KEY_FILE_NAME
     try:
         if not path.exists():
@@ -66,9 +69,15 @@ def load_secret_key(home: Path, environ: Mapping[str, str] | None = None) -> Sec
         reason = error.strerror if isinstance(error, OSError) else "not ASCII text"
         raise SecretKeyError(
             f"secret key file {path}: {reason}; expected a readable key file in MCPWALL_HOME, "
-            f"or the key in {SECRET_KEY_VARIABLE}"
+            f"or the key in {SECRET_KEY_VARIABLE} (or {SECRET_KEY_VARIABLE}_FILE)"
         ) from error
     return SecretKey(_decode_key(text, str(path)), str(path))
+
+
+def decode_key(text: str, source: str) -> bytes:
+    """A 32-byte key from its URL-safe base64 ``text``; :class:`SecretKeyError` naming
+    ``source`` (a variable, a file) when it is not one."""
+    return _decode_key(text, source)
 
 
 def _decode_key(text: str, source: str) -> bytes:

@@ -59,7 +59,7 @@ def create_admin_app(
 
     api = [
         Route("/api/openapi.json", openapi_document, methods=["GET"]),
-        *routes(control, reader),
+        *routes(control, reader, prober),
         metrics_route(control, metrics or ProxyMetrics()),
     ]
     app = Starlette(routes=api, exception_handlers=EXCEPTION_HANDLERS)
@@ -85,7 +85,7 @@ def _elsewhere(app: Starlette, dashboard: ASGIApp) -> ASGIApp:
     return route
 
 
-def routes(control: ControlPlane, proxy_log: LogReader) -> list[BaseRoute]:
+def routes(control: ControlPlane, proxy_log: LogReader, prober: Prober) -> list[BaseRoute]:
     def read(run: Run, query: frozenset[str] = frozenset()) -> Operation:
         return Operation(VIEWER, run, query=query)
 
@@ -99,6 +99,12 @@ def routes(control: ControlPlane, proxy_log: LogReader) -> list[BaseRoute]:
         resource(control, "/api/upstreams/{name}",
                  get=read(upstreams.get_upstream),
                  delete=change(upstreams.remove_upstream)),
+        resource(control, "/api/upstreams/{name}/tools",
+                 get=read(upstreams.review_tools(prober))),
+        resource(control, "/api/upstreams/{name}/tools/{tool}/diff",
+                 get=read(upstreams.tool_diff(prober))),
+        resource(control, "/api/upstreams/{name}/accept",
+                 post=change(upstreams.accept_tools(prober), Body.JSON)),
         resource(control, "/api/policies",
                  get=read(policies.list_policies)),
         resource(control, "/api/policies/{name}",

@@ -111,6 +111,16 @@ class Fields:
         self._wrong(key, value, "one of " + ", ".join(choices))
         return None
 
+    def flag(self, key: str) -> bool:
+        """A boolean; False when absent."""
+        value = self._get(key)
+        if value is _ABSENT:
+            return False
+        if isinstance(value, bool):
+            return value
+        self._wrong(key, value, "true or false")
+        return False
+
     def whole_number(self, key: str, low: int, high: int) -> int | None:
         """A whole number from ``low`` to ``high``, or None when absent or null."""
         value = self._get(key)

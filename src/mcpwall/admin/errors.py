@@ -15,6 +15,7 @@ stable (clients branch on it), ``message`` says what was wrong and what was expe
       NotFound                404 not_found
       Conflict                409 conflict
       StoreUnavailable        503 store_unavailable
+      UpstreamError           502 upstream_unavailable (its reason holds no secret)
     HTTPException           Starlette's: 404 not_found (no route), 405 method_not_allowed
     anything else           500 internal_error, saying nothing (the server logs it)
 """
@@ -38,6 +39,7 @@ from mcpwall.core.errors import (
     PolicyError,
     Problem,
     StoreUnavailable,
+    UpstreamError,
 )
 
 logger = logging.getLogger("mcpwall.admin")
@@ -97,6 +99,9 @@ def api_error(exc: Exception) -> ApiError:
             # The reason and URL are for the operator's log, not for whoever is calling.
             logger.error("%s", exc)
             return ApiError(503, "store_unavailable", "the database is unavailable; try again")
+        case UpstreamError():
+            # Reasons are made free of the upstream's secrets where they are raised (probe).
+            return ApiError(502, "upstream_unavailable", str(exc))
         case HTTPException():
             code = _HTTP_CODES.get(exc.status_code, "http_error")
             return ApiError(exc.status_code, code, exc.detail, headers=exc.headers or {})

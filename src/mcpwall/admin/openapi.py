@@ -205,6 +205,17 @@ TOKEN = {
 # mcpwall.core.registry.Pinning: what the gateway does with a tool that differs from its pin.
 PINNING: Schema = {"enum": ["enforce", "warn", "off"]}
 
+# mcpwall.core.pins: a hash with its scheme, and what a tool's review says of it.
+PIN_HASH: Schema = {"type": "string", "pattern": "^v1:[0-9a-f]{64}$"}
+CHANGE: Schema = {"enum": ["added", "removed", "changed"]}
+TOOL_PIN_STATUS: dict[str, Schema] = {
+    "name": STRING,
+    "status": {"enum": ["pinned", "changed", "new", "suspicious", "removed"]},
+    "live_hash": nullable(PIN_HASH),
+    "pinned_hash": nullable(PIN_HASH),
+    "findings": array(STRING),
+}
+
 SCHEMAS: dict[str, Schema] = {
     "Error": obj({"error": obj({"code": STRING, "message": STRING}, {"problems": array(PROBLEM)})}),
     "Problem": PROBLEM,
@@ -244,6 +255,7 @@ SCHEMAS: dict[str, Schema] = {
                 "additionalProperties": NO_NUL,
             },
             "cwd": nullable(NO_NUL),
+            "pinning": {**PINNING, "default": "enforce"},
         },
     ),
     "NewRemoteUpstream": obj(
@@ -255,12 +267,81 @@ SCHEMAS: dict[str, Schema] = {
                 "propertyNames": {"pattern": HEADER_NAME},
                 "additionalProperties": HEADER_VALUE,
             },
+            "pinning": {**PINNING, "default": "enforce"},
         },
     ),
     "NewUpstream": {
         "oneOf": [ref("NewStdioUpstream"), ref("NewRemoteUpstream")],
         "description": "A command to spawn (stdio), or a Streamable HTTP or legacy SSE URL.",
     },
+    "ToolPinStatus": obj(
+        TOOL_PIN_STATUS | {"description": {**STRING, "description": "The first line, shortened."}}
+    ),
+    "InstructionsPinStatus": obj(
+        {
+            "status": {"enum": ["pinned", "changed", "new", "suspicious"]},
+            "live_hash": PIN_HASH,
+            "pinned_hash": nullable(PIN_HASH),
+            "findings": array(STRING),
+        }
+    ),
+    "PinReview": obj(
+        {
+            "upstream": NAME,
+            "pinning": PINNING,
+            "complete": {
+                "type": "boolean",
+                "description": "False when the listing had more pages than the gateway reads.",
+            },
+            "tools": array(ref("ToolPinStatus")),
+            "instructions": ref("InstructionsPinStatus"),
+        }
+    ),
+    "ToolDiff": obj(
+        {"upstream": NAME}
+        | TOOL_PIN_STATUS
+        | {
+            "fields": array(
+                obj(
+                    {"field": STRING, "change": CHANGE},
+                    {
+                        "text_diff": array(STRING),
+                        "changes": array(
+                            obj(
+                                {
+                                    "pointer": STRING,
+                                    "change": CHANGE,
+                                    "old": nullable(STRING),
+                                    "new": nullable(STRING),
+                                }
+                            )
+                        ),
+                    },
+                )
+            ),
+            "lines": array(STRING),
+            "pinned": nullable({"type": "object"}),
+            "live": nullable({"type": "object"}),
+        }
+    ),
+    "AcceptTools": obj(
+        {},
+        {
+            "tools": array(STRING),
+            "all": {"type": "boolean", "default": False},
+            "instructions": {"type": "boolean", "default": False},
+            "expect": nullable(STRING),
+        },
+    ),
+    "Accepted": obj(
+        {
+            "upstream": NAME,
+            "pinned": {"type": "object", "additionalProperties": PIN_HASH},
+            "unpinned": array(STRING),
+            "instructions": {"type": "boolean"},
+            "skipped": {"type": "object", "additionalProperties": STRING},
+        }
+    ),
     "PolicyVersion": obj(POLICY_VERSION),
     "PolicyText": obj(
         POLICY_VERSION | {"text": {**STRING, "description": "The document exactly as set."}}
@@ -335,6 +416,7 @@ ERRORS = {
     413: "The body is over 1 MiB.",
     415: "The body's media type is not one this operation reads.",
     422: "A value, body, query or document is invalid; problems lists each one.",
+    502: "The upstream could not be reached or listed; the message says why.",
     503: "The database is unavailable.",
 }
 WWW_AUTHENTICATE = {
@@ -418,6 +500,11 @@ NEW_UPSTREAM = json_content(
         "env": {"KUBECONFIG": "/home/agent/.kube/config"},
     },
 )
+TOOL_NAME = path("tool", {**STRING, "minLength": 1}, "delete_pod")
+ACCEPT_TOOLS = json_content(
+    ref("AcceptTools"),
+    {"tools": ["delete_pod"], "expect": "v1:" + "0" * 64},
+)
 NEW_GRANT = json_content(
     ref("NewGrant"),
     {"label": "ci-runner", "bindings": {"kubernetes": "kubernetes-nonprod"}, "expires_in": 2592000},
@@ -471,6 +558,30 @@ PATHS: dict[str, Schema] = {
         "delete": operation(
             "Remove an upstream; refused (409) while active grants are bound to it.",
             "admin", (204, None), (404, 409), parameters=(UPSTREAM_NAME,),
+        ),
+    },
+    "/api/upstreams/{name}/tools": {
+        "get": operation(
+            "Review the upstream's tools: each as it sends them now against its pin (pinned, "
+            "changed, new, suspicious, removed), with hashes and findings, and its instructions.",
+            "viewer", (200, "PinReview"), (404, 502), parameters=(UPSTREAM_NAME,),
+        ),
+    },
+    "/api/upstreams/{name}/tools/{tool}/diff": {
+        "get": operation(
+            "What differs between a tool's pinned and live definitions, field by field, with "
+            "both definitions and the live hash to send back as expect.",
+            "viewer", (200, "ToolDiff"), (404, 502), parameters=(UPSTREAM_NAME, TOOL_NAME),
+        ),
+    },
+    "/api/upstreams/{name}/accept": {
+        "post": operation(
+            "Pin the live definitions of the tools named, or with all of every changed and new "
+            "tool (dropping the pins of removed ones; suspicious tools only when named), and "
+            "with instructions the server's instructions. With expect (one tool), refused "
+            "(409) if the tool's live hash differs: it changed again after the review.",
+            "admin", (200, "Accepted"), (400, 404, 409, 502), parameters=(UPSTREAM_NAME,),
+            body=ACCEPT_TOOLS,
         ),
     },
     "/api/policies": {

@@ -24,6 +24,7 @@ COMMANDS = {
     "demo": ("mcpwall.cli.demo", "demo"),
     "sandbox": ("mcpwall.cli.sandbox", "sandbox"),
     "healthcheck": ("mcpwall.cli.healthcheck", "healthcheck"),
+    "migrate": ("mcpwall.cli.migrate", "migrate"),
 }
 
 

@@ -16,11 +16,13 @@ from typing import ParamSpec, TypeVar
 
 import click
 
+from mcpwall.adapters.settings import secret_setting
 from mcpwall.cli.output import fail
 from mcpwall.control import ControlPlane
 from mcpwall.core.errors import MCPWallError, PolicyError, StoreUnavailable
 
 DEFAULT_HOME = ".mcpwall"
+DATABASE_URL_VARIABLE = "MCPWALL_DATABASE_URL"
 STORE_HINT = (
     "Check that the database server is running and accepts connections at that host and "
     "port (firewall, network policy), and that MCPWALL_DATABASE_URL names the right user, "
@@ -54,8 +56,9 @@ def control() -> ControlPlane:
         from mcpwall.adapters.store import open_store  # the database driver loads on first use
 
         with reported_errors():
+            database = secret_setting(os.environ, DATABASE_URL_VARIABLE)  # or its _FILE
             try:
-                store = open_store(os.environ.get("MCPWALL_DATABASE_URL") or None, home())
+                store = open_store(database.value if database else None, home())
             except StoreUnavailable as error:
                 fail(f"{error}\n{STORE_HINT}")
         root.call_on_close(store.close)

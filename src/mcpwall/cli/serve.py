@@ -175,20 +175,25 @@ async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Ta
 
 
 async def _bookkeeping(data_plane: DataPlane) -> None:
-    """Announce store changes to open sessions and streams each second, and at once when the
-    store says it changed (PostgreSQL's ``NOTIFY``); write last-used times at times.
+    """Each second, and at once when the store says it changed (PostgreSQL's ``NOTIFY``):
+    confirm the store answers (the grant cache's heartbeat: it notices an outage and its end,
+    and says both), announce store changes to open sessions and streams; write last-used
+    times at times.
 
-    A store that can't be reached skips a tick (said once per outage), not the rest of the
-    process's life: this task would otherwise end with the error, and ``serve`` exit 2 at stop.
+    While the store is lost this waits for it (the grant cache serves what it read, for its
+    grace); a write that fails anyway skips a turn, not the rest of the process's life: this
+    task would otherwise end with the error, and ``serve`` exit 2 at stop.
     """
     changed = _woken_by(data_plane.signal)
     next_last_used = time.monotonic() + LAST_USED_EVERY_SECONDS
-    down = False
     try:
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(changed.wait(), ANNOUNCE_EVERY_SECONDS)
             changed.clear()
+            await data_plane.grants.confirm()
+            if data_plane.grants.outage is not None:
+                continue
             try:
                 data_plane.grants.refresh()
                 await data_plane.gateway.announce_changes()
@@ -196,13 +201,7 @@ async def _bookkeeping(data_plane: DataPlane) -> None:
                     next_last_used = time.monotonic() + LAST_USED_EVERY_SECONDS
                     await data_plane.record_last_used()
             except StoreUnavailable as error:
-                if not down:
-                    log.warning("bookkeeping paused, the store is unavailable: %s", error)
-                down = True
-                continue
-            if down:
-                log.warning("bookkeeping resumed, the store is available again")
-            down = False
+                data_plane.grants.lose(error)
     finally:
         if isinstance(data_plane.signal, PushedSignal):
             data_plane.signal.on_change(None)

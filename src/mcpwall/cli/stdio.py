@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 
 import click
 
+from mcpwall.adapters.settings import secret_setting
 from mcpwall.cli.context import control, home, reports_errors
 from mcpwall.cli.output import fail
 from mcpwall.core.names import NAME_PATTERN
@@ -30,9 +31,13 @@ TOKEN_VARIABLE = "MCPWALL_TOKEN"  # noqa: S105 (the name of a variable, not a to
 @reports_errors
 def stdio(upstream: str) -> None:
     """Serve one agent over stdin/stdout, in front of UPSTREAM, with MCPWALL_TOKEN's grant."""
-    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    setting = secret_setting(os.environ, TOKEN_VARIABLE)  # or the file MCPWALL_TOKEN_FILE names
+    token = setting.value.strip() if setting else ""
     if not token:
-        fail(f"{TOKEN_VARIABLE} is not set: put the agent's grant token there")
+        fail(
+            f"{TOKEN_VARIABLE} is not set: put the agent's grant token there "
+            f"(or in a file that {TOKEN_VARIABLE}_FILE names)"
+        )
     if NAME_PATTERN.fullmatch(upstream) is None:
         fail(f'--upstream "{upstream}" is not an upstream name')
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="mcpwall: %(message)s")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -9,6 +10,7 @@ from rich.table import Table
 
 from mcpwall.cli.context import actor, control, reports_errors
 from mcpwall.cli.output import stdout
+from mcpwall.cli.pinning import accept_tools, pin_added, tools
 from mcpwall.control.upstreams import (
     CLI_LABELS,
     UpstreamInput,
@@ -21,6 +23,7 @@ from mcpwall.control.upstreams import (
     upstream_from,
 )
 from mcpwall.control.views import upstream_view
+from mcpwall.core.registry import Pinning
 
 
 @click.group()
@@ -44,6 +47,18 @@ def upstream() -> None:
     "--header", "headers", multiple=True, metavar='"K: V"', help="A header sent upstream."
 )
 @click.option("--transport", type=click.Choice(["http", "sse"]), default="http", show_default=True)
+@click.option(
+    "--pinning",
+    type=click.Choice([mode.value for mode in Pinning]),
+    default=Pinning.ENFORCE.value,
+    show_default=True,
+    help="What the gateway does with a tool whose definition differs from its pin.",
+)
+@click.option(
+    "--pin-later",
+    is_flag=True,
+    help="Don't contact the upstream now: the gateway pins its tools at its first listing.",
+)
 @reports_errors
 def add(
     name: str,
@@ -53,10 +68,15 @@ def add(
     url: str | None,
     headers: tuple[str, ...],
     transport: str,
+    pinning: str,
+    pin_later: bool,
 ) -> None:
-    """Register upstream NAME: a command (stdio) or a URL (http, sse).
+    """Register upstream NAME: a command (stdio) or a URL (http, sse), then pin its tools.
 
-    Env and header values are secrets: they are encrypted at rest and never printed.
+    Env and header values are secrets: they are encrypted at rest and never printed. Unless
+    --pinning is off, the upstream is asked for its tools, which are shown and pinned (a
+    suspicious one is not: it stays withheld until accepted); if it can't be reached now (or
+    with --pin-later), the gateway pins them at its first listing (trust on first use).
     """
     spec = upstream_from(
         UpstreamInput(
@@ -70,8 +90,10 @@ def add(
         ),
         CLI_LABELS,
     )
+    spec = dataclasses.replace(spec, pinning=Pinning(pinning))
     added = add_upstream(control(), spec, actor=actor())
     stdout.print(f"added upstream {added.name} ({added.kind.value}: {describe_target(added)})")
+    pin_added(control(), added, actor=actor(), later=pin_later)
 
 
 @upstream.command("list")
@@ -83,10 +105,14 @@ def list_(as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps([upstream_view(u) for u in upstreams], indent=2))
         return
-    table = Table("name", "kind", "target", "secrets", box=None, pad_edge=False)
+    table = Table("name", "kind", "target", "secrets", "pinning", box=None, pad_edge=False)
     for item in upstreams:
         table.add_row(
-            item.name, item.kind.value, describe_target(item), masked_secrets(item) or "-"
+            item.name,
+            item.kind.value,
+            describe_target(item),
+            masked_secrets(item) or "-",
+            item.pinning.value,
         )
     stdout.print(
         table if upstreams else "no upstreams (add one with: mcpwall upstream add NAME ...)"
@@ -100,3 +126,7 @@ def remove(name: str) -> None:
     """Remove upstream NAME; refused while active grants are bound to it."""
     remove_upstream(control(), name, actor=actor())
     stdout.print(f"removed upstream {name}")
+
+
+upstream.add_command(tools)
+upstream.add_command(accept_tools)

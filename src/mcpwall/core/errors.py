@@ -19,6 +19,7 @@
          ├─ NotFound        … the named object does not exist
          ├─ Conflict        … the change collides with existing state (a duplicate label, say)
          ├─ StoreUnavailable … the database could not be reached or used
+         │   └─ StoreLost … it has not been reached for longer than the data plane's grace
          ├─ PinUnreadable   … a stored tool pin cannot be read: the upstream's tools are withheld
          └─ SecretKeyError  … the key for secrets at rest is malformed or not the right one
 
@@ -176,6 +177,11 @@ class InvalidDuration(InvalidValue):
     """A duration that can't be read (expected: ``90s``, ``90m``, ``12h``, ``30d``, ``2w``)."""
 
 
+class SettingError(MCPWallError):
+    """A secret setting that can't be read: given twice (``X`` and ``X_FILE``), or its file is
+    unreadable or empty. The message names the variables and the path, never the value."""
+
+
 class StoreError(MCPWallError):
     """The store refused an operation."""
 
@@ -205,6 +211,22 @@ class StoreUnavailable(StoreError):  # noqa: N818
         self.url = url
         self.reason = reason
         super().__init__(f"database {url} is unavailable: {reason}")
+
+
+class StoreLost(StoreUnavailable):
+    """The data plane has not reached its store for ``lost_for_s`` seconds, longer than
+    ``grace_s`` (``MCPWALL_STORE_GRACE``): its cached grants no longer serve (fail closed)."""
+
+    def __init__(self, url: str, reason: str, lost_for_s: float, grace_s: float) -> None:
+        super().__init__(url, reason)
+        self.lost_for_s = lost_for_s
+        self.grace_s = grace_s
+
+    def __str__(self) -> str:
+        return (
+            f"{super().__str__()} (for {self.lost_for_s:.0f} s, longer than"
+            f" MCPWALL_STORE_GRACE, {self.grace_s:g} s: calls are refused until it is back)"
+        )
 
 
 class PinUnreadable(StoreError):  # noqa: N818

@@ -15,7 +15,9 @@ from typing import Literal, NamedTuple
 Outcome = Literal[
     "ok", "tool_error", "protocol_error", "unreachable", "timeout", "cancelled", "not_forwarded"
 ]
-"""How a request ended: answered (``ok``, a ``tool_error`` result, a ``protocol_error``);
+"""How a request ended: answered (``ok``, a ``tool_error`` result, a ``protocol_error``: a
+JSON-RPC error, or an answer that is not MCP — not JSON, not JSON-RPC, about another id, over
+the size limit);
 never answered by its upstream (``unreachable``: no connection, or the session failed;
 ``timeout``: sent, and cancelled upstream after the timeout; ``cancelled``: the agent
 cancelled it, went away or ended its session while it was under way); or ``not_forwarded``

@@ -28,7 +28,14 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from mcpwall.control import ControlPlane
-from mcpwall.core.errors import Conflict, InvalidValue, MCPWallError, NotFound, StoreUnavailable
+from mcpwall.core.errors import (
+    Conflict,
+    InvalidValue,
+    MCPWallError,
+    NotFound,
+    StoreUnavailable,
+    UpstreamError,
+)
 from mcpwall.core.registry import Role
 from mcpwall.dashboard.csrf import SAFE_METHODS, Forbidden, check_origin, check_token
 from mcpwall.dashboard.forms import read_form
@@ -194,6 +201,7 @@ STATUS_OF: tuple[tuple[type[Exception], int], ...] = (
     (Conflict, 409),
     (InvalidValue, 422),
     (StoreUnavailable, 503),
+    (UpstreamError, 502),  # its reason holds no secret (the probe redacts it)
 )
 
 

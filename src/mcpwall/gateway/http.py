@@ -4,7 +4,11 @@ Every request is authenticated first (DESIGN §4), from its headers, before the 
 its body (:meth:`HttpGateway.admit`): no or an unknown, revoked or expired grant token gets
 401 with ``WWW-Authenticate: Bearer``, its body unread; a grant used on an upstream it has no
 binding for gets 403 (its body is read, for the proxy log's row). Nothing is forwarded in
-either case.
+either case. When the grant can't be checked — the store is lost and the token was not
+cached, or the store has been lost for longer than ``MCPWALL_STORE_GRACE`` — or the proxy
+log's buffer is full (its rows can't be written as fast as they come, or at all), the
+request gets 503 with ``Retry-After``, its body unread, and no proxy-log row: it was not
+served (``docs/operations.md``, "When the database is lost").
 
 Then the era decides the shape:
 
@@ -35,6 +39,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import UTC, datetime
 
 import orjson
 
@@ -42,6 +47,8 @@ from mcpwall.core.errors import (
     InvalidRequest,
     OverCapacity,
     ProtocolError,
+    StoreError,
+    StoreLost,
     StoreUnavailable,
     UpstreamError,
 )
@@ -79,6 +86,7 @@ from mcpwall.gateway.grants import GrantCache, Principal
 from mcpwall.gateway.listening import Listening, OpenStreams, open_listen
 from mcpwall.gateway.pipeline import SERVER_INFO, Caller, Pipeline, client_offer
 from mcpwall.gateway.readiness import ReadinessProbe
+from mcpwall.gateway.sealing import SessionSealing
 from mcpwall.gateway.sessions import LegacySession, Running, SessionTable
 from mcpwall.gateway.streams import JSON_HEADERS, Outbox, guarded, reply, response_message
 from mcpwall.gateway.upstreams import UpstreamPool
@@ -94,6 +102,10 @@ LISTEN = "subscriptions/listen"
 DISCOVER = "server/discover"
 END_OF_STREAM = b""  # queued to end a GET stream: a pushed message is never empty
 EXPIRY_CHECK_SECONDS = 1.0  # how often open listen streams are checked for expired grants
+RETRY_AFTER_SECONDS = "5"  # for 503s of a lost store or a full proxy log: no exact time to give
+STORE_LOST = "the gateway can't check grants: its database has been unreachable for too long"
+NOT_CHECKABLE = "the gateway can't check this grant now: its database is unreachable"
+LOG_FULL = "the gateway's proxy log is full (its rows can't be written now): retry later"
 
 
 def _unauthorized(description: str) -> HttpReply:
@@ -128,13 +140,18 @@ class HttpGateway:
         sessions: SessionTable | None = None,
         listens: OpenStreams | None = None,
         readiness: ReadinessProbe | None = None,
+        log_full: Callable[[], bool] | None = None,
+        sealing: SessionSealing | None = None,
     ) -> None:
         self.grants = grants
+        self.log_full = log_full
+        self._log_full_said = False
         self.probe = readiness
         self.pipeline = pipeline
         self.pool = pool
         self.sessions = SessionTable() if sessions is None else sessions
         self.listens = OpenStreams() if listens is None else listens
+        self.sealing = sealing  # None: session ids are good in this process only
         self._announced = grants.changes
         self._next_expiry_check = 0.0
 
@@ -154,12 +171,27 @@ class HttpGateway:
             return _unauthorized("a grant token is required (Authorization: Bearer mcpw_...)")
         try:
             principal = await self.grants.authenticate(token)
+        except StoreLost:  # the grant cache said so, once per outage
+            return _plain(503, STORE_LOST, [("retry-after", RETRY_AFTER_SECONDS)])
         except StoreUnavailable:
-            log.exception("the store is unavailable; refusing the request")
-            return _plain(503, "the gateway can't check grants right now")
+            return _plain(503, NOT_CHECKABLE, [("retry-after", RETRY_AFTER_SECONDS)])
         if principal is None:
             return _unauthorized("the grant token is unknown, revoked or expired")
+        if self.log_full is not None and self._refuses_for_the_log(self.log_full()):
+            # Served, it would add a row to a queue that is not draining: refused instead,
+            # as a call must not be served unlogged nor wait for ever (fail closed).
+            return _plain(503, LOG_FULL, [("retry-after", RETRY_AFTER_SECONDS)])
         return principal
+
+    def _refuses_for_the_log(self, full: bool) -> bool:
+        """``full``, said in the process log when refusals begin and when they end."""
+        if full != self._log_full_said:
+            self._log_full_said = full
+            if full:
+                log.error("the proxy log's buffer is full: refusing requests until it drains")
+            else:
+                log.warning("the proxy log's buffer has room again: serving requests")
+        return full
 
     async def refused(self, exchange: HttpExchange, status: int, message: str) -> None:
         """Record a request refused for its body (over the limit, not whole in time)."""
@@ -228,7 +260,7 @@ class HttpGateway:
             return False
         for session in sessions:
             if session.grant_id not in active:
-                await self._end(session)
+                await self._drop(session, ended=True)
         return True
 
     async def _withheld_changes(self) -> set[str]:
@@ -380,6 +412,11 @@ class HttpGateway:
         session = None
         if session_id is not None:
             session = self.sessions.get(session_id, principal.grant_id, exchange.upstream)
+            if self.sealing is not None:
+                checked = await self._sealed(self.sealing, session, session_id, principal, exchange)
+                if isinstance(checked, HttpReply):
+                    return checked
+                session = checked
             if session is None:
                 return await self._refuse(
                     principal,
@@ -455,7 +492,69 @@ class HttpGateway:
             await self._record_over_capacity(principal, exchange.upstream, request, status.refusal)
             return _refused(status.refusal, request.id, modern=False)
         await self.pipeline.record(caller, request, session.endpoint or "", "ok")
-        return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.id)], body)
+        if self.sealing is not None:
+            header, expires = self.sealing.seal(
+                session.id, principal.grant_id, session.endpoint, session.version,
+                session.capabilities, self.pool.resumable(session.id),
+            )  # fmt: skip
+            self.sessions.bind(session, header, expires)
+            self.pool.keep_open(session.id)
+        return HttpReply(200, [*JSON_HEADERS, (SESSION_HEADER, session.header)], body)
+
+    async def _sealed(
+        self,
+        sealing: SessionSealing,
+        found: LegacySession | None,
+        session_id: str,
+        principal: Principal,
+        exchange: HttpExchange,
+    ) -> LegacySession | HttpReply | None:
+        """The session a sealed id names, if it is still good: served here already, or
+        carried on from the id (see :mod:`.sealing`); None when it is not (expired, ended,
+        not one of ours, another grant's); a reply when it can't be told now."""
+        if found is not None:
+            ended = await sealing.ended.is_ended(found.id)
+            if ended or (found.expires is not None and sealing.now() >= found.expires):
+                await self._drop(found, ended=ended)
+                return None
+            return found
+        state = sealing.keyring.open(session_id, principal.grant_id, exchange.upstream)
+        if state is None or sealing.now() >= state.expires:
+            return None
+        try:
+            if await sealing.ended.is_ended(state.key, fresh=True):
+                return None
+        except StoreError as error:
+            log.warning("can't tell whether a session ended, refusing it for now: %s", error)
+            message = "this session can't be checked now: retry shortly"
+            return await self._refuse(principal, exchange, 503, message, [("retry-after", "1")])
+        held = self.sessions.held(state.key)
+        if held is not None:  # the same session, under an id sealed again (another key)
+            return held if held.grant_id == principal.grant_id else None
+        try:
+            session = self.sessions.create(
+                principal.grant_id, exchange.upstream, state.version, state.capabilities,
+                key=state.key,
+            )  # fmt: skip
+        except OverCapacity as refusal:
+            request_id = _peek_id(exchange.body)
+            await self._record_refusal(principal, exchange, None, request_id, refusal)
+            return _refused(refusal, request_id, modern=False)
+        self.sessions.bind(session, session_id, state.expires)
+        self.pool.charge(session.id, principal.grant_id)
+        self.pool.resume(session.id, state.upstreams)
+        return session
+
+    async def _drop(self, session: LegacySession, *, ended: bool) -> None:
+        """Stop serving ``session`` here: ended (elsewhere), its upstream sessions too."""
+        self.sessions.remove(session.id)
+        session.outbox.put_nowait(END_OF_STREAM)  # its GET stream here, if one is open, ends
+        for task in list(session.in_flight.values()):
+            task.cancel()
+        if ended:
+            await self.pool.close_owner(session.id)
+        else:
+            await self.pool.detach_owner(session.id)
 
     async def _record_over_capacity(
         self, principal: Principal, endpoint: str | None, request: Request, refusal: OverCapacity
@@ -558,11 +657,19 @@ class HttpGateway:
         return HttpReply(200, [], stream=stream())
 
     async def _end(self, session: LegacySession) -> HttpReply:
-        self.sessions.remove(session.id)
-        session.outbox.put_nowait(END_OF_STREAM)  # its GET stream, if one is open, ends
-        for task in list(session.in_flight.values()):
-            task.cancel()
-        await self.pool.close_owner(session.id)
+        recorded = True
+        if self.sealing is not None and session.expires is not None:
+            # Recorded first: once the agent hears the session ended, no replica serves it.
+            expires = datetime.fromtimestamp(session.expires, UTC)
+            try:
+                await self.sealing.ended.end(session.id, expires)
+            except StoreError as error:
+                log.warning("recording the end of a session failed: %s", error)
+                recorded = False
+        await self._drop(session, ended=True)
+        if not recorded:
+            message = "the session ended here, but other replicas can't be told now: DELETE again"
+            return _plain(503, message, [("retry-after", "1")])
         return HttpReply(200, list(JSON_HEADERS), b"{}")
 
     async def _batch(
@@ -604,7 +711,10 @@ class HttpGateway:
 
     async def _expire_sessions(self) -> None:
         for session in self.sessions.expired():
-            await self.pool.close_owner(session.id)
+            if self.sealing is None:
+                await self.pool.close_owner(session.id)
+            else:  # its id stays good: another replica, or this one later, may carry it on
+                await self.pool.detach_owner(session.id)
 
     # -- shared ----------------------------------------------------------------------------------
 

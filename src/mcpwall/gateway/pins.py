@@ -149,10 +149,18 @@ class PinGuard:
     """Each upstream's pins as the store says, and the standing of the tools it lists."""
 
     def __init__(
-        self, store: Store, changes: Changes, fingerprints: Fingerprints | None = None
+        self,
+        store: Store,
+        changes: Changes,
+        fingerprints: Fingerprints | None = None,
+        *,
+        store_lost: Callable[[], bool] = lambda: False,
     ) -> None:
         self._store = store
         self._changes = changes
+        # While the store is known lost (``GrantCache.outage``), pins never read are not
+        # asked for on each call: those tools are withheld at once until it is back.
+        self._store_lost = store_lost
         self.fingerprints = Fingerprints() if fingerprints is None else fingerprints
         self._seen_changes = changes()  # when the pins kept were read
         self._reviewed_changes = self._seen_changes  # when the last listings were judged again
@@ -173,6 +181,8 @@ class PinGuard:
         known = self._pins.get(upstream)
         if known is not None:
             return known
+        if self._store_lost():
+            return UNKNOWN
         loaded, never_pinned = await asyncio.to_thread(self._load, upstream)
         if never_pinned:
             async with self._first_use:  # one first use at a time in this process

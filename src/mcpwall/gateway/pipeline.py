@@ -33,6 +33,7 @@ from mcpwall.core.errors import (
     ProtocolError,
     UnknownTool,
     UpstreamError,
+    UpstreamProtocolError,
     UpstreamTimeout,
     WithheldTool,
 )
@@ -849,7 +850,10 @@ def _for_upstream(
 
 
 def failure_outcome(error: UpstreamError) -> Outcome:
-    """How a request that got no answer from its upstream ended, for its row."""
+    """How a request that got no usable answer from its upstream ended, for its row: an
+    answer that is not MCP (garbage, over the size limit) is a protocol error."""
+    if isinstance(error, UpstreamProtocolError):
+        return "protocol_error"
     return "timeout" if isinstance(error, UpstreamTimeout) else "unreachable"
 
 

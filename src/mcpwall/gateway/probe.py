@@ -34,11 +34,11 @@ from urllib.parse import parse_qsl, urlsplit
 import anyio.from_thread
 
 from mcpwall.control.views import MASK, masked_url
-from mcpwall.core.errors import UpstreamError
+from mcpwall.core.errors import UpstreamError, UpstreamUnavailable
 from mcpwall.core.mcp.params import invalid_reasons, tool_declarations
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.gateway.processes import ProcessSlot, ProcessSlots
-from mcpwall.gateway.upstreams import MAX_LISTED_NAMES, tool_pages
+from mcpwall.gateway.upstreams import MAX_LISTED_NAMES, ToolPage, tool_pages
 from mcpwall.ports.clock import Clock
 from mcpwall.ports.upstream import (
     ClientOffer,
@@ -88,9 +88,25 @@ class ProbedTool:
 
 
 @dataclass(frozen=True, slots=True)
+class Definitions:
+    """An upstream's tool definitions exactly as it sent them, every page the gateway reads,
+    and the ``instructions`` of its initialize result: what pins are made of and compared
+    with. ``complete`` is False when the listing had more pages than the gateway reads (a
+    tool on a page not read is neither seen nor known to be removed); ``unnamed`` counts
+    listed entries that are not objects with a string ``name`` (nobody can call them)."""
+
+    upstream: str
+    tools: tuple[Mapping[str, object], ...] = ()
+    instructions: str | None = None
+    complete: bool = True
+    unnamed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Probe:
     """One check of one upstream, at ``at``. ``latency_ms`` is how long opening the session
-    and listing every page took (closing not included)."""
+    and listing every page took (closing not included). ``definitions`` are the raw tool
+    objects and instructions (None when unreachable)."""
 
     upstream: str
     at: datetime
@@ -104,30 +120,41 @@ class Probe:
     more_tools: int = 0  # listed past MAX_TOOLS, not kept
     more_pages: bool = False  # the listing had more pages than the gateway reads
     latency_ms: float = 0.0
+    definitions: Definitions | None = None
 
     @property
     def tool_names(self) -> list[str]:
         return [tool.name for tool in self.tools]
 
 
-async def probe(
+class _Failed(Exception):  # noqa: N818
+    """A check that failed, with its reason (not yet redacted)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class _Listed:
+    negotiated: Negotiated
+    pages: list[ToolPage]
+    latency_ms: float
+
+
+async def _open_and_list(
     upstream: Upstream,
     connector: UpstreamConnector,
-    *,
-    at: datetime,
-    timeout: float = PROBE_TIMEOUT,
-    processes: ProcessSlots | None = None,
-) -> Probe:
-    """Check ``upstream``: open a session, list its tools, close it; within ``timeout`` s."""
-
-    def failed(reason: str) -> Probe:
-        return Probe(upstream.name, at, reachable=False, error=redact(reason, upstream))
-
+    timeout: float,
+    processes: ProcessSlots | None,
+) -> _Listed:
+    """Open a session, list every page (at most the gateway's bound), close it, within
+    ``timeout`` s and a process slot; :class:`_Failed` saying why not."""
     slot: ProcessSlot | None = None
     if upstream.kind is UpstreamKind.STDIO and processes is not None:
         slot = processes.take(PROBE_GRANT)
         if slot is None:
-            return failed(
+            raise _Failed(
                 "not checked: the gateway runs as many stdio upstream processes as it may "
                 "(or as many checks); try again later"
             )
@@ -139,33 +166,89 @@ async def probe(
             session = await connector.connect(upstream, OFFER, _ignored)
             negotiated: Negotiated = session.negotiated
             step = "listing its tools"
-            listing = await _list(upstream.name, session, timeout)
+            pages = [page async for page in tool_pages(upstream.name, session, timeout)]
             latency_ms = (time.perf_counter() - started) * 1000
     except TimeoutError:
-        return failed(f"no answer within {timeout:g} s while {step}")
+        raise _Failed(f"no answer within {timeout:g} s while {step}") from None
     except UpstreamError as error:
-        return failed(error.reason)
+        raise _Failed(error.reason) from None
     except Exception as error:  # noqa: BLE001 (a bug: said as such, logged without values)
         log.error("checking upstream %s failed: %s", upstream.name, type(error).__name__)
-        return failed(f"the check failed ({type(error).__name__}); the server's log has more")
+        reason = f"the check failed ({type(error).__name__}); the server's log has more"
+        raise _Failed(reason) from None
     finally:
         if session is not None:
             await _close(session)
         if slot is not None:
             slot.release()
-    info = negotiated.server_info
+    return _Listed(negotiated, pages, latency_ms)
+
+
+def _definitions(upstream: str, listed: _Listed) -> Definitions:
+    tools: list[Mapping[str, object]] = []
+    unnamed = 0
+    for page in listed.pages:
+        for raw in page.tools:
+            if isinstance(raw, dict) and isinstance(raw.get("name"), str):
+                tools.append(raw)
+            else:
+                unnamed += 1
+    complete = not listed.pages or listed.pages[-1].next_cursor is None
+    instructions = listed.negotiated.instructions
+    return Definitions(
+        upstream,
+        tuple(tools),
+        instructions if isinstance(instructions, str) else None,
+        complete,
+        unnamed,
+    )
+
+
+async def list_definitions(
+    upstream: Upstream,
+    connector: UpstreamConnector,
+    *,
+    timeout: float = PROBE_TIMEOUT,
+    processes: ProcessSlots | None = None,
+) -> Definitions:
+    """``upstream``'s tool definitions and instructions as it sends them now, bounded as
+    :func:`probe` is; :class:`UpstreamUnavailable` (its reason redacted) when they can't be
+    had."""
+    try:
+        listed = await _open_and_list(upstream, connector, timeout, processes)
+    except _Failed as failure:
+        raise UpstreamUnavailable(upstream.name, redact(failure.reason, upstream)) from None
+    return _definitions(upstream.name, listed)
+
+
+async def probe(
+    upstream: Upstream,
+    connector: UpstreamConnector,
+    *,
+    at: datetime,
+    timeout: float = PROBE_TIMEOUT,
+    processes: ProcessSlots | None = None,
+) -> Probe:
+    """Check ``upstream``: open a session, list its tools, close it; within ``timeout`` s."""
+    try:
+        listed = await _open_and_list(upstream, connector, timeout, processes)
+    except _Failed as failure:
+        return Probe(upstream.name, at, reachable=False, error=redact(failure.reason, upstream))
+    listing = _list(listed.pages)
+    info = listed.negotiated.server_info
     return Probe(
         upstream.name,
         at,
         reachable=True,
-        protocol_version=negotiated.protocol_version,
-        era=negotiated.era,
+        protocol_version=listed.negotiated.protocol_version,
+        era=listed.negotiated.era,
         server_name=_text(info.get("name"), 200),
         server_version=_text(info.get("version"), 200),
         tools=listing.tools,
         more_tools=listing.more_tools,
         more_pages=listing.more_pages,
-        latency_ms=latency_ms,
+        latency_ms=listed.latency_ms,
+        definitions=_definitions(upstream.name, listed),
     )
 
 
@@ -176,10 +259,10 @@ class _Listing:
     more_pages: bool = False
 
 
-async def _list(upstream: str, session: UpstreamSession, timeout: float) -> _Listing:
+def _list(pages: list[ToolPage]) -> _Listing:
     kept: list[ProbedTool] = []
     listing = _Listing()
-    async for page in tool_pages(upstream, session, timeout):
+    for page in pages:
         dropped = invalid_reasons(tool_declarations(page.tools))
         for raw in page.tools:
             tool = _tool(raw, dropped)
@@ -328,6 +411,18 @@ class Prober:
             with self._guard:
                 self._kept[upstream.name] = (upstream, found)
             return found
+
+    def check_now(self, upstream: Upstream) -> Probe:
+        """A new probe of ``upstream`` whatever the age of the last (what an acceptance pins
+        must be what the upstream sends now), bounded as :meth:`check`'s are; it is kept as
+        the last. Call from a worker thread."""
+        with self._guard:
+            checking = self._checking.setdefault(upstream.name, threading.Lock())
+        with checking, self._at_once:
+            found = anyio.from_thread.run(self._probe, upstream)
+        with self._guard:
+            self._kept[upstream.name] = (upstream, found)
+        return found
 
     def forget(self, name: str) -> None:
         """Drop what is kept of upstream ``name`` (it was removed)."""

@@ -3,7 +3,10 @@
 Three checks, each cheap and bounded by :data:`CHECK_TIMEOUT_SECONDS`:
 
 - ``store``: the database answers a trivial query (its revision), in a worker thread so the
-  event loop never waits on it.
+  event loop never waits on it. A database that does not answer leaves the replica ready
+  for as long as its grant cache serves without it (``MCPWALL_STORE_GRACE``; the detail says
+  for how much longer), then not: every replica shares the database, so all of them would
+  leave the load balancer at once, and the grace exists to ride out a short outage.
 - ``grants``: the grant cache has completed its first load from the store (``mcpwall serve``
   loads it before it listens), so a token can be checked.
 - ``counters``: the rate-limit counter store answers a ping, when limits need it: some stored
@@ -48,9 +51,15 @@ class PolicySource(Protocol):
 
 
 class GrantsLoaded(Protocol):
+    grace: float
+
     @property
     def loaded(self) -> bool:
         """Whether the grant cache has completed its first load."""
+        ...
+
+    def lost_for(self) -> float | None:
+        """Seconds since the grant cache lost the store; None while it reaches it."""
         ...
 
 
@@ -105,13 +114,24 @@ class ReadinessProbe:
                 self._limits_in_use = await self._bounded(asyncio.to_thread(self._any_limits))
                 self._revision = revision
         except StoreUnavailable as error:
-            return Check(False, str(error))
+            return self._store_down(str(error))
         except TimeoutError:
-            return Check(False, f"the database gave no answer within {self._timeout:g} s")
+            return self._store_down(f"the database gave no answer within {self._timeout:g} s")
         except Exception as error:  # noqa: BLE001 (readiness answers whatever the store raised)
             log.warning("readiness: the store check failed: %s", type(error).__name__)
-            return Check(False, f"the database could not be read ({type(error).__name__})")
+            return self._store_down(f"the database could not be read ({type(error).__name__})")
         return Check(True, "reachable")
+
+    def _store_down(self, detail: str) -> Check:
+        """The store did not answer: ready while the grant cache serves within its grace."""
+        lost_for = self._grants.lost_for() or 0.0  # None: its heartbeat has yet to notice
+        grace = self._grants.grace
+        if lost_for < grace:
+            left = grace - lost_for
+            return Check(True, f"{detail}; serving cached grants for {left:.0f} s more at most")
+        return Check(
+            False, f"{detail}; lost for {lost_for:.0f} s, past MCPWALL_STORE_GRACE ({grace:g} s)"
+        )
 
     async def _check_counters(self) -> Check:
         if self._fail_open:

@@ -4,9 +4,12 @@ A session is created by ``initialize`` and belongs to the grant that created it:
 grant's token can't use it. It holds what the agent negotiated, the upstream sessions opened
 for it (in the pool, under the session id), the agent's open GET stream for messages that
 belong to no request, the server→client requests awaiting the agent's answer, and the
-requests in flight (so ``notifications/cancelled`` can cancel one). Sessions live in this
-process: a load balancer in front of several replicas must keep an agent's session on one
-replica (stateless 2026-07-28 requests need no such affinity).
+requests in flight (so ``notifications/cancelled`` can cancel one). This table holds the
+sessions this process serves now. With a keyring (``gateway/sealing.py``), a session's id is
+sealed: any replica carries on a session whose id it is shown, by adding it here under the
+same id (:meth:`SessionTable.create` with ``key`` and then :meth:`SessionTable.bind`); a
+session idle here is dropped from this table only, the id staying good until it expires or
+is ended (DELETE). Without one, ids are plain random strings, good in this process only.
 
 The table is bounded twice. One grant holds at most ``per_grant`` sessions
 (``MCPWALL_SESSIONS_PER_GRANT``): past it, ``initialize`` is refused with
@@ -75,11 +78,13 @@ class Running:
 class LegacySession:
     """One agent's legacy session."""
 
-    id: str
+    id: str  # the session's own key: what its upstream sessions are owned by
     grant_id: str
     endpoint: str | None
     version: str
     capabilities: Mapping[str, object]
+    header: str = ""  # its Mcp-Session-Id (sealed, or the key itself); set by bind()
+    expires: float | None = None  # Unix time after which its id is refused, if sealed
     last_seen: float = field(default_factory=lambda: time.monotonic())  # a clock tests can set
     outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
     streaming: bool = False  # a GET stream is open
@@ -121,7 +126,8 @@ class SessionTable:
         limit: int = MAX_SESSIONS,
         per_grant: int = SESSIONS_PER_GRANT,
     ) -> None:
-        self._sessions: dict[str, LegacySession] = {}
+        self._sessions: dict[str, LegacySession] = {}  # by key
+        self._by_header: dict[str, LegacySession] = {}  # by Mcp-Session-Id
         self._by_grant: dict[str, dict[str, LegacySession]] = {}
         self.idle_seconds = idle_seconds
         self.limit = limit
@@ -131,10 +137,18 @@ class SessionTable:
         self._next_sweep = 0.0
 
     def create(
-        self, grant_id: str, endpoint: str | None, version: str, capabilities: Mapping[str, object]
+        self,
+        grant_id: str,
+        endpoint: str | None,
+        version: str,
+        capabilities: Mapping[str, object],
+        *,
+        key: str | None = None,
     ) -> LegacySession:
-        """A new session; :class:`GrantOverCapacity` when the grant holds ``per_grant``
-        already, :class:`GatewayOverCapacity` when the table holds ``limit``."""
+        """A new session (under ``key``, one carried on from another replica; else a new
+        random one), reachable by its key until :meth:`bind` gives it its id;
+        :class:`GrantOverCapacity` when the grant holds ``per_grant`` already,
+        :class:`GatewayOverCapacity` when the table holds ``limit``."""
         held = self._by_grant.get(grant_id)
         if held is not None and len(held) >= self.per_grant:
             raise GrantOverCapacity(
@@ -154,23 +168,33 @@ class SessionTable:
                 limit=self.limit,
                 retry_after_s=self._first_expiry(self._sessions.values()),
             )
-        session = LegacySession(
-            secrets.token_urlsafe(32), grant_id, endpoint, version, capabilities
-        )
+        session_key = secrets.token_urlsafe(16) if key is None else key
+        session = LegacySession(session_key, grant_id, endpoint, version, capabilities)
         self._sessions[session.id] = session
         self._by_grant.setdefault(grant_id, {})[session.id] = session
+        self.bind(session, session.id)
         return session
+
+    def bind(self, session: LegacySession, header: str, expires: float | None = None) -> None:
+        """Give ``session`` its ``Mcp-Session-Id`` (and when that expires)."""
+        self._by_header.pop(session.header, None)
+        session.header, session.expires = header, expires
+        self._by_header[header] = session
 
     def get(self, session_id: str, grant_id: str, endpoint: str | None) -> LegacySession | None:
         """The live session with that id, if it belongs to this grant and endpoint."""
-        session = self._sessions.get(session_id)
+        session = self._by_header.get(session_id)
         if session is None or session.grant_id != grant_id or session.endpoint != endpoint:
             return None
         session.last_seen = time.monotonic()
         return session
 
-    def remove(self, session_id: str) -> LegacySession | None:
-        session = self._sessions.pop(session_id, None)
+    def held(self, key: str) -> LegacySession | None:
+        """The session with that key, if it is served here now."""
+        return self._sessions.get(key)
+
+    def remove(self, key: str) -> LegacySession | None:
+        session = self._sessions.pop(key, None)
         if session is not None:
             self._forget(session)
         return session
@@ -200,6 +224,8 @@ class SessionTable:
         return len(self._sessions)
 
     def _forget(self, session: LegacySession) -> None:
+        if self._by_header.get(session.header) is session:
+            del self._by_header[session.header]
         held = self._by_grant.get(session.grant_id)
         if held is not None:
             held.pop(session.id, None)

@@ -59,6 +59,8 @@ Write = Callable[[bytes], Awaitable[None]]
 LISTEN = "subscriptions/listen"
 REVIEW_EVERY_SECONDS = 1.0  # how often open listen streams look for store changes
 NOT_AUTHORIZED = "the grant token is unknown, revoked, expired or not bound to this upstream"
+NOT_CHECKABLE = "the gateway can't check the grant token now: its database is unreachable"
+INTERNAL_ERROR = -32603
 
 
 class StdioGateway:
@@ -116,12 +118,16 @@ class StdioGateway:
             await self.send(await self.session.outbox.get())
 
     async def _review_listens(self) -> None:
-        """Each second: end the listen streams whose grant may no longer listen, tell the
-        others when a policy change may have changed their tool lists; and tell the agent
-        when its upstream's withheld tools changed (``gateway/pins.py``)."""
+        """Each second: while the store is lost, look for it again (the grant cache serves
+        what it read meanwhile, for its grace); end the listen streams whose grant may no
+        longer listen, tell the others when a policy change may have changed their tool
+        lists; and tell the agent when its upstream's withheld tools changed
+        (``gateway/pins.py``)."""
         announced = self.grants.changes
         while True:
             await asyncio.sleep(REVIEW_EVERY_SECONDS)
+            if self.grants.outage is not None:
+                await self.grants.confirm()
             withheld = await self._withheld_changes()
             if self.upstream in withheld and self.initialized:
                 await self.session.push(
@@ -153,7 +159,12 @@ class StdioGateway:
         except ProtocolError as error:
             await self.send(encode_refusal(error, getattr(error, "request_id", None)))
             return
-        principal = await self.grants.authenticate(self.token)
+        try:
+            principal = await self.grants.authenticate(self.token)
+        except StoreUnavailable:  # lost, and past the grace (the grant cache said so)
+            if isinstance(message, Request):
+                await self.send(encode_error(message.id, INTERNAL_ERROR, NOT_CHECKABLE))
+            return
         if principal is None or self.upstream not in principal.bindings:
             if isinstance(message, Request):
                 await self.send(encode_error(message.id, -32600, NOT_AUTHORIZED))

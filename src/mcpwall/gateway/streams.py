@@ -19,7 +19,7 @@ from typing import Final
 
 import orjson
 
-from mcpwall.core.errors import ProtocolError, UpstreamError
+from mcpwall.core.errors import ProtocolError, StoreUnavailable, UpstreamError
 from mcpwall.core.jsonrpc import (
     ABSENT,
     ErrorResponse,
@@ -34,6 +34,7 @@ from mcpwall.ports.upstream import Message
 
 JSON_HEADERS: Final = [("content-type", "application/json")]
 INTERNAL_ERROR: Final = -32603
+STORE_UNAVAILABLE: Final = "the gateway's database is unreachable: retry later"
 
 log = logging.getLogger("mcpwall.gateway")
 
@@ -62,7 +63,9 @@ async def guarded(request: Request, work: Awaitable[Message]) -> bytes:
     """The encoded response to ``request``: what ``work`` answers, or the error it raised.
 
     This is where exceptions become JSON-RPC errors: a refusal keeps its code, an upstream
-    failure is an internal error naming the upstream, anything else is logged and answered
+    failure is an internal error naming the upstream, a lost database one saying so (opening
+    an upstream this replica never read while the database is lost: the grant cache has said
+    it is lost, and the agent is not told where it is), anything else is logged and answered
     with a generic internal error (the gateway keeps serving).
     """
     try:
@@ -71,6 +74,8 @@ async def guarded(request: Request, work: Awaitable[Message]) -> bytes:
         return encode_refusal(error, request.id)
     except UpstreamError as error:
         return encode_error(request.id, INTERNAL_ERROR, str(error))
+    except StoreUnavailable:
+        return encode_error(request.id, INTERNAL_ERROR, STORE_UNAVAILABLE)
     except asyncio.CancelledError:
         raise
     except Exception:

@@ -45,6 +45,7 @@ from typing import NamedTuple
 from mcpwall.core.errors import (
     GatewayOverCapacity,
     GrantOverCapacity,
+    MCPWallError,
     OverCapacity,
     UpstreamClosed,
     UpstreamError,
@@ -68,9 +69,13 @@ from mcpwall.gateway.processes import (
     ProcessSlots,
 )
 from mcpwall.ports.upstream import (
+    Attacher,
     ClientOffer,
+    Detachable,
     Message,
     Receiver,
+    Resumable,
+    Resumption,
     UpstreamConnector,
     UpstreamSession,
 )
@@ -157,12 +162,39 @@ class UpstreamPool:
         self._dropped: set[tuple[str, str]] = set()
         self._feeds: dict[tuple[Owner, str], UpstreamFeed] = {}
         self._charged: dict[Owner, str] = {}  # a legacy session → its grant
+        # Upstream sessions another process opened for an owner, carried on when first used.
+        self._resumptions: dict[tuple[Owner, str], Resumption] = {}
+        # Owners whose HTTP upstream sessions outlive this pool (sealed legacy sessions).
+        self._kept: set[Owner] = set()
         self._giving_back: set[asyncio.Task[None]] = set()
 
     def charge(self, owner: Owner, grant_id: str) -> None:
         """Count the processes ``owner`` opens against ``grant_id``'s share (a legacy
         session's grant; a ``grant:{id}`` owner needs no saying)."""
         self._charged[owner] = grant_id
+
+    def keep_open(self, owner: Owner) -> None:
+        """Have :meth:`aclose` let go of ``owner``'s HTTP upstream sessions rather than end
+        them: another process (or this one, restarted) may carry them on."""
+        self._kept.add(owner)
+
+    def resume(self, owner: Owner, resumptions: Mapping[str, Resumption]) -> None:
+        """Have ``owner`` carry on these upstream sessions (by upstream name), opened by
+        another process, instead of opening new ones: each when first used."""
+        self.keep_open(owner)
+        for upstream, resumption in resumptions.items():
+            self._resumptions[(owner, upstream)] = resumption
+
+    def resumable(self, owner: Owner) -> dict[str, Resumption]:
+        """What another process needs to carry on ``owner``'s open upstream sessions, by
+        upstream name: those that can be (legacy Streamable HTTP sessions)."""
+        found: dict[str, Resumption] = {}
+        for (holder, upstream), entry in self._entries.items():
+            if holder == owner and isinstance(entry.session, Resumable):
+                resumption = entry.session.resumption()
+                if resumption is not None:
+                    found[upstream] = resumption
+        return found
 
     async def session(
         self, owner: Owner, upstream: str, offer: ClientOffer, listener: Receiver | None = None
@@ -291,9 +323,23 @@ class UpstreamPool:
             self._listed[upstream] = known | names  # replaced whole: read from other threads
 
     async def close_owner(self, owner: Owner) -> None:
-        """End every session of ``owner`` (a legacy session was deleted or expired)."""
+        """End every session of ``owner`` (a legacy session was deleted), upstream too:
+        those it carries on from another process included, opened here or not."""
+        for key in [key for key in self._resumptions if key[0] == owner]:
+            await self._terminate(key[1], self._resumptions.pop(key))
+        await self._drop_owner(owner, detach=False)
+
+    async def detach_owner(self, owner: Owner) -> None:
+        """Let go of ``owner``'s sessions here (its legacy session was idle for long here):
+        a stdio process stops, an HTTP upstream session that another process may carry on
+        is left open upstream."""
+        await self._drop_owner(owner, detach=True)
+
+    async def _drop_owner(self, owner: Owner, *, detach: bool) -> None:
         # Every key of the owner's, opened or not: a legacy session refused a process at
         # initialize (a new owner each time) must leave nothing behind.
+        for key in [key for key in self._resumptions if key[0] == owner]:
+            del self._resumptions[key]
         for key in [key for key in self._opening if key[0] == owner]:
             del self._opening[key]
         for key in [key for key in self._listeners if key[0] == owner]:
@@ -301,14 +347,22 @@ class UpstreamPool:
         for key in [key for key in self._feeds if key[0] == owner]:
             await self._feeds.pop(key).aclose()
         for key in [key for key in self._entries if key[0] == owner]:
-            await self._close_entry(self._entries.pop(key))
+            await self._close_entry(self._entries.pop(key), detach=detach)
         self._charged.pop(owner, None)
+        self._kept.discard(owner)
 
     async def aclose(self) -> None:
+        """Close every session; those of owners kept open (:meth:`keep_open`) are let go
+        of, not ended."""
         feeds, self._feeds = list(self._feeds.values()), {}
         await asyncio.gather(*(feed.aclose() for feed in feeds))
-        entries, self._entries = list(self._entries.values()), {}
-        await asyncio.gather(*(self._close_entry(entry) for entry in entries))
+        entries, self._entries = self._entries, {}
+        await asyncio.gather(
+            *(
+                self._close_entry(entry, detach=owner in self._kept)
+                for (owner, _), entry in entries.items()
+            )
+        )
         for task in self._giving_back:
             task.cancel()
 
@@ -352,7 +406,9 @@ class UpstreamPool:
         if registered.kind is UpstreamKind.STDIO:
             process = await self._process_for(key, patient=patient)
         try:
-            session = await self._connector.connect(registered, offer, unsolicited)
+            session = await self._resumed(key, registered, offer, unsolicited)
+            if session is None:
+                session = await self._connector.connect(registered, offer, unsolicited)
         except BaseException:
             if process is not None:
                 process.release()  # a failed start stops what it spawned before it raises
@@ -365,6 +421,48 @@ class UpstreamPool:
             self._giving_back.add(task)
             task.add_done_callback(self._giving_back.discard)
         return entry
+
+    async def _resumed(
+        self,
+        key: tuple[Owner, str],
+        registered: Upstream,
+        offer: ClientOffer,
+        unsolicited: Receiver,
+    ) -> UpstreamSession | None:
+        """The session another process opened for ``key``, carried on; None when there is
+        none to carry on (or it is gone upstream: a new one is opened, as after a crash)."""
+        resumption = self._resumptions.pop(key, None)
+        if resumption is None or not isinstance(self._connector, Attacher):
+            return None
+        if registered.kind is not UpstreamKind.HTTP:
+            return None
+        try:
+            session = await self._connector.attach(registered, offer, unsolicited, resumption)
+        except UpstreamError as error:
+            log.info("upstream %s: carrying on a session failed, opening a new one: %s",
+                     key[1], error)  # fmt: skip
+            return None
+        if session.closed:  # the upstream forgot it (expired, restarted)
+            await self._close(session)
+            log.info("upstream %s: the session to carry on is gone, opening a new one", key[1])
+            return None
+        return session
+
+    async def _terminate(self, upstream: str, resumption: Resumption) -> None:
+        """End upstream a session another process opened, that was never used here."""
+        if not isinstance(self._connector, Attacher):
+            return
+        try:
+            registered = await self._lookup(upstream)
+            if registered.kind is not UpstreamKind.HTTP:
+                return
+            session = await self._connector.attach(
+                registered, ClientOffer(era="legacy"), _ignore, resumption, listen=False
+            )
+        except (UpstreamError, MCPWallError) as error:
+            log.warning("upstream %s: ending a session failed: %s", upstream, error)
+            return
+        await self._close(session)
 
     # -- stdio processes -------------------------------------------------------------------------
 
@@ -446,8 +544,11 @@ class UpstreamPool:
             del self._entries[key]
         await self._close_entry(entry)
 
-    async def _close_entry(self, entry: _Entry) -> None:
-        await self._close(entry.session)
+    async def _close_entry(self, entry: _Entry, *, detach: bool = False) -> None:
+        if detach and isinstance(entry.session, Detachable):
+            await entry.session.detach()
+        else:
+            await self._close(entry.session)
         if entry.process is not None:
             entry.process.release()
 
@@ -526,6 +627,10 @@ async def tool_pages(
         yield ToolPage(result["tools"], cursor if isinstance(cursor, str) else None)
         if not isinstance(cursor, str):
             return
+
+
+async def _ignore(message: Message) -> None:
+    """A receiver for a session only opened to be ended."""
 
 
 def _tool_names(result: object) -> frozenset[str]:

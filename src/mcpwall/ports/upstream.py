@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal, Protocol, runtime_checkable
 
 from mcpwall.core.registry import Upstream
 
@@ -68,6 +68,17 @@ class Negotiated:
     capabilities: Mapping[str, object]
     server_info: Mapping[str, object]
     instructions: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Resumption:
+    """What another gateway process needs to carry on a legacy upstream session over HTTP
+    without a new ``initialize``: the upstream's ``Mcp-Session-Id``, the protocol version it
+    negotiated, and the capabilities it declared (the names, and the flags set in each)."""
+
+    session_id: str
+    protocol_version: str
+    capabilities: Mapping[str, object]
 
 
 class UpstreamSession(Protocol):
@@ -151,4 +162,38 @@ class UpstreamConnector(Protocol):
         self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
     ) -> UpstreamSession:
         """Open and negotiate a session; :class:`UpstreamUnavailable` when that fails."""
+        ...
+
+
+@runtime_checkable
+class Resumable(Protocol):
+    """A session another process can resume (a legacy Streamable HTTP one)."""
+
+    def resumption(self) -> Resumption | None:
+        """What resuming it takes; None when it can't be resumed elsewhere."""
+        ...
+
+
+@runtime_checkable
+class Detachable(Protocol):
+    """A session that can be let go of without ending it upstream."""
+
+    async def detach(self) -> None: ...
+
+
+@runtime_checkable
+class Attacher(Protocol):
+    """A connector that can also carry on a session another process opened."""
+
+    async def attach(
+        self,
+        upstream: Upstream,
+        offer: ClientOffer,
+        on_unsolicited: Receiver,
+        resumption: Resumption,
+        *,
+        listen: bool = True,
+    ) -> UpstreamSession:
+        """The session ``resumption`` describes, carried on with no handshake; ``listen``
+        opens its GET stream too. It may turn out closed (the upstream forgot it)."""
         ...

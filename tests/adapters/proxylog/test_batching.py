@@ -220,3 +220,17 @@ async def test_a_record_that_fails_to_be_made_is_left_out_and_the_rest_written(
     await sink.aclose()
     assert writer.records == [record(1), record(2)]
     assert "could not be made" in caplog.text
+
+
+async def test_a_writer_that_cannot_write_at_all_holds_no_request_for_ever() -> None:
+    writer = Collecting()
+    writer.gate.clear()  # the database is lost
+    sink = BatchingSink([writer], capacity=4, batch_size=1, interval=0.0, room_wait=0.0)
+    for n in range(10):
+        await sink.write(record(n))  # each returns after its (here: no) wait for room
+    assert sink.full  # what makes the gateway refuse new requests
+    assert sink.queued == 9  # one batch taken (stuck in the writer), nothing dropped
+    writer.gate.set()  # the database is back
+    await sink.aclose()
+    assert [r.request_id for r in writer.records] == [str(n) for n in range(10)]
+    assert not sink.full

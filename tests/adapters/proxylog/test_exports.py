@@ -106,7 +106,25 @@ def test_the_environment_chooses_the_destinations(tmp_path: Path) -> None:
         console=io.BytesIO(),
     )  # fmt: skip
     kinds = [type(writer).__name__ for writer in log.sink.writers]
-    assert kinds == ["MemorySink", "JsonLinesFile", "JsonLinesStream", "ProxyMetrics"]
+    # The database last of the local ones: while it is lost, the others stay current.
+    assert kinds == ["JsonLinesFile", "JsonLinesStream", "ProxyMetrics", "MemorySink"]
+    assert log.sink.capacity == 10_000
+
+
+def test_the_buffer_is_set_and_checked() -> None:
+    def opened(text: str) -> int:
+        log = open_proxy_log(
+            MemoryStore(FakeClock()), {"MCPWALL_LOG_BUFFER": text}, clock=FakeClock(),
+            known_tool=lambda u, t: False,
+        )  # fmt: skip
+        assert log.sink.batch_size <= log.sink.capacity
+        return log.sink.capacity
+
+    assert opened("50") == 50
+    assert opened("200000") == 200_000
+    for bad in ("0", "-5", "lots", "1e3", "2000000"):
+        with pytest.raises(InvalidValue, match="MCPWALL_LOG_BUFFER"):
+            opened(bad)
 
 
 @pytest.mark.parametrize(

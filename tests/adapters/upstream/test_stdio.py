@@ -8,6 +8,7 @@ import logging
 import os
 import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -285,3 +286,78 @@ async def test_closing_ends_the_process(stdio_upstream: Upstream) -> None:
     assert process.returncode is not None
     assert session.closed
     assert session.close_reason == "the session was closed"
+
+
+# -- what a misbehaving server sends (tests/fixtures/faulty_server.py) ----------------------------
+
+FAULTY_SERVER = Path(__file__).parents[2] / "fixtures" / "faulty_server.py"
+
+
+@pytest.fixture
+async def faulty() -> AsyncIterator[ChannelSession]:
+    upstream = Upstream.stdio("faulty", sys.executable, (str(FAULTY_SERVER), "stdio"))
+    session = await connect_stdio(
+        upstream, OFFER, Inbox(), mode="legacy", max_message_bytes=1024 * 1024
+    )
+    yield session
+    await session.aclose()
+
+
+async def garbage(session: ChannelSession, kind: str, timeout: float = TIMEOUT) -> None:
+    await session.request("tools/call", call("garbage", kind=kind, bytes=2**21), timeout=timeout)
+
+
+async def test_an_unreadable_answer_with_its_id_fails_its_request_at_once(
+    faulty: ChannelSession,
+) -> None:
+    with pytest.raises(UpstreamProtocolError, match="not a JSON-RPC message"):
+        await garbage(faulty, "not_jsonrpc")
+    echoed = await faulty.request("tools/call", call("echo", message="after"), timeout=TIMEOUT)
+    assert tool_text(echoed) == "after"
+
+
+@pytest.mark.parametrize(
+    ("kind", "seen"),
+    [
+        ("not_json", "it sent something that is not JSON"),
+        ("unknown_id", "it sent an answer to an id it was never sent"),
+    ],
+)
+async def test_a_request_unanswered_after_unmatched_messages_is_a_protocol_error(
+    faulty: ChannelSession, kind: str, seen: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="mcpwall.upstream.faulty")
+    with pytest.raises(UpstreamProtocolError) as caught:
+        await garbage(faulty, kind, timeout=0.5)
+    assert caught.value.reason.startswith(
+        f"no answer to tools/call within 0.5 s; cancelled upstream; meanwhile {seen}"
+    )
+    assert f"ignored a message: {seen}" in "\n".join(caplog.messages)
+    # Ignored, not fatal: the session goes on, and a later plain timeout is just that.
+    assert not faulty.closed
+    echoed = await faulty.request("tools/call", call("echo", message="after"), timeout=TIMEOUT)
+    assert tool_text(echoed) == "after"
+    with pytest.raises(UpstreamTimeout):
+        await faulty.request("tools/call", call("block", release="/nonexistent"), timeout=0.3)
+
+
+async def test_a_late_answer_is_not_taken_for_garbage(
+    faulty: ChannelSession, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="mcpwall.upstream.faulty")
+    release = tmp_path / "release"
+    with pytest.raises(UpstreamTimeout):
+        await faulty.request("tools/call", call("block", release=str(release)), timeout=0.3)
+    release.touch()  # the timed-out call is answered now, late
+    async with asyncio.timeout(TIMEOUT):
+        while not any("not in flight" in message for message in caplog.messages):
+            await asyncio.sleep(0.01)
+    assert not any("ignored a message" in message for message in caplog.messages)
+
+
+async def test_a_line_over_the_limit_ends_the_session_as_a_protocol_error(
+    faulty: ChannelSession,
+) -> None:
+    with pytest.raises(UpstreamProtocolError, match="a line over the limit of 1048576 bytes"):
+        await garbage(faulty, "oversize")
+    assert await faulty.wait_closed() == "it sent a line over the limit of 1048576 bytes"

@@ -1,13 +1,17 @@
 """The proxy log's destinations, assembled from the environment (DESIGN §6).
 
-Every record goes, in batches off the request path (:class:`BatchingSink`), to:
+Every record goes, in batches off the request path (:class:`BatchingSink`), to, in order:
 
-- the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
-  rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
 - ``MCPWALL_LOG_FILE``, as JSON lines for a SIEM, if set;
 - stdout, as JSON lines, with ``MCPWALL_LOG_STDOUT=1``;
 - the Prometheus metrics (:class:`ProxyMetrics`);
+- the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
+  rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
 - OpenTelemetry spans, if an OTLP endpoint is configured.
+
+``MCPWALL_LOG_BUFFER`` (default 10,000) is how many records may wait to be written: while
+the database is slow or lost they wait in memory, and once that many do, the gateway refuses
+new requests (503) until they drain (``docs/operations.md``, "When the database is lost").
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mcpwall.adapters.proxylog.batching import BatchingSink
+from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
 from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
 from mcpwall.adapters.proxylog.tracing import tracer_from_environment
@@ -36,6 +40,8 @@ __all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_
 FILE_VARIABLE = "MCPWALL_LOG_FILE"
 STDOUT_VARIABLE = "MCPWALL_LOG_STDOUT"
 RETENTION_VARIABLE = "MCPWALL_LOG_RETENTION"
+BUFFER_VARIABLE = "MCPWALL_LOG_BUFFER"
+MAX_BUFFER = 1_000_000
 DEFAULT_RETENTION = "30d"
 MEMORY_RECORDS_KEPT = 10_000
 
@@ -60,19 +66,22 @@ def open_proxy_log(
     """The proxy log as the environment configures it. ``console`` is where
     ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr)."""
     table = proxy_log_reader(store, clock, retention(environ))
-    writers: list[LogWriter] = [table]
+    # Local destinations first: a batch goes to each writer in turn and waits for the one
+    # that fails, so while the database is lost the SIEM file and the metrics stay current.
+    writers: list[LogWriter] = []
     path = environ.get(FILE_VARIABLE)
     if path:
         writers.append(JsonLinesFile(Path(path)))
     if _switch(environ, STDOUT_VARIABLE):
         writers.append(JsonLinesStream(console or sys.stdout.buffer))
     metrics = ProxyMetrics(known_tool)
-    writers.append(metrics)
+    writers += [metrics, table]
     spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
-    sink = BatchingSink(writers)
-    metrics.watch_queue(lambda: sink.queued)
+    capacity = buffer(environ)
+    sink = BatchingSink(writers, capacity=capacity, batch_size=min(BATCH_SIZE, capacity))
+    metrics.watch_queue(lambda: sink.waiting)
     return ProxyLog(sink, table, metrics)
 
 
@@ -94,6 +103,17 @@ def retention(environ: Mapping[str, str]) -> timedelta | None:
         return timedelta(seconds=parse_duration(text))
     except InvalidValue as error:
         raise InvalidValue(RETENTION_VARIABLE, text, f"{error.expected}, or off") from None
+
+
+def buffer(environ: Mapping[str, str]) -> int:
+    """``MCPWALL_LOG_BUFFER``: how many records may wait to be written (default 10,000)."""
+    text = environ.get(BUFFER_VARIABLE, "").strip()
+    if not text:
+        return CAPACITY
+    value = int(text) if text.isdigit() else 0
+    if not 0 < value <= MAX_BUFFER:
+        raise InvalidValue(BUFFER_VARIABLE, text, f"a whole number from 1 to {MAX_BUFFER:,}")
+    return value
 
 
 def _switch(environ: Mapping[str, str], name: str) -> bool:

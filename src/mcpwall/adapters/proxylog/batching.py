@@ -7,8 +7,13 @@
 ``write`` appends the record to the queue and returns at once (``write_later`` appends what
 builds it: the record is then made when its batch is taken, off the request's way back);
 only while the queue holds more than ``capacity`` records does it wait for the writer task
-to make room (back-pressure, like ``StreamWriter.write`` followed by ``drain``). The record
-is queued before the wait, so a request cancelled while waiting loses nothing either.
+to make room (back-pressure, like ``StreamWriter.write`` followed by ``drain``), and for at
+most ``room_wait`` seconds: a writer that can't write at all (the database is lost) must not
+hold a request for ever. The record is queued before the wait, so a request cancelled while
+waiting, or one that stops waiting, loses nothing either. What keeps the queue bounded then
+is :attr:`BatchingSink.full`: the gateway refuses new requests while it is true (see
+``HttpGateway.admit``), so the queue holds at most ``capacity`` records plus one per request
+already in flight (bounded by the server's connection cap).
 
 One background task takes batches in queue order: when a record arrives it lets a batch
 gather for ``interval`` seconds (or until ``batch_size`` records are waiting), then writes
@@ -38,6 +43,7 @@ from mcpwall.ports.logsink import LogWriter
 log = logging.getLogger("mcpwall.proxylog")
 
 CAPACITY = 10_000
+ROOM_WAIT_SECONDS = 10.0  # how long a request waits for room in a queue over capacity
 BATCH_SIZE = 1_000
 BUILT_AT_ONCE = 50  # records made between two turns of the event loop
 INTERVAL_SECONDS = 0.1
@@ -58,6 +64,7 @@ class BatchingSink:
         batch_size: int = BATCH_SIZE,
         interval: float = INTERVAL_SECONDS,
         close_retry_seconds: float = CLOSE_RETRY_SECONDS,
+        room_wait: float = ROOM_WAIT_SECONDS,
     ) -> None:
         if capacity < batch_size:
             raise ValueError(f"capacity {capacity} is below the batch size {batch_size}")
@@ -66,6 +73,7 @@ class BatchingSink:
         self.batch_size = batch_size
         self.interval = interval
         self.close_retry_seconds = close_retry_seconds
+        self.room_wait = room_wait
         self.written = 0  # records every writer has taken
         self._queue: deque[ProxyLogRecord | Callable[[], ProxyLogRecord]] = deque()
         self._task: asyncio.Task[None] | None = None
@@ -79,6 +87,17 @@ class BatchingSink:
     @property
     def queued(self) -> int:
         return len(self._queue)
+
+    @property
+    def waiting(self) -> int:
+        """Records not yet written: queued, and in the batch being written."""
+        return len(self._queue) + self._in_flight
+
+    @property
+    def full(self) -> bool:
+        """Whether ``capacity`` records or more wait to be written: new requests are refused
+        until the writers catch up (they would only add rows to a queue that can't drain)."""
+        return len(self._queue) >= self.capacity
 
     async def write(self, record: ProxyLogRecord) -> None:
         await self._put(record)
@@ -97,6 +116,12 @@ class BatchingSink:
         self._arrived.set()
         if len(self._queue) >= self.batch_size:
             self._full.set()
+        if len(self._queue) > self.capacity and not self._closing:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.room_wait):
+                    await self._wait_for_room()
+
+    async def _wait_for_room(self) -> None:
         while len(self._queue) > self.capacity and not self._closing:
             await self._room.wait()
 

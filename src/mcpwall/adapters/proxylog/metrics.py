@@ -91,10 +91,26 @@ class ProxyMetrics:
             "mcpwall_proxy_log_queued", "Proxy-log records waiting to be written.",
             registry=registry,
         )  # fmt: skip
+        self.store_up = Gauge(
+            "mcpwall_store_up",
+            "1 while the data plane reads its database, 0 while it serves without it.",
+            registry=registry,
+        )  # fmt: skip
+        self.store_lost_seconds = Gauge(
+            "mcpwall_store_lost_seconds",
+            "Seconds since the data plane lost its database (0 while it reads it).",
+            registry=registry,
+        )  # fmt: skip
 
     def watch_queue(self, queued: Callable[[], int]) -> None:
         """Report ``queued()`` as the proxy log's queue depth."""
         self.log_queued.set_function(lambda: float(queued()))
+
+    def watch_store(self, lost_for: Callable[[], float | None]) -> None:
+        """Report whether the store is lost, and for how long: ``lost_for()`` is the seconds
+        since it was, None while it is reachable."""
+        self.store_up.set_function(lambda: 1.0 if lost_for() is None else 0.0)
+        self.store_lost_seconds.set_function(lambda: lost_for() or 0.0)
 
     def exposition(self) -> bytes:
         """The metrics in Prometheus' text format."""

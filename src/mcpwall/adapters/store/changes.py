@@ -120,12 +120,16 @@ class PostgresChangeSignal:
                 log.exception("telling of a store change failed")
 
     def _listen(self) -> None:
+        failing = False  # said once per run of failures: a lost store fails every second
         while not self._stopping.is_set():
             try:
                 with psycopg.connect(self._conninfo, autocommit=True) as connection:
                     connection.execute(f"LISTEN {REVISION_CHANNEL}")
                     self._revision += 1  # anything may have changed while we were away
                     self._connected.set()
+                    if failing:
+                        log.warning("listening for store changes again")
+                    failing = False
                     self._moved()
                     while not self._stopping.is_set():
                         # Returns after the timeout when nothing came, so stopping is noticed.
@@ -134,5 +138,8 @@ class PostgresChangeSignal:
                             self._moved()
             except psycopg.Error as error:
                 self._connected.clear()
-                log.warning("listening for store changes failed, retrying: %s", error)
+                if not failing:
+                    reason = (str(error).strip() or type(error).__name__).splitlines()[0]
+                    log.warning("listening for store changes failed, retrying: %s", reason)
+                failing = True
                 self._stopping.wait(RECONNECT_SECONDS)

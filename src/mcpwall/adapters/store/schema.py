@@ -181,6 +181,16 @@ login_sessions = Table(
     Column("expires_at", UTCDateTime, nullable=False, index=True),
 )
 
+# Legacy sessions ended (DELETE) before they expire (``ports/ended_sessions.py``): the
+# session's random key from its sealed id, never the id itself.
+ended_sessions = Table(
+    "ended_sessions",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("key", String(64), nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False, index=True),
+)
+
 audit_events = Table(
     "audit_events",
     metadata,

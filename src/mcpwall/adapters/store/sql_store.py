@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, Engine, func, select, update
 from mcpwall.adapters.secrets import SECRET_KEY_VARIABLE
 from mcpwall.adapters.store import rows
 from mcpwall.adapters.store.changes import PostgresChangeSignal, SQLiteChangeSignal
+from mcpwall.adapters.store.ended_sessions import SQLEndedSessions
 from mcpwall.adapters.store.grants import SQLGrants
 from mcpwall.adapters.store.login_sessions import SQLLoginSessions
 from mcpwall.adapters.store.policies import SQLPolicies
@@ -27,7 +28,7 @@ from mcpwall.core.registry import check_actor
 from mcpwall.ports.changes import ChangeSignal
 
 
-class SQLStore(SQLPins, SQLPolicies, SQLGrants, SQLLoginSessions):
+class SQLStore(SQLPins, SQLPolicies, SQLGrants, SQLLoginSessions, SQLEndedSessions):
     """A ``Store`` in a SQL database; build one with :func:`mcpwall.adapters.store.open_store`."""
 
     def verify_secret_key(self) -> None:

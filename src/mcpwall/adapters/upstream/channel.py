@@ -11,8 +11,15 @@ message on and return, not wait for an agent (a server→client request is answe
 with :meth:`ChannelSession.respond`).
 
 When the wire's stream ends the session is dead: every request in flight fails with
-:class:`UpstreamClosed`, :attr:`ChannelSession.closed` turns true and
-:meth:`ChannelSession.wait_closed` returns, so whoever pools sessions can open a new one.
+:class:`UpstreamClosed` (:class:`UpstreamProtocolError` when a message over the size limit
+ended it), :attr:`ChannelSession.closed` turns true and :meth:`ChannelSession.wait_closed`
+returns, so whoever pools sessions can open a new one.
+
+A message that can't be read fails the request whose id it carries, if one can be found.
+Otherwise — a line that is not JSON, an answer to an id this session never sent — it is
+logged and ignored, as the SDKs' clients do (a server's stray output must not end its
+session), and a request that then gets no answer in time fails as a protocol error naming
+it rather than as a plain timeout.
 """
 
 from __future__ import annotations
@@ -94,6 +101,11 @@ class ChannelSession(SessionEnd):
         self._envelope: dict[str, object] | None = None
         SessionEnd.__init__(self)
         self._background: set[asyncio.Task[None]] = set()
+        # Messages that could be neither read nor matched to a request (a stray line, an
+        # answer to an id never sent): ignored, as clients do, but a request that then goes
+        # unanswered fails as a protocol error saying so (see _answer).
+        self._unmatched = 0
+        self._unmatched_reason = ""
         self._reader = asyncio.create_task(self._read(), name=f"mcpwall.upstream.{name}.read")
 
     @property
@@ -113,8 +125,9 @@ class ChannelSession(SessionEnd):
         pending = self._inflight.open(related, listen=method == LISTEN)
         try:
             shaped, pending.progress_token = shape(params, self._envelope, pending.id)
+            unmatched = self._unmatched
             await self._send(encode_request(pending.id, method, shaped))
-            return await self._answer(pending, method, timeout)
+            return await self._answer(pending, method, timeout, unmatched)
         finally:
             self._inflight.discard(pending)
 
@@ -200,15 +213,21 @@ class ChannelSession(SessionEnd):
             raise UpstreamClosed(self.name, self._close_reason, unsent=True)
         await self._wire.send(message)
 
-    async def _answer(self, pending: Pending, method: str, timeout: float) -> Message:
+    async def _answer(
+        self, pending: Pending, method: str, timeout: float, unmatched: int
+    ) -> Message:
         try:
             async with asyncio.timeout(timeout):
                 return await pending.answer
         except TimeoutError:
             self._cancel_upstream(pending.id, f"no answer within {timeout:g} s")
-            raise UpstreamTimeout(
-                self.name, f"no answer to {method} within {timeout:g} s; cancelled upstream"
-            ) from None
+            reason = f"no answer to {method} within {timeout:g} s; cancelled upstream"
+            if self._unmatched > unmatched:  # what it sent instead may have been the answer
+                garbled = self._unmatched - unmatched
+                more = f" ({garbled} such messages)" if garbled > 1 else ""
+                reason += f"; meanwhile {self._unmatched_reason}{more}"
+                raise UpstreamProtocolError(self.name, reason) from None
+            raise UpstreamTimeout(self.name, reason) from None
         except asyncio.CancelledError:
             self._cancel_upstream(pending.id, "the request was cancelled")
             raise
@@ -233,8 +252,8 @@ class ChannelSession(SessionEnd):
         try:
             async for raw in self._wire.messages():
                 await self._receive(raw)
-        except UpstreamError as error:
-            self._end(error.reason)
+        except UpstreamError as error:  # a line over the limit: the stream can't go on
+            self._end(error.reason, error if isinstance(error, UpstreamProtocolError) else None)
         except Exception as error:  # a dead reader must not leave requests waiting
             self.logger.exception("reading from the upstream failed")
             self._end(f"reading from it failed ({type(error).__name__})")
@@ -250,8 +269,12 @@ class ChannelSession(SessionEnd):
             self._unreadable(raw, error)
             return
         if isinstance(message, ResultResponse | ErrorResponse):
-            if not self._inflight.settle(message.id, value):
+            if self._inflight.settle(message.id, value):
+                return
+            if self._inflight.was_sent(message.id):  # a late answer, after a timeout say
                 self.logger.debug("dropped an answer to request %r: not in flight", message.id)
+            else:
+                self._unmatched_message("it sent an answer to an id it was never sent")
             return
         if isinstance(message, Request) and message.method == "ping":
             # A liveness check of this session, not of the agent: answered here.
@@ -265,13 +288,20 @@ class ChannelSession(SessionEnd):
     def _unreadable(self, raw: bytes, error: UpstreamProtocolError) -> None:
         # An answer we can't read still has an id we may find: fail that request, not wait.
         if not self._inflight.fail(unreadable_id(raw), error):
-            self.logger.warning("ignored a message: %s", error.reason)
+            self._unmatched_message(error.reason)
 
-    def _end(self, reason: str) -> None:
+    def _unmatched_message(self, reason: str) -> None:
+        self._unmatched += 1
+        self._unmatched_reason = reason
+        self.logger.warning("ignored a message: %s", reason)
+
+    def _end(self, reason: str, failure: UpstreamError | None = None) -> None:
+        """The session is over: every request in flight fails, with ``failure`` if given
+        (what ended it), else :class:`UpstreamClosed`."""
         if self.closed:
             return
         self._mark_closed(reason)
-        self._inflight.fail_all(UpstreamClosed(self.name, reason))
+        self._inflight.fail_all(failure or UpstreamClosed(self.name, reason))
 
 
 async def open_channel(

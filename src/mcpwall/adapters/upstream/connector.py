@@ -7,9 +7,13 @@ from typing import Final
 from mcpwall.adapters.upstream.channel import Mode
 from mcpwall.adapters.upstream.http_sse import connect_sse
 from mcpwall.adapters.upstream.stdio import connect_stdio
-from mcpwall.adapters.upstream.streamable_http import connect_streamable_http
+from mcpwall.adapters.upstream.streamable_http import (
+    attach_streamable_http,
+    connect_streamable_http,
+)
+from mcpwall.core.errors import UpstreamUnavailable
 from mcpwall.core.registry import Upstream, UpstreamKind
-from mcpwall.ports.upstream import ClientOffer, Receiver, UpstreamSession
+from mcpwall.ports.upstream import ClientOffer, Receiver, Resumption, UpstreamSession
 
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
@@ -75,5 +79,28 @@ class Connector:
             on_unsolicited,
             timeout=self.timeout,
             probe_timeout=self.probe_timeout,
+            max_message_bytes=self.max_message_bytes,
+        )
+
+    async def attach(
+        self,
+        upstream: Upstream,
+        offer: ClientOffer,
+        on_unsolicited: Receiver,
+        resumption: Resumption,
+        *,
+        listen: bool = True,
+    ) -> UpstreamSession:
+        """Carry on a legacy Streamable HTTP session another process opened (an
+        :class:`~mcpwall.ports.upstream.Attacher`); only HTTP upstreams have such sessions."""
+        if upstream.kind is not UpstreamKind.HTTP:
+            raise UpstreamUnavailable(upstream.name, "only HTTP upstream sessions can be resumed")
+        return await attach_streamable_http(
+            upstream,
+            offer,
+            on_unsolicited,
+            resumption,
+            listen=listen,
+            timeout=self.timeout,
             max_message_bytes=self.max_message_bytes,
         )

@@ -74,6 +74,10 @@ class InFlight:
         self._pending[pending.id] = pending
         return pending
 
+    def was_sent(self, request_id: object) -> bool:
+        """Whether ``request_id`` is one this session has given a request (in flight or not)."""
+        return type(request_id) is int and 0 < request_id <= self._last_id
+
     def discard(self, pending: Pending) -> None:
         """Forget ``pending``: its answer, should one come late, is ignored."""
         self._pending.pop(pending.id, None)

@@ -97,6 +97,10 @@ class StandaloneStream:
     def _refused(self, response: Response) -> bool:
         if response.status == 405:
             self.logger.debug("the upstream offers no standalone stream (HTTP 405)")
+        elif response.status == 409:
+            # A session carried on from another process (gateway/sealing.py): that one holds
+            # the session's stream, and what the upstream sends unasked goes there.
+            self.logger.info("the session's standalone stream is held elsewhere (HTTP 409)")
         elif response.status == 404:
             self._on_gone("the upstream ended the session (HTTP 404 to the standalone stream)")
         elif response.status >= 500:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 from collections.abc import Awaitable, Mapping
 from typing import Final
 
@@ -57,7 +58,14 @@ from mcpwall.core.jsonrpc import (
 from mcpwall.core.mcp import request_headers
 from mcpwall.core.mcp.subscriptions import subscription_of
 from mcpwall.core.registry import Upstream
-from mcpwall.ports.upstream import ClientOffer, Message, Negotiated, Receiver, SessionEnd
+from mcpwall.ports.upstream import (
+    ClientOffer,
+    Message,
+    Negotiated,
+    Receiver,
+    Resumption,
+    SessionEnd,
+)
 
 SESSION_HEADER: Final = "Mcp-Session-Id"
 VERSION_HEADER: Final = "MCP-Protocol-Version"
@@ -65,6 +73,9 @@ LIST_CHANGED: Final = "notifications/tools/list_changed"
 HEADER_MISMATCH: Final = -32020
 # Resuming a request's stream: how many reconnections in a row may bring nothing new.
 MAX_RESUMES: Final = 3
+# A resumed session's request ids are drawn above this (and below twice it): JSON numbers
+# stay exact up to 2**53.
+RESUMED_ID_SPACE: Final = 1 << 48
 
 
 class _Stream:
@@ -126,6 +137,33 @@ class StreamableHttpSession(SessionEnd):
         """The ``Mcp-Session-Id`` the upstream gave (legacy era), if any."""
         return self._session_id
 
+    def resumption(self) -> Resumption | None:
+        """What another gateway process needs to carry on this session (a legacy one with a
+        session id, still open); None otherwise."""
+        negotiated = self._negotiated
+        if (
+            negotiated is None
+            or negotiated.era != "legacy"
+            or self._session_id is None
+            or self.closed
+        ):
+            return None
+        return Resumption(
+            self._session_id, negotiated.protocol_version, _flags(negotiated.capabilities)
+        )
+
+    async def resume(self, resumption: Resumption, *, listen: bool) -> None:
+        """Carry on the legacy session ``resumption`` describes, opened by another process:
+        no handshake. Our request ids start at a random point, far from that process's own,
+        so that the upstream never sees two requests in flight under one id."""
+        self._session_id = resumption.session_id
+        self._settle(Negotiated(resumption.protocol_version, "legacy", resumption.capabilities, {}))
+        self._last_id = secrets.randbelow(RESUMED_ID_SPACE) + RESUMED_ID_SPACE
+        if listen:
+            # The upstream serves one GET stream per session: while the process that opened
+            # it holds its own, this one is refused (HTTP 409) and goes without.
+            await self._start_listening()
+
     # ── the port ─────────────────────────────────────────────────────────────────────────
 
     async def request(
@@ -175,6 +213,12 @@ class StreamableHttpSession(SessionEnd):
         if not self.closed:
             self._end("the session was closed")
             await self._terminate()
+        await self.detach()
+
+    async def detach(self) -> None:
+        """Let go of the session here without ending it upstream (no DELETE): another
+        process may carry it on."""
+        self._end("the session was let go of")
         if self._listener is not None:
             await self._listener.aclose()
         await cancel_all(self._background)
@@ -489,6 +533,16 @@ class StreamableHttpSession(SessionEnd):
         self._mark_closed(reason)
 
 
+def _flags(capabilities: Mapping[str, object]) -> dict[str, object]:
+    """An upstream's capabilities as the gateway reads them: each one declared, with the
+    flags set in it (``subscribe``, ``listChanged``); the rest is not needed to carry on."""
+    return {
+        name: {flag: True for flag, value in settings.items() if value is True}
+        for name, settings in capabilities.items()
+        if isinstance(settings, dict)
+    }
+
+
 def _header_mismatch(answer: Message) -> bool:
     error = answer.get("error")
     return isinstance(error, dict) and error.get("code") == HEADER_MISMATCH
@@ -525,6 +579,31 @@ async def connect_streamable_http(
     )
     try:
         await session.negotiate(mode, timeout, probe_timeout)
+    except BaseException:
+        await session.aclose()
+        raise
+    return session
+
+
+async def attach_streamable_http(
+    upstream: Upstream,
+    offer: ClientOffer,
+    on_unsolicited: Receiver,
+    resumption: Resumption,
+    *,
+    listen: bool = True,
+    timeout: float = 30.0,
+    max_message_bytes: int = 64 * 1024 * 1024,
+) -> StreamableHttpSession:
+    """Carry on the legacy session with ``upstream`` that another process opened (see
+    :meth:`StreamableHttpSession.resume`). If the upstream has forgotten it, the session
+    comes back closed (its GET stream answered 404) or closes at its first message."""
+    client = httpio.new_client(upstream, connect_timeout=timeout)
+    session = StreamableHttpSession(
+        upstream, client, offer, on_unsolicited, max_message_bytes=max_message_bytes
+    )
+    try:
+        await session.resume(resumption, listen=listen)
     except BaseException:
         await session.aclose()
         raise

@@ -14,6 +14,7 @@ are write-only (``type=password``, never filled back), and a check's error is re
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +23,7 @@ from datetime import datetime, timedelta
 from starlette.responses import RedirectResponse, Response
 
 from mcpwall.control import upstreams as registry
+from mcpwall.control.pinning import printable
 from mcpwall.control.upstreams import (
     Binding,
     UpstreamInput,
@@ -33,13 +35,16 @@ from mcpwall.control.views import JSONObject, upstream_view
 from mcpwall.core.errors import Conflict, PolicyError
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.pins import Status, ToolStatus
 from mcpwall.core.policy import CompiledPolicy, Limit
 from mcpwall.core.policy.marks import Mark, ToolMarks, mark_tool, unlisted_named
-from mcpwall.core.registry import Upstream, UpstreamKind
+from mcpwall.core.registry import Pinning, Upstream, UpstreamKind
 from mcpwall.dashboard.pages import Page, PageCall
+from mcpwall.dashboard.views.pins import pin_review
 from mcpwall.gateway.probe import Probe, ProbedTool
 from mcpwall.ports.logsink import LogReader
 
+PINNING_MODES = tuple(mode.value for mode in Pinning)
 PAIR_ROWS = 5  # env and header rows in the add form (more through the CLI or the API)
 HEALTH_WINDOW = timedelta(hours=1)
 FAILED_OUTCOMES = ("unreachable", "timeout", "protocol_error")
@@ -117,6 +122,7 @@ class ToolRow:
     name: str
     tool: ProbedTool | None
     cells: list[Cell | None]  # one per bound policy; None where it could not be compiled
+    pin: ToolStatus | None = None  # its pin status; None when unknown (no check, pinning off)
 
 
 @dataclass
@@ -141,6 +147,7 @@ def add(call: PageCall) -> Page | Response:
     form = AddForm(values=_shown_values(call.form))
     try:
         upstream = upstream_from(_described(call.form))
+        upstream = dataclasses.replace(upstream, pinning=_pinning(call.form))
         added = registry.add_upstream(call.control, upstream, actor=call.visitor.actor)
     except UpstreamInputError as error:
         form.errors[error.field] = str(error)
@@ -259,6 +266,17 @@ def _described(form: Mapping[str, str]) -> UpstreamInput:
     )
 
 
+def _pinning(form: Mapping[str, str]) -> Pinning:
+    """The add form's pinning mode (``enforce`` when absent)."""
+    value = form.get("pinning", "").strip() or Pinning.ENFORCE.value
+    if value not in PINNING_MODES:
+        modes = ", ".join(PINNING_MODES)
+        raise UpstreamInputError(
+            "pinning", f'Tool-definition pinning "{value}": expected one of {modes}'
+        )
+    return Pinning(value)
+
+
 def _given(form: Mapping[str, str], key: str) -> str | None:
     value = form.get(key, "").strip()
     return value or None
@@ -301,8 +319,11 @@ def _detail(call: PageCall, upstream: Upstream, probe: Probe | None) -> dict[str
     compiled = [policy.compiled for policy in policies if policy.compiled is not None]
     listed = probe.tool_names if probe is not None and probe.reachable else []
     by_name = {tool.name: tool for tool in probe.tools} if probe is not None else {}
+    review, pin_error = pin_review(call, upstream, probe)
+    pin_of = {item.name: item.status for item in review.tools} if review is not None else {}
     rows = [
-        ToolRow(name, by_name.get(name), _cells(policies, name, listed=True)) for name in listed
+        ToolRow(name, by_name.get(name), _cells(policies, name, listed=True), pin_of.get(name))
+        for name in listed
     ]
     rows += [
         ToolRow(name, None, _cells(policies, name, listed=False))
@@ -318,9 +339,26 @@ def _detail(call: PageCall, upstream: Upstream, probe: Probe | None) -> dict[str
         "calls": call_health(call.services.proxy_log, upstream.name, call.now),
         "window_minutes": int(HEALTH_WINDOW.total_seconds() // 60),
         "can_check": call.services.prober is not None,
+        "pins": review,
+        "removed_pins": [
+            item.status
+            for item in (review.tools if review is not None else ())
+            if item.status.status is Status.REMOVED
+        ],
+        "pin_error": pin_error,
+        "accepted": _accepted_notice(call),
         "notice": "",
         "remove_error": "",
     }
+
+
+def _accepted_notice(call: PageCall) -> str:
+    """What the redirect after an acceptance says (a tool name, shown escaped)."""
+    if call.query.get("accepted"):
+        return f"Accepted the live definition of {printable(call.query['accepted'])}."
+    if call.query.get("unchanged"):
+        return f"{printable(call.query['unchanged'])} was already pinned as listed."
+    return ""
 
 
 def _bound_policies(call: PageCall, bindings: list[Binding]) -> list[BoundPolicy]:
