@@ -69,6 +69,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py
+	$(BIN)/python bench/stdio_start.py
 
 # The Helm chart rendered as plain manifests: the example installs (deploy/examples/manifests/)
 # and the golden render of each values profile in charts/mcpwall/ci (tests/deploy/golden/), rendered

@@ -18,7 +18,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import BinaryIO
 
-from mcpwall.adapters.counters import RedisCounters, SQLCounters
+from mcpwall.adapters.counters import SQLCounters
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
@@ -253,6 +253,8 @@ def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
     restarts), else in memory."""
     redis = secret_setting(environ, REDIS_URL_VARIABLE)
     if redis is not None:
+        from mcpwall.adapters.counters.redis import RedisCounters  # the Redis client, on use
+
         return RedisCounters.from_url(redis.value)
     if isinstance(store, SQLStore):
         return SQLCounters.open(store.engine.url, store.url)

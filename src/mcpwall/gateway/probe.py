@@ -55,7 +55,17 @@ FRESH_FOR: Final = timedelta(seconds=30)  # a page view reuses a probe this youn
 MIN_INTERVAL: Final = timedelta(seconds=10)  # "check now" reuses a probe this young
 MAX_PROBES_AT_ONCE: Final = 4
 PROBE_GRANT: Final = "(dashboard check)"  # whose share of the stdio processes a check takes
-OFFER: Final = ClientOffer()  # the gateway's client info; no capabilities to relay
+# A check declares every client capability the gateway relays for agents (core/mcp/
+# capabilities.py), so that a server whose tools depend on them (one offering a sampling tool
+# only to a client that samples) lists every tool some agent may be shown: what is pinned and
+# reviewed is the whole of it. The check answers none of the server's own requests.
+_RELAYED_LEGACY: Final[dict[str, object]] = {
+    "roots": {"listChanged": True},
+    "sampling": {},
+    "elicitation": {},
+}
+_RELAYED_MODERN: Final[dict[str, object]] = {"roots": {}, "sampling": {}, "elicitation": {}}
+OFFER: Final = ClientOffer(capabilities=_RELAYED_MODERN, legacy_capabilities=_RELAYED_LEGACY)
 
 MAX_TOOLS: Final = MAX_LISTED_NAMES
 MAX_PROPERTIES: Final = 100

@@ -10,11 +10,18 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import URL, insert, inspect
+from sqlalchemy import URL, insert, inspect, text
 
 from mcpwall.adapters.store import open_store
 from mcpwall.adapters.store.engine import create, database_url
-from mcpwall.adapters.store.migrate import alembic_config, current, head, upgrade
+from mcpwall.adapters.store.migrate import (
+    HEAD,
+    alembic_config,
+    current,
+    head,
+    is_current,
+    upgrade,
+)
 from mcpwall.adapters.store.schema import metadata, upstreams
 from mcpwall.core.registry import Pinning
 
@@ -41,6 +48,29 @@ def test_migrating_twice_changes_nothing(database_url: str, tmp_path: Path) -> N
             assert current(connection) == head()
     finally:
         engine.dispose()
+
+
+def test_the_recorded_head_is_alembics_own() -> None:
+    # A new migration without a new HEAD would leave stores behind, unmigrated, at every start.
+    assert head() == HEAD
+
+
+def test_a_current_schema_is_recognised_without_alembic_and_only_then(database_url: str) -> None:
+    engine = create(database_url_for(database_url))
+    try:
+        before = is_current(engine)  # no alembic_version table yet
+        upgrade(engine)
+        after = is_current(engine)
+        with engine.begin() as connection:
+            connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+        behind = is_current(engine)
+        with engine.begin() as connection:
+            connection.execute(
+                text("UPDATE alembic_version SET version_num = :head"), {"head": HEAD}
+            )
+    finally:
+        engine.dispose()
+    assert (before, after, behind) == (False, True, False)
 
 
 def test_reopening_a_store_keeps_its_data(database_url: str, tmp_path: Path) -> None:

@@ -47,11 +47,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import NamedTuple, TypeVar
 
-import psycopg
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from mcpwall.adapters.store.engine import WAIT_SECONDS, create
+from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
 from mcpwall.ports.counters import Reservation
@@ -199,7 +198,7 @@ class SQLCounters:
             connection = self._engine.raw_connection()
         except exc.DBAPIError as error:
             raise LimitsUnavailable(self._url, _first_line(error.orig)) from error
-        except (sqlite3.Error, psycopg.Error) as error:  # raised by a connect hook
+        except (sqlite3.Error, psycopg_error()) as error:  # raised by a connect hook
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         try:
             cursor = connection.cursor()
@@ -208,7 +207,7 @@ class SQLCounters:
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield cursor
             connection.commit()
-        except (sqlite3.Error, psycopg.Error) as error:
+        except (sqlite3.Error, psycopg_error()) as error:
             connection.invalidate(error)
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         finally:

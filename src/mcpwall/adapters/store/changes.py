@@ -25,7 +25,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 
-import psycopg
 from sqlalchemy import URL
 
 from mcpwall.adapters.store.transactions import REVISION_CHANNEL
@@ -120,6 +119,8 @@ class PostgresChangeSignal:
                 log.exception("telling of a store change failed")
 
     def _listen(self) -> None:
+        import psycopg  # PostgreSQL only: an embedded store's processes start without it
+
         failing = False  # said once per run of failures: a lost store fails every second
         while not self._stopping.is_set():
             try:

@@ -15,13 +15,13 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
 
 from mcpwall.core.errors import Conflict, InvalidValue, StoreUnavailable
@@ -34,6 +34,25 @@ LOCKED_RETRY_SECONDS = 0.01  # between two attempts to put a new database in WAL
 
 # The execution option that makes a transaction a write transaction (BEGIN IMMEDIATE on SQLite).
 WRITE: dict[str, Any] = {"mcpwall_write": True}
+
+
+class _NeverRaisedError(Exception):
+    """Stands for a driver's exception while the driver is not loaded (so cannot raise it)."""
+
+
+def psycopg_error(name: str = "Error") -> type[Exception]:
+    """psycopg's exception class ``name`` if psycopg is loaded, else one never raised.
+
+    psycopg loads only when a PostgreSQL store opens (SQLAlchemy imports it then): an
+    embedded store's processes, ``mcpwall stdio`` first, start without it."""
+    module = sys.modules.get("psycopg")
+    if module is None:
+        return _NeverRaisedError
+    error = getattr(module, name)
+    assert isinstance(error, type)
+    assert issubclass(error, Exception)
+    return error
+
 
 _DRIVERS = {
     "sqlite": "sqlite+pysqlite",
@@ -145,7 +164,7 @@ def translate_errors(url: str) -> Iterator[None]:
         raise Conflict(f"the database refused the change: {_first_line(error.orig)}") from error
     except (exc.OperationalError, exc.InterfaceError) as error:
         raise StoreUnavailable(url, _first_line(error.orig)) from error
-    except (sqlite3.OperationalError, psycopg.OperationalError) as error:
+    except (sqlite3.OperationalError, psycopg_error("OperationalError")) as error:
         # Raised outside a statement (in the connect hook), so SQLAlchemy did not wrap it.
         raise StoreUnavailable(url, _first_line(error)) from error
 

@@ -1,0 +1,191 @@
+"""How long a desktop agent waits for its first answer: the fixture server alone, and behind
+``mcpwall stdio`` (issue 16 §3).
+
+Run with ``.venv/bin/python bench/stdio_start.py [--runs N] [--against REV]``. A desktop agent
+spawns its servers when it starts, sends ``initialize``, then ``tools/list``; the figure is the
+time from spawning the process to the ``tools/list`` answer. In one run, alternating:
+
+* **upstream**: ``tests/fixtures/fixture_server.py stdio`` spawned directly;
+* **mcpwall**: ``mcpwall stdio --upstream k8s`` spawned with a grant token, in front of the same
+  fixture server (registered with ``mcpwall apply -f`` in a scratch ``MCPWALL_HOME``, under the
+  seed's policy; the schema is already current, as on every start but the first);
+* with ``--against REV``, also **REV**: the same ``mcpwall stdio`` from git revision REV's
+  ``src`` (checked out into a scratch folder), to show what a change bought.
+
+It reports each side's median, what mcpwall adds (its median minus the upstream's), and the
+ratio of the medians. Each spawn is fresh; the first of each kind is a discarded warm-up (the
+disk cache). Nothing here asserts a time: the goal is printed beside the figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from compare import source
+from gateway import FIXTURE, SEED_POLICY, UPSTREAM, machine
+from processes import home_env, mcpwall
+
+RUNS = 15
+ADDED_GOAL_S = 0.2  # issue 16 §3: mcpwall stdio adds at most 0.2 s to the first answer
+ANSWER_SECONDS = 60.0
+_TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)
+_INITIALIZE = {
+    "protocolVersion": "2025-11-25",
+    "capabilities": {},
+    "clientInfo": {"name": "mcpwall-bench", "version": "1"},
+}
+
+
+def setup(home: Path) -> str:
+    """A home with the fixture server as upstream ``k8s`` under the seed's policy; the token."""
+    home.mkdir(parents=True)
+    config = {
+        "upstreams": {UPSTREAM: {"command": [sys.executable, str(FIXTURE), "stdio"]}},
+        "policies": {"seed": json.loads(SEED_POLICY.read_text(encoding="utf-8"))},
+        "grants": [{"label": "desktop", "bind": {UPSTREAM: "seed"}}],
+    }
+    path = home / "mcpwall.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    tokens = dict(_TOKEN_LINE.findall(mcpwall(home, "apply", "-f", str(path))))
+    token: str = tokens["desktop"]
+    return token
+
+
+def first_answer(command: list[str], env: dict[str, str]) -> float:
+    """Seconds from spawning ``command`` to its answer to the first ``tools/list``."""
+    started = time.perf_counter()
+    with subprocess.Popen(
+        command, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    ) as process:  # fmt: skip
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            hello = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": _INITIALIZE}
+            _send(process, hello)
+            _answer(process, 1)
+            _send(process, {"jsonrpc": "2.0", "method": "notifications/initialized"})
+            _send(process, {"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {}})
+            result = _answer(process, 2)["result"]
+            tools = result.get("tools") if isinstance(result, dict) else None
+            elapsed = time.perf_counter() - started
+            if not tools:
+                sys.exit(f"{command[-1]}: tools/list answered with no tools")
+        finally:
+            process.stdin.close()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+    return elapsed
+
+
+def _send(process: subprocess.Popen[bytes], message: dict[str, object]) -> None:
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(message).encode() + b"\n")
+    process.stdin.flush()
+
+
+def _answer(process: subprocess.Popen[bytes], request_id: int) -> dict[str, object]:
+    """The answer to ``request_id`` (notifications before it are skipped)."""
+    assert process.stdout is not None
+    deadline = time.monotonic() + ANSWER_SECONDS
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            sys.exit(f"the process ended before answering request {request_id}")
+        message = json.loads(line)
+        if message.get("id") == request_id:
+            if "result" not in message:
+                sys.exit(f"request {request_id} failed: {message.get('error')}")
+            assert isinstance(message, dict)
+            return message
+    sys.exit(f"no answer to request {request_id} in {ANSWER_SECONDS:.0f} s")
+
+
+Side = tuple[list[str], dict[str, str]]  # a command and its environment
+
+
+def sides(home: Path, token: str, against: Path | None) -> dict[str, Side]:
+    """Each side's command and environment, by name."""
+    gateway = [sys.executable, "-m", "mcpwall", "stdio", "--upstream", UPSTREAM]
+    env = {**home_env(home), "MCPWALL_TOKEN": token}
+    chosen = {
+        "upstream": ([sys.executable, str(FIXTURE), "stdio"], dict(os.environ)),
+        "mcpwall": (gateway, env),
+    }
+    if against is not None:
+        chosen["against"] = (gateway, {**env, "PYTHONPATH": str(against)})
+    return chosen
+
+
+def measure(home: Path, token: str, runs: int, against: Path | None) -> dict[str, list[float]]:
+    """``runs`` first answers of each side, alternating (order rotated every round)."""
+    chosen = sides(home, token, against)
+    names = list(chosen)
+    for name in names:  # warm-up: the disk cache, Python's bytecode cache
+        first_answer(*chosen[name])
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(runs):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            times[name].append(first_answer(*chosen[name]))
+    return times
+
+
+def report(times: dict[str, list[float]], against: str | None) -> None:
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    upstream = medians["upstream"]
+    print(f"first tools/list answered (initialize included), median of {len(times['upstream'])}:")
+    for name, median in medians.items():
+        label = {"upstream": "fixture server alone", "mcpwall": "mcpwall stdio (this tree)"}.get(
+            name, f"mcpwall stdio ({against})"
+        )
+        spread = f"{min(times[name]):.3f}–{max(times[name]):.3f} s"
+        line = f"  {label:<34} {median:7.3f} s  (range {spread})"
+        if name != "upstream":
+            line += f"  adds {median - upstream:+.3f} s, ratio {median / upstream:.2f}×"
+        print(line)
+    added = medians["mcpwall"] - upstream
+    verdict = "met" if added <= ADDED_GOAL_S else "missed"
+    print(f"goal: adds at most {ADDED_GOAL_S} s — {verdict} ({added:.3f} s)")
+    if "against" in medians:
+        bought = medians["against"] - medians["mcpwall"]
+        print(f"this tree is {bought:+.3f} s faster to the first answer than {against}")
+
+
+@contextlib.contextmanager
+def scratch() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="mcpwall-stdio-start-") as folder:
+        yield Path(folder)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=RUNS, help="spawns of each side")
+    parser.add_argument("--against", metavar="REV", help="also time this git revision's mcpwall")
+    options = parser.parse_args()
+    print(machine())
+    with scratch() as folder, contextlib.ExitStack() as stack:
+        token = setup(folder / "home")
+        against = None
+        if options.against:
+            against = stack.enter_context(source(options.against, folder))
+        times = measure(folder / "home", token, options.runs, against)
+    report(times, options.against)
+    print(f"after the run: {machine().rsplit('; ', 1)[-1]}")
+
+
+if __name__ == "__main__":
+    main()
