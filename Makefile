@@ -68,6 +68,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
+	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/stdio_start.py
 
 # The Helm chart rendered as plain manifests: the example installs (deploy/examples/manifests/)

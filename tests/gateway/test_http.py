@@ -13,6 +13,8 @@ import pytest
 from mcpwall.core.errors import StoreUnavailable
 from mcpwall.core.registry import Upstream
 from mcpwall.gateway.grants import Principal
+from mcpwall.gateway.http import END_OF_STREAM
+from mcpwall.ports.downstream import HttpExchange
 from mcpwall.ports.upstream import Message, Receiver
 from tests.conftest import until_cancelled
 from tests.gateway.conftest import FakeSession, Wired, answer_tool_calls
@@ -512,6 +514,66 @@ async def test_a_policy_change_is_announced_to_open_sessions(wired: Wired) -> No
         "jsonrpc": "2.0",
         "method": "notifications/tools/list_changed",
     }
+
+
+async def test_a_revoked_grant_sessions_end_with_their_get_streams(wired: Wired) -> None:
+    other = wired.plane.issue_grant("bob", {"k8s": "seed"}, actor="t").token
+    async with wired.client() as client:
+        revoked = await initialize(client, "/mcp/k8s", wired.token)
+        kept = await initialize(client, "/mcp/k8s", other)
+    await wired.gateway.announce_changes()
+    sessions = {session.id: session for session in wired.gateway.sessions.all()}
+    assert set(sessions) == {revoked, kept}
+    assert [upstream.closed for upstream in wired.connector.sessions] == [False, False]
+
+    wired.plane.store.revoke_grant("alice", actor="t")  # on any replica: the store changed
+    wired.gateway.grants.refresh()
+    await wired.gateway.announce_changes()
+
+    assert [session.id for session in wired.gateway.sessions.all()] == [kept]
+    assert [upstream.closed for upstream in wired.connector.sessions] == [True, False]
+    assert sessions[revoked].outbox.get_nowait() == END_OF_STREAM  # its GET stream ends
+    assert sessions[kept].outbox.empty()
+
+
+async def test_sessions_are_checked_again_when_the_store_could_not_say(
+    wired: Wired, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with wired.client() as client:
+        await initialize(client, "/mcp/k8s", wired.token)
+    await wired.gateway.announce_changes()
+    wired.plane.store.revoke_grant("alice", actor="t")
+    wired.gateway.grants.refresh()
+    checked = wired.gateway.grants.active_grants
+
+    async def unavailable(grant_ids: object) -> set[str]:
+        raise StoreUnavailable("postgresql://db.internal/mcpwall", "connection refused")
+
+    monkeypatch.setattr(wired.gateway.grants, "active_grants", unavailable)
+    await wired.gateway.announce_changes()  # the store can't say: nothing ended, no error
+    assert len(wired.gateway.sessions.all()) == 1
+    monkeypatch.setattr(wired.gateway.grants, "active_grants", checked)
+    await wired.gateway.announce_changes()  # the same change, seen again
+    assert wired.gateway.sessions.all() == []
+
+
+async def test_an_ended_session_ends_its_get_stream(wired: Wired) -> None:
+    async with wired.client() as client:
+        session_id = await initialize(client, "/mcp/k8s", wired.token)
+        headers = {"authorization": f"Bearer {wired.token}", "mcp-session-id": session_id}
+        get = HttpExchange("GET", "k8s", headers)
+        reply = await wired.gateway.handle(get)
+        assert (reply.status, reply.stream is not None) == (200, True)
+        assert reply.stream is not None
+        [session] = wired.gateway.sessions.all()
+        await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
+        ended = await client.delete("/mcp/k8s", headers=headers)
+        assert ended.status_code == 200
+        with anyio.fail_after(10):
+            received = [chunk async for chunk in reply.stream]  # what was queued, then the end
+    assert [json.loads(chunk)["method"] for chunk in received] == [
+        "notifications/tools/list_changed"
+    ]
 
 
 # -- answering in the request's task, pushing SSE as it comes ------------------------------------------

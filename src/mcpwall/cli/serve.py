@@ -16,6 +16,7 @@ import gc
 import logging
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,6 +35,7 @@ from mcpwall.control import ControlPlane
 from mcpwall.core.errors import StoreUnavailable
 from mcpwall.dashboard.tail import Tails
 from mcpwall.gateway.probe import Prober
+from mcpwall.ports.changes import ChangeSignal, PushedSignal
 from mcpwall.wiring import (
     DataPlane,
     build_data_plane,
@@ -173,28 +175,50 @@ async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Ta
 
 
 async def _bookkeeping(data_plane: DataPlane) -> None:
-    """Each second: confirm the store answers (the grant cache's heartbeat: it notices an
-    outage and its end, and says both), announce policy changes to open sessions; write
-    last-used times at times.
+    """Each second, and at once when the store says it changed (PostgreSQL's ``NOTIFY``):
+    confirm the store answers (the grant cache's heartbeat: it notices an outage and its end,
+    and says both), announce store changes to open sessions and streams; write last-used
+    times at times.
 
     While the store is lost this waits for it (the grant cache serves what it read, for its
     grace); a write that fails anyway skips a turn, not the rest of the process's life: this
     task would otherwise end with the error, and ``serve`` exit 2 at stop.
     """
-    ticks = 0
-    while True:
-        await asyncio.sleep(ANNOUNCE_EVERY_SECONDS)
-        await data_plane.grants.confirm()
-        if data_plane.grants.outage is not None:
-            continue
-        try:
-            data_plane.grants.refresh()
-            await data_plane.gateway.announce_changes()
-            ticks += 1
-            if ticks % int(LAST_USED_EVERY_SECONDS / ANNOUNCE_EVERY_SECONDS) == 0:
-                await data_plane.record_last_used()
-        except StoreUnavailable as error:
-            data_plane.grants.lose(error)
+    changed = _woken_by(data_plane.signal)
+    next_last_used = time.monotonic() + LAST_USED_EVERY_SECONDS
+    try:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), ANNOUNCE_EVERY_SECONDS)
+            changed.clear()
+            await data_plane.grants.confirm()
+            if data_plane.grants.outage is not None:
+                continue
+            try:
+                data_plane.grants.refresh()
+                await data_plane.gateway.announce_changes()
+                if time.monotonic() >= next_last_used:
+                    next_last_used = time.monotonic() + LAST_USED_EVERY_SECONDS
+                    await data_plane.record_last_used()
+            except StoreUnavailable as error:
+                data_plane.grants.lose(error)
+    finally:
+        if isinstance(data_plane.signal, PushedSignal):
+            data_plane.signal.on_change(None)
+
+
+def _woken_by(changes: ChangeSignal) -> asyncio.Event:
+    """An event set whenever ``changes`` moves, if it says when (else never set)."""
+    changed = asyncio.Event()
+    if isinstance(changes, PushedSignal):
+        loop = asyncio.get_running_loop()
+
+        def wake() -> None:  # in the signal's thread
+            with contextlib.suppress(RuntimeError):  # the loop closed: nothing to wake
+                loop.call_soon_threadsafe(changed.set)
+
+        changes.on_change(wake)
+    return changed
 
 
 def _config(app: Any, host: str, port: int, *, proxy_headers: bool = False) -> uvicorn.Config:

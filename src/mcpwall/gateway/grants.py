@@ -32,12 +32,12 @@ import asyncio
 import enum
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from mcpwall.control import compile_text
-from mcpwall.core.errors import MCPWallError, StoreLost, StoreUnavailable
+from mcpwall.core.errors import MCPWallError, NotFound, StoreLost, StoreUnavailable
 from mcpwall.core.policy import CompiledPolicy
 from mcpwall.core.tokens import TokenKind, hash_token, is_token
 from mcpwall.ports.changes import ChangeSignal
@@ -155,6 +155,24 @@ class GrantCache:
         """Whether ``principal`` has not expired yet (for what outlives one request: a
         revocation is seen by authenticating again)."""
         return not self._expired(principal)
+
+    async def active_grants(self, grant_ids: Collection[str]) -> set[str]:
+        """Which of ``grant_ids`` are active now, read from the store in a worker thread: for
+        what outlives one request and keeps no token to authenticate again with (a legacy
+        session), after the store changed."""
+        return await asyncio.to_thread(self._active, set(grant_ids))
+
+    def _active(self, grant_ids: set[str]) -> set[str]:
+        now = self._clock.now()
+        active: set[str] = set()
+        for grant_id in grant_ids:
+            try:
+                grant = self._store.get_grant(grant_id)
+            except NotFound:  # deleted: as gone as revoked
+                continue
+            if grant.is_active(now):
+                active.add(grant_id)
+        return active
 
     def take_used(self) -> set[str]:
         """The ids of grants used since the last call, to record as ``last used`` in a batch."""

@@ -100,6 +100,7 @@ INTERNAL_ERROR = -32603
 DISCOVER_TTL_MS = 0
 LISTEN = "subscriptions/listen"
 DISCOVER = "server/discover"
+END_OF_STREAM = b""  # queued to end a GET stream: a pushed message is never empty
 EXPIRY_CHECK_SECONDS = 1.0  # how often open listen streams are checked for expired grants
 RETRY_AFTER_SECONDS = "5"  # for 503s of a lost store or a full proxy log: no exact time to give
 STORE_LOST = "the gateway can't check grants: its database has been unreachable for too long"
@@ -226,7 +227,8 @@ class HttpGateway:
         A new policy version can hide or reveal tools, and so can pins (a tool withheld for
         its definition, or accepted); sessions with a GET stream get
         ``notifications/tools/list_changed`` and list again. Also called periodically by the
-        server, so a change is announced without waiting for a request. 2026-07-28 listen
+        server, so a change is announced without waiting for a request. Sessions of grants
+        revoked since end, with their GET streams. 2026-07-28 listen
         streams are reviewed too: ended when their grant may no longer listen, told when
         their tool lists may have changed.
         """
@@ -236,11 +238,30 @@ class HttpGateway:
         withheld = await self._withheld_changes()
         if self.grants.changes == self._announced and not withheld:
             return
+        if not await self._end_inactive_sessions():
+            return  # the store can't be read now: all of this again next time
         self._announced = self.grants.changes
         for session in self.sessions.all():
             await session.push({"jsonrpc": "2.0", "method": "notifications/tools/list_changed"})
         await self.listens.review(self.grants)
         self.listens.tools_changed(withheld)
+
+    async def _end_inactive_sessions(self) -> bool:
+        """End the legacy sessions, and their GET streams, of grants revoked (or expired) on
+        any replica: the stream would otherwise stay open to a grant that may no longer use
+        the gateway (its next request gets 401 anyway). False when the store can't say."""
+        sessions = self.sessions.all()
+        if not sessions:
+            return True
+        try:
+            active = await self.grants.active_grants({session.grant_id for session in sessions})
+        except StoreUnavailable as error:
+            log.warning("can't check open sessions' grants now, will again: %s", error)
+            return False
+        for session in sessions:
+            if session.grant_id not in active:
+                await self._drop(session, ended=True)
+        return True
 
     async def _withheld_changes(self) -> set[str]:
         """The upstreams whose withheld tools changed (pins accepted on any replica, or an
@@ -527,6 +548,7 @@ class HttpGateway:
     async def _drop(self, session: LegacySession, *, ended: bool) -> None:
         """Stop serving ``session`` here: ended (elsewhere), its upstream sessions too."""
         self.sessions.remove(session.id)
+        session.outbox.put_nowait(END_OF_STREAM)  # its GET stream here, if one is open, ends
         for task in list(session.in_flight.values()):
             task.cancel()
         if ended:
@@ -627,8 +649,8 @@ class HttpGateway:
 
         async def stream() -> AsyncIterator[bytes]:
             try:
-                while True:
-                    yield await session.outbox.get()
+                while (chunk := await session.outbox.get()) != END_OF_STREAM:
+                    yield chunk
             finally:
                 session.streaming = False
 

@@ -7,7 +7,8 @@ one small local read), and only when it moves does the cache ask the store for i
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from typing import Protocol, runtime_checkable
 
 from mcpwall.ports.store import GrantLookup
 
@@ -20,6 +21,16 @@ class ChangeSignal(Protocol):
         ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class PushedSignal(ChangeSignal, Protocol):
+    """A signal that hears of changes as they happen (PostgreSQL's ``NOTIFY``), and can say
+    so: what outlives one request (open streams) then need not wait for a timer to notice."""
+
+    def on_change(self, wake: Callable[[], None] | None) -> None:
+        """Call ``wake`` (from any thread) each time the signal moves; None: stop."""
+        ...
 
 
 class RevisionSignal:

@@ -15,6 +15,7 @@ from mcpwall.adapters.store.changes import REVISION_QUERY, SQLiteChangeSignal
 from mcpwall.adapters.store.proxy_log import SQLProxyLog
 from mcpwall.core.proxylog import build_record
 from mcpwall.core.registry import Upstream
+from mcpwall.ports.changes import PushedSignal
 from mcpwall.ports.clock import FakeClock
 
 
@@ -134,3 +135,42 @@ def test_sqlite_signal_without_a_wal_index_reads_the_revision_each_time(tmp_path
             assert not (tmp_path / "plain.db-shm").exists()
         finally:
             signal.close()
+
+
+# -- PostgreSQL: told of each change as it happens ----------------------------------------------
+
+
+@pytest.fixture
+def postgres_pair(postgres_url: str, tmp_path: Path) -> Iterator[tuple[SQLStore, SQLStore]]:
+    yield from pair(postgres_url, tmp_path / "home")
+
+
+def test_postgres_signal_wakes_whoever_asked_on_each_change(
+    postgres_pair: tuple[SQLStore, SQLStore],
+) -> None:
+    watcher, writer = postgres_pair
+    signal = watcher.change_signal()
+    try:
+        assert isinstance(signal, PushedSignal)
+        woken = threading.Event()
+        signal.on_change(woken.set)
+        before = signal.generation()
+        writer.add_upstream(Upstream.remote("docs", "https://127.0.0.1:9/mcp"), actor="test")
+        assert woken.wait(timeout=30)  # told, not found by asking
+        after = signal.generation()
+        assert after != before
+        woken.clear()
+        signal.on_change(None)  # no longer told
+        writer.remove_upstream("docs", actor="test")
+        assert wait_until(lambda: signal.generation() != after)
+        assert not woken.is_set()
+    finally:
+        signal.close()
+
+
+def test_the_sqlite_signal_is_not_pushed(sqlite_pair: tuple[SQLStore, SQLStore]) -> None:
+    signal = sqlite_pair[0].change_signal()
+    try:
+        assert not isinstance(signal, PushedSignal)  # serve reviews it each second instead
+    finally:
+        signal.close()

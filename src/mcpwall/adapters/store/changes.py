@@ -11,6 +11,9 @@
   replica reaches every gateway within the time a notification takes to be delivered.
   If the listening connection drops, the signal moves on every call until it is back, so
   caches fall back to asking the store (correct, slower) rather than trusting stale data.
+  It is a :class:`~mcpwall.ports.changes.PushedSignal`: ``serve`` is woken by each
+  notification, so open streams of a revoked grant end at once rather than at its next
+  one-second review.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import logging
 import os
 import sqlite3
 import threading
+from collections.abc import Callable
 
 from sqlalchemy import URL
 
@@ -89,6 +93,7 @@ class PostgresChangeSignal:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._unknown = itertools.count(-1, -1)  # moves on every call while disconnected
+        self._wake: Callable[[], None] | None = None
         self._thread = threading.Thread(target=self._listen, name="mcpwall-listen", daemon=True)
         self._thread.start()
         self._connected.wait(timeout=RECONNECT_SECONDS * 5)
@@ -98,8 +103,20 @@ class PostgresChangeSignal:
             return next(self._unknown)
         return self._revision
 
+    def on_change(self, wake: Callable[[], None] | None) -> None:
+        self._wake = wake
+
     def close(self) -> None:
+        self._wake = None
         self._stopping.set()
+
+    def _moved(self) -> None:
+        wake = self._wake
+        if wake is not None:
+            try:
+                wake()
+            except Exception:  # the listening thread must outlive a broken callback
+                log.exception("telling of a store change failed")
 
     def _listen(self) -> None:
         import psycopg  # PostgreSQL only: an embedded store's processes start without it
@@ -114,10 +131,12 @@ class PostgresChangeSignal:
                     if failing:
                         log.warning("listening for store changes again")
                     failing = False
+                    self._moved()
                     while not self._stopping.is_set():
                         # Returns after the timeout when nothing came, so stopping is noticed.
                         for notice in connection.notifies(timeout=RECONNECT_SECONDS):
                             self._revision = max(self._revision + 1, int(notice.payload or 0))
+                            self._moved()
             except psycopg.Error as error:
                 self._connected.clear()
                 if not failing:
