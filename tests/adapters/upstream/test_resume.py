@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import anyio
 import pytest
 
 from mcpwall.adapters.upstream import connect_streamable_http
@@ -31,13 +32,23 @@ def initialized(record: Record) -> int:
     return sum(1 for e in record.events() if e.get("method") == "notifications/initialized")
 
 
+async def handshakes_after(record: Record, before: int) -> int:
+    """The number of ``initialized`` notifications recorded, once it exceeds ``before``."""
+    with anyio.fail_after(10):
+        while (count := initialized(record)) <= before:
+            await anyio.sleep(0.02)
+    return count
+
+
 async def test_a_resumed_session_is_the_same_upstream_session(
     http_server: tuple[str, Record], unsolicited: Inbox
 ) -> None:
     url, record = http_server
     upstream: Upstream = http_upstream(url)
+    before = initialized(record)
     first = await connect_streamable_http(upstream, OFFER, unsolicited, mode="legacy")
-    handshakes = initialized(record)
+    # The server records the notification after answering it: wait until it has.
+    handshakes = await handshakes_after(record, before)
     resumption = first.resumption()
     assert isinstance(resumption, Resumption)
     assert resumption.session_id == first.session_id
