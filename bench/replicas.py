@@ -45,11 +45,11 @@ import redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' fixtures
 
+from tests.e2e.harness import stateless_call
 from tests.e2e.replicas import (
     fresh_schema,
     legacy_get_stream,
     running_replicas,
-    stateless_call,
 )
 from tests.fixtures.servers import fixture_http_server
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
@@ -27,6 +28,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Final, Literal
 
+import httpx
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
@@ -218,6 +220,39 @@ def stdio_agent(
         env={**env, "MCPWALL_TOKEN": token},
     )
     return Client(params, mode=mode, cache=None, **options)
+
+
+def stateless_body(tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """A 2026-07-28 ``tools/call`` request (its envelope in ``_meta``)."""
+    envelope = {
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientCapabilities": {},
+    }
+    return {
+        "jsonrpc": "2.0",
+        "id": secrets.token_hex(4),
+        "method": "tools/call",
+        "params": {"name": tool, "arguments": dict(arguments), "_meta": envelope},
+    }
+
+
+def stateless_headers(token: str, tool: str) -> dict[str, str]:
+    """The headers a 2026-07-28 client sends with a ``tools/call`` of ``tool``."""
+    return {
+        "authorization": f"Bearer {token}",
+        "mcp-protocol-version": MODERN,
+        "mcp-method": "tools/call",
+        "mcp-name": tool,
+        "accept": "application/json, text/event-stream",
+    }
+
+
+async def stateless_call(
+    client: httpx.AsyncClient, url: str, token: str, tool: str, arguments: Mapping[str, Any]
+) -> httpx.Response:
+    """One stateless ``tools/call`` of ``tool`` at ``url`` (``/mcp/{upstream}``); the answer."""
+    body = stateless_body(tool, arguments)
+    return await client.post(url, json=body, headers=stateless_headers(token, tool))
 
 
 def tool_names(tools: Sequence[Any]) -> list[str]:

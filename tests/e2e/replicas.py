@@ -13,7 +13,7 @@ share (docs/operations.md, "Several replicas"):
 
 The configuration is applied once, through the first replica's CLI, before any replica serves;
 the replicas start together and are stopped cleanly (exit 0, no traceback) on the way out.
-:func:`stateless_call` sends one 2026-07-28 ``tools/call`` with plain HTTP, and
+:func:`~tests.e2e.harness.stateless_call` sends one 2026-07-28 ``tools/call`` with plain HTTP, and
 :func:`eventually` waits, bounded, for a condition to hold: what tests about fan-out need.
 """
 
@@ -27,14 +27,14 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Final, TypeVar
 
 import anyio
 import httpx
 import psycopg
 from sqlalchemy import make_url
 
-from tests.e2e.harness import MODERN, Gateway
+from tests.e2e.harness import Gateway
 
 T = TypeVar("T")
 EVENTUALLY_TIMEOUT: Final = 30.0  # generous: the promise (1 s) is measured by bench/replicas.py
@@ -124,39 +124,6 @@ def _stop_all(gateways: list[Gateway]) -> None:
 
 
 # -- talking to replicas ---------------------------------------------------------------------
-
-
-def stateless_body(tool: str, arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A 2026-07-28 ``tools/call`` request (its envelope in ``_meta``)."""
-    envelope = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    return {
-        "jsonrpc": "2.0",
-        "id": secrets.token_hex(4),
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": dict(arguments), "_meta": envelope},
-    }
-
-
-def stateless_headers(token: str, tool: str) -> dict[str, str]:
-    """The headers a 2026-07-28 client sends with a ``tools/call`` of ``tool``."""
-    return {
-        "authorization": f"Bearer {token}",
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": tool,
-        "accept": "application/json, text/event-stream",
-    }
-
-
-async def stateless_call(
-    client: httpx.AsyncClient, url: str, token: str, tool: str, arguments: Mapping[str, Any]
-) -> httpx.Response:
-    """One stateless ``tools/call`` of ``tool`` at ``url`` (``/mcp/{upstream}``); the answer."""
-    body = stateless_body(tool, arguments)
-    return await client.post(url, json=body, headers=stateless_headers(token, tool))
 
 
 async def eventually(

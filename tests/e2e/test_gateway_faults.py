@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import secrets
 import signal
 import sqlite3
 import uuid
@@ -31,7 +30,15 @@ import anyio
 import httpx
 import pytest
 
-from tests.e2e.harness import LEGACY, MODERN, STOP_TIMEOUT, Gateway, agent, text_of
+from tests.e2e.harness import (
+    LEGACY,
+    MODERN,
+    STOP_TIMEOUT,
+    Gateway,
+    agent,
+    stateless_call,
+    text_of,
+)
 from tests.e2e.test_upstream_faults import (
     LIMIT_MESSAGE,
     LIMITED,
@@ -105,28 +112,11 @@ def refused_connections(gateway: Gateway) -> bool | None:
     return None
 
 
-async def stateless_call(
+async def fs_call(
     http: httpx.AsyncClient, gateway: Gateway, token: str, tool: str, arguments: dict[str, Any]
 ) -> httpx.Response:
     """One 2026-07-28 ``tools/call`` on ``/mcp/fs``, as plain HTTP."""
-    envelope = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": secrets.token_hex(4),
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": envelope},
-    }
-    headers = {
-        "authorization": f"Bearer {token}",
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": tool,
-        "accept": "application/json, text/event-stream",
-    }
-    return await http.post(gateway.url("fs"), json=body, headers=headers)
+    return await stateless_call(http, gateway.url("fs"), token, tool, arguments)
 
 
 def result_text(response: httpx.Response) -> str:
@@ -201,10 +191,10 @@ async def test_after_sigkill_state_and_counters_are_intact(setup: Setup) -> None
     setup.release(done)
     with anyio.fail_after(TIMEOUT):
         async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-            first = await stateless_call(http, gateway, token, "block", setup.block(done))
+            first = await fs_call(http, gateway, token, "block", setup.block(done))
             assert poll(lambda: setup.rows("--grant", "a") or None, TIMEOUT) is not None
             in_flight = asyncio.ensure_future(
-                stateless_call(http, gateway, token, "block", setup.block(held))
+                fs_call(http, gateway, token, "block", setup.block(held))
             )
             await setup.records["fs"].wait_for(started(held), TIMEOUT)
             kill(gateway)
@@ -219,11 +209,9 @@ async def test_after_sigkill_state_and_counters_are_intact(setup: Setup) -> None
     try:
         with anyio.fail_after(TIMEOUT):
             async with httpx.AsyncClient(timeout=TIMEOUT) as http:
-                echoed = await stateless_call(http, gateway, token, "echo", {"message": "back"})
-                over = await stateless_call(http, gateway, token, "block", setup.block(done))
-                revoked = await stateless_call(
-                    http, gateway, setup.tokens["b"], "echo", {"message": "x"}
-                )
+                echoed = await fs_call(http, gateway, token, "echo", {"message": "back"})
+                over = await fs_call(http, gateway, token, "block", setup.block(done))
+                revoked = await fs_call(http, gateway, setup.tokens["b"], "echo", {"message": "x"})
         current = json.loads(gateway.cli("policy", "show", "limited"))
     finally:
         gateway.stop_cleanly()

@@ -32,7 +32,7 @@ import pytest
 
 from mcpwall.core.windows import UNCHECKED_MESSAGE
 from tests.e2e.conftest import seed_policy
-from tests.e2e.harness import MODERN, Gateway
+from tests.e2e.harness import Gateway, stateless_call
 from tests.fixtures.redis_server import PrivateRedis
 from tests.fixtures.servers import FIXTURE_SERVER, RECORD_ENV, Record
 
@@ -98,24 +98,7 @@ async def call(
     client: httpx.AsyncClient, gateway: Gateway, token: str, tool: str, arguments: dict[str, Any]
 ) -> dict[str, Any]:
     """One ``tools/call`` in the stateless shape; its result."""
-    envelope = {
-        "io.modelcontextprotocol/protocolVersion": MODERN,
-        "io.modelcontextprotocol/clientCapabilities": {},
-    }
-    body = {
-        "jsonrpc": "2.0",
-        "id": secrets.token_hex(4),
-        "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments, "_meta": envelope},
-    }
-    headers = {
-        "authorization": f"Bearer {token}",
-        "mcp-protocol-version": MODERN,
-        "mcp-method": "tools/call",
-        "mcp-name": tool,
-        "accept": "application/json, text/event-stream",
-    }
-    response = await client.post(gateway.url("fx"), json=body, headers=headers)
+    response = await stateless_call(client, gateway.url("fx"), token, tool, arguments)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()["result"]
     return result

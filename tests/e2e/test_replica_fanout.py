@@ -31,14 +31,13 @@ from mcp.client.subscriptions import SubscriptionLost
 from mcpwall.adapters.store import open_store
 from mcpwall.control import ControlPlane
 from tests.e2e.conftest import ALLOW_ALL
-from tests.e2e.harness import MODERN, Gateway, agent
+from tests.e2e.harness import MODERN, Gateway, agent, stateless_call
 from tests.e2e.replicas import (
     Replicas,
     eventually,
     fresh_schema,
     legacy_get_stream,
     running_replicas,
-    stateless_call,
 )
 from tests.fixtures.servers import Record, fixture_http_server
 
