@@ -110,6 +110,7 @@ class UpstreamPins:
 
     mode: Pinning
     hashes: Mapping[str, str] | None = field(default_factory=dict)
+    read: bool = True  # False: the store failed, so nothing was read (and nothing is kept)
 
     def judge(self, name: str, fingerprint: Fingerprint, *, duplicated: bool = False) -> Standing:
         """How the tool ``name`` with ``fingerprint`` stands (see :func:`core.pins.standing`)."""
@@ -127,7 +128,8 @@ class UpstreamPins:
 
 
 OFF = UpstreamPins(Pinning.OFF)
-UNKNOWN = UpstreamPins(Pinning.ENFORCE, None)  # not read (the store failed): fail closed
+UNREADABLE_PINS = UpstreamPins(Pinning.ENFORCE, None)  # read, and unreadable: fail closed
+UNKNOWN = UpstreamPins(Pinning.ENFORCE, None, read=False)  # not read (the store failed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +200,7 @@ class PinGuard:
                     loaded = await self._pin_first_use(upstream, first_listing)
             # Kept only if the store did not change meanwhile: a read that raced an
             # acceptance must not stand for the pins after it.
-            if loaded is not UNKNOWN and self._changes() == changes:
+            if loaded.read and self._changes() == changes:
                 self._pins[upstream] = loaded
             return loaded
 
@@ -212,7 +214,7 @@ class PinGuard:
         self._forget_if_changed()
         for upstream, listed in list(self._listed.items()):
             loaded, never_pinned = await asyncio.to_thread(self._load, upstream)
-            if never_pinned or loaded is UNKNOWN:
+            if never_pinned or not loaded.read:
                 # Unpinned since (the next listing pins it again), or the store failed just
                 # now: the next listing judges it, rather than a blip flapping agents' lists.
                 continue
@@ -236,7 +238,7 @@ class PinGuard:
             pins = self._store.get_pins(upstream)
         except PinUnreadable as error:
             log.error("%s", error)
-            return UpstreamPins(Pinning.ENFORCE, None), False
+            return UNREADABLE_PINS, False
         except NotFound:
             return OFF, False  # removed meanwhile: the pool refuses it on its own
         except StoreError as error:
