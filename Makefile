@@ -64,6 +64,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decision.py
 	$(BIN)/python bench/jsonrpc_decode.py
 	$(BIN)/python bench/gateway.py
+	$(BIN)/python bench/side_by_side.py
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
 	$(BIN)/python bench/proxylog.py

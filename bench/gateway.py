@@ -205,24 +205,29 @@ def lua_string(raw: bytes) -> str:
 
 
 def deny_throughput(wrk: str, url: str, script: Path, cpu: int | None) -> Throughput:
-    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", "--latency", "-s", str(script), url]
-    warmup = [*command[:1], "-d2s", *command[1:]]
-    subprocess.run(warmup, capture_output=True, check=True, preexec_fn=pinned(cpu))
-    runs: list[float] = []
-    p50: list[float] = []
-    p99: list[float] = []
-    for _ in range(WRK_RUNS):
-        done = subprocess.run(
-            [*command[:1], f"-d{WRK_SECONDS}s", *command[1:]],
-            capture_output=True, text=True, check=True, preexec_fn=pinned(cpu),
-        )  # fmt: skip
-        output = done.stdout
-        if "Non-2xx" in output or "Socket errors" in output:
-            sys.exit(f"wrk saw failed requests:\n{output}")
-        runs.append(float(_found(r"Requests/sec:\s+([\d.]+)", output)))
-        p50.append(_ms(_found(r"\s50%\s+([\d.]+\w+)", output)))
-        p99.append(_ms(_found(r"\s99%\s+([\d.]+\w+)", output)))
+    wrk_run(wrk, url, script, cpu, seconds=2)  # warm-up
+    done = [wrk_run(wrk, url, script, cpu, WRK_SECONDS) for _ in range(WRK_RUNS)]
+    runs, p50, p99 = ([run[i] for run in done] for i in range(3))
     return Throughput(runs, statistics.median(p50), statistics.median(p99))
+
+
+def wrk_run(
+    wrk: str, url: str, script: Path, cpu: int | None, seconds: int
+) -> tuple[float, float, float]:
+    """One ``wrk -t1 -c16`` run: requests/s, p50 and p99 (ms); every answer must be a 2xx."""
+    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds}s", "--latency",
+               "-s", str(script), url]  # fmt: skip
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True, preexec_fn=pinned(cpu)
+    )
+    output = done.stdout
+    if "Non-2xx" in output or "Socket errors" in output:
+        sys.exit(f"wrk saw failed requests:\n{output}")
+    return (
+        float(_found(r"Requests/sec:\s+([\d.]+)", output)),
+        _ms(_found(r"\s50%\s+([\d.]+\w+)", output)),
+        _ms(_found(r"\s99%\s+([\d.]+\w+)", output)),
+    )
 
 
 def _found(pattern: str, text: str) -> str:
