@@ -71,7 +71,7 @@ PEER = "mcp-policy-gateway"
 PEER_VERSION = "0.1.0"
 PEER_VENV = REPO / "bench" / ".venvs" / "peer"
 
-RUNS = 3
+RUNS = 5
 SECONDS = 10
 ROUNDS = 10
 CALLS = 200
@@ -444,18 +444,25 @@ def report_deny(throughput: Mapping[str, list[float]]) -> dict[str, object]:
     else:
         rate = {name: statistics.median(runs) for name, runs in throughput.items()}
         print(f"Deny path: `wrk -t1 -c16`, {RUNS} rotating rounds of {SECONDS} s, stateless "
-              f"2026-07-28 `tools/call` refused by the seed policy (median of runs)")  # fmt: skip
+              f"2026-07-28 `tools/call` refused by the seed policy (medians; a ratio is the "
+              f"median of the rounds' ratios, each round's runs back to back)")  # fmt: skip
         print()
-        print("| server | refused calls/s | runs | mcpwall's ratio to it | goal |")
+        print("| server | refused calls/s | runs | mcpwall's ratio to it (rounds) | goal |")
         print("|---|---|---|---|---|")
         goals = {"peer": DENY_VS_PEER_GOAL, "echo": DENY_VS_ECHO_GOAL}
         for name, runs in throughput.items():
-            ratio = rate["mcpwall"] / rate[name]
+            rounds = [
+                ours / theirs for ours, theirs in zip(throughput["mcpwall"], runs, strict=True)
+            ]
+            ratio = statistics.median(rounds)
             goal = goals.get(name)
             verdict = "" if goal is None else f"≥ {goal:g}× — {met(ratio >= goal)}"
-            shown = "" if name == "mcpwall" else f"{ratio:.2f}×"
+            spread = f"{ratio:.2f}× ({min(rounds):.2f}–{max(rounds):.2f})"
+            shown = "" if name == "mcpwall" else spread
             print(f"| {name} | {rate[name]:,.0f} | {', '.join(f'{r:,.0f}' for r in runs)} "
                   f"| {shown} | {verdict} |")  # fmt: skip
+            if name != "mcpwall":
+                results[f"deny_ratio_mcpwall_to_{name}"] = round(ratio, 2)
             results[f"deny_{name}_per_s"] = round(rate[name])
         print()
     return results
