@@ -21,11 +21,16 @@ Then, with the same method for all:
   ``bench/gateway.py`` (``delete_pod`` in ``payments-prod``, the seed's policy refuses it; the
   peer takes 2026-07-28 calls through the SDK it is built on) to each of the three, ``RUNS``
   rounds of ``SECONDS`` s each, the order rotating every round; each figure is the median of
-  its runs. The servers under test run on one CPU, wrk and the fixture on the other.
+  its runs, a ratio the median of the rounds' ratios. The servers under test run on one CPU,
+  wrk and the fixture on the other. Beside it, each server's refused calls per CPU-second of
+  its own process (``/proc/PID/stat``): on a machine shared with other work a server gets only
+  part of its CPU, and a server with long requests loses more to time slicing than one with
+  short ones, so the wall-clock ratios flatter the faster server; the CPU figures hardly move.
 * **Latency added to an allowed call.** One keep-alive client calls ``delete_pod`` in
   ``staging`` (allowed; it passes the seed's limit) directly and through each gateway variant
   in rotating order, ``ROUNDS`` rounds of ``CALLS`` calls; each figure is the median of the
-  per-call differences against the direct call of the same round, as in ``bench/gateway.py``.
+  per-call differences against the direct call of the same round, as in ``bench/gateway.py``;
+  beside it, the CPU time its gateway process used per call.
 
 It prints a markdown table with the figures, mcpwall's ratios to each, and whether the goals of
 issue 16 are met, with the machine and its load at the start and end. Nothing here asserts a
@@ -274,11 +279,22 @@ def wait_listening(port: int, process: subprocess.Popen[str], log: Path) -> None
 
 @dataclass(frozen=True)
 class Target:
-    """One server under test: its URL, the bearer token to send (None: none)."""
+    """One server under test: its URL, the bearer token to send (None: none), its process."""
 
     name: str
     url: str
     token: str | None
+    pid: int
+
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far, all its threads included."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
 
 
 def check_refusal(kind: str, target: Target) -> None:
@@ -293,23 +309,29 @@ def check_refusal(kind: str, target: Target) -> None:
 
 def deny_throughput(
     wrk: str, targets: list[Target], script: Path, cpu: int | None
-) -> dict[str, list[float]]:
-    """Requests/s of each target, ``RUNS`` rounds, the order rotating every round."""
+) -> tuple[dict[str, list[float]], dict[str, float]]:
+    """Requests/s of each target, ``RUNS`` rounds, the order rotating every round; and its
+    requests per CPU-second of its own process over all rounds (what it would answer with a
+    core to itself: other work on the machine slows the first figure, hardly this one)."""
     for target in targets:
         wrk_run(wrk, target.url, script, cpu, seconds=2)  # warm-up
     runs: dict[str, list[float]] = {target.name: [] for target in targets}
+    used = dict.fromkeys(runs, 0.0)
     for round_number in range(RUNS):
         shift = round_number % len(targets)
         for target in targets[shift:] + targets[:shift]:
+            before = cpu_seconds(target.pid)
             runs[target.name].append(wrk_run(wrk, target.url, script, cpu, SECONDS)[0])
-    return runs
+            used[target.name] += cpu_seconds(target.pid) - before
+    per_cpu = {name: sum(rates) * SECONDS / used[name] for name, rates in runs.items()}
+    return runs, per_cpu
 
 
 def added_latency(
     direct_url: str, targets: list[Target]
-) -> tuple[list[float], dict[str, list[float]]]:
-    """The direct calls (ms), and per target the per-call differences against the direct call
-    of the same round."""
+) -> tuple[list[float], dict[str, list[float]], dict[str, float]]:
+    """The direct calls (ms); per target the per-call differences against the direct call of
+    the same round, and the CPU time (ms) its gateway process used per call."""
     tool, arguments = ALLOWED
     clients = {"direct": Client(direct_url, None)}
     clients |= {target.name: Client(target.url, target.token) for target in targets}
@@ -319,6 +341,8 @@ def added_latency(
                 client.timed(tool, arguments, i)
         added: dict[str, list[float]] = {target.name: [] for target in targets}
         direct: list[float] = []
+        used = dict.fromkeys(added, 0.0)
+        pids = {target.name: target.pid for target in targets}
         names = list(clients)
         for round_number in range(ROUNDS):
             shift = round_number % len(names)
@@ -328,12 +352,15 @@ def added_latency(
                 # connections idle for 5 s, as this one was while the others took their turn.
                 clients[name].close()
                 clients[name].timed(tool, arguments, 0)
+                before = cpu_seconds(pids[name]) if name in pids else 0.0
                 samples[name] = [clients[name].timed(tool, arguments, i) for i in range(CALLS)]
+                if name in pids:
+                    used[name] += cpu_seconds(pids[name]) - before
             direct.extend(samples["direct"])
             for name in added:
                 pairs = zip(samples["direct"], samples[name], strict=True)
                 added[name].extend(through - alone for alone, through in pairs)
-        return direct, added
+        return direct, added, {name: ms * 1000 / (ROUNDS * CALLS) for name, ms in used.items()}
     finally:
         for client in clients.values():
             client.close()
@@ -345,8 +372,9 @@ def added_latency(
 @contextlib.contextmanager
 def mcpwall_gateway(
     scratch: Path, direct_url: str, cpu: int | None
-) -> Iterator[tuple[str, dict[str, str]]]:
-    """``mcpwall serve`` with one grant per seed variant: its MCP URL and the variants' tokens."""
+) -> Iterator[tuple[str, dict[str, str], int]]:
+    """``mcpwall serve`` with one grant per seed variant: its MCP URL, the variants' tokens, its
+    process id."""
     home = scratch / "home"
     home.mkdir()
     seed = json.loads(SEED_POLICY.read_text())
@@ -365,14 +393,14 @@ def mcpwall_gateway(
     log = scratch / "mcpwall.log"
     with running(serve, home_env(home), log, cpu) as process:
         wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
-        yield f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}", tokens
+        yield f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}", tokens, process.pid
 
 
 @contextlib.contextmanager
 def peer_gateway(
     executable: Path, scratch: Path, direct_url: str, tokens: Mapping[str, str], cpu: int | None
-) -> Iterator[str]:
-    """The peer over HTTP in front of the fixture: its MCP URL."""
+) -> Iterator[tuple[str, int]]:
+    """The peer over HTTP in front of the fixture: its MCP URL and process id."""
     seed = json.loads(SEED_POLICY.read_text())
     config = scratch / "peer.yaml"
     config.write_text(json.dumps(peer_config(seed, direct_url, tokens, scratch / "audit.jsonl")))
@@ -382,7 +410,7 @@ def peer_gateway(
     log = scratch / "peer.log"
     with running(command, dict(os.environ), log, cpu) as process:
         wait_listening(port, process, log)
-        yield f"http://{LOOPBACK}:{port}/mcp"
+        yield f"http://{LOOPBACK}:{port}/mcp", process.pid
 
 
 def main() -> None:
@@ -401,41 +429,48 @@ def main() -> None:
             running(fixture, dict(os.environ), scratch / "fixture.log", load_cpu)
         )
         direct_url = ready_url(upstream, scratch / "fixture.log")
-        ours, tokens = stack.enter_context(mcpwall_gateway(scratch, direct_url, server_cpu))
-        theirs = stack.enter_context(peer_gateway(peer, scratch, direct_url, tokens, server_cpu))
+        ours, tokens, our_pid = stack.enter_context(
+            mcpwall_gateway(scratch, direct_url, server_cpu)
+        )
+        theirs, peer_pid = stack.enter_context(
+            peer_gateway(peer, scratch, direct_url, tokens, server_cpu)
+        )
         echo_port = free_port()
         echo_command = [sys.executable, __file__, "echo", str(echo_port)]
         echo = stack.enter_context(
             running(echo_command, dict(os.environ), scratch / "echo.log", server_cpu)
         )
         echo_url = ready_url(echo, scratch / "echo.log")
-        deny = [Target("peer", theirs, tokens["limited"]),
-                Target("mcpwall", ours, tokens["limited"]),
-                Target("echo", echo_url, None)]  # fmt: skip
+        deny = [Target("peer", theirs, tokens["limited"], peer_pid),
+                Target("mcpwall", ours, tokens["limited"], our_pid),
+                Target("echo", echo_url, None, echo.pid)]  # fmt: skip
         for target in deny:
             check_refusal(target.name, target)
         placed = "unpinned" if server_cpu is None else f"CPU {server_cpu}"
         print(f"  servers under test on {placed}; fixture and wrk on "
               f"{'the scheduler' if load_cpu is None else f'CPU {load_cpu}'}")  # fmt: skip
         throughput: dict[str, list[float]] = {}
+        per_cpu: dict[str, float] = {}
         if wrk is not None:
-            throughput = deny_throughput(
+            throughput, per_cpu = deny_throughput(
                 wrk, deny, lua_script(tokens["limited"], scratch), load_cpu
             )
-        results = report_deny(throughput)
-        variants = [Target("peer", theirs, tokens["unlimited"]),
-                    Target("peer, limit", theirs, tokens["limited"]),
-                    Target("mcpwall", ours, tokens["unlimited"]),
-                    Target("mcpwall, limit", ours, tokens["limited"])]  # fmt: skip
-        direct, added = added_latency(direct_url, variants)
-    results |= report_added(direct, added)
+        results = report_deny(throughput, per_cpu)
+        variants = [Target("peer", theirs, tokens["unlimited"], peer_pid),
+                    Target("peer, limit", theirs, tokens["limited"], peer_pid),
+                    Target("mcpwall", ours, tokens["unlimited"], our_pid),
+                    Target("mcpwall, limit", ours, tokens["limited"], our_pid)]  # fmt: skip
+        direct, added, cpu_ms = added_latency(direct_url, variants)
+    results |= report_added(direct, added, cpu_ms)
     print()
     print(f"  load at the start: {started}")
     print(f"  load at the end:   {load()}")
     print(json.dumps({"side_by_side": results}))
 
 
-def report_deny(throughput: Mapping[str, list[float]]) -> dict[str, object]:
+def report_deny(
+    throughput: Mapping[str, list[float]], per_cpu: Mapping[str, float]
+) -> dict[str, object]:
     """Print the deny path's table; its figures for the JSON summary."""
     results: dict[str, object] = {}
     print()
@@ -447,8 +482,9 @@ def report_deny(throughput: Mapping[str, list[float]]) -> dict[str, object]:
               f"2026-07-28 `tools/call` refused by the seed policy (medians; a ratio is the "
               f"median of the rounds' ratios, each round's runs back to back)")  # fmt: skip
         print()
-        print("| server | refused calls/s | runs | mcpwall's ratio to it (rounds) | goal |")
-        print("|---|---|---|---|---|")
+        print("| server | refused calls/s | runs | mcpwall's ratio to it (rounds) | goal "
+              "| refused per CPU-second of the server | mcpwall's ratio |")  # fmt: skip
+        print("|---|---|---|---|---|---|---|")
         goals = {"peer": DENY_VS_PEER_GOAL, "echo": DENY_VS_ECHO_GOAL}
         for name, runs in throughput.items():
             rounds = [
@@ -459,8 +495,11 @@ def report_deny(throughput: Mapping[str, list[float]]) -> dict[str, object]:
             verdict = "" if goal is None else f"≥ {goal:g}× — {met(ratio >= goal)}"
             spread = f"{ratio:.2f}× ({min(rounds):.2f}–{max(rounds):.2f})"
             shown = "" if name == "mcpwall" else spread
+            efficiency = per_cpu["mcpwall"] / per_cpu[name]
+            cpu_ratio = "" if name == "mcpwall" else f"{efficiency:.2f}×"
             print(f"| {name} | {rate[name]:,.0f} | {', '.join(f'{r:,.0f}' for r in runs)} "
-                  f"| {shown} | {verdict} |")  # fmt: skip
+                  f"| {shown} | {verdict} | {per_cpu[name]:,.0f} | {cpu_ratio} |")  # fmt: skip
+            results[f"deny_{name}_per_cpu_s"] = round(per_cpu[name])
             if name != "mcpwall":
                 results[f"deny_ratio_mcpwall_to_{name}"] = round(ratio, 2)
             results[f"deny_{name}_per_s"] = round(rate[name])
@@ -468,24 +507,32 @@ def report_deny(throughput: Mapping[str, list[float]]) -> dict[str, object]:
     return results
 
 
-def report_added(direct: list[float], added: Mapping[str, list[float]]) -> dict[str, object]:
+def report_added(
+    direct: list[float], added: Mapping[str, list[float]], cpu_ms: Mapping[str, float]
+) -> dict[str, object]:
     """Print the allowed call's table; its figures for the JSON summary."""
     results: dict[str, object] = {"direct_ms": round(statistics.median(direct), 3)}
     median = {name: statistics.median(values) for name, values in added.items()}
     print(f"Allowed call (`delete_pod` in `staging`): median added over the direct call, one "
           f"keep-alive client, {ROUNDS} rotating rounds of {CALLS} calls")  # fmt: skip
     print()
-    print("| through | added per call | the peer's added ÷ mcpwall's | goal |")
-    print("|---|---|---|---|")
-    print(f"| (the direct call itself) | {statistics.median(direct):.3f} ms | | |")
+    print("| through | added per call | the peer's added ÷ mcpwall's | goal "
+          "| gateway CPU per call | the peer's ÷ mcpwall's |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    print(f"| (the direct call itself) | {statistics.median(direct):.3f} ms | | | | |")
     for name, value in median.items():
-        ratio_cell = goal_cell = ""
+        ratio_cell = goal_cell = cpu_cell = ""
         if name.startswith("mcpwall"):
-            ratio = median["peer" + name.removeprefix("mcpwall")] / value
+            peer = "peer" + name.removeprefix("mcpwall")
+            ratio = median[peer] / value
             ratio_cell = f"{ratio:.1f}×"
             goal_cell = f"≥ {ADDED_VS_PEER_GOAL:g}× — {met(ratio >= ADDED_VS_PEER_GOAL)}"
-        print(f"| {name} | {value:.3f} ms | {ratio_cell} | {goal_cell} |")
-        results[f"added_ms_{name.replace(', ', '_')}"] = round(value, 3)
+            cpu_cell = f"{cpu_ms[peer] / cpu_ms[name]:.1f}×"
+        print(f"| {name} | {value:.3f} ms | {ratio_cell} | {goal_cell} "
+              f"| {cpu_ms[name]:.3f} ms | {cpu_cell} |")  # fmt: skip
+        key = name.replace(", ", "_")
+        results[f"added_ms_{key}"] = round(value, 3)
+        results[f"cpu_ms_{key}"] = round(cpu_ms[name], 3)
     return results
 
 
