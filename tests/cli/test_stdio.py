@@ -27,6 +27,9 @@ HEAVY = (
     "opentelemetry.sdk",
     "mcpwall.admin",
     "mcpwall.dashboard",
+    "prometheus_client",  # no metrics: nothing could read them without an HTTP endpoint
+    "ruamel",  # the YAML reader of policies: the store's are JSON here
+    "rich",  # the console of the other commands: stdio prints nothing of its own but errors
 )
 # `mcpwall stdio`'s start up to serving, in a fresh interpreter: the command found through the
 # command line's lazy group, the store opened, the data plane built; then what got imported.
@@ -40,7 +43,9 @@ from mcpwall.wiring import build_data_plane
 import mcpwall.gateway.stdio  # what the command loads once its upstream is spawned
 cli.get_command(click.Context(cli), "stdio")
 store = open_store(None, Path(sys.argv[1]))
-plane = build_data_plane(store, Path(sys.argv[1]), log_console=sys.stderr.buffer)
+plane = build_data_plane(
+    store, Path(sys.argv[1]), log_console=sys.stderr.buffer, metrics=False
+)
 loaded = sorted(sys.modules)
 asyncio.run(plane.aclose())
 store.close()

@@ -85,10 +85,11 @@ def _gateway(
     from mcpwall.wiring import build_data_plane
 
     plane = control()
-    # stdout carries MCP: MCPWALL_LOG_STDOUT writes the proxy log to stderr instead.
+    # stdout carries MCP: MCPWALL_LOG_STDOUT writes the proxy log to stderr instead. No
+    # metrics: nothing could read them, with no HTTP endpoint.
     data_plane = build_data_plane(
         plane.store, home(), clock=plane.clock, connector=Connector(early=early),
-        log_console=sys.stderr.buffer,
+        log_console=sys.stderr.buffer, metrics=False,
     )  # fmt: skip
     principal = data_plane.grants.authenticate_sync(token)
     if principal is None:
