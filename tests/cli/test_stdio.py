@@ -54,14 +54,14 @@ print(json.dumps(loaded))
 # What `mcpwall stdio` loads before it spawns its upstream: the command found as above, the
 # upstream read from the embedded store and spawned; then what got imported, and the pid.
 EARLY = """
-import asyncio, json, sys
+import asyncio, json, os, sys
 import click
 from mcpwall.cli import cli
 cli.get_command(click.Context(cli), "stdio")
 from mcpwall.cli.stdio import spawn_early
 
 async def main():
-    early = await spawn_early("k8s")
+    early = await spawn_early("k8s", os.environ["MCPWALL_TOKEN"])
     loaded = sorted(sys.modules)
     pid = None if early is None else early.pid
     if early is not None:
@@ -148,16 +148,25 @@ def test_the_upstream_is_spawned_before_the_store_engine_or_the_gateway_load(
     home = tmp_path / "home"
     config = tmp_path / "mcpwall.json"
     script = "import sys; sys.stdin.read()"  # exits when its stdin closes
-    upstreams = {"k8s": {"command": [sys.executable, "-c", script]}}
-    config.write_text(json.dumps({"upstreams": upstreams}))
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": {"k8s": {"command": [sys.executable, "-c", script]}},
+                "policies": {"open": {"version": "1", "default": "allow"}},
+                "grants": [{"label": "desktop", "bind": {"k8s": "open"}}],
+            }
+        )
+    )
     applied = subprocess.run(
         [*MCPWALL, "apply", "-f", str(config), "--pin-later"],
         env=embedded_env(home), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert applied.returncode == 0, applied.stderr
+    token = applied.stdout.split("token desktop: ", 1)[1].split()[0]
     done = subprocess.run(
         [sys.executable, "-c", EARLY],
-        env=embedded_env(home), capture_output=True, text=True, timeout=60, check=False,
+        env=embedded_env(home) | {"MCPWALL_TOKEN": token},
+        capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     start = json.loads(done.stdout)

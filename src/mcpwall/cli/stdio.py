@@ -51,7 +51,7 @@ def stdio(upstream: str) -> None:
 async def _run(upstream: str, token: str) -> None:
     """Spawn the upstream first, then load and build the rest while it starts (issue 16 §3):
     nothing reaches it before the grant is checked and the agent's first request arrives."""
-    early = await spawn_early(upstream)
+    early = await spawn_early(upstream, token)
     try:
         gateway, close = _gateway(upstream, token, early)
         await _serve(gateway, close)
@@ -60,12 +60,13 @@ async def _run(upstream: str, token: str) -> None:
             await early.aclose()  # if no session took it: a refused grant, say
 
 
-async def spawn_early(upstream: str) -> EarlyStart | None:
+async def spawn_early(upstream: str, token: str) -> EarlyStart | None:
     """The upstream's process, spawned now if the embedded store says at once which command
-    it is; None otherwise (a database elsewhere, an HTTP upstream, a first start…)."""
+    it is, for a grant of ``token``'s that binds it; None otherwise (a database elsewhere, an
+    HTTP upstream, a first start, a token that opens nothing…)."""
     if secret_setting(os.environ, DATABASE_URL_VARIABLE) is not None:
         return None  # a database server: its driver would cost what spawning early saves
-    registered = peek_upstream(upstream, home(), os.environ)
+    registered = peek_upstream(upstream, token, home(), os.environ)
     if registered is None:
         return None
     return await EarlyStart.spawn(
