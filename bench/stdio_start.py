@@ -14,7 +14,10 @@ time from spawning the process to the ``tools/list`` answer. In one run, alterna
 
 It reports each side's median, what mcpwall adds (its median minus the upstream's), and the
 ratio of the medians. Each spawn is fresh; the first of each kind is a discarded warm-up (the
-disk cache). Nothing here asserts a time: the goal is printed beside the figure.
+disk cache). Every side's bytecode is written first (``compileall``), as every start but the
+first finds it: with ``PYTHONDONTWRITEBYTECODE`` set, a side whose modules changed since their
+bytecode (or a revision checked out afresh) would otherwise compile them at every start.
+Nothing here asserts a time: the goal is printed beside the figure.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from compare import source
+from compare import REPO, source
 from gateway import FIXTURE, SEED_POLICY, UPSTREAM, machine
 from processes import home_env, mcpwall
 
@@ -165,6 +168,14 @@ def report(times: dict[str, list[float]], against: str | None) -> None:
         print(f"this tree is {bought:+.3f} s faster to the first answer than {against}")
 
 
+def compiled(*folders: Path) -> None:
+    """Write the bytecode of every module under ``folders`` now (``compileall`` writes it
+    whatever ``PYTHONDONTWRITEBYTECODE`` says)."""
+    for folder in folders:
+        command = [sys.executable, "-m", "compileall", "-q", str(folder)]
+        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+
+
 @contextlib.contextmanager
 def scratch() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="mcpwall-stdio-start-") as folder:
@@ -182,6 +193,7 @@ def main() -> None:
         against = None
         if options.against:
             against = stack.enter_context(source(options.against, folder))
+        compiled(*(path for path in (REPO / "src", FIXTURE.parent, against) if path is not None))
         times = measure(folder / "home", token, options.runs, against)
     report(times, options.against)
     print(f"after the run: {machine().rsplit('; ', 1)[-1]}")

@@ -10,15 +10,33 @@ which ``tests/test_layers.py`` enforces:
 5. ``mcpwall.cli`` …     the surfaces: command line, admin API, dashboard
 """
 
-from mcpwall.core.policy import (
-    CompiledPolicy,
-    Decision,
-    PolicyError,
-    compile_policy,
-    evaluate,
-    load_policy,
-)
+from typing import TYPE_CHECKING
 
+if TYPE_CHECKING:
+    from mcpwall.core.policy import (
+        CompiledPolicy,
+        Decision,
+        PolicyError,
+        compile_policy,
+        evaluate,
+        load_policy,
+    )
+
+
+def __getattr__(name: str) -> object:
+    """The policy engine's names, on first use: ``import mcpwall.anything`` runs this module
+    first, and ``mcpwall stdio`` must not wait for the policy compiler before it spawns its
+    upstream (issue 16 §3)."""
+    if name in _POLICY:
+        import mcpwall.core.policy
+
+        return getattr(mcpwall.core.policy, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+_POLICY = frozenset(
+    {"CompiledPolicy", "Decision", "PolicyError", "compile_policy", "evaluate", "load_policy"}
+)
 __version__ = "0.1.0"
 
 __all__ = [

@@ -316,7 +316,10 @@ def build_data_plane(
     sink: LogSink | None = None,
     counters: CounterStore | None = None,
     log_console: BinaryIO | None = None,
+    metrics: bool = True,
 ) -> DataPlane:
+    """The data plane over ``store``. ``log_console`` is where ``MCPWALL_LOG_STDOUT`` writes;
+    ``metrics`` False keeps no Prometheus metrics (``mcpwall stdio`` serves none)."""
     clock = clock or SystemClock()
     fail_open = limits_fail_open(os.environ)
     counters = counters or open_counters(store, os.environ)
@@ -337,10 +340,12 @@ def build_data_plane(
     proxy_log = None
     if sink is None:
         proxy_log = open_proxy_log(
-            store, os.environ, clock=clock, known_tool=pool.has_listed, console=log_console
-        )
+            store, os.environ, clock=clock, known_tool=pool.has_listed, console=log_console,
+            metrics=metrics,
+        )  # fmt: skip
         sink = proxy_log.sink
-        proxy_log.metrics.watch_store(grants.lost_for)
+        if proxy_log.metrics is not None:
+            proxy_log.metrics.watch_store(grants.lost_for)
     seal = CursorSeal(cursor_key(home))
     pipeline = Pipeline(pool, counters, sink, clock, seal, limits_fail_open=fail_open, pins=pins)
     probe = ReadinessProbe(store, grants, counters, limits_fail_open=fail_open)

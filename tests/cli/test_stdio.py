@@ -27,6 +27,9 @@ HEAVY = (
     "opentelemetry.sdk",
     "mcpwall.admin",
     "mcpwall.dashboard",
+    "prometheus_client",  # no metrics: nothing could read them without an HTTP endpoint
+    "ruamel",  # the YAML reader of policies: the store's are JSON here
+    "rich",  # the console of the other commands: stdio prints nothing of its own but errors
 )
 # `mcpwall stdio`'s start up to serving, in a fresh interpreter: the command found through the
 # command line's lazy group, the store opened, the data plane built; then what got imported.
@@ -37,14 +40,45 @@ import click
 from mcpwall.cli import cli
 from mcpwall.adapters.store import open_store
 from mcpwall.wiring import build_data_plane
+import mcpwall.gateway.stdio  # what the command loads once its upstream is spawned
 cli.get_command(click.Context(cli), "stdio")
 store = open_store(None, Path(sys.argv[1]))
-plane = build_data_plane(store, Path(sys.argv[1]), log_console=sys.stderr.buffer)
+plane = build_data_plane(
+    store, Path(sys.argv[1]), log_console=sys.stderr.buffer, metrics=False
+)
 loaded = sorted(sys.modules)
 asyncio.run(plane.aclose())
 store.close()
 print(json.dumps(loaded))
 """
+# What `mcpwall stdio` loads before it spawns its upstream: the command found as above, the
+# upstream read from the embedded store and spawned; then what got imported, and the pid.
+EARLY = """
+import asyncio, json, os, sys
+import click
+from mcpwall.cli import cli
+cli.get_command(click.Context(cli), "stdio")
+from mcpwall.cli.stdio import spawn_early
+
+async def main():
+    early = await spawn_early("k8s", os.environ["MCPWALL_TOKEN"])
+    loaded = sorted(sys.modules)
+    pid = None if early is None else early.pid
+    if early is not None:
+        await early.aclose()
+    print(json.dumps({"loaded": loaded, "pid": pid}))
+
+asyncio.run(main())
+"""
+# What the start up to the spawn leaves to later, besides HEAVY: the store's engine, the
+# policy engine, the control plane, the data plane and the gateway.
+LATER = (
+    "sqlalchemy",
+    "mcpwall.core.policy",
+    "mcpwall.control",
+    "mcpwall.wiring",
+    "mcpwall.gateway",
+)
 NOT_A_GRANT = "error: MCPWALL_TOKEN is not an active grant token (unknown, revoked or expired)"
 
 
@@ -106,3 +140,37 @@ def test_the_token_from_the_file_its_file_variable_names(tmp_path: Path) -> None
         f"error: MCPWALL_TOKEN_FILE ({tmp_path / 'absent'}): cannot read the file: "
         "No such file or directory; expected a readable UTF-8 file holding the value"
     ]
+
+
+def test_the_upstream_is_spawned_before_the_store_engine_or_the_gateway_load(
+    tmp_path: Path,
+) -> None:
+    home = tmp_path / "home"
+    config = tmp_path / "mcpwall.json"
+    script = "import sys; sys.stdin.read()"  # exits when its stdin closes
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": {"k8s": {"command": [sys.executable, "-c", script]}},
+                "policies": {"open": {"version": "1", "default": "allow"}},
+                "grants": [{"label": "desktop", "bind": {"k8s": "open"}}],
+            }
+        )
+    )
+    applied = subprocess.run(
+        [*MCPWALL, "apply", "-f", str(config), "--pin-later"],
+        env=embedded_env(home), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    token = applied.stdout.split("token desktop: ", 1)[1].split()[0]
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY],
+        env=embedded_env(home) | {"MCPWALL_TOKEN": token},
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    start = json.loads(done.stdout)
+    assert start["pid"] is not None  # spawned
+    later = HEAVY + LATER
+    loaded = [name for name in start["loaded"] if name in later or name.startswith(later)]
+    assert loaded == []

@@ -12,14 +12,16 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
 import click
 
 from mcpwall.adapters.settings import secret_setting
 from mcpwall.cli.output import fail
-from mcpwall.control import ControlPlane
 from mcpwall.core.errors import MCPWallError, PolicyError, StoreUnavailable
+
+if TYPE_CHECKING:
+    from mcpwall.control import ControlPlane
 
 DEFAULT_HOME = ".mcpwall"
 DATABASE_URL_VARIABLE = "MCPWALL_DATABASE_URL"
@@ -49,11 +51,15 @@ def actor() -> str:
 
 def control() -> ControlPlane:
     """The control plane over the configured store, opened once per command."""
+    # The control plane and the database driver load on first use: ``mcpwall stdio`` spawns
+    # its upstream before it opens the store (issue 16 §3).
+    from mcpwall.control import ControlPlane
+
     context = click.get_current_context()
     root = context.find_root()
     plane = root.meta.get("mcpwall.control")
     if plane is None:
-        from mcpwall.adapters.store import open_store  # the database driver loads on first use
+        from mcpwall.adapters.store import open_store
 
         with reported_errors():
             database = secret_setting(os.environ, DATABASE_URL_VARIABLE)  # or its _FILE

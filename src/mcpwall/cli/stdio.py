@@ -12,16 +12,20 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 import click
 
 from mcpwall.adapters.settings import secret_setting
-from mcpwall.cli.context import control, home, reports_errors
+from mcpwall.adapters.store.embedded import peek_upstream
+from mcpwall.adapters.upstream.early import EarlyStart
+from mcpwall.adapters.upstream.process import MAX_MESSAGE_BYTES, STOP_GRACE_SECONDS
+from mcpwall.cli.context import DATABASE_URL_VARIABLE, home, reports_errors
 from mcpwall.cli.output import fail
 from mcpwall.core.names import NAME_PATTERN
-from mcpwall.core.strictjson import MAX_BODY_BYTES
-from mcpwall.gateway.stdio import StdioGateway
-from mcpwall.wiring import build_data_plane
+
+if TYPE_CHECKING:
+    from mcpwall.gateway.stdio import StdioGateway
 
 TOKEN_VARIABLE = "MCPWALL_TOKEN"  # noqa: S105 (the name of a variable, not a token)
 
@@ -41,11 +45,53 @@ def stdio(upstream: str) -> None:
     if NAME_PATTERN.fullmatch(upstream) is None:
         fail(f'--upstream "{upstream}" is not an upstream name')
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="mcpwall: %(message)s")
-    plane = control()
-    # stdout carries MCP: MCPWALL_LOG_STDOUT writes the proxy log to stderr instead.
-    data_plane = build_data_plane(
-        plane.store, home(), clock=plane.clock, log_console=sys.stderr.buffer
+    asyncio.run(_run(upstream, token))
+
+
+async def _run(upstream: str, token: str) -> None:
+    """Spawn the upstream first, then load and build the rest while it starts (issue 16 §3):
+    nothing reaches it before the grant is checked and the agent's first request arrives."""
+    early = await spawn_early(upstream, token)
+    try:
+        gateway, close = _gateway(upstream, token, early)
+        await _serve(gateway, close)
+    finally:
+        if early is not None:
+            await early.aclose()  # if no session took it: a refused grant, say
+
+
+async def spawn_early(upstream: str, token: str) -> EarlyStart | None:
+    """The upstream's process, spawned now if the embedded store says at once which command
+    it is, for a grant of ``token``'s that binds it; None otherwise (a database elsewhere, an
+    HTTP upstream, a first start, a token that opens nothing…)."""
+    if secret_setting(os.environ, DATABASE_URL_VARIABLE) is not None:
+        return None  # a database server: its driver would cost what spawning early saves
+    registered = peek_upstream(upstream, token, home(), os.environ)
+    if registered is None:
+        return None
+    return await EarlyStart.spawn(
+        registered, max_line_bytes=MAX_MESSAGE_BYTES, grace=STOP_GRACE_SECONDS
     )
+
+
+def _gateway(
+    upstream: str, token: str, early: EarlyStart | None
+) -> tuple[StdioGateway, Callable[[], Awaitable[None]]]:
+    """The gateway for ``upstream``, the agent's grant checked; and what closes it. Exits
+    saying why when the grant can't serve it."""
+    # The store, the data plane and the gateway load here, while the upstream starts.
+    from mcpwall.adapters.upstream import Connector
+    from mcpwall.cli.context import control
+    from mcpwall.gateway.stdio import StdioGateway
+    from mcpwall.wiring import build_data_plane
+
+    plane = control()
+    # stdout carries MCP: MCPWALL_LOG_STDOUT writes the proxy log to stderr instead. No
+    # metrics: nothing could read them, with no HTTP endpoint.
+    data_plane = build_data_plane(
+        plane.store, home(), clock=plane.clock, connector=Connector(early=early),
+        log_console=sys.stderr.buffer, metrics=False,
+    )  # fmt: skip
     principal = data_plane.grants.authenticate_sync(token)
     if principal is None:
         fail(f"{TOKEN_VARIABLE} is not an active grant token (unknown, revoked or expired)")
@@ -55,10 +101,12 @@ def stdio(upstream: str) -> None:
         data_plane.grants, data_plane.pipeline, data_plane.pool, upstream, token,
         listens=data_plane.gateway.listens,  # MCPWALL_LISTENS_PER_GRANT holds here too
     )  # fmt: skip
-    asyncio.run(_serve(gateway, data_plane.aclose))
+    return gateway, data_plane.aclose
 
 
 async def _serve(gateway: StdioGateway, close: Callable[[], Awaitable[None]]) -> None:
+    from mcpwall.core.strictjson import MAX_BODY_BYTES
+
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_BODY_BYTES + 1)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)

@@ -4,7 +4,8 @@ Every record goes, in batches off the request path (:class:`BatchingSink`), to, 
 
 - ``MCPWALL_LOG_FILE``, as JSON lines for a SIEM, if set;
 - stdout, as JSON lines, with ``MCPWALL_LOG_STDOUT=1``;
-- the Prometheus metrics (:class:`ProxyMetrics`);
+- the Prometheus metrics (:class:`ProxyMetrics`), unless the process serves none (``mcpwall
+  stdio`` has no HTTP endpoint to read them from, so it leaves the client library unloaded);
 - the store's database (table ``proxy_log``; in memory for an in-memory store), pruned of
   rows older than ``MCPWALL_LOG_RETENTION`` (default 30d; ``off`` keeps every row);
 - OpenTelemetry spans, if an OTLP endpoint is configured.
@@ -21,11 +22,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
-from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
 from mcpwall.adapters.proxylog.tracing import tracer_from_environment
 from mcpwall.adapters.store import SQLStore
 from mcpwall.adapters.store.proxy_log import SQLProxyLog
@@ -34,6 +34,19 @@ from mcpwall.core.errors import InvalidValue
 from mcpwall.ports.clock import Clock
 from mcpwall.ports.logsink import LogReader, LogWriter, MemorySink
 from mcpwall.ports.store import Store
+
+if TYPE_CHECKING:
+    from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
+
+
+def __getattr__(name: str) -> object:
+    """``ProxyMetrics`` on first use: the Prometheus client loads only where metrics are kept."""
+    if name == "ProxyMetrics":
+        from mcpwall.adapters.proxylog.metrics import ProxyMetrics
+
+        return ProxyMetrics
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_log_reader"]
 
@@ -48,11 +61,12 @@ MEMORY_RECORDS_KEPT = 10_000
 
 @dataclass
 class ProxyLog:
-    """Where the pipeline writes (``sink``), where readers ask (``reader``), and the metrics."""
+    """Where the pipeline writes (``sink``), where readers ask (``reader``), and the metrics
+    (None where none are kept)."""
 
     sink: BatchingSink
     reader: LogReader
-    metrics: ProxyMetrics
+    metrics: ProxyMetrics | None
 
 
 def open_proxy_log(
@@ -62,9 +76,11 @@ def open_proxy_log(
     clock: Clock,
     known_tool: KnownTool,
     console: BinaryIO | None = None,
+    metrics: bool = True,
 ) -> ProxyLog:
     """The proxy log as the environment configures it. ``console`` is where
-    ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr)."""
+    ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr); ``metrics``
+    False keeps no Prometheus metrics (for a process that serves none)."""
     table = proxy_log_reader(store, clock, retention(environ))
     # Local destinations first: a batch goes to each writer in turn and waits for the one
     # that fails, so while the database is lost the SIEM file and the metrics stay current.
@@ -74,15 +90,21 @@ def open_proxy_log(
         writers.append(JsonLinesFile(Path(path)))
     if _switch(environ, STDOUT_VARIABLE):
         writers.append(JsonLinesStream(console or sys.stdout.buffer))
-    metrics = ProxyMetrics(known_tool)
-    writers += [metrics, table]
+    kept = None
+    if metrics:
+        from mcpwall.adapters.proxylog.metrics import ProxyMetrics
+
+        kept = ProxyMetrics(known_tool)
+        writers.append(kept)
+    writers.append(table)
     spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
     capacity = buffer(environ)
     sink = BatchingSink(writers, capacity=capacity, batch_size=min(BATCH_SIZE, capacity))
-    metrics.watch_queue(lambda: sink.waiting)
-    return ProxyLog(sink, table, metrics)
+    if kept is not None:
+        kept.watch_queue(lambda: sink.waiting)
+    return ProxyLog(sink, table, kept)
 
 
 def proxy_log_reader(

@@ -24,9 +24,8 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
 
+from mcpwall.adapters.store.embedded import DATABASE_FILE
 from mcpwall.core.errors import Conflict, InvalidValue, StoreUnavailable
-
-DATABASE_FILE = "mcpwall.db"
 
 # How long to wait for a lock (SQLite) or a connection (PostgreSQL) before giving up.
 WAIT_SECONDS = 10

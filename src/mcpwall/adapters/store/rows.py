@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
-from typing import Any
-
-from sqlalchemy import Row
+from typing import TYPE_CHECKING, Any
 
 from mcpwall.adapters.secrets import SecretBox
 from mcpwall.core.audit import JSON, AuditEvent
@@ -19,6 +17,9 @@ from mcpwall.core.registry import (
     Upstream,
     UpstreamKind,
 )
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
 
 
 def _context(upstream: str, field: str, key: str) -> str:

@@ -15,15 +15,42 @@ session sends them), ``messages`` (reading what arrives), ``environment`` (what 
 inherits).
 """
 
-from mcpwall.adapters.upstream.channel import ChannelSession, Mode
-from mcpwall.adapters.upstream.connector import Connector
-from mcpwall.adapters.upstream.environment import child_environment
-from mcpwall.adapters.upstream.http_sse import connect_sse
-from mcpwall.adapters.upstream.stdio import connect_stdio
-from mcpwall.adapters.upstream.streamable_http import (
-    StreamableHttpSession,
-    connect_streamable_http,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcpwall.adapters.upstream.channel import ChannelSession, Mode
+    from mcpwall.adapters.upstream.connector import Connector
+    from mcpwall.adapters.upstream.environment import child_environment
+    from mcpwall.adapters.upstream.http_sse import connect_sse
+    from mcpwall.adapters.upstream.stdio import connect_stdio
+    from mcpwall.adapters.upstream.streamable_http import (
+        StreamableHttpSession,
+        connect_streamable_http,
+    )
+
+# Name → its module. Loaded on first use: ``mcpwall stdio`` spawns its upstream through
+# ``process`` (and ``early``) before it needs any transport (issue 16 §3).
+_LAZY = {
+    "ChannelSession": "channel",
+    "Mode": "channel",
+    "Connector": "connector",
+    "child_environment": "environment",
+    "connect_sse": "http_sse",
+    "connect_stdio": "stdio",
+    "StreamableHttpSession": "streamable_http",
+    "connect_streamable_http": "streamable_http",
+}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "ChannelSession",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from mcpwall.adapters.upstream.channel import Mode
+from mcpwall.adapters.upstream.early import EarlyStart
 from mcpwall.adapters.upstream.http_sse import connect_sse
+from mcpwall.adapters.upstream.process import MAX_MESSAGE_BYTES, STOP_GRACE_SECONDS
 from mcpwall.adapters.upstream.stdio import connect_stdio
 from mcpwall.adapters.upstream.streamable_http import (
     attach_streamable_http,
@@ -14,8 +14,6 @@ from mcpwall.adapters.upstream.streamable_http import (
 from mcpwall.core.errors import UpstreamUnavailable
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.ports.upstream import ClientOffer, Receiver, Resumption, UpstreamSession
-
-MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 
 
 class Connector:
@@ -27,6 +25,8 @@ class Connector:
     always legacy. ``timeout`` bounds opening a session, ``probe_timeout`` the probe, ``grace``
     each step of stopping a process; ``max_message_bytes`` one message from an upstream.
     Each request's own timeout is the caller's, per call (``UpstreamSession.request``).
+    ``early`` is a stdio upstream's process spawned ahead of its first session (``mcpwall
+    stdio``): the first stdio session opened for that upstream takes it instead of spawning.
     """
 
     def __init__(
@@ -35,14 +35,16 @@ class Connector:
         mode: Mode = "auto",
         timeout: float = 30.0,
         probe_timeout: float = 10.0,
-        grace: float = 2.0,
+        grace: float = STOP_GRACE_SECONDS,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
+        early: EarlyStart | None = None,
     ) -> None:
         self.mode: Mode = mode
         self.timeout = timeout
         self.probe_timeout = probe_timeout
         self.grace = grace
         self.max_message_bytes = max_message_bytes
+        self.early = early
 
     async def connect(
         self, upstream: Upstream, offer: ClientOffer, on_unsolicited: Receiver
@@ -53,6 +55,9 @@ class Connector:
         """
         mode: Mode = "legacy" if offer.era == "legacy" else self.mode
         if upstream.kind is UpstreamKind.STDIO:
+            started = None
+            if self.early is not None:
+                started = await self.early.take(upstream, max_line_bytes=self.max_message_bytes)
             return await connect_stdio(
                 upstream,
                 offer,
@@ -62,6 +67,7 @@ class Connector:
                 probe_timeout=self.probe_timeout,
                 grace=self.grace,
                 max_message_bytes=self.max_message_bytes,
+                process=started,
             )
         if upstream.kind is UpstreamKind.HTTP:
             return await connect_streamable_http(

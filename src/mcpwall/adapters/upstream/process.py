@@ -22,6 +22,11 @@ from mcpwall.core.registry import Upstream
 
 # How much of one stderr line is logged; the rest of a longer line is dropped.
 STDERR_LINE_LIMIT: Final = 8192
+# The defaults of ``Connector``: the longest message (a line) read from an upstream, and how
+# long each step of stopping a process may take. Here, where ``mcpwall stdio`` reads them
+# before it loads the connector (``early.py``).
+MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
+STOP_GRACE_SECONDS: Final = 2.0
 
 
 async def spawn(upstream: Upstream, *, max_line_bytes: int) -> Process:

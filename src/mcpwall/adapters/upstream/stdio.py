@@ -96,16 +96,19 @@ async def connect_stdio(
     mode: Mode = "auto",
     timeout: float = 30.0,
     probe_timeout: float = 10.0,
-    grace: float = 2.0,
-    max_message_bytes: int = 64 * 1024 * 1024,
+    grace: float = processes.STOP_GRACE_SECONDS,
+    max_message_bytes: int = processes.MAX_MESSAGE_BYTES,
+    process: Process | None = None,
 ) -> ChannelSession:
-    """Spawn ``upstream`` and negotiate a session with it.
+    """Spawn ``upstream`` (or take ``process``, spawned for it already: ``early.py``) and
+    negotiate a session with it.
 
     :class:`~mcpwall.core.errors.UpstreamUnavailable` when it can't be started or does not
     negotiate within ``timeout`` seconds (``probe_timeout`` for the ``server/discover``
     probe). ``grace`` bounds each step of stopping it; ``max_message_bytes`` one message.
     """
-    process = await processes.spawn(upstream, max_line_bytes=max_message_bytes)
+    if process is None:
+        process = await processes.spawn(upstream, max_line_bytes=max_message_bytes)
     wire = StdioWire(upstream.name, process, grace=grace, max_line_bytes=max_message_bytes)
     return await open_channel(
         upstream.name,

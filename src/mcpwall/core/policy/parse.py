@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Literal, NoReturn
-
-from ruamel.yaml import YAML
-from ruamel.yaml.constructor import DuplicateKeyError
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from typing import TYPE_CHECKING, Literal, NoReturn
 
 from mcpwall.core import jsonpointer
 from mcpwall.core.errors import ArgumentsError, DocumentError, PolicyError, Problem
 from mcpwall.core.jsonvalue import type_name
 from mcpwall.core.policy.document import DuplicateKeyObject
+
+if TYPE_CHECKING:
+    from ruamel.yaml.error import MarkedYAMLError
 
 MAX_DOCUMENT_BYTES = 1024 * 1024
 
@@ -117,6 +116,12 @@ def _load_json(text: str, source: str) -> object:
 
 
 def _load_yaml(text: str, source: str) -> object:
+    # The YAML library loads with the first YAML document: policies in the store are mostly
+    # JSON, and ``mcpwall stdio`` compiles its policy while a desktop agent waits.
+    from ruamel.yaml import YAML
+    from ruamel.yaml.constructor import DuplicateKeyError
+    from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
     yaml = YAML(typ="safe", pure=True)
     try:
         return yaml.load(text)
