@@ -9,6 +9,13 @@ through NEW in rotating order, ``--rounds`` rounds of 200 calls. Each side's fig
 median of its per-call differences against the direct call of the same round; the verdict is
 the median, over the pairs, of NEW minus OLD.
 
+With ``--deny``, the same pairs measure the deny path instead: ``wrk -t1 -c16`` (as in
+``bench/gateway.py``, on the other CPU) sends the seed policy's refused ``tools/call`` to OLD
+and NEW in turn, ``--rounds`` runs of ``--seconds`` each, the order alternating; per pair,
+the figures are the median refused calls/s of each side and the CPU time the gateway process
+spent per refused call (all its threads, from ``/proc``: less sensitive than the rate to other
+work on the machine). The verdict is the median, over the pairs, of NEW / OLD.
+
 Why pairs of fresh processes: on the development machine a gateway process sometimes runs
 30–40 µs faster than another running the same code, for its whole life, so one pair can be off
 by that much; the median over several pairs is not. Nothing here asserts a time.
@@ -20,6 +27,7 @@ import argparse
 import contextlib
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -28,7 +36,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway import ALLOWED, FIXTURE, SEED_POLICY, UPSTREAM, Client, cpus, load, machine
+from gateway import (
+    ALLOWED,
+    FIXTURE,
+    SEED_POLICY,
+    UPSTREAM,
+    WRK_CONNECTIONS,
+    Client,
+    check_denial,
+    cpus,
+    ensure_wrk,
+    load,
+    lua_script,
+    machine,
+)
 from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +65,22 @@ class Pair:
     @property
     def difference_us(self) -> float:
         return (self.new_ms - self.old_ms) * 1000
+
+
+@dataclass
+class DenyPair:
+    old_rate: float  # refused calls/s
+    new_rate: float
+    old_cpu_us: float  # CPU time of the gateway process per refused call
+    new_cpu_us: float
+
+    @property
+    def rate_ratio(self) -> float:
+        return self.new_rate / self.old_rate
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.new_cpu_us / self.old_cpu_us
 
 
 @contextlib.contextmanager
@@ -100,14 +137,101 @@ def measure_pair(
     return Pair(statistics.median(added["old"]), statistics.median(added["new"]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid``, all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_rate(wrk: str, url: str, script: Path, seconds: float, cpu: int | None) -> float:
+    """Refused calls/s over one ``wrk`` run against ``url`` (every answer must be a 200)."""
+    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "-s", str(script), url]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True,
+        preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}),
+    )  # fmt: skip
+    if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        sys.exit(f"wrk saw failed requests:\n{done.stdout}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if found is None:
+        sys.exit(f"unexpected wrk output:\n{done.stdout}")
+    return float(found.group(1))
+
+
+def measure_deny_pair(
+    sources: dict[str, Path],
+    home: Path,
+    token: str,
+    options: argparse.Namespace,
+    wrk: str,
+    flip: bool,
+) -> DenyPair:
+    available = cpus()
+    gateway_cpu = available[0] if available else None
+    load_cpu = available[1] if len(available) > 1 else None
+    script = lua_script(token, home.parent)
+    with contextlib.ExitStack() as stack:
+        gateways: dict[str, tuple[str, int]] = {}
+        for name in sorted(sources, reverse=flip):
+            port, admin = free_port(), free_port()
+            env = {**home_env(home), "PYTHONPATH": str(sources[name])}
+            command = [sys.executable, "-m", "mcpwall", "serve",
+                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+            log = home.parent / f"{name}.log"
+            process = stack.enter_context(running(command, env, log, gateway_cpu))
+            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
+            check_denial(url, token)
+            gateways[name] = (url, process.pid)
+        for url, _ in gateways.values():  # warm up: every path taken, the caches filled
+            wrk_rate(wrk, url, script, 1, load_cpu)
+        rates: dict[str, list[float]] = {name: [] for name in gateways}
+        costs: dict[str, list[float]] = {name: [] for name in gateways}
+        names = list(gateways)
+        for round_number in range(options.rounds):
+            for name in names if round_number % 2 == 0 else names[::-1]:
+                url, pid = gateways[name]
+                before = cpu_seconds(pid)
+                rate = wrk_rate(wrk, url, script, options.seconds, load_cpu)
+                spent = cpu_seconds(pid) - before
+                rates[name].append(rate)
+                costs[name].append(spent / (rate * options.seconds) * 1e6)
+    median = statistics.median
+    return DenyPair(
+        median(rates["old"]), median(rates["new"]), median(costs["old"]), median(costs["new"])
+    )
+
+
+def deny_report(old: str, new: str, pairs: list[DenyPair]) -> None:
+    print("deny path: refused calls/s (wrk -t1 -c16) and gateway CPU per refused call")
+    print(f"  old = {old}: " + ", ".join(f"{p.old_rate:,.0f}/s {p.old_cpu_us:.1f} µs" for p in pairs))
+    print(f"  new = {new}: " + ", ".join(f"{p.new_rate:,.0f}/s {p.new_cpu_us:.1f} µs" for p in pairs))
+    rates = [p.rate_ratio for p in pairs]
+    cpu = [p.cpu_ratio for p in pairs]
+    print("  new / old calls/s per pair: " + ", ".join(f"{r:.3f}" for r in rates))
+    print("  new / old CPU per call, per pair: " + ", ".join(f"{r:.3f}" for r in cpu))
+    print(f"  median of the pairs: calls/s x{statistics.median(rates):.3f}, "
+          f"CPU per call x{statistics.median(cpu):.3f}")  # fmt: skip
+    print(f"  after the run: {load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", help="the revision to compare against (a commit, a branch)")
     parser.add_argument("new", nargs="?", help="the revision to measure (default: working tree)")
     parser.add_argument("--pairs", type=int, default=6, help="pairs of fresh gateways")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds of 200 calls per pair")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per pair")
+    parser.add_argument(
+        "--deny", action="store_true", help="measure the deny path (wrk) instead of latency"
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="each wrk run (--deny)")
     options = parser.parse_args()
-    print("allowed call, added latency: two revisions side by side (paired fresh gateways)")
+    wrk = ensure_wrk() if options.deny else None
+    if options.deny and wrk is None:
+        sys.exit("--deny needs wrk")
+    what = "deny path" if options.deny else "allowed call, added latency"
+    print(f"{what}: two revisions side by side (paired fresh gateways)")
     print(f"  machine: {machine()}")
     upstream_cpu = cpus()[1] if len(cpus()) > 1 else None
     with tempfile.TemporaryDirectory(prefix="mcpwall-compare-") as scratch_name:
@@ -127,6 +251,13 @@ def main() -> None:
                              "--bind", f"{UPSTREAM}=seed", "--json")  # fmt: skip
             token = str(json.loads(issued)["token"])
             sources = {"old": old, "new": new}
+            if wrk is not None:
+                denials = [
+                    measure_deny_pair(sources, home, token, options, wrk, flip=bool(n % 2))
+                    for n in range(options.pairs)
+                ]
+                deny_report(options.old, options.new or "working tree", denials)
+                return
             pairs = [
                 measure_pair(sources, direct, home, token, options.rounds, flip=bool(n % 2))
                 for n in range(options.pairs)
