@@ -16,6 +16,14 @@ the figures are the median refused calls/s of each side and the CPU time the gat
 spent per refused call (all its threads, from ``/proc``: less sensitive than the rate to other
 work on the machine). The verdict is the median, over the pairs, of NEW / OLD.
 
+With ``--instructions``, each revision's gateway runs under valgrind's callgrind instead,
+which counts the instructions it executes (all its threads): a figure other work on the
+machine does not move, where times under load can swing by a third. Per revision, after a
+warm-up, the counters are zeroed, ``wrk`` runs for ``--seconds`` (deny path: 16 connections;
+allowed path: one connection calling ``get_pod_logs``), and the count is dumped: the figure is
+instructions per call. It leaves out the kernel's share (system calls) and, as callgrind
+slows the gateway fifty-fold, proxy-log batches hold fewer rows than at full speed.
+
 Why pairs of fresh processes: on the development machine a gateway process sometimes runs
 30–40 µs faster than another running the same code, for its whole life, so one pair can be off
 by that much; the median over several pairs is not. Nothing here asserts a time.
@@ -28,26 +36,34 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from gateway import (
     ALLOWED,
+    DENIED,
     FIXTURE,
     SEED_POLICY,
     UPSTREAM,
     WRK_CONNECTIONS,
     Client,
+    call_body,
+    call_headers,
     check_denial,
     cpus,
     ensure_wrk,
     load,
     lua_script,
+    lua_string,
     machine,
 )
 from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
@@ -218,6 +234,96 @@ def deny_report(old: str, new: str, pairs: list[DenyPair]) -> None:
     print(f"  after the run: {load()}")
 
 
+CALLGRIND_START_SECONDS = 600  # a gateway's start under valgrind takes a minute or more
+
+
+def tool_script(tool: str, arguments: Mapping[str, object], token: str, path: Path) -> Path:
+    """A wrk script POSTing one stateless ``tools/call`` of ``tool``."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(call_body(tool, arguments))}"]
+    for name, value in call_headers(tool, token).items():
+        lines.append(f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk_count(wrk: str, url: str, script: Path, connections: int, seconds: int) -> int:
+    """How many calls one ``wrk`` run made (every answer must be a 200)."""
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"(\d+) requests in", done.stdout)
+    if found is None or "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        sys.exit(f"wrk saw failed requests:\n{done.stdout}")
+    return int(found.group(1))
+
+
+def measure_instructions(
+    name: str, source: Path, home: Path, token: str, seconds: int, wrk: str
+) -> dict[str, float]:
+    """Instructions the gateway of ``source`` executes per refused and per allowed call."""
+    scratch = home.parent
+    out = scratch / f"callgrind.{name}"
+    port, admin = free_port(), free_port()
+    env = {**home_env(home), "PYTHONPATH": str(source)}
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               sys.executable, "-m", "mcpwall", "serve",
+               "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+    cpu = next(iter(cpus()), None)
+    log = scratch / f"{name}.log"
+    url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
+    scripts = {
+        "deny": (tool_script(*DENIED, token, scratch / "deny-one.lua"), 16),
+        "allow": (tool_script(*ALLOWED, token, scratch / "allow-one.lua"), 1),
+    }
+    per_call: dict[str, float] = {}
+    with running(command, env, log, cpu) as process:
+        wait_up(f"http://{LOOPBACK}:{port}/healthz", process, log)
+        check_denial(url, token)
+        for dumps, (path, (script, connections)) in enumerate(scripts.items(), start=1):
+            wrk_count(wrk, url, script, connections, 2)  # warm-up
+            subprocess.run(
+                ["callgrind_control", "-z", str(process.pid)], capture_output=True, check=True
+            )
+            calls = wrk_count(wrk, url, script, connections, seconds)
+            subprocess.run(
+                ["callgrind_control", "-d", str(process.pid)], capture_output=True, check=True
+            )
+            per_call[path] = callgrind_total(Path(f"{out}.{dumps}")) / calls
+    return per_call
+
+
+def wait_up(url: str, process: subprocess.Popen[str], log: Path) -> None:
+    """:func:`wait_healthy`, with the patience a start under valgrind needs."""
+    deadline = time.monotonic() + CALLGRIND_START_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(1)
+    sys.exit(f"the gateway did not start under valgrind:\n{log.read_text()}")
+
+
+def callgrind_total(path: Path) -> int:
+    """The instructions counted in one callgrind dump (its ``totals:`` or ``summary:``)."""
+    for _ in range(100):  # the dump is written by the process, after callgrind_control returns
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    return int(line.split()[1])
+        time.sleep(0.1)
+    sys.exit(f"no callgrind dump at {path}")
+
+
+def instructions_report(old: str, new: str, counts: dict[str, dict[str, float]]) -> None:
+    print("instructions per call, counted by callgrind (the gateway's threads, user space)")
+    for path, what in (("deny", "refused call (wrk -c16)"), ("allow", "allowed call (wrk -c1)")):
+        before, after = counts["old"][path], counts["new"][path]
+        print(f"  per {what}: old = {old} {before:,.0f}, new = {new} {after:,.0f}, "
+              f"new / old {after / before:.3f}")  # fmt: skip
+    print(f"  after the run: {load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", help="the revision to compare against (a commit, a branch)")
@@ -227,11 +333,16 @@ def main() -> None:
     parser.add_argument(
         "--deny", action="store_true", help="measure the deny path (wrk) instead of latency"
     )
-    parser.add_argument("--seconds", type=int, default=3, help="each wrk run (--deny)")
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per call (callgrind)"
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="each wrk run")
     options = parser.parse_args()
-    wrk = ensure_wrk() if options.deny else None
-    if options.deny and wrk is None:
-        sys.exit("--deny needs wrk")
+    wrk = ensure_wrk() if options.deny or options.instructions else None
+    if (options.deny or options.instructions) and wrk is None:
+        sys.exit("--deny and --instructions need wrk")
+    if options.instructions and shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
     what = "deny path" if options.deny else "allowed call, added latency"
     print(f"{what}: two revisions side by side (paired fresh gateways)")
     print(f"  machine: {machine()}")
@@ -253,6 +364,13 @@ def main() -> None:
                              "--bind", f"{UPSTREAM}=seed", "--json")  # fmt: skip
             token = str(json.loads(issued)["token"])
             sources = {"old": old, "new": new}
+            if options.instructions and wrk is not None:
+                counts = {
+                    name: measure_instructions(name, path, home, token, options.seconds, wrk)
+                    for name, path in sources.items()
+                }
+                instructions_report(options.old, options.new or "working tree", counts)
+                return
             if wrk is not None:
                 denials = [
                     measure_deny_pair(sources, home, token, options, wrk, flip=bool(n % 2))
