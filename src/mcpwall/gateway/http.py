@@ -267,7 +267,7 @@ class HttpGateway:
         """The upstreams whose withheld tools changed (pins accepted on any replica, or an
         upstream that changed a tool; see :mod:`.pins`)."""
         pins = self.pipeline.pins
-        if pins is None:
+        if pins is None or pins.quiet:
             return set()
         await pins.review()
         return pins.take_changed()
