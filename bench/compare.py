@@ -317,12 +317,16 @@ def callgrind_total(path: Path) -> int:
     sys.exit(f"no callgrind dump at {path}")
 
 
-def instructions_report(old: str, new: str, counts: dict[str, dict[str, float]]) -> None:
+def instructions_report(names: list[str], counts: list[dict[str, float]]) -> None:
+    """Each revision's instructions per call, and its ratio to the one before it."""
     print("instructions per call, counted by callgrind (the gateway's threads, user space)")
     for path, what in (("deny", "refused call (wrk -c4)"), ("allow", "allowed call (wrk -c1)")):
-        before, after = counts["old"][path], counts["new"][path]
-        print(f"  per {what}: old = {old} {before:,.0f}, new = {new} {after:,.0f}, "
-              f"new / old {after / before:.3f}")  # fmt: skip
+        print(f"  per {what}:")
+        for n, (name, count) in enumerate(zip(names, counts, strict=True)):
+            step = f", x{count[path] / counts[n - 1][path]:.3f} of the one before" if n else ""
+            print(f"    {name}: {count[path]:,.0f}{step}")
+        if len(names) > 2:
+            print(f"    last / first: x{counts[-1][path] / counts[0][path]:.3f}")
     print(f"  after the run: {load()}")
 
 
@@ -339,6 +343,10 @@ def main() -> None:
         "--instructions", action="store_true", help="count instructions per call (callgrind)"
     )
     parser.add_argument("--seconds", type=int, default=3, help="each wrk run")
+    parser.add_argument(
+        "--then", nargs="+", default=[], metavar="REV",
+        help="with --instructions: more revisions, each compared with the one before",
+    )  # fmt: skip
     options = parser.parse_args()
     wrk = ensure_wrk() if options.deny or options.instructions else None
     if (options.deny or options.instructions) and wrk is None:
@@ -369,11 +377,16 @@ def main() -> None:
             token = str(json.loads(issued)["token"])
             sources = {"old": old, "new": new}
             if options.instructions and wrk is not None:
-                counts = {
-                    name: measure_instructions(name, path, home, token, options.seconds, wrk)
-                    for name, path in sources.items()
-                }
-                instructions_report(options.old, options.new or "working tree", counts)
+                names = [options.old, options.new or "working tree", *options.then]
+                with contextlib.ExitStack() as more:
+                    paths = [old, new] + [
+                        more.enter_context(source(r, scratch)) for r in options.then
+                    ]
+                    counts = [
+                        measure_instructions(f"rev{n}", path, home, token, options.seconds, wrk)
+                        for n, path in enumerate(paths)
+                    ]
+                instructions_report(names, counts)
                 return
             if wrk is not None:
                 denials = [
