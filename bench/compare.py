@@ -9,6 +9,22 @@ through NEW in rotating order, ``--rounds`` rounds of 200 calls. Each side's fig
 median of its per-call differences against the direct call of the same round; the verdict is
 the median, over the pairs, of NEW minus OLD.
 
+With ``--deny``, the same pairs measure the deny path instead: ``wrk -t1 -c16`` (as in
+``bench/gateway.py``, on the other CPU) sends the seed policy's refused ``tools/call`` to OLD
+and NEW in turn, ``--rounds`` runs of ``--seconds`` each, the order alternating; per pair,
+the figures are the median refused calls/s of each side and the CPU time the gateway process
+spent per refused call (all its threads, from ``/proc``: less sensitive than the rate to other
+work on the machine). The verdict is the median, over the pairs, of NEW / OLD.
+
+With ``--instructions``, each revision's gateway runs under valgrind's callgrind instead,
+which counts the instructions it executes (all its threads): a figure other work on the
+machine does not move, where times under load can swing by a third. Per revision, after a
+warm-up, the counters are zeroed, ``wrk`` runs for ``--seconds`` (deny path: four
+connections, enough to keep a gateway slowed by callgrind busy; allowed path: one connection
+calling ``get_pod_logs``), and the count is dumped: the figure is instructions per call. It
+leaves out the kernel's share (system calls) and, as callgrind slows the gateway fifty-fold,
+proxy-log batches hold fewer rows than at full speed.
+
 Why pairs of fresh processes: on the development machine a gateway process sometimes runs
 30–40 µs faster than another running the same code, for its whole life, so one pair can be off
 by that much; the median over several pairs is not. Nothing here asserts a time.
@@ -20,15 +36,37 @@ import argparse
 import contextlib
 import json
 import os
+import re
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from gateway import ALLOWED, FIXTURE, SEED_POLICY, UPSTREAM, Client, cpus, load, machine
+from gateway import (
+    ALLOWED,
+    DENIED,
+    FIXTURE,
+    SEED_POLICY,
+    UPSTREAM,
+    WRK_CONNECTIONS,
+    Client,
+    call_body,
+    call_headers,
+    check_denial,
+    cpus,
+    ensure_wrk,
+    load,
+    lua_script,
+    lua_string,
+    machine,
+)
 from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,6 +82,22 @@ class Pair:
     @property
     def difference_us(self) -> float:
         return (self.new_ms - self.old_ms) * 1000
+
+
+@dataclass
+class DenyPair:
+    old_rate: float  # refused calls/s
+    new_rate: float
+    old_cpu_us: float  # CPU time of the gateway process per refused call
+    new_cpu_us: float
+
+    @property
+    def rate_ratio(self) -> float:
+        return self.new_rate / self.old_rate
+
+    @property
+    def cpu_ratio(self) -> float:
+        return self.new_cpu_us / self.old_cpu_us
 
 
 @contextlib.contextmanager
@@ -100,14 +154,223 @@ def measure_pair(
     return Pair(statistics.median(added["old"]), statistics.median(added["new"]))
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of process ``pid``, all its threads, in seconds."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wrk_rate(wrk: str, url: str, script: Path, seconds: float, cpu: int | None) -> float:
+    """Refused calls/s over one ``wrk`` run against ``url`` (every answer must be a 200)."""
+    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{seconds:g}s", "-s", str(script), url]
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=True,
+        preexec_fn=None if cpu is None else lambda: os.sched_setaffinity(0, {cpu}),
+    )  # fmt: skip
+    if "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        sys.exit(f"wrk saw failed requests:\n{done.stdout}")
+    found = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if found is None:
+        sys.exit(f"unexpected wrk output:\n{done.stdout}")
+    return float(found.group(1))
+
+
+def measure_deny_pair(
+    sources: dict[str, Path],
+    home: Path,
+    token: str,
+    options: argparse.Namespace,
+    wrk: str,
+    flip: bool,
+) -> DenyPair:
+    available = cpus()
+    gateway_cpu = available[0] if available else None
+    load_cpu = available[1] if len(available) > 1 else None
+    script = lua_script(token, home.parent)
+    with contextlib.ExitStack() as stack:
+        gateways: dict[str, tuple[str, int]] = {}
+        for name in sorted(sources, reverse=flip):
+            port, admin = free_port(), free_port()
+            env = {**home_env(home), "PYTHONPATH": str(sources[name])}
+            command = [sys.executable, "-m", "mcpwall", "serve",
+                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+            log = home.parent / f"{name}.log"
+            process = stack.enter_context(running(command, env, log, gateway_cpu))
+            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
+            check_denial(url, token)
+            gateways[name] = (url, process.pid)
+        for url, _ in gateways.values():  # warm up: every path taken, the caches filled
+            wrk_rate(wrk, url, script, 1, load_cpu)
+        rates: dict[str, list[float]] = {name: [] for name in gateways}
+        costs: dict[str, list[float]] = {name: [] for name in gateways}
+        names = list(gateways)
+        for round_number in range(options.rounds):
+            for name in names if round_number % 2 == 0 else names[::-1]:
+                url, pid = gateways[name]
+                before = cpu_seconds(pid)
+                rate = wrk_rate(wrk, url, script, options.seconds, load_cpu)
+                spent = cpu_seconds(pid) - before
+                rates[name].append(rate)
+                costs[name].append(spent / (rate * options.seconds) * 1e6)
+    median = statistics.median
+    return DenyPair(
+        median(rates["old"]), median(rates["new"]), median(costs["old"]), median(costs["new"])
+    )
+
+
+def deny_report(old: str, new: str, pairs: list[DenyPair]) -> None:
+    print("deny path: refused calls/s (wrk -t1 -c16) and gateway CPU per refused call")
+    olds = (f"{p.old_rate:,.0f}/s {p.old_cpu_us:.1f} µs" for p in pairs)
+    news = (f"{p.new_rate:,.0f}/s {p.new_cpu_us:.1f} µs" for p in pairs)
+    print(f"  old = {old}: " + ", ".join(olds))
+    print(f"  new = {new}: " + ", ".join(news))
+    rates = [p.rate_ratio for p in pairs]
+    cpu = [p.cpu_ratio for p in pairs]
+    print("  new / old calls/s per pair: " + ", ".join(f"{r:.3f}" for r in rates))
+    print("  new / old CPU per call, per pair: " + ", ".join(f"{r:.3f}" for r in cpu))
+    print(f"  median of the pairs: calls/s x{statistics.median(rates):.3f}, "
+          f"CPU per call x{statistics.median(cpu):.3f}")  # fmt: skip
+    print(f"  after the run: {load()}")
+
+
+CALLGRIND_START_SECONDS = 600  # a gateway's start under valgrind takes a minute or more
+
+
+def tool_script(tool: str, arguments: Mapping[str, object], token: str, path: Path) -> Path:
+    """A wrk script POSTing one stateless ``tools/call`` of ``tool``."""
+    lines = ['wrk.method = "POST"', f"wrk.body = {lua_string(call_body(tool, arguments))}"]
+    for name, value in call_headers(tool, token).items():
+        lines.append(f"wrk.headers[{lua_string(name.encode())}] = {lua_string(value.encode())}")
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def wrk_count(wrk: str, url: str, script: Path, connections: int, seconds: int) -> int | None:
+    """How many calls one ``wrk`` run made; None if any was not answered 200."""
+    command = [wrk, "-t1", f"-c{connections}", f"-d{seconds}s", "--timeout", "60s",
+               "-s", str(script), url]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    found = re.search(r"(\d+) requests in", done.stdout)
+    if found is None or "Non-2xx" in done.stdout or "Socket errors" in done.stdout:
+        return None
+    return int(found.group(1))
+
+
+MEASURE_ATTEMPTS = 3
+
+
+def measure_instructions(
+    name: str, source: Path, home: Path, token: str, seconds: int, wrk: str
+) -> dict[str, float]:
+    """Instructions the gateway of ``source`` executes per refused and per allowed call.
+
+    A gateway slowed fifty-fold can miss its own store heartbeat's deadline on a busy
+    machine, and then answers 503 until the next one succeeds: each run waits for
+    ``/readyz`` first, and a run with any answer but 200 is measured again."""
+    scratch = home.parent
+    out = scratch / f"callgrind.{name}"
+    port, admin = free_port(), free_port()
+    env = {**home_env(home), "PYTHONPATH": str(source)}
+    command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
+               sys.executable, "-m", "mcpwall", "serve",
+               "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+    cpu = next(iter(cpus()), None)
+    log = scratch / f"{name}.log"
+    url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
+    ready = f"http://{LOOPBACK}:{port}/readyz"
+    scripts = {
+        "deny": (tool_script(*DENIED, token, scratch / "deny-one.lua"), 4),
+        "allow": (tool_script(*ALLOWED, token, scratch / "allow-one.lua"), 1),
+    }
+    per_call: dict[str, float] = {}
+    dumps = 0
+    with running(command, env, log, cpu) as process:
+        wait_up(ready, process, log)
+        check_denial(url, token)
+        for path, (script, connections) in scripts.items():
+            for _ in range(MEASURE_ATTEMPTS):
+                wait_up(ready, process, log)
+                wrk_count(wrk, url, script, connections, 2)  # warm-up
+                control = ["callgrind_control", "-z", str(process.pid)]
+                subprocess.run(control, capture_output=True, check=True)
+                calls = wrk_count(wrk, url, script, connections, seconds)
+                control[1] = "-d"
+                subprocess.run(control, capture_output=True, check=True)
+                dumps += 1
+                if calls is not None:
+                    per_call[path] = callgrind_total(Path(f"{out}.{dumps}")) / calls
+                    break
+            else:
+                sys.exit(f"{path}: calls failed in {MEASURE_ATTEMPTS} runs:\n{log.read_text()}")
+    return per_call
+
+
+def wait_up(url: str, process: subprocess.Popen[str], log: Path) -> None:
+    """:func:`wait_healthy`, with the patience a gateway under valgrind needs."""
+    deadline = time.monotonic() + CALLGRIND_START_SECONDS
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            time.sleep(1)
+    sys.exit(f"the gateway did not start under valgrind:\n{log.read_text()}")
+
+
+def callgrind_total(path: Path) -> int:
+    """The instructions counted in one callgrind dump (its ``totals:`` or ``summary:``)."""
+    for _ in range(100):  # the dump is written by the process, after callgrind_control returns
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                if line.startswith(("totals:", "summary:")):
+                    return int(line.split()[1])
+        time.sleep(0.1)
+    sys.exit(f"no callgrind dump at {path}")
+
+
+def instructions_report(names: list[str], counts: list[dict[str, float]]) -> None:
+    """Each revision's instructions per call, and its ratio to the one before it."""
+    print("instructions per call, counted by callgrind (the gateway's threads, user space)")
+    for path, what in (("deny", "refused call (wrk -c4)"), ("allow", "allowed call (wrk -c1)")):
+        print(f"  per {what}:")
+        for n, (name, count) in enumerate(zip(names, counts, strict=True)):
+            step = f", x{count[path] / counts[n - 1][path]:.3f} of the one before" if n else ""
+            print(f"    {name}: {count[path]:,.0f}{step}")
+        if len(names) > 2:
+            print(f"    last / first: x{counts[-1][path] / counts[0][path]:.3f}")
+    print(f"  after the run: {load()}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("old", help="the revision to compare against (a commit, a branch)")
     parser.add_argument("new", nargs="?", help="the revision to measure (default: working tree)")
     parser.add_argument("--pairs", type=int, default=6, help="pairs of fresh gateways")
-    parser.add_argument("--rounds", type=int, default=6, help="rounds of 200 calls per pair")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds per pair")
+    parser.add_argument(
+        "--deny", action="store_true", help="measure the deny path (wrk) instead of latency"
+    )
+    parser.add_argument(
+        "--instructions", action="store_true", help="count instructions per call (callgrind)"
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="each wrk run")
+    parser.add_argument(
+        "--then", nargs="+", default=[], metavar="REV",
+        help="with --instructions: more revisions, each compared with the one before",
+    )  # fmt: skip
     options = parser.parse_args()
-    print("allowed call, added latency: two revisions side by side (paired fresh gateways)")
+    wrk = ensure_wrk() if options.deny or options.instructions else None
+    if (options.deny or options.instructions) and wrk is None:
+        sys.exit("--deny and --instructions need wrk")
+    if options.instructions and shutil.which("valgrind") is None:
+        sys.exit("--instructions needs valgrind (apt-get install valgrind)")
+    what = "allowed call, added latency"
+    if options.deny or options.instructions:
+        what = "deny path" if options.deny else "instructions per call"
+    print(f"{what}: two revisions side by side (paired fresh gateways)")
     print(f"  machine: {machine()}")
     upstream_cpu = cpus()[1] if len(cpus()) > 1 else None
     with tempfile.TemporaryDirectory(prefix="mcpwall-compare-") as scratch_name:
@@ -127,6 +390,25 @@ def main() -> None:
                              "--bind", f"{UPSTREAM}=seed", "--json")  # fmt: skip
             token = str(json.loads(issued)["token"])
             sources = {"old": old, "new": new}
+            if options.instructions and wrk is not None:
+                names = [options.old, options.new or "working tree", *options.then]
+                with contextlib.ExitStack() as more:
+                    paths = [old, new] + [
+                        more.enter_context(source(r, scratch)) for r in options.then
+                    ]
+                    counts = [
+                        measure_instructions(f"rev{n}", path, home, token, options.seconds, wrk)
+                        for n, path in enumerate(paths)
+                    ]
+                instructions_report(names, counts)
+                return
+            if wrk is not None:
+                denials = [
+                    measure_deny_pair(sources, home, token, options, wrk, flip=bool(n % 2))
+                    for n in range(options.pairs)
+                ]
+                deny_report(options.old, options.new or "working tree", denials)
+                return
             pairs = [
                 measure_pair(sources, direct, home, token, options.rounds, flip=bool(n % 2))
                 for n in range(options.pairs)

@@ -204,6 +204,13 @@ class PinGuard:
                 self._pins[upstream] = loaded
             return loaded
 
+    @property
+    def quiet(self) -> bool:
+        """Whether :meth:`review` has nothing to do and :meth:`take_changed` nothing to say:
+        the store has not changed since the last review, nor a listing what is withheld
+        (asked on every request, before either)."""
+        return not self._changed and self._changes() == self._reviewed_changes
+
     async def review(self) -> None:
         """After a store change: read again the pins of every upstream seen listed, and judge
         its last listing by them (an acceptance brings a tool back to every agent without

@@ -129,6 +129,14 @@ class Outbox:
         Never waits on the agent."""
         self._push(orjson.dumps(self._ask(message, answer)))
 
+    def close_unstarted(self) -> bool:
+        """Close the outbox if nothing came for the agent (no stream was started): True then,
+        and the response is the caller's to answer as JSON."""
+        if self._drainer is None:
+            self._closed = True
+            return True
+        return False
+
     async def finish(self, response: bytes) -> bool:
         """Send ``response`` as the stream's last message, after every message queued before
         it, and wait until it is written (or the agent is gone): True, or False when no
@@ -213,6 +221,7 @@ async def reply(work: Awaitable[bytes], outbox: Outbox | None) -> HttpReply:
         outbox.close()  # cancelled: whatever comes late has no stream to go to
         await outbox.closed()  # no write is under way once the handler answers
         raise
-    if await outbox.finish(response):
-        return HttpReply(200, pushed=True)
-    return HttpReply(200, list(JSON_HEADERS), response)
+    # Most requests stream nothing: answered as JSON, with no wait on the outbox.
+    if outbox.close_unstarted() or not await outbox.finish(response):
+        return HttpReply(200, list(JSON_HEADERS), response)
+    return HttpReply(200, pushed=True)

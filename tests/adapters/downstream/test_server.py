@@ -531,6 +531,25 @@ async def test_an_app_error_is_answered_500_and_logged_without_header_values(
     assert "secret-token" not in caplog.text
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [(b"x-a", b"1\r\nset-cookie: x=1"), (b"x-a", b"1\nx-b: 2"), (b"x-a\r\nx-b", b"2")],
+)
+async def test_a_header_that_would_split_the_response_is_never_written(
+    name: bytes, value: bytes
+) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-length", b"2"), (name, value)]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async with serving(app) as server:
+        answer = await refused(server, get("/"))
+    assert answer.startswith(b"HTTP/1.1 500 ")
+    assert b"x-b" not in answer
+    assert b"set-cookie" not in answer
+
+
 async def test_an_app_returning_without_answering_gets_500() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         return None

@@ -96,6 +96,29 @@ async def test_a_failing_writer_is_retried_and_the_others_get_each_batch_once() 
     assert flaky.records == made
 
 
+async def test_writers_after_a_failing_one_wait_for_it_and_get_each_batch_once() -> None:
+    flaky, middle, last = Collecting(failures=2), Collecting(), Collecting()
+    sink = BatchingSink([flaky, middle, last], capacity=10, batch_size=10, interval=0.0)
+    made = [record(n) for n in range(3)]
+    for item in made:
+        await sink.write(item)
+    await sink.aclose()
+    assert flaky.records == middle.records == last.records == made
+
+
+async def test_writers_after_one_a_stop_gives_up_on_still_get_the_batch(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broken, after = Collecting(failures=10**6), Collecting()
+    sink = BatchingSink(
+        [broken, after], capacity=10, batch_size=10, interval=0.0, close_retry_seconds=0.0
+    )
+    await sink.write(record(1))
+    await sink.aclose()
+    assert "lost 1 records" in caplog.text
+    assert after.records == [record(1)]
+
+
 async def test_a_stop_gives_up_on_a_writer_that_never_recovers(
     caplog: pytest.LogCaptureFixture,
 ) -> None:

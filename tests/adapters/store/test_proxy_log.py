@@ -4,14 +4,14 @@ against the pure one over a generated log), retention, and what a row may hold."
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import get_args
 
 import pytest
 
 from mcpwall.adapters.store import SQLStore, open_store
-from mcpwall.adapters.store.proxy_log import SQLProxyLog
+from mcpwall.adapters.store.proxy_log import SQLProxyLog, _sqlite_time
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import (
     CATEGORIES,
@@ -171,3 +171,16 @@ def test_what_an_agent_names_is_kept_storable(table: SQLProxyLog) -> None:
     assert "\x00" not in odd.tool
     assert len(odd.argument_keys) == 256
     assert odd.argument_keys[-1] == "…(745 more)"
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 3, 4, 5, 6, 7, 89, tzinfo=UTC),
+        datetime(2026, 1, 1, 0, 30, 0, 123456, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_sqlite_times_are_written_as_sqlalchemy_writes_them(at: datetime) -> None:
+    """Rows written by the driver and by SQLAlchemy must compare alike (UTC, six digits)."""
+    assert _sqlite_time(at) == at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -51,6 +51,9 @@ from mcpwall.adapters.downstream.exchange import App, Exchange
 HIGH_WATER: Final = 256 * 1024
 LOW_WATER: Final = 64 * 1024
 _ASGI: Final = {"version": "3.0", "spec_version": "2.3"}
+# A timer may fire this much before its deadline (event loops count timers in milliseconds):
+# that is due, rather than set again for a fraction of a millisecond.
+TIMER_SLACK: Final = 0.001
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +127,9 @@ class HttpConnection(asyncio.Protocol):
         self._final: bytes | None = None  # a refusal to write after the answers in flight
         self._read_paused = False
         self._drain_waiter: asyncio.Future[None] | None = None
-        self._timer: asyncio.TimerHandle | None = None
+        self._deadline: float | None = None  # of the idle, head or linger timeout (loop time)
+        self._timer: asyncio.TimerHandle | None = None  # fires at _timer_at, then sees
+        self._timer_at = 0.0
         self._body_timer: asyncio.TimerHandle | None = None
         self._lingering = False
         self._client: tuple[str, int] | None = None
@@ -190,6 +195,9 @@ class HttpConnection(asyncio.Protocol):
         self.closed = True
         self._transport = None
         self._disarm()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         self._disarm_body()
         self._shared.capacity.release(self)
         for exchange in (self._current, self._parsing, *self._queue):
@@ -479,13 +487,34 @@ class HttpConnection(asyncio.Protocol):
         self._transport.resume_reading()
 
     def _arm(self, seconds: float) -> None:
-        self._disarm()
-        self._timer = self._loop.call_later(seconds, self._timed_out)
+        """Time out ``seconds`` from now (replacing the deadline set before, if any).
+
+        Every request moves the deadline twice (its head, then idle again), so moving it
+        sets a number; the one timer is replaced only when it would fire too late, and a
+        timer firing before the deadline sets itself again for the rest (:meth:`_fire`)."""
+        deadline = self._loop.time() + seconds
+        self._deadline = deadline
+        timer = self._timer
+        if timer is None or self._timer_at > deadline:
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
 
     def _disarm(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        self._deadline = None  # a timer still set finds nothing due when it fires
+
+    def _fire(self) -> None:
+        self._timer = None
+        deadline = self._deadline
+        if deadline is None:
+            return
+        if self._loop.time() + TIMER_SLACK < deadline:  # moved later since the timer was set
+            self._timer = self._loop.call_at(deadline, self._fire)
+            self._timer_at = deadline
+            return
+        self._deadline = None
+        self._timed_out()
 
     def _disarm_body(self) -> None:
         if self._body_timer is not None:
@@ -522,7 +551,6 @@ class HttpConnection(asyncio.Protocol):
         """Idle too long between requests, or a head not whole by its deadline: close, after
         the answer in flight for a head pipelined behind it. The end of a linger: abort, so
         that a client reading nothing can't hold the connection either."""
-        self._timer = None
         if self._lingering:
             self.abort()
         elif self._current is None:

@@ -192,8 +192,10 @@ class Exchange:
         if kind == "http.response.start":
             if self.started:
                 raise RuntimeError("the response was already started")
-            self.started = True
+            # Started once the head is good: a head refused (a header that would split the
+            # response) leaves nothing sent, so the client gets a 500 instead.
             self._head = self._encode_head(message["status"], message.get("headers", ()))
+            self.started = True
             if self._chunked:
                 asyncio.get_running_loop().call_soon(self._flush_head)
             return
@@ -214,6 +216,7 @@ class Exchange:
         if self._link.stopping or not self._body_complete:
             self.keep_alive = False  # an unread body would be taken for the next request
         parts = [responses.status_line(status), responses.date_header()]
+        lines = 3  # the status line, date and the empty line that ends the head
         has_length = False
         for name, value in headers:
             lowered = name.lower()
@@ -224,9 +227,8 @@ class Exchange:
                 continue
             elif lowered == b"transfer-encoding":
                 continue  # the framing is the server's
-            if b"\r" in value or b"\n" in value or b"\r" in name or b"\n" in name:
-                raise RuntimeError(f"invalid characters in response header {name!r}")
             parts += (name, b": ", value, b"\r\n")
+            lines += 1
         self._no_body = self._head_only or status in _NO_BODY_STATUSES or status < 200
         http_10 = self.scope["http_version"] == "1.0"
         if not (has_length or self._no_body):
@@ -235,12 +237,22 @@ class Exchange:
             else:
                 self._chunked = True
                 parts.append(b"transfer-encoding: chunked\r\n")
+                lines += 1
         if not self.keep_alive:
             parts.append(b"connection: close\r\n")
+            lines += 1
         elif http_10:
             parts.append(b"connection: keep-alive\r\n")
+            lines += 1
         parts.append(b"\r\n")
-        return b"".join(parts)
+        head = b"".join(parts)
+        # Each of the head's lines ends with the one CRLF put there: any other CR or LF came
+        # from a header's name or value, and would split the response. Counted once on the
+        # whole head (``b"\r" in value``, per header, costs a TypeError raised and caught
+        # inside CPython each time).
+        if head.count(b"\r") != lines or head.count(b"\n") != lines:
+            raise RuntimeError(f"invalid characters in response header {_bad_name(headers)!r}")
+        return head
 
     def _flush_head(self) -> None:
         head = self._head
@@ -285,3 +297,11 @@ class Exchange:
         self.response_complete = True
         self._wake()
         self._link.close()
+
+
+def _bad_name(headers: Any) -> bytes:
+    """The name of the first header with a CR or LF in its name or value."""
+    for name, value in headers:
+        if any(character in text for text in (name, value) for character in (b"\r", b"\n")):
+            return bytes(name)
+    return b""

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from mcpwall.adapters.downstream.capacity import VOUCH
+from mcpwall.adapters.downstream.connection import TIMER_SLACK
 from mcpwall.adapters.downstream.exchange import CUT_SHORT, CUT_SHORT_STATUS
 from mcpwall.adapters.downstream.sse import SSE_HEADERS, SseResponder, encode_headers, frame
 from mcpwall.core.names import NAME_PATTERN
@@ -82,6 +83,7 @@ class DownstreamApp:
         self.allowed_origins = allowed_origins
         self.allowed_hosts = allowed_hosts
         self.on_shutdown = on_shutdown
+        self._late = _LateRequests()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -139,7 +141,7 @@ class DownstreamApp:
         exchange = HttpExchange(
             method, upstream or None, headers, body, duplicated, SseResponder(send), admitted
         )
-        return await _unless_disconnected(self.handler.handle(exchange), receive)
+        return await _unless_disconnected(self.handler.handle(exchange), receive, self._late)
 
     def _check_origin(self, headers: dict[str, str]) -> HttpReply | None:
         if self.allowed_hosts is not None:
@@ -257,8 +259,44 @@ async def _send_reply(reply: HttpReply, receive: Receive, send: Send) -> None:
                 await aclose()
 
 
+class _LateRequests:
+    """Calls each request's ``start_watch`` once it has run :data:`WATCH_AFTER_SECONDS`,
+    unless it ended before: one event-loop timer for all the requests in flight, where a
+    timer made and cancelled per request cost every refused call a few microseconds."""
+
+    def __init__(self) -> None:
+        self._due: dict[Callable[[], None], float] = {}  # in the order requests began
+        self._timer: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def add(self, loop: asyncio.AbstractEventLoop, start_watch: Callable[[], None]) -> None:
+        if loop is not self._loop:  # a new event loop (tests run several): start afresh
+            self._due.clear()
+            self._timer, self._loop = None, loop
+        self._due[start_watch] = loop.time() + WATCH_AFTER_SECONDS
+        if self._timer is None:
+            self._timer = loop.call_later(WATCH_AFTER_SECONDS, self._sweep)
+
+    def discard(self, start_watch: Callable[[], None]) -> None:
+        self._due.pop(start_watch, None)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        loop = self._loop
+        assert loop is not None
+        now = loop.time() + TIMER_SLACK
+        due = self._due
+        while due:
+            start_watch, at = next(iter(due.items()))
+            if at > now:  # the earliest still to come: all later ones began after it
+                self._timer = loop.call_at(at, self._sweep)
+                return
+            del due[start_watch]
+            start_watch()
+
+
 async def _unless_disconnected(
-    handling: Awaitable[HttpReply], receive: Receive
+    handling: Awaitable[HttpReply], receive: Receive, late: _LateRequests
 ) -> HttpReply | None:
     """The handler's reply, or None if the client goes away first, which cancels the request
     (2026-07-28: closing the stream is the cancellation signal; a legacy client that is gone
@@ -280,7 +318,10 @@ async def _unless_disconnected(
         gone = True
         request.cancel()  # raised in the handler where it waits, which cancels its work
 
-    timer = loop.call_later(WATCH_AFTER_SECONDS, lambda: watchers.append(loop.create_task(watch())))
+    def start_watch() -> None:
+        watchers.append(loop.create_task(watch()))
+
+    late.add(loop, start_watch)
     try:
         reply = await handling
     except asyncio.CancelledError:
@@ -288,7 +329,7 @@ async def _unless_disconnected(
             return None
         raise
     finally:
-        timer.cancel()
+        late.discard(start_watch)
         for watcher in watchers:
             watcher.cancel()
     if gone:  # the handler answered despite its cancellation: nobody is left to hear it

@@ -182,38 +182,58 @@ class BatchingSink:
     async def _deliver(self, batch: list[ProxyLogRecord]) -> None:
         """Hand ``batch`` to every writer, retrying one that fails."""
         self._in_flight = len(batch)
-        for writer in self.writers:
-            await self._deliver_to(writer, batch)
+        pending = self.writers
+        while pending:
+            pending = await self._deliver_to(pending, batch)
         self.written += len(batch)
         self._in_flight = 0
 
-    async def _deliver_to(self, writer: LogWriter, batch: list[ProxyLogRecord]) -> None:
+    async def _deliver_to(
+        self, writers: list[LogWriter], batch: list[ProxyLogRecord]
+    ) -> list[LogWriter]:
+        """Hand ``batch`` to ``writers`` in turn, in one worker thread while none fails (a
+        hop per writer cost the event loop a thread hand-over each); the first that fails is
+        retried, backing off, until it takes the batch (or, stopping, until the stop gives
+        up on it). The writers after it are returned, still to be given the batch."""
         delay = RETRY_FIRST_SECONDS
         give_up_at: float | None = None
         while True:
-            try:
-                await asyncio.to_thread(writer.write_batch, batch)
-            except Exception as error:  # noqa: BLE001 (whatever failed, keep the rows and retry)
-                name = type(writer).__name__
-                if self._closing:
-                    give_up_at = give_up_at or time.monotonic() + self.close_retry_seconds
-                    if time.monotonic() >= give_up_at:
-                        lost = len(batch)
-                        log.error("proxy log: %s lost %d records: %s", name, lost, _why(error))
-                        return
-                log.warning(
-                    "proxy log: %s could not write %d records (%s); retrying in %.1f s",
-                    name, len(batch), _why(error), delay,
-                )  # fmt: skip
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, RETRY_MAX_SECONDS)
-            else:
-                return
+            taken, error = await asyncio.to_thread(_write_each, writers, batch)
+            if error is None:
+                return []
+            writer = writers[taken]
+            name = type(writer).__name__
+            if self._closing:
+                give_up_at = give_up_at or time.monotonic() + self.close_retry_seconds
+                if time.monotonic() >= give_up_at:
+                    lost = len(batch)
+                    log.error("proxy log: %s lost %d records: %s", name, lost, _why(error))
+                    return writers[taken + 1 :]
+            log.warning(
+                "proxy log: %s could not write %d records (%s); retrying in %.1f s",
+                name, len(batch), _why(error), delay,
+            )  # fmt: skip
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, RETRY_MAX_SECONDS)
+            writers = writers[taken:]  # those before it have the batch: never twice
 
     def _write_now(self, batch: list[ProxyLogRecord]) -> None:
         for writer in self.writers:
             writer.write_batch(batch)
         self.written += len(batch)
+
+
+def _write_each(
+    writers: Sequence[LogWriter], batch: list[ProxyLogRecord]
+) -> tuple[int, Exception | None]:
+    """Write ``batch`` to each of ``writers`` in turn, up to the first that fails: how many
+    took it, and that one's error (None when all did)."""
+    for taken, writer in enumerate(writers):
+        try:
+            writer.write_batch(batch)
+        except Exception as error:  # noqa: BLE001 (whatever failed, keep the rows and retry)
+            return taken, error
+    return len(writers), None
 
 
 def _built(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections import Counter as Counter_
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -47,6 +48,26 @@ NO_ANSWER = frozenset({"unreachable", "timeout"})
 
 KnownTool = Callable[[str, str], bool]
 """Whether ``(upstream, tool)`` is a tool that upstream listed."""
+
+_Metric = TypeVar("_Metric", Counter, Gauge, Histogram)
+
+
+class _Children(Generic[_Metric]):
+    """A metric's children by their label values, each looked up once: ``labels()`` takes a
+    lock and checks its values on every call, several times per record (label values are
+    bounded, see above, and no child is ever removed)."""
+
+    __slots__ = ("_children", "_metric")
+
+    def __init__(self, metric: _Metric) -> None:
+        self._metric: _Metric = metric
+        self._children: dict[tuple[str, ...], _Metric] = {}
+
+    def __call__(self, *values: str) -> _Metric:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 class ProxyMetrics:
@@ -96,6 +117,13 @@ class ProxyMetrics:
             "1 while the data plane reads its database, 0 while it serves without it.",
             registry=registry,
         )  # fmt: skip
+        self._requests = _Children(self.requests)
+        self._decisions = _Children(self.decisions)
+        self._decision_seconds = _Children(self.decision_seconds)
+        self._upstream_seconds = _Children(self.upstream_seconds)
+        self._total_seconds = _Children(self.total_seconds)
+        self._upstream_up = _Children(self.upstream_up)
+        self._pin_marks = _Children(self.pin_marks)
         self.store_lost_seconds = Gauge(
             "mcpwall_store_lost_seconds",
             "Seconds since the data plane lost its database (0 while it reads it).",
@@ -128,19 +156,19 @@ class ProxyMetrics:
             if record.pin:
                 marks[record.upstream, _method(record.method), record.pin] += 1
             if record.outcome in NO_ANSWER:
-                self.upstream_up.labels(record.upstream).set(0)
+                self._upstream_up(record.upstream).set(0)
             elif record.outcome in ANSWERED:
-                self.upstream_up.labels(record.upstream).set(1)
+                self._upstream_up(record.upstream).set(1)
             if record.method == "tools/call" and record.decision:
                 tool = self._tool(record)
                 decisions[record.upstream, tool, record.decision, record.rule] += 1
                 self._timings(record, tool)
         for series, count in requests.items():
-            self.requests.labels(*series).inc(count)
+            self._requests(*series).inc(count)
         for labels, count in decisions.items():
-            self.decisions.labels(*labels).inc(count)
+            self._decisions(*labels).inc(count)
         for marked, count in marks.items():
-            self.pin_marks.labels(*marked).inc(count)
+            self._pin_marks(*marked).inc(count)
 
     def close(self) -> None:
         return None
@@ -150,10 +178,10 @@ class ProxyMetrics:
 
     def _timings(self, record: ProxyLogRecord, tool: str) -> None:
         upstream = record.upstream
-        self.decision_seconds.labels(upstream).observe(record.decision_ms / 1000)
-        self.total_seconds.labels(upstream, record.decision).observe(record.total_ms / 1000)
+        self._decision_seconds(upstream).observe(record.decision_ms / 1000)
+        self._total_seconds(upstream, record.decision).observe(record.total_ms / 1000)
         if record.outcome != "not_forwarded":
-            self.upstream_seconds.labels(upstream, tool).observe(record.upstream_ms / 1000)
+            self._upstream_seconds(upstream, tool).observe(record.upstream_ms / 1000)
 
 
 def _method(method: str) -> str:

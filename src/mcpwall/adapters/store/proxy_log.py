@@ -222,12 +222,18 @@ def _conditions(query: LogFilter) -> list[Any]:
 
 def _sqlite_row(record: ProxyLogRecord) -> tuple[object, ...]:
     return (
-        record.at.astimezone(UTC).strftime(_SQLITE_TIME), record.request_id, record.grant_id,
+        _sqlite_time(record.at), record.request_id, record.grant_id,
         record.grant_label, record.upstream, record.method, record.tool, record.policy,
         record.policy_version, record.decision, record.rule, record.message,
         orjson.dumps(record.argument_keys).decode(), record.outcome, record.decision_ms,
         record.upstream_ms, record.total_ms, int(record.fail_open), record.pin,
     )  # fmt: skip
+
+
+def _sqlite_time(at: datetime) -> str:
+    """``at`` as :data:`_SQLITE_TIME` formats it; ``isoformat`` is the faster way to the same
+    text (its fraction always six digits, as ``%f``'s)."""
+    return at.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _row(record: ProxyLogRecord) -> dict[str, object]:

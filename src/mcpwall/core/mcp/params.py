@@ -293,9 +293,11 @@ def _whole(value: object) -> int | None:
 def received_params(headers: Mapping[str, str], repeated: Iterable[str] = ()) -> ReceivedParams:
     """The ``Mcp-Param-*`` headers among ``headers`` (lower-case names), and those of
     ``repeated`` (names sent more than once) that are such headers."""
+    values = {name: value for name, value in headers.items() if name.startswith(_KEY_PREFIX)}
+    if not values and not repeated:
+        return NO_PARAMS  # most requests: nothing to build
     return ReceivedParams(
-        {name: value for name, value in headers.items() if name.startswith(_KEY_PREFIX)},
-        frozenset(name for name in repeated if name.startswith(_KEY_PREFIX)),
+        values, frozenset(name for name in repeated if name.startswith(_KEY_PREFIX))
     )
 
 
