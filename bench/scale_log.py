@@ -133,8 +133,9 @@ _DIALECT = {
 }
 
 
-def generate(store: SQLStore, rows: int, now: datetime) -> float:
-    """Fill the store's proxy log with ``rows`` generated rows; the seconds it took."""
+def generate(store: SQLStore, rows: int, now: datetime) -> tuple[float, float]:
+    """Fill the store's proxy log with ``rows`` generated rows, then count its rollup as
+    migration 0008 does; the seconds each took."""
     started = time.perf_counter()
     start_us = int((now - SPAN).timestamp() * 1e6)
     step_us = int(SPAN.total_seconds() * 1e6) // rows
@@ -150,12 +151,13 @@ def generate(store: SQLStore, rows: int, now: datetime) -> float:
             connection.execute(text(insert), {"rows": rows, "start": start_us, "step": step_us})
             for index in proxy_log.indexes:
                 index.create(connection)
-        if dialect == "postgresql":
-            _analyze(connection)
+        _analyze(connection)
+    loaded = time.perf_counter()
     SQLProxyLog(store.engine, store.url, SystemClock()).recount_rollup()
+    counted = time.perf_counter()
     with store.engine.connect() as connection:
         _analyze(connection)
-    return time.perf_counter() - started
+    return loaded - started, counted - loaded
 
 
 def _analyze(connection: Connection) -> None:
@@ -232,11 +234,13 @@ def measure(
 ) -> list[str]:
     """The figures of one backend, as markdown table rows."""
     now = datetime.now(UTC)
-    generated = generate(full, rows, now)
+    loaded, counted = generate(full, rows, now)
     table = SQLProxyLog(full.engine, full.url, SystemClock())
     lines = [
-        f"| {name} | generating {rows:,} rows in SQL, indexes and rollup included | "
-        f"{generated:.0f} s ({rows / generated:,.0f} rows/s) | | |"
+        f"| {name} | generating {rows:,} rows in SQL, indexes included | "
+        f"{loaded:.0f} s ({rows / loaded:,.0f} rows/s) | | |",
+        f"| {name} | counting the rollup from them (what migration 0008 does) | "
+        f"{counted:.1f} s | | |",
     ]
     rollup_rows = len(table.rollup_rows())
     for days in (7, 30):
@@ -248,7 +252,7 @@ def measure(
         lines.append(
             f"| {name} | `logs summary --since {days}d` query ({counted:,} decided calls; "
             f"rollup {rollup_rows:,} rows) | {fast:.1f} ms | raw rows: {slow:.1f} ms | "
-            f"{slow / fast:.0f}× faster |"
+            f"{slow / fast:.1f}× faster |"
         )
     whole, bare = command_ms(env), command_ms(empty_env)
     lines.append(
