@@ -71,6 +71,8 @@ bench: $(STAMP)
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/stdio_start.py
+	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/scale_log.py
 
 # The Helm chart rendered as plain manifests: the example installs (deploy/examples/manifests/)
 # and the golden render of each values profile in charts/mcpwall/ci (tests/deploy/golden/), rendered

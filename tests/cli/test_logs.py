@@ -15,7 +15,7 @@ import pytest
 
 from mcpwall.adapters.store import open_store
 from mcpwall.adapters.store.proxy_log import SQLProxyLog
-from mcpwall.core.logquery import summarize
+from mcpwall.core.logquery import summarize, summary_json
 from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.ports.clock import SystemClock
 from tests.adapters.proxylog.records import record
@@ -94,6 +94,30 @@ def test_the_summary_counts_what_fired(
     assert table[1].split()[:3] == ["k8s-prod", "delete_namespace", "deny"]  # denials first
     assert "would_deny" in table[-2]
     assert "allow" in table[-1]
+
+
+def test_the_summary_read_from_the_rollup_prints_what_the_raw_rows_say(
+    mcpwall: Run, home: Path
+) -> None:
+    # Rows in the partial hour after --since (read raw) and in whole hours (the rollup).
+    made = [
+        recent(days, n, tool=tool, decision=decision, rule=rule)
+        for n, (days, tool, decision, rule) in enumerate(
+            [
+                (6.99, "delete_pod", "deny", "(hidden)"),
+                (6.98, "delete_pod", "deny", "(hidden)"),
+                (3, "delete_pod", "deny", "(hidden)"),
+                (6.995, "list_pods", "allow", "(allowed)"),
+                (0.01, "list_pods", "allow", "(allowed)"),
+                (8, "list_pods", "allow", "(allowed)"),
+            ]
+        )
+    ]
+    write(home, made)
+    since = datetime.now(UTC) - timedelta(days=7)
+    done = mcpwall("logs", "summary", "--json")
+    assert lines(done.output) == [summary_json(row) for row in summarize(made, since)]
+    assert [row["count"] for row in lines(done.output)] == [3, 2]
 
 
 def test_an_empty_log_and_bad_flags(mcpwall: Run) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import get_args
 
 from mcpwall.core.errors import InvalidValue
@@ -28,6 +28,9 @@ TOP_FIELDS = ("tool", "grant_label")
 # The method a policy decides: the transport's own refusals of other requests (``(no
 # binding)`` on an ``initialize``…) are rows with a decision too, but no call was decided.
 DECIDED_METHOD = "tools/call"
+
+# The proxy-log rollup's time bucket: decided calls counted per hour (see :func:`rollup`).
+ROLLUP_BUCKET = timedelta(hours=1)
 
 # Denials first: the summary answers "which guardrails fired".
 _DECISION_ORDER = {"deny": 0, "would_deny": 1, "allow": 2}
@@ -212,6 +215,66 @@ def summarize(records: Iterable[ProxyLogRecord], since: datetime) -> list[Summar
         key = (record.upstream, record.tool, record.decision, record.rule)
         count, last = groups.get(key, (0, record.at))
         groups[key] = (count + 1, max(last, record.at))
+    return ordered([SummaryRow(*key, count, last) for key, (count, last) in groups.items()])
+
+
+@dataclass(frozen=True, slots=True)
+class RollupRow:
+    """How many decided calls of one (upstream, tool, decision, rule) fell in one hour
+    (``bucket``, its start in UTC), and the time of the last of them."""
+
+    bucket: datetime
+    upstream: str
+    tool: str
+    decision: str
+    rule: str
+    count: int
+    last_seen: datetime
+
+
+def rollup_bucket(at: datetime) -> datetime:
+    """The start, in UTC, of the rollup bucket (the hour) holding ``at``."""
+    return at.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def rollup_edge(since: datetime) -> datetime:
+    """The first bucket start at or after ``since``: the rollup answers for every row from
+    there on, the raw rows for [since, edge)."""
+    bucket = rollup_bucket(since)
+    return bucket if bucket == since else bucket + ROLLUP_BUCKET
+
+
+def rollup(records: Iterable[ProxyLogRecord]) -> list[RollupRow]:
+    """The decided rows counted by bucket, upstream, tool, decision and rule, in key order
+    (the order a store takes their row locks in, so two writers never deadlock)."""
+    groups: dict[tuple[datetime, str, str, str, str], tuple[int, datetime]] = {}
+    for record in records:
+        if not record.decision:
+            continue
+        key = (rollup_bucket(record.at), record.upstream, record.tool, record.decision, record.rule)
+        count, last = groups.get(key, (0, record.at))
+        groups[key] = (count + 1, max(last, record.at))
+    return [RollupRow(*key, count, last) for key, (count, last) in sorted(groups.items())]
+
+
+def summarize_rollup(rows: Iterable[RollupRow], edge: datetime) -> list[SummaryRow]:
+    """The summary of the rollup's buckets at or after ``edge`` (a bucket start)."""
+    return merge_summaries(
+        SummaryRow(r.upstream, r.tool, r.decision, r.rule, r.count, r.last_seen)
+        for r in rows
+        if r.bucket >= edge
+    )
+
+
+def merge_summaries(*parts: Iterable[SummaryRow]) -> list[SummaryRow]:
+    """Summaries of disjoint sets of rows as one: counts added, the latest ``last_seen``
+    kept, in :func:`ordered` order."""
+    groups: dict[tuple[str, str, str, str], tuple[int, datetime]] = {}
+    for part in parts:
+        for row in part:
+            key = (row.upstream, row.tool, row.decision, row.rule)
+            count, last = groups.get(key, (0, row.last_seen))
+            groups[key] = (count + row.count, max(last, row.last_seen))
     return ordered([SummaryRow(*key, count, last) for key, (count, last) in groups.items()])
 
 

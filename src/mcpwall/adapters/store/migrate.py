@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 # The newest migration's revision: a new migration changes it (tests/adapters/store insists).
-HEAD = "0007"
+HEAD = "0008"
 
 logger = logging.getLogger("mcpwall.store")
 

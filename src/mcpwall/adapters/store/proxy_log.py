@@ -4,6 +4,13 @@ Batches are inserted in one transaction each (``BEGIN IMMEDIATE`` on SQLite, lik
 write). Rows older than the retention are deleted while writing, at most once per
 :data:`PRUNE_EVERY`, a chunk per transaction so that a large backlog never holds the write
 lock for long.
+
+Beside the rows, ``proxy_log_rollup`` counts the decided calls per hour
+(``core.logquery.rollup``), changed in the same transaction as the rows: a batch adds its
+counts, a pruned chunk has the hours it touched counted again from the rows left. So it is
+exact at every commit, and :meth:`SQLProxyLog.summary` adds up whole hours from it and reads
+raw rows only for the partial hour at ``since`` — at 10 million rows the summary costs what
+the rollup's size and one hour of rows cost (``bench/scale.py``).
 """
 
 from __future__ import annotations
@@ -14,20 +21,39 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import BigInteger, Connection, Engine, Row, delete, func, insert, or_, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    Row,
+    and_,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql
 
 from mcpwall.adapters.store.engine import WRITE, translate_errors
-from mcpwall.adapters.store.schema import proxy_log
+from mcpwall.adapters.store.schema import proxy_log, proxy_log_rollup
 from mcpwall.core.logquery import (
     DECIDED_METHOD,
+    ROLLUP_BUCKET,
     LogFilter,
+    RollupRow,
     StoredRecord,
     SummaryRow,
     TimelineRow,
     category,
     check_timeline,
     check_top,
-    ordered,
+    merge_summaries,
+    rollup,
+    rollup_bucket,
+    rollup_edge,
 )
 from mcpwall.core.proxylog import ProxyLogRecord
 from mcpwall.ports.clock import Clock
@@ -43,6 +69,17 @@ _SQLITE_INSERT = (
 # How SQLAlchemy stores a DateTime on SQLite (UTC, no zone): rows written either way compare
 # and read back alike.
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+_ROLLUP_KEY = ("bucket", "upstream", "tool", "decision", "rule")
+_SQLITE_ROLLUP_ADD = (
+    "INSERT INTO proxy_log_rollup (bucket, upstream, tool, decision, rule, n, last_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (bucket, upstream, tool, decision, rule) "
+    "DO UPDATE SET n = n + excluded.n, last_at = max(last_at, excluded.last_at)"
+)
+# The hour of a stored time, as migration 0008 computes it (see there).
+_HOUR = {
+    "sqlite": "substr(at, 1, 13) || ':00:00.000000'",
+    "postgresql": "date_trunc('hour', at AT TIME ZONE 'UTC') AT TIME ZONE 'UTC'",
+}
 
 
 class SQLProxyLog:
@@ -68,6 +105,7 @@ class SQLProxyLog:
                     connection.exec_driver_sql(_SQLITE_INSERT, [_sqlite_row(r) for r in records])
                 else:
                     connection.execute(insert(proxy_log), [_row(record) for record in records])
+                _add_to_rollup(connection, rollup(records))
         self._prune_when_due()
 
     def close(self) -> None:
@@ -83,6 +121,31 @@ class SQLProxyLog:
             return [_stored(row) for row in connection.execute(statement)]
 
     def summary(self, since: datetime) -> list[SummaryRow]:
+        """Whole hours from the rollup, the raw rows of [since, the next hour) added: one
+        transaction, so both parts see the same commit."""
+        edge = rollup_edge(since)
+        table, counted = proxy_log.c, proxy_log_rollup.c
+        groups = (table.upstream, table.tool, table.decision, table.rule)
+        raw = (
+            select(*groups, func.count(), func.max(table.at))
+            .where(table.at >= since, table.at < edge, table.decision != "")
+            .group_by(*groups)
+        )
+        rolled = (counted.upstream, counted.tool, counted.decision, counted.rule)
+        hours = (
+            select(*rolled, func.sum(counted.n), func.max(counted.last_at))
+            .where(counted.bucket >= edge)
+            .group_by(*rolled)
+        )
+        with self._transaction() as connection:
+            parts = [connection.execute(raw).all(), connection.execute(hours).all()]
+        return merge_summaries(
+            *([SummaryRow(u, t, d, r, int(n), last) for u, t, d, r, n, last in p] for p in parts)
+        )
+
+    def raw_summary(self, since: datetime) -> list[SummaryRow]:
+        """The summary counted from the rows alone, without the rollup: what
+        :meth:`summary` must equal (tests), and its baseline (``bench/scale.py``)."""
         table = proxy_log.c
         groups = (table.upstream, table.tool, table.decision, table.rule)
         statement = (
@@ -92,7 +155,33 @@ class SQLProxyLog:
         )
         with self._transaction() as connection:
             rows = connection.execute(statement).all()
-        return ordered(SummaryRow(u, t, d, r, int(n), last) for u, t, d, r, n, last in rows)
+        return merge_summaries(SummaryRow(u, t, d, r, int(n), last) for u, t, d, r, n, last in rows)
+
+    def rollup_rows(self) -> list[RollupRow]:
+        """The rollup as stored, in key order (tests compare it with ``core.logquery.rollup``)."""
+        table = proxy_log_rollup.c
+        statement = select(proxy_log_rollup).order_by(*(table[k] for k in _ROLLUP_KEY))
+        with self._transaction() as connection:
+            return [
+                RollupRow(b, u, t, d, r, int(n), last)
+                for b, u, t, d, r, n, last in connection.execute(statement)
+            ]
+
+    def recount_rollup(self) -> None:
+        """Count the rollup afresh from the rows, as migration 0008 does: for rows loaded
+        around :meth:`write_batch` (``bench/scale.py`` generates millions in SQL)."""
+        with self._transaction(write=True) as connection:
+            hour = _HOUR[connection.dialect.name]
+            connection.execute(delete(proxy_log_rollup))
+            connection.execute(
+                text(
+                    "INSERT INTO proxy_log_rollup "  # noqa: S608 (our own SQL)
+                    "(bucket, upstream, tool, decision, rule, n, last_at) "
+                    f"SELECT {hour}, upstream, tool, decision, rule, count(*), max(at) "
+                    f"FROM proxy_log WHERE decision != '' "
+                    f"GROUP BY {hour}, upstream, tool, decision, rule"
+                )
+            )
 
     def timeline(self, since: datetime, until: datetime, bucket_seconds: int) -> list[TimelineRow]:
         """Counted in SQL by bucket, decision, rule and outcome (whole seconds since the
@@ -152,16 +241,25 @@ class SQLProxyLog:
             return {(u, o): int(n) for u, o, n in connection.execute(statement)}
 
     def prune(self, before: datetime) -> int:
-        """Delete rows older than ``before``, :data:`PRUNE_CHUNK` per transaction."""
-        oldest = select(proxy_log.c.id).where(proxy_log.c.at < before).limit(PRUNE_CHUNK)
+        """Delete rows older than ``before``, :data:`PRUNE_CHUNK` per transaction, and count
+        again, in the same transaction, the rollup's hours the chunk touched."""
+        table = proxy_log.c
+        oldest = (
+            select(table.id, table.at, table.upstream, table.tool, table.decision, table.rule)
+            .where(table.at < before)
+            .limit(PRUNE_CHUNK)
+        )
         pruned = 0
         while True:
             with self._transaction(write=True) as connection:
-                ids = list(connection.execute(oldest).scalars())
-                if ids:
-                    connection.execute(delete(proxy_log).where(proxy_log.c.id.in_(ids)))
-            pruned += len(ids)
-            if len(ids) < PRUNE_CHUNK:
+                found = connection.execute(oldest).all()
+                if found:
+                    ids = [row.id for row in found]
+                    connection.execute(delete(proxy_log).where(table.id.in_(ids)))
+                    touched = {(rollup_bucket(at), u, t, d, r) for _, at, u, t, d, r in found if d}
+                    _recount(connection, sorted(touched))
+            pruned += len(found)
+            if len(found) < PRUNE_CHUNK:
                 return pruned
 
     def _prune_when_due(self) -> None:
@@ -180,6 +278,62 @@ class SQLProxyLog:
                 connection.execution_options(**WRITE)
             with connection.begin():
                 yield connection
+
+
+def _add_to_rollup(connection: Connection, rows: list[RollupRow]) -> None:
+    """Add a batch's counts to the rollup (rows in key order: writers on PostgreSQL lock
+    the rollup's rows in one order, so two of them wait for each other, never deadlock)."""
+    if not rows:
+        return
+    if connection.dialect.name == "sqlite":
+        connection.exec_driver_sql(
+            _SQLITE_ROLLUP_ADD,
+            [
+                (r.bucket.strftime(_SQLITE_TIME), r.upstream, r.tool, r.decision, r.rule,
+                 r.count, r.last_seen.astimezone(UTC).strftime(_SQLITE_TIME))
+                for r in rows
+            ],
+        )  # fmt: skip
+        return
+    statement = postgresql.insert(proxy_log_rollup)
+    statement = statement.on_conflict_do_update(
+        index_elements=list(_ROLLUP_KEY),
+        set_={
+            "n": proxy_log_rollup.c.n + statement.excluded.n,
+            "last_at": func.greatest(proxy_log_rollup.c.last_at, statement.excluded.last_at),
+        },
+    )
+    connection.execute(
+        statement,
+        [
+            {"bucket": r.bucket, "upstream": r.upstream, "tool": r.tool, "decision": r.decision,
+             "rule": r.rule, "n": r.count, "last_at": r.last_seen}
+            for r in rows
+        ],
+    )  # fmt: skip
+
+
+def _recount(connection: Connection, keys: list[tuple[datetime, str, str, str, str]]) -> None:
+    """Count the rollup's rows at ``keys`` again from the proxy log (after a prune)."""
+    table, counted = proxy_log.c, proxy_log_rollup.c
+    for bucket, upstream, tool, decision, rule in keys:
+        group = (table.upstream == upstream, table.tool == tool, table.decision == decision)
+        n, last = connection.execute(
+            select(func.count(), func.max(table.at)).where(
+                *group,
+                table.rule == rule,
+                table.at >= bucket,
+                table.at < bucket + ROLLUP_BUCKET,
+            )
+        ).one()
+        where = and_(
+            counted.bucket == bucket, counted.upstream == upstream, counted.tool == tool,
+            counted.decision == decision, counted.rule == rule,
+        )  # fmt: skip
+        if n:
+            connection.execute(update(proxy_log_rollup).where(where).values(n=n, last_at=last))
+        else:
+            connection.execute(delete(proxy_log_rollup).where(where))
 
 
 def _epoch_seconds(dialect: str, column: Any) -> Any:

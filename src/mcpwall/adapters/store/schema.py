@@ -252,3 +252,18 @@ proxy_log = Table(
     Index("ix_proxy_log_summary", "upstream", "tool", "decision", "rule", "at"),
     Index("ix_proxy_log_pin_at", "pin", "at"),
 )
+
+# The proxy log's decided calls counted per hour (``core.logquery.rollup``), kept in the same
+# transaction as the rows it counts (every batch insert, every prune), so ``logs summary``
+# adds up whole hours here and reads raw rows only for the partial hour at its start (0008).
+proxy_log_rollup = Table(
+    "proxy_log_rollup",
+    metadata,
+    Column("bucket", UTCDateTime, primary_key=True),
+    Column("upstream", NAME, primary_key=True),
+    Column("tool", Text, primary_key=True),
+    Column("decision", String(16), primary_key=True),
+    Column("rule", Text, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+    Column("last_at", UTCDateTime, nullable=False),
+)
