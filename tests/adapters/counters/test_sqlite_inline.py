@@ -13,10 +13,8 @@ import asyncio
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -25,31 +23,12 @@ from mcpwall.adapters.counters.sql import CHECKPOINT_EVERY, INLINE_MAX
 from mcpwall.adapters.store.engine import database_url
 from mcpwall.core.windows import Budget, CounterKey, Refusal
 from mcpwall.ports.counters import Reservation
-from tests.adapters.counters.conftest import sql_url
+from tests.adapters.counters.conftest import counted_threads, sql_url
 
 pytestmark = pytest.mark.anyio
 
 T0 = 1_800_000_000.0
 HOUR = Budget(CounterKey("delete_pod", "grant", "grt_a"), 5, 3600.0)
-
-
-class CountingExecutor(ThreadPoolExecutor):
-    """The loop's default executor (``asyncio.to_thread``), counting what it is given."""
-
-    def __init__(self) -> None:
-        super().__init__(max_workers=4)
-        self.submitted = 0
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        self.submitted += 1
-        return super().submit(fn, *args, **kwargs)
-
-
-@contextmanager
-def counted_threads() -> Iterator[CountingExecutor]:
-    executor = CountingExecutor()
-    asyncio.get_running_loop().set_default_executor(executor)
-    yield executor
 
 
 @pytest.fixture
