@@ -66,6 +66,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/gateway.py
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
+	$(BIN)/python bench/limited.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py
