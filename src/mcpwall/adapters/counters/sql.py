@@ -43,11 +43,8 @@ reserved in a worker thread, since finding the ``max``-th newest call steps over
 ``max - 1`` index entries (measured: about 8 µs at 100, 45 µs at 1,000, 600 µs at 10,000).
 
 **PostgreSQL** reservations run in a worker thread on a pooled connection (psycopg is
-blocking: a hop there and back), as one script in one round trip
-(:func:`_reserve_in_one_trip`): ``BEGIN``, the locks, one statement that checks every budget
-and records the call only if all fit, ``COMMIT``. (As separate statements they were five
-round trips for one limit.) The engine is in autocommit mode, so psycopg sends no ``BEGIN`` of
-its own; the other statements (a give-back, pruning, readings) are one statement each.
+blocking), and ``BEGIN``, one advisory lock per log, one ``SELECT`` per budget, one
+``INSERT`` per log and ``COMMIT`` are a round trip each: five for one limit, plus the hop.
 Every statement runs as plain SQL on the driver's connection, not through SQLAlchemy's
 statement layer. ``schema.counter_events`` remains the table's definition.
 
@@ -56,9 +53,8 @@ once a minute, a chore in a worker thread deletes the rows whose window ended a 
 more (index on ``expires_at``), so the table holds about one window of calls per counter.
 
 **Reading usage** (:meth:`SQLCounters.usage`, for the dashboard) counts each log's rows in its
-window (on SQLite in one read-only transaction, on PostgreSQL one statement per log): no
-lock, no write, so it never holds up a reservation (SQLite in WAL mode reads beside the
-writer; PostgreSQL reads take no advisory lock).
+window in one read-only transaction: no lock, no write, so it never holds up a reservation
+(SQLite in WAL mode reads beside the writer; PostgreSQL reads take no advisory lock).
 """
 
 from __future__ import annotations
@@ -106,6 +102,7 @@ class _Statements(NamedTuple):
     used: str = "SELECT count(*) FROM counter_events WHERE log = ? AND at > ?"
     prune: str = "DELETE FROM counter_events WHERE expires_at <= ?"
     give_back: str = "DELETE FROM counter_events WHERE id = ?"
+    lock: str = "SELECT pg_advisory_xact_lock(?)"
 
     def for_psycopg(self) -> _Statements:
         """The same in psycopg's style (``%s``); no statement has a literal ``?`` or ``%``."""
@@ -139,9 +136,7 @@ class SQLCounters:
         else:
             # No pre-ping (a round trip per checkout): a connection that fails is dropped.
             timeout = {} if "connect_timeout" in url.query else {"connect_timeout": WAIT_SECONDS}
-            # Autocommit: a reservation's script says BEGIN and COMMIT itself (one round
-            # trip); psycopg would otherwise send a BEGIN of its own first (another).
-            engine = create_engine(url, connect_args=timeout, isolation_level="AUTOCOMMIT")
+            engine = create_engine(url, connect_args=timeout)
         return cls(engine, shown_url, synchronous="NORMAL")
 
     @property
@@ -246,9 +241,10 @@ class SQLCounters:
     def _reserve(
         self, cursor: Cursor, budgets: tuple[Budget, ...], now: float
     ) -> Reservation | Refusal:
-        if not self._sqlite:
-            return _reserve_in_one_trip(cursor, budgets, now)
         logs = {budget.log: budget.window for budget in budgets}  # one row per log
+        if not self._sqlite:
+            for key in sorted({_lock_key(name) for name in logs}):
+                cursor.execute(self._sql.lock, (key,))
         for index, budget in enumerate(budgets):
             wait = wait_for(self._blocking(cursor, budget, now), now, budget.window, budget.maximum)
             if wait is not None:
@@ -399,77 +395,6 @@ def _roll_back(connection: sqlite3.Connection) -> None:
     if connection.in_transaction:
         with suppress(sqlite3.Error):
             connection.rollback()
-
-
-def _reserve_in_one_trip(
-    cursor: Cursor, budgets: tuple[Budget, ...], now: float
-) -> Reservation | Refusal:
-    """PostgreSQL's reservation as one script, sent in one round trip (the simple query
-    protocol, values bound by psycopg on the client)::
-
-        BEGIN;
-        SELECT pg_advisory_xact_lock(k1); …            -- each log's lock, ascending
-        WITH b AS (SELECT (the max-th newest call in budget i's window) AS b0, …),
-             ins AS (INSERT … SELECT … FROM b WHERE b0 IS NULL AND … RETURNING id)
-        SELECT b0, …, ARRAY(SELECT id FROM ins) FROM b;  -- records only if every budget fits
-        COMMIT;
-
-    Under READ COMMITTED each statement of the script takes its snapshot when it starts, so
-    the check, which starts once the locks are held, sees what their previous holder
-    committed. A budget of ``max`` 0 never fits (``FALSE``)."""
-    from psycopg import ClientCursor  # loaded with the PostgreSQL store, never with SQLite
-
-    logs = {budget.log: budget.window for budget in budgets}  # one row per log
-    keys = sorted({_lock_key(name) for name in logs})
-    checked = [budget for budget in budgets if budget.maximum > 0]
-    script = _one_trip_script(len(keys), len(checked), len(logs), len(checked) < len(budgets))
-    values: list[object] = list(keys)
-    for budget in checked:
-        values += [budget.log, now - budget.window, budget.maximum - 1]
-    for name, window in logs.items():
-        values += [name, now, now + window]
-    client = ClientCursor(cursor.connection)  # type: ignore[arg-type]
-    try:
-        client.execute(script, values)
-        for _ in range(1 + len(keys)):  # past BEGIN's result and the locks'
-            client.nextset()
-        row = client.fetchone()
-    finally:
-        client.close()
-    assert row is not None
-    *blocking, ids = row
-    found = dict(zip((id(budget) for budget in checked), blocking, strict=True))
-    for index, budget in enumerate(budgets):
-        at = found.get(id(budget))
-        wait = wait_for(None if at is None else float(at), now, budget.window, budget.maximum)
-        if wait is not None:
-            return Refusal(index, wait)
-    return Reservation(budgets, now, token=tuple(int(row_id) for row_id in ids))
-
-
-def _one_trip_script(locks: int, checks: int, rows: int, never_fits: bool) -> str:
-    """The script of :func:`_reserve_in_one_trip`, for so many locks, checks and rows: only
-    ``%s`` placeholders and names made here go into it; every value is bound."""
-    names = [f"b{n}" for n in range(checks)]
-    check = (
-        "(SELECT at FROM counter_events WHERE log = %s AND at > %s::float8 "
-        "ORDER BY at DESC LIMIT 1 OFFSET %s) AS "
-    )
-    fits = [f"{name} IS NULL" for name in names] + (["FALSE"] if never_fits else [])
-    return (
-        "BEGIN; "  # noqa: S608 (placeholders and our own names only)
-        + "SELECT pg_advisory_xact_lock(%s); " * locks
-        + "WITH b AS (SELECT "
-        + ", ".join(["1 AS one", *(check + name for name in names)])
-        + "), ins AS (INSERT INTO counter_events (log, at, expires_at) "
-        + "SELECT v.log, v.at, v.expires_at FROM (VALUES "
-        + ", ".join(["(%s, %s::float8, %s::float8)"] * rows)
-        + ") AS v(log, at, expires_at), b WHERE "
-        + " AND ".join(fits or ["TRUE"])
-        + " RETURNING id) SELECT "
-        + ", ".join([*names, "ARRAY(SELECT id FROM ins)"])
-        + " FROM b; COMMIT"
-    )
 
 
 def _lock_key(name: str) -> int:
