@@ -67,6 +67,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/side_by_side.py
 	$(BIN)/python bench/relay.py
 	$(BIN)/python bench/limits.py
+	$(BIN)/python bench/limited.py
 	$(BIN)/python bench/proxylog.py
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py

@@ -138,8 +138,8 @@ def measure_pair(
         for name, url in urls.items():
             clients[name] = stack.enter_context(contextlib.closing(Client(url, token)))
         tool, arguments = ALLOWED
-        for client in clients.values():
-            for i in range(WARMUP_CALLS):
+        for i in range(WARMUP_CALLS):  # interleaved: no connection idles past a keep-alive
+            for client in clients.values():
                 client.timed(tool, arguments, i)
         added: dict[str, list[float]] = {name: [] for name in sources}
         names = list(clients)

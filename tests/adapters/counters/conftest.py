@@ -6,11 +6,14 @@ second gateway process would have); every store it opened is closed after the te
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -45,6 +48,25 @@ class Backend:
         if self.name == "redis":
             return RedisCounters.from_url(self.url, prefix=self.prefix)
         return SQLCounters.open(database_url(self.url, Path("unused")), self.url)
+
+
+class CountingExecutor(ThreadPoolExecutor):
+    """The loop's default executor (``asyncio.to_thread``), counting what it is given."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=4)
+        self.submitted = 0
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.submitted += 1
+        return super().submit(fn, *args, **kwargs)
+
+
+@contextmanager
+def counted_threads() -> Iterator[CountingExecutor]:
+    executor = CountingExecutor()
+    asyncio.get_running_loop().set_default_executor(executor)
+    yield executor
 
 
 def sql_url(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:

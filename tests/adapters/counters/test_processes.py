@@ -1,13 +1,15 @@
-"""Two processes reserving from one counter store at once allow exactly ``max`` between them.
+"""Processes reserving from one counter store at once allow exactly ``max`` between them.
 
-SQLite (a file both open), PostgreSQL and Redis: what two gateway replicas would share. A
-barrier on stdin (not a sleep) lines their starts up.
+SQLite (a file all open: several ``mcpwall stdio`` on one ``MCPWALL_HOME``), PostgreSQL and
+Redis: what gateway replicas would share. A barrier on stdin (not a sleep) lines their starts
+up. And a process SIGKILLed right after a reservation returned leaves it counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import subprocess
 import sys
 from contextlib import ExitStack
@@ -15,12 +17,14 @@ from pathlib import Path
 
 import pytest
 
+from mcpwall.ports.counters import Refusal
 from tests.adapters.counters.conftest import Backend
+from tests.adapters.counters.reserving_worker import BUDGET
 
 pytestmark = pytest.mark.anyio
 
 WORKER = Path(__file__).with_name("reserving_worker.py")
-WORKERS = 2
+WORKERS = 4
 CALLS_EACH = 15
 
 
@@ -54,4 +58,26 @@ async def test_two_processes_allow_exactly_max_between_them(durable_backend: Bac
     allowed = await asyncio.to_thread(run_workers, durable_backend, 1_800_000_000.0)
     assert sum(allowed) == 5, allowed
     # And a restart of both finds the budget spent.
-    assert await asyncio.to_thread(run_workers, durable_backend, 1_800_000_060.0) == [0, 0]
+    assert await asyncio.to_thread(run_workers, durable_backend, 1_800_000_060.0) == [0] * WORKERS
+
+
+def reserve_and_get_killed(backend: Backend, now: float) -> int:
+    """A worker that reserved once and was SIGKILLed before it could do anything else."""
+    command = [sys.executable, str(WORKER), backend.name, backend.url, backend.prefix or "-"]
+    with subprocess.Popen(
+        [*command, "hold", repr(now)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    ) as worker:
+        assert worker.stdout is not None
+        assert worker.stdout.readline() == "reserved\n"
+        worker.send_signal(signal.SIGKILL)
+        return worker.wait(timeout=60)
+
+
+async def test_a_reservation_outlives_a_sigkill_of_its_process(durable_backend: Backend) -> None:
+    now = 1_800_000_000.0
+    for _ in range(5):
+        code = await asyncio.to_thread(reserve_and_get_killed, durable_backend, now)
+        assert code == -signal.SIGKILL
+    store = durable_backend.open()
+    assert await store.usage([BUDGET], now) == [5]
+    assert isinstance(await store.reserve([BUDGET], now + 1), Refusal)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis.asyncio
@@ -14,7 +15,7 @@ from mcpwall.adapters.counters.redis import RESERVE, shown_redis_url
 from mcpwall.core.errors import InvalidValue, LimitsUnavailable
 from mcpwall.core.windows import Budget, CounterKey
 from mcpwall.ports.counters import Reservation
-from tests.adapters.counters.conftest import delete_keys, redis_prefix
+from tests.adapters.counters.conftest import counted_threads, delete_keys, redis_prefix
 from tests.fixtures.redis_server import PrivateRedis, private_redis, redis_server_binary
 from tests.fixtures.servers import free_port
 
@@ -167,3 +168,35 @@ def test_urls_are_shown_without_their_password() -> None:
 def test_a_url_redis_cannot_read_is_refused_without_showing_it() -> None:
     with pytest.raises(InvalidValue, match=r"MCPWALL_REDIS_URL \(not shown"):
         RedisCounters.from_url("http://:secret@host")
+
+
+class CountingConnection(redis.asyncio.Connection):
+    """A connection counting what it sends (one write per round trip) and the replies read."""
+
+    sent = 0
+    replies = 0
+
+    async def send_packed_command(self, command: Any, check_health: bool = True) -> None:
+        CountingConnection.sent += 1
+        await super().send_packed_command(command, check_health)
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        CountingConnection.replies += 1
+        return await super().read_response(*args, **kwargs)
+
+
+async def test_a_reservation_is_one_round_trip_and_no_thread(redis_server: str) -> None:
+    prefix = redis_prefix()
+    client = redis.asyncio.Redis.from_url(redis_server, connection_class=CountingConnection)
+    counters = RedisCounters(client, redis_server, prefix=prefix)
+    try:
+        await counters.reserve([HOUR, SHARED], T0)  # connects, loads the script
+        with counted_threads() as threads:
+            for offset in (1, 2, 3, 4, 5):  # the 5th is refused, still one round trip
+                CountingConnection.sent = CountingConnection.replies = 0
+                await counters.reserve([HOUR, SHARED], T0 + offset)
+                assert (CountingConnection.sent, CountingConnection.replies) == (1, 1)
+            assert threads.submitted == 0
+    finally:
+        await counters.aclose()
+        delete_keys(redis_server, prefix)

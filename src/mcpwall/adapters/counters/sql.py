@@ -10,10 +10,8 @@ committed, and sees its rows. That holds within one process and across processes
 database:
 
 - SQLite has one lock, the database's write lock. The transaction opens with
-  ``BEGIN IMMEDIATE``, which takes it at once (another writer, in any process, waits its
-  turn: busy timeout), and in WAL mode a write transaction reads the newest committed state.
-  In a process, reservations also queue on an asyncio lock before they reach SQLite, so they
-  wait in line rather than in SQLite's busy handler, which sleeps between retries.
+  ``BEGIN IMMEDIATE``, which takes it at once, and in WAL mode a write transaction reads the
+  newest committed state. Another writer, in any process, waits its turn (below).
 - PostgreSQL: the transaction first takes ``pg_advisory_xact_lock`` on each log it draws on,
   in ascending key order (no deadlock). Under READ COMMITTED each statement after that sees
   what the previous holder committed, which it did before its lock was released. Only
@@ -23,14 +21,43 @@ database:
   collect dead rows. SERIALIZABLE would be exact too, but turns every conflict into a
   failure to retry.
 
-**Fast.** A reservation is on the hot path of every limited call, so its few statements run
-on the driver's connection (taken from the engine's pool) as plain SQL: measured here, that
-is about 75 µs a reservation on SQLite against 180 µs through SQLAlchemy's statement layer
-(``bench/limits.py``). ``schema.counter_events`` remains the table's definition.
+The transaction commits before ``reserve`` returns, so before the call is forwarded: a
+SIGKILL at any point after leaves the call counted (it errs towards refusing, never towards a
+fresh budget); one before leaves nothing half-done. Nothing is held in memory between calls.
+
+**Fast on SQLite: on the event loop's thread while the lock is free.** A reservation is on
+the hot path of every limited call (DESIGN §7: a call passing a limit adds at most 1.1× what
+the same call without it adds). Its transaction — ``BEGIN IMMEDIATE``, one indexed ``SELECT``
+per budget, one ``INSERT`` per log, ``COMMIT`` — takes some 40 µs on plain ``sqlite3``, less
+than a hop to a worker thread and back. So it runs inline, on a connection of the event
+loop's own (:class:`_Inline`) whose busy timeout is 0: ``BEGIN IMMEDIATE`` takes the write
+lock at once or fails at once with SQLITE_BUSY, having done nothing, and only then does the
+reservation take the old way — it queues on an asyncio lock (reservations wait in line, not
+in SQLite's busy handler, which sleeps between retries) for a worker thread whose connection
+waits for the lock (busy timeout). Another process, or this process's proxy-log writer,
+holding the lock sends a reservation that way; while any wait in line, new ones join the
+end. Nothing slow stays on the loop: the inline connection never checkpoints the WAL (a
+worker thread does, every :data:`CHECKPOINT_EVERY` inline commits and after each pruning),
+pruning runs in a worker thread, and a budget whose ``max`` is over :data:`INLINE_MAX` is
+reserved in a worker thread, since finding the ``max``-th newest call steps over up to
+``max - 1`` index entries (measured: about 8 µs at 100, 45 µs at 1,000, 600 µs at 10,000).
+
+**PostgreSQL** reservations run in a worker thread on a pooled connection (psycopg is
+blocking), and ``BEGIN``, one advisory lock per log, one ``SELECT`` per budget, one
+``INSERT`` per log and ``COMMIT`` are a round trip each: five for one limit, plus the hop.
+On loopback a round trip is tens of µs and psycopg prepares each statement after a few uses;
+fewer round trips were measured slower here (the same run, interleaved, ``synchronous_commit``
+off to see past the disk): the whole reservation as one multi-statement script, one round
+trip, 1.9× (the server plans it afresh each time); the statements pipelined with one
+check-and-record statement, two round trips, 1.2×. With ``synchronous_commit`` on (the
+default, kept: a PostgreSQL crash must not hand back counted calls) the ``COMMIT``'s WAL flush
+dominates: 0.5 ms to several ms on this machine, depending on its disk's load. Every
+statement runs as plain SQL on the driver's connection, not through SQLAlchemy's statement
+layer. ``schema.counter_events`` remains the table's definition.
 
 **Pruning.** A check reads only the rows still in its window (an index on ``(log, at)``);
-once a minute a reservation also deletes the rows whose window ended a minute ago or more
-(index on ``expires_at``), so the table holds about one window of calls per counter.
+once a minute, a chore in a worker thread deletes the rows whose window ended a minute ago or
+more (index on ``expires_at``), so the table holds about one window of calls per counter.
 
 **Reading usage** (:meth:`SQLCounters.usage`, for the dashboard) counts each log's rows in its
 window in one read-only transaction: no lock, no write, so it never holds up a reservation
@@ -43,9 +70,9 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from typing import NamedTuple, TypeVar
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Literal, NamedTuple, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
@@ -57,9 +84,19 @@ from mcpwall.ports.counters import Reservation
 
 log = logging.getLogger("mcpwall.limits")
 
+Cursor = DBAPICursor | sqlite3.Cursor  # a worker thread's (through the pool), or the inline one
+
 PRUNE_EVERY_SECONDS = 60.0
+# A reservation runs on the event loop's thread only when every budget's max is at most this:
+# finding the max-th newest call steps over up to max - 1 index entries (about 45 µs at 1,000
+# here, 600 µs at 10,000; ``bench/limits.py``), too long to hold the loop beyond.
+INLINE_MAX = 1000
+# Inline commits between two WAL checkpoints in a worker thread: about SQLite's default of
+# 1,000 pages (a reservation writes three or four: the row and its two index entries).
+CHECKPOINT_EVERY = 250
 
 T = TypeVar("T")
+Synchronous = Literal["NORMAL", "FULL"]
 
 
 class _Statements(NamedTuple):
@@ -82,13 +119,20 @@ class _Statements(NamedTuple):
 class SQLCounters:
     """A ``CounterStore`` in the ``counter_events`` table; open it with :meth:`open`."""
 
-    def __init__(self, engine: Engine, shown_url: str) -> None:
+    def __init__(
+        self, engine: Engine, shown_url: str, *, synchronous: Synchronous = "FULL"
+    ) -> None:
+        """Counters on ``engine``; ``synchronous`` is the SQLite mode its connections are in
+        (what the inline connection sets too; :meth:`open` chooses ``NORMAL``)."""
         self._engine = engine
         self._url = shown_url
         self._sqlite = engine.dialect.name == "sqlite"
         self._queue = asyncio.Lock() if self._sqlite else None
         self._pruned_at = float("-inf")
         self._sql = _Statements() if self._sqlite else _Statements().for_psycopg()
+        self._inline = _Inline(engine.url.database or "", synchronous) if self._sqlite else None
+        self._chores: set[asyncio.Task[None]] = set()
+        self._checkpointing = False
 
     @classmethod
     def open(cls, url: URL, shown_url: str) -> SQLCounters:
@@ -100,19 +144,27 @@ class SQLCounters:
             # No pre-ping (a round trip per checkout): a connection that fails is dropped.
             timeout = {} if "connect_timeout" in url.query else {"connect_timeout": WAIT_SECONDS}
             engine = create_engine(url, connect_args=timeout)
-        return cls(engine, shown_url)
+        return cls(engine, shown_url, synchronous="NORMAL")
+
+    @property
+    def waited(self) -> int:
+        """How many writes found the SQLite write lock taken and waited their turn in a thread."""
+        return 0 if self._inline is None else self._inline.busy
 
     async def reserve(self, requests: Sequence[Budget], now: float) -> Reservation | Refusal:
         if not requests:
             return Reservation((), now)
-        return await self._run(self._reserve, tuple(requests), now)
+        budgets = tuple(requests)
+        self._housekeep(now)
+        inline = all(budget.maximum <= INLINE_MAX for budget in budgets)
+        return await self._write(self._reserve, budgets, now, inline=inline)
 
     async def release(self, reservation: Reservation) -> None:
         ids = reservation.token
         if not isinstance(ids, tuple) or not ids:
             return
         try:
-            await self._run(self._give_back, ids)
+            await self._write(self._give_back, ids)
         except LimitsUnavailable as error:
             log.warning("a reservation could not be given back, it stays counted: %s", error)
 
@@ -124,39 +176,90 @@ class SQLCounters:
     async def ping(self) -> None:
         await asyncio.to_thread(self._ping)
 
+    async def settle(self) -> None:
+        """Wait for the chores under way (pruning, a WAL checkpoint) to end."""
+        while self._chores:
+            await asyncio.gather(*self._chores, return_exceptions=True)
+
     async def aclose(self) -> None:
+        await self.settle()
+        if self._inline is not None:
+            self._inline.close()
         self._engine.dispose()
 
-    async def _run(self, work: Callable[..., T], *args: object) -> T:
+    async def _write(self, work: Callable[..., T], *args: object, inline: bool = True) -> T:
+        """Run ``work(cursor, *args)`` in a write transaction: on the event loop's thread when
+        SQLite's write lock is free at once, else in line for a worker thread."""
+        if inline and self._inline is not None and not self._queue_busy():
+            done = self._inline.attempt(self._url, work, *args)
+            if not isinstance(done, _Busy):
+                self._inline_committed()
+                return done
+        return await self._queued(self._in_transaction, work, *args)
+
+    def _queue_busy(self) -> bool:
+        # Writes already waiting keep their place in line: a new one joins the end.
+        return self._queue is not None and self._queue.locked()
+
+    async def _queued(self, work: Callable[..., T], *args: object) -> T:
         if self._queue is None:
             return await asyncio.to_thread(work, *args)
         async with self._queue:
             return await asyncio.to_thread(work, *args)
 
-    # -- in a worker thread ------------------------------------------------------------------------
+    # -- chores, off the event loop ------------------------------------------------------------
 
-    def _reserve(self, budgets: tuple[Budget, ...], now: float) -> Reservation | Refusal:
+    def _housekeep(self, now: float) -> None:
+        if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
+            self._pruned_at = now
+            # A minute's grace: a replica whose clock is behind still counts what it should.
+            self._chore(self._prune(now - PRUNE_EVERY_SECONDS))
+
+    def _inline_committed(self) -> None:
+        assert self._inline is not None
+        if self._inline.commits >= CHECKPOINT_EVERY and not self._checkpointing:
+            self._inline.commits = 0
+            self._checkpointing = True
+            self._chore(self._checkpoint())
+
+    def _chore(self, work: Coroutine[object, object, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._chores.add(task)
+        task.add_done_callback(self._chores.discard)
+
+    async def _prune(self, before: float) -> None:
+        try:
+            await self._queued(self._in_transaction, self._delete_expired, before)
+            if self._sqlite:
+                await asyncio.to_thread(self._wal_checkpoint)
+        except LimitsUnavailable as error:
+            log.warning("expired rate-limit rows could not be pruned (next minute): %s", error)
+
+    async def _checkpoint(self) -> None:
+        try:
+            await asyncio.to_thread(self._wal_checkpoint)
+        except LimitsUnavailable as error:
+            log.warning("the counters' WAL could not be checkpointed: %s", error)
+        finally:
+            self._checkpointing = False
+
+    # -- statements, given a cursor in a transaction ------------------------------------------
+
+    def _reserve(
+        self, cursor: Cursor, budgets: tuple[Budget, ...], now: float
+    ) -> Reservation | Refusal:
         logs = {budget.log: budget.window for budget in budgets}  # one row per log
-        with self._transaction() as cursor:
-            if not self._sqlite:
-                for key in sorted({_lock_key(name) for name in logs}):
-                    cursor.execute(self._sql.lock, (key,))
-            for index, budget in enumerate(budgets):
-                wait = wait_for(
-                    self._blocking(cursor, budget, now), now, budget.window, budget.maximum
-                )
-                if wait is not None:
-                    return Refusal(index, wait)
-            ids = tuple(
-                self._record(cursor, name, now, now + window) for name, window in logs.items()
-            )
-            if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
-                self._pruned_at = now
-                # A minute's grace: a replica whose clock is behind still counts what it should.
-                cursor.execute(self._sql.prune, (now - PRUNE_EVERY_SECONDS,))
+        if not self._sqlite:
+            for key in sorted({_lock_key(name) for name in logs}):
+                cursor.execute(self._sql.lock, (key,))
+        for index, budget in enumerate(budgets):
+            wait = wait_for(self._blocking(cursor, budget, now), now, budget.window, budget.maximum)
+            if wait is not None:
+                return Refusal(index, wait)
+        ids = tuple(self._record(cursor, name, now, now + window) for name, window in logs.items())
         return Reservation(budgets, now, token=ids)
 
-    def _blocking(self, cursor: DBAPICursor, budget: Budget, now: float) -> float | None:
+    def _blocking(self, cursor: Cursor, budget: Budget, now: float) -> float | None:
         """The ``max``-th newest call in the budget's window, None if fewer are in it."""
         if budget.maximum <= 0:
             return None
@@ -164,11 +267,23 @@ class SQLCounters:
         row = cursor.fetchone()
         return None if row is None else float(row[0])
 
-    def _record(self, cursor: DBAPICursor, name: str, at: float, expires_at: float) -> int:
+    def _record(self, cursor: Cursor, name: str, at: float, expires_at: float) -> int:
         cursor.execute(self._sql.record, (name, at, expires_at))
         row = cursor.fetchone()
         assert row is not None
         return int(row[0])
+
+    def _give_back(self, cursor: Cursor, ids: tuple[int, ...]) -> None:
+        cursor.executemany(self._sql.give_back, [(row_id,) for row_id in ids])
+
+    def _delete_expired(self, cursor: Cursor, before: float) -> None:
+        cursor.execute(self._sql.prune, (before,))
+
+    # -- in a worker thread --------------------------------------------------------------------
+
+    def _in_transaction(self, work: Callable[..., T], *args: object) -> T:
+        with self._transaction() as cursor:
+            return work(cursor, *args)
 
     def _usage(self, budgets: tuple[Budget, ...], now: float) -> list[int]:
         logs = {budget.log: budget.window for budget in budgets}  # one query per log
@@ -185,12 +300,14 @@ class SQLCounters:
             cursor.execute("SELECT 1")
             cursor.fetchall()
 
-    def _give_back(self, ids: tuple[int, ...]) -> None:
-        with self._transaction() as cursor:
-            cursor.executemany(self._sql.give_back, [(row_id,) for row_id in ids])
+    def _wal_checkpoint(self) -> None:
+        # PASSIVE: copies what it can without waiting for, or blocking, readers and writers.
+        with self._transaction(write=False, begin=False) as cursor:
+            cursor.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            cursor.fetchall()
 
     @contextmanager
-    def _transaction(self, *, write: bool = True) -> Iterator[DBAPICursor]:
+    def _transaction(self, *, write: bool = True, begin: bool = True) -> Iterator[DBAPICursor]:
         """A cursor in a transaction (a write transaction unless ``write`` is false), committed
         at the end; driver errors become :class:`LimitsUnavailable` (and the connection is
         dropped, it may be broken)."""
@@ -202,7 +319,7 @@ class SQLCounters:
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         try:
             cursor = connection.cursor()
-            if self._sqlite:
+            if self._sqlite and begin:
                 # A writer takes the write lock now; a reader sees one snapshot throughout.
                 cursor.execute("BEGIN IMMEDIATE" if write else "BEGIN")
             yield cursor
@@ -212,6 +329,79 @@ class SQLCounters:
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         finally:
             connection.close()  # back to the pool (rolled back, if it was not committed)
+
+
+class _Busy:
+    """What an inline attempt returns when the write lock was taken: wait in line instead."""
+
+
+BUSY = _Busy()
+
+
+class _Inline:
+    """A SQLite connection of the event loop's own, that never waits for the write lock.
+
+    ``busy_timeout`` 0: ``BEGIN IMMEDIATE`` takes the lock at once or fails with SQLITE_BUSY,
+    and then nothing was done (the caller queues for a worker thread, which waits). Its
+    commits never checkpoint the WAL (``wal_autocheckpoint = 0``): copying a thousand pages
+    into the database and syncing it is for a worker thread (:meth:`SQLCounters._checkpoint`).
+    """
+
+    def __init__(self, path: str, synchronous: Synchronous) -> None:
+        self._path = path
+        self._synchronous = synchronous
+        self._connection: sqlite3.Connection | None = None
+        self.commits = 0  # since the last checkpoint was asked for
+        self.busy = 0  # attempts that found the lock taken
+
+    def attempt(self, url: str, work: Callable[..., T], *args: object) -> T | _Busy:
+        """``work(cursor, *args)`` in a transaction committed before this returns, or
+        :data:`BUSY` with nothing done."""
+        try:
+            connection = self._connect()
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as error:
+            return self._failed(url, error)
+        try:
+            done = work(cursor, *args)
+            cursor.execute("COMMIT")
+        except sqlite3.Error as error:
+            _roll_back(connection)
+            return self._failed(url, error)
+        except BaseException:
+            _roll_back(connection)
+            raise
+        self.commits += 1
+        return done
+
+    def close(self) -> None:
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._connection is None:
+            connection = sqlite3.connect(
+                self._path, timeout=0, isolation_level=None, check_same_thread=False
+            )
+            connection.execute(f"PRAGMA synchronous = {self._synchronous}")  # see _sync_normal
+            connection.execute("PRAGMA wal_autocheckpoint = 0")
+            self._connection = connection
+        return self._connection
+
+    def _failed(self, url: str, error: sqlite3.Error) -> _Busy:
+        if error.sqlite_errorcode & 0xFF == sqlite3.SQLITE_BUSY:
+            self.busy += 1
+            return BUSY
+        self.close()  # it may be broken: the next attempt opens another
+        raise LimitsUnavailable(url, _first_line(error)) from error
+
+
+def _roll_back(connection: sqlite3.Connection) -> None:
+    if connection.in_transaction:
+        with suppress(sqlite3.Error):
+            connection.rollback()
 
 
 def _lock_key(name: str) -> int:

@@ -1,0 +1,193 @@
+"""What a rate limit adds to an allowed call (DESIGN §7): with the limit, over without it.
+
+Run with ``make bench`` (or ``.venv/bin/python bench/limited.py [OLD]``). The bar: a call that
+passes a limit adds at most 1.1× what the same call without a limit adds, measured as a ratio
+in one run.
+
+Two ``mcpwall serve`` processes on the embedded default (SQLite, each its own home) stand in
+front of the project's fixture server (Streamable HTTP, on the other CPU), as in
+``bench/gateway.py``: ``unlimited`` has the seed's policy without ``delete_pod``'s limit,
+``limited`` the seed's policy with it. One keep-alive client calls ``delete_pod`` in
+``staging`` (allowed) directly, through ``unlimited`` and through ``limited``, in rotating
+order, ``--rounds`` rounds of 200 calls; each side's figure is the median of its per-call
+differences against the direct call of the same round. ``--pairs`` pairs of fresh gateway
+processes (started in alternating order; see ``bench/compare.py`` for why); the verdict is
+the median over the pairs of limited ÷ unlimited.
+
+The limit is the seed's (per grant, an hour) with ``max`` raised to 1,000 so that it never
+refuses, and the calls rotate over ``GRANTS`` grants, so that each grant's window holds what
+a real one holds: a few dozen calls, not the run's thousands. (A window holding n calls costs
+a scan of min(n, max) index entries per check; see docs/performance.md.)
+
+With OLD (a git revision), the same two gateways of OLD's ``src`` join the rotation: the
+change's effect in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import http.client
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from compare import source
+from gateway import FIXTURE, SEED_POLICY, UPSTREAM, Client, cpus, load, machine
+from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
+
+GOAL = 1.1
+GRANTS = 256
+RAISED_MAX = 1000
+CALLS = 200
+WARMUP_CALLS = 300
+TOOL = "delete_pod"
+ARGUMENTS: Mapping[str, object] = {"name": "checkout-7f9c", "namespace": "staging"}
+TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)
+
+
+def policies() -> dict[str, dict[str, Any]]:
+    """The seed's policy with ``delete_pod``'s limit raised, and without it."""
+    seed = json.loads(SEED_POLICY.read_text(encoding="utf-8"))
+    limited, unlimited = copy.deepcopy(seed), copy.deepcopy(seed)
+    limited["tools"][TOOL]["limits"][0]["max"] = RAISED_MAX
+    del unlimited["tools"][TOOL]["limits"]
+    return {"limited": limited, "unlimited": unlimited}
+
+
+def configure(home: Path, direct: str, policy: Mapping[str, Any]) -> list[str]:
+    """A home with the upstream, ``policy`` and ``GRANTS`` grants bound to it; their tokens."""
+    home.mkdir()
+    config = {
+        "upstreams": {UPSTREAM: {"url": direct}},
+        "policies": {"bench": policy},
+        "grants": [{"label": f"g{n}", "bind": {UPSTREAM: "bench"}} for n in range(GRANTS)],
+    }
+    path = home / "mcpwall.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    return [token for _, token in TOKEN_LINE.findall(mcpwall(home, "apply", "-f", str(path)))]
+
+
+def timed(client: Client, tokens: list[str] | None, i: int) -> float:
+    """One call's round trip (ms), as the ``i``-th grant when there are grants to rotate."""
+    if tokens is not None:
+        client.token = tokens[i % len(tokens)]
+    try:
+        return client.timed(TOOL, ARGUMENTS, i)
+    except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
+        # The server closed a connection it found idle (its keep-alive timeout) while the
+        # others had their turn: connect again, and time the call on the new connection.
+        client.connection.close()
+        return client.timed(TOOL, ARGUMENTS, i)
+
+
+def measure_pair(
+    gateways: Mapping[str, tuple[Path, Path]],
+    tokens: Mapping[str, list[str]],
+    direct: str,
+    rounds: int,
+    flip: bool,
+) -> dict[str, float]:
+    """The median added latency (ms) of each gateway, fresh processes, one rotation."""
+    gateway_cpu = next(iter(cpus()), None)
+    with contextlib.ExitStack() as stack:
+        urls: dict[str, str] = {}
+        for name in sorted(gateways, reverse=flip):
+            src, home = gateways[name]
+            port, admin = free_port(), free_port()
+            env = {**home_env(home), "PYTHONPATH": str(src)}
+            command = [sys.executable, "-m", "mcpwall", "serve",
+                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+            log = home.parent / f"{name}.log"
+            process = stack.enter_context(running(command, env, log, gateway_cpu))
+            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            urls[name] = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
+        clients = {"direct": stack.enter_context(contextlib.closing(Client(direct, None)))}
+        for name, url in urls.items():
+            clients[name] = stack.enter_context(contextlib.closing(Client(url, None)))
+        for i in range(WARMUP_CALLS):  # interleaved: no connection idles past a keep-alive
+            for name, client in clients.items():
+                timed(client, tokens.get(name), i)
+        added: dict[str, list[float]] = {name: [] for name in gateways}
+        names = list(clients)
+        for round_number in range(rounds):
+            shift = round_number % len(names)
+            samples = {
+                name: [timed(clients[name], tokens.get(name), i) for i in range(CALLS)]
+                for name in names[shift:] + names[:shift]
+            }
+            for name in gateways:
+                pairs = zip(samples["direct"], samples[name], strict=True)
+                added[name].extend(through - plain for plain, through in pairs)
+    return {name: statistics.median(values) for name, values in added.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("old", nargs="?", help="a revision to measure beside the working tree")
+    parser.add_argument("--pairs", type=int, default=4, help="sets of fresh gateways")
+    parser.add_argument("--rounds", type=int, default=6, help="rounds of 200 calls per set")
+    options = parser.parse_args()
+    print("allowed call with a limit, over the same call without it (DESIGN §7: ≤ 1.1×)")
+    print(f"  machine: {machine()}")
+    upstream_cpu = cpus()[1] if len(cpus()) > 1 else None
+    with tempfile.TemporaryDirectory(prefix="mcpwall-limited-") as scratch_name:
+        scratch = Path(scratch_name)
+        fixture_log = scratch / "fixture.log"
+        fixture = [sys.executable, str(FIXTURE), "http", "--port", str(free_port())]
+        with contextlib.ExitStack() as stack:
+            upstream = stack.enter_context(
+                running(fixture, dict(os.environ), fixture_log, upstream_cpu)
+            )
+            direct = ready_url(upstream, fixture_log)
+            revisions = {"": None} if options.old is None else {"": None, "old ": options.old}
+            gateways: dict[str, tuple[Path, Path]] = {}
+            tokens: dict[str, list[str]] = {}
+            for prefix, revision in revisions.items():
+                src = stack.enter_context(source(revision, scratch))
+                for kind, policy in policies().items():
+                    name = prefix + kind
+                    home = scratch / name.replace(" ", "-")
+                    tokens[name] = configure(home, direct, policy)
+                    gateways[name] = (src, home)
+            runs = [
+                measure_pair(gateways, tokens, direct, options.rounds, flip=bool(n % 2))
+                for n in range(options.pairs)
+            ]
+    report(runs, options.old)
+
+
+def report(runs: list[dict[str, float]], old: str | None) -> None:
+    results: dict[str, object] = {}
+    for prefix, label in (("", "this tree"), ("old ", f"old = {old}")):
+        if f"{prefix}limited" not in runs[0]:
+            continue
+        limited = [run[f"{prefix}limited"] for run in runs]
+        unlimited = [run[f"{prefix}unlimited"] for run in runs]
+        ratios = [lim / unl for lim, unl in zip(limited, unlimited, strict=True)]
+        ratio = statistics.median(ratios)
+        verdict = "meets" if ratio <= GOAL else "MISSES"
+        print(f"  {label}: added without the limit "
+              + ", ".join(f"{v:.3f}" for v in unlimited) + " ms; with it "
+              + ", ".join(f"{v:.3f}" for v in limited) + " ms")  # fmt: skip
+        print("    ratio per set " + ", ".join(f"{r:.2f}" for r in ratios)
+              + f"; median {ratio:.2f}× ({verdict} the bar of {GOAL}×)")  # fmt: skip
+        key = "old" if prefix else "new"
+        results[key] = {
+            "added_unlimited_ms": round(statistics.median(unlimited), 3),
+            "added_limited_ms": round(statistics.median(limited), 3),
+            "ratio": round(ratio, 3),
+        }
+    print(f"  after the run: {load()}")
+    print(json.dumps({"limited": results}))
+
+
+if __name__ == "__main__":
+    main()
