@@ -222,8 +222,10 @@ def measure_deny_pair(
 
 def deny_report(old: str, new: str, pairs: list[DenyPair]) -> None:
     print("deny path: refused calls/s (wrk -t1 -c16) and gateway CPU per refused call")
-    print(f"  old = {old}: " + ", ".join(f"{p.old_rate:,.0f}/s {p.old_cpu_us:.1f} µs" for p in pairs))
-    print(f"  new = {new}: " + ", ".join(f"{p.new_rate:,.0f}/s {p.new_cpu_us:.1f} µs" for p in pairs))
+    olds = (f"{p.old_rate:,.0f}/s {p.old_cpu_us:.1f} µs" for p in pairs)
+    news = (f"{p.new_rate:,.0f}/s {p.new_cpu_us:.1f} µs" for p in pairs)
+    print(f"  old = {old}: " + ", ".join(olds))
+    print(f"  new = {new}: " + ", ".join(news))
     rates = [p.rate_ratio for p in pairs]
     cpu = [p.cpu_ratio for p in pairs]
     print("  new / old calls/s per pair: " + ", ".join(f"{r:.3f}" for r in rates))
