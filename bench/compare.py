@@ -67,7 +67,7 @@ from gateway import (
     lua_string,
     machine,
 )
-from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
+from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, serve_revision
 
 REPO = Path(__file__).resolve().parents[1]
 CALLS = 200
@@ -126,13 +126,7 @@ def measure_pair(
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
         for name in sorted(sources, reverse=flip):
-            port, admin = free_port(), free_port()
-            env = {**home_env(home), "PYTHONPATH": str(sources[name])}
-            command = [sys.executable, "-m", "mcpwall", "serve",
-                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
-            log = home.parent / f"{name}.log"
-            process = stack.enter_context(running(command, env, log, gateway_cpu))
-            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            port, _ = serve_revision(stack, name, sources[name], home, gateway_cpu)
             urls[name] = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
         clients = {"direct": stack.enter_context(contextlib.closing(Client(direct, None)))}
         for name, url in urls.items():
@@ -191,13 +185,7 @@ def measure_deny_pair(
     with contextlib.ExitStack() as stack:
         gateways: dict[str, tuple[str, int]] = {}
         for name in sorted(sources, reverse=flip):
-            port, admin = free_port(), free_port()
-            env = {**home_env(home), "PYTHONPATH": str(sources[name])}
-            command = [sys.executable, "-m", "mcpwall", "serve",
-                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
-            log = home.parent / f"{name}.log"
-            process = stack.enter_context(running(command, env, log, gateway_cpu))
-            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            port, process = serve_revision(stack, name, sources[name], home, gateway_cpu)
             url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
             check_denial(url, token)
             gateways[name] = (url, process.pid)

@@ -41,7 +41,7 @@ from typing import Any
 
 from compare import source
 from gateway import FIXTURE, SEED_POLICY, UPSTREAM, Client, cpus, load, machine
-from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, wait_healthy
+from processes import LOOPBACK, free_port, mcpwall, ready_url, running, serve_revision
 
 GOAL = 1.1
 GRANTS = 256
@@ -101,13 +101,7 @@ def measure_pair(
         urls: dict[str, str] = {}
         for name in sorted(gateways, reverse=flip):
             src, home = gateways[name]
-            port, admin = free_port(), free_port()
-            env = {**home_env(home), "PYTHONPATH": str(src)}
-            command = [sys.executable, "-m", "mcpwall", "serve",
-                       "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
-            log = home.parent / f"{name}.log"
-            process = stack.enter_context(running(command, env, log, gateway_cpu))
-            wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+            port, _ = serve_revision(stack, name, src, home, gateway_cpu)
             urls[name] = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
         clients = {"direct": stack.enter_context(contextlib.closing(Client(direct, None)))}
         for name, url in urls.items():

@@ -15,7 +15,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -105,3 +105,19 @@ def wait_healthy(url: str, process: subprocess.Popen[str], log: Path) -> None:
         except (urllib.error.URLError, OSError):
             time.sleep(0.1)
     sys.exit(f"the gateway did not become healthy:\n{log.read_text()}")
+
+
+def serve_revision(
+    stack: ExitStack, name: str, src: Path, home: Path, cpu: int | None
+) -> tuple[int, subprocess.Popen[str]]:
+    """Start ``mcpwall serve`` from the source tree ``src`` on ``home`` (its log beside the
+    home, named after ``name``), kept running until ``stack`` closes; its data port and process
+    once ``/healthz`` answers."""
+    port, admin = free_port(), free_port()
+    env = {**home_env(home), "PYTHONPATH": str(src)}
+    command = [sys.executable, "-m", "mcpwall", "serve",
+               "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
+    log = home.parent / f"{name}.log"
+    process = stack.enter_context(running(command, env, log, cpu))
+    wait_healthy(f"http://{LOOPBACK}:{port}/healthz", process, log)
+    return port, process
