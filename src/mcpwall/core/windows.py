@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from bisect import insort
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from mcpwall.core.policy.model import Decision, Limit
 
@@ -45,11 +45,12 @@ class Budget:
     key: CounterKey
     maximum: int
     window: float
+    log: str = field(init=False, repr=False, compare=False)
+    """The name of the log this budget counts in (see :func:`log_name`); named once, since
+    every store looks it up on every call."""
 
-    @property
-    def log(self) -> str:
-        """The name of the log this budget counts in (see :func:`log_name`)."""
-        return log_name(self.key, self.window)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "log", log_name(self.key, self.window))
 
 
 @dataclass(frozen=True, slots=True)

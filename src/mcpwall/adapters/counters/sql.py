@@ -72,11 +72,13 @@ import logging
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from typing import Literal, NamedTuple, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
 
+from mcpwall.adapters.counters.tickets import HORIZON, SyncPlan, Ticket, TicketBook
 from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
@@ -94,6 +96,9 @@ INLINE_MAX = 1000
 # Inline commits between two WAL checkpoints in a worker thread: about SQLite's default of
 # 1,000 pages (a reservation writes three or four: the row and its two index entries).
 CHECKPOINT_EVERY = 250
+# While a store holds tickets, it writes their calls' times, gives back those fallen due and
+# claims more this often (sooner when a log runs low).
+SYNC_EVERY = 0.1
 
 T = TypeVar("T")
 Synchronous = Literal["NORMAL", "FULL"]
@@ -107,6 +112,11 @@ class _Statements(NamedTuple):
     )
     record: str = "INSERT INTO counter_events (log, at, expires_at) VALUES (?, ?, ?) RETURNING id"
     used: str = "SELECT count(*) FROM counter_events WHERE log = ? AND at > ?"
+    counted: str = (  # how many calls the window holds, counting no further than max
+        "SELECT count(*) FROM (SELECT 1 FROM counter_events WHERE log = ? AND at > ? LIMIT ?)"
+    )
+    ahead: str = "SELECT max(at) FROM counter_events WHERE log = ? AND at > ?"
+    move: str = "UPDATE counter_events SET at = ?, expires_at = ? WHERE id = ?"
     prune: str = "DELETE FROM counter_events WHERE expires_at <= ?"
     give_back: str = "DELETE FROM counter_events WHERE id = ?"
     lock: str = "SELECT pg_advisory_xact_lock(?)"
@@ -120,10 +130,17 @@ class SQLCounters:
     """A ``CounterStore`` in the ``counter_events`` table; open it with :meth:`open`."""
 
     def __init__(
-        self, engine: Engine, shown_url: str, *, synchronous: Synchronous = "FULL"
+        self,
+        engine: Engine,
+        shown_url: str,
+        *,
+        synchronous: Synchronous = "FULL",
+        patience: float = HORIZON,
     ) -> None:
         """Counters on ``engine``; ``synchronous`` is the SQLite mode its connections are in
-        (what the inline connection sets too; :meth:`open` chooses ``NORMAL``)."""
+        (what the inline connection sets too; :meth:`open` chooses ``NORMAL``). A check that
+        would refuse while another store holds tickets on the log waits at most ``patience``
+        seconds for them (tests that interleave stores on a clock of their own choose 0)."""
         self._engine = engine
         self._url = shown_url
         self._sqlite = engine.dialect.name == "sqlite"
@@ -133,9 +150,16 @@ class SQLCounters:
         self._inline = _Inline(engine.url.database or "", synchronous) if self._sqlite else None
         self._chores: set[asyncio.Task[None]] = set()
         self._checkpointing = False
+        self._book = TicketBook() if self._sqlite else None
+        self._syncer: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closing = False
+        self._latest = float("-inf")  # the newest ``now`` a reservation was given
+        self._patience = patience
+        self.ticketed = 0  # reservations served by tickets, with no transaction
 
     @classmethod
-    def open(cls, url: URL, shown_url: str) -> SQLCounters:
+    def open(cls, url: URL, shown_url: str, *, patience: float = HORIZON) -> SQLCounters:
         """Counters in the (migrated) database at ``url``, on an engine of their own."""
         if url.get_backend_name() == "sqlite":
             engine = create(url)  # WAL, busy timeout, transactions left to us
@@ -144,7 +168,7 @@ class SQLCounters:
             # No pre-ping (a round trip per checkout): a connection that fails is dropped.
             timeout = {} if "connect_timeout" in url.query else {"connect_timeout": WAIT_SECONDS}
             engine = create_engine(url, connect_args=timeout)
-        return cls(engine, shown_url, synchronous="NORMAL")
+        return cls(engine, shown_url, synchronous="NORMAL", patience=patience)
 
     @property
     def waited(self) -> int:
@@ -156,12 +180,27 @@ class SQLCounters:
             return Reservation((), now)
         budgets = tuple(requests)
         self._housekeep(now)
-        inline = all(budget.maximum <= INLINE_MAX for budget in budgets)
-        return await self._write(self._reserve, budgets, now, inline=inline)
+        if self._book is None:
+            done = await self._write(self._reserve, budgets, now, {}, SyncPlan(), inline=False)
+            assert not isinstance(done, _Held)  # only a patient check waits for tickets
+            return done
+        self._latest = max(self._latest, now)
+        tickets = self._book.take(budgets, now)
+        if tickets is not None:  # the fast path: budget claimed ahead, no transaction
+            self.ticketed += 1
+            self._sync_soon()
+            return Reservation(budgets, now, token=tickets)
+        return await self._reserve_checked(self._book, budgets, now)
 
     async def release(self, reservation: Reservation) -> None:
-        ids = reservation.token
-        if not isinstance(ids, tuple) or not ids:
+        token = reservation.token
+        if not isinstance(token, tuple) or not token:
+            return
+        ids = tuple(item for item in token if isinstance(item, int))
+        tickets = [item for item in token if isinstance(item, Ticket)]
+        if tickets and self._book is not None:
+            ids += self._book.give_back(tickets)  # unwritten ones go back to their pools
+        if not ids:
             return
         try:
             await self._write(self._give_back, ids)
@@ -171,7 +210,17 @@ class SQLCounters:
     async def usage(self, requests: Sequence[Budget], now: float) -> list[int]:
         if not requests:
             return []
-        return await asyncio.to_thread(self._usage, tuple(requests), now)
+        book, budgets = self._book, tuple(requests)
+        if book is None or self._queue is None:
+            return await asyncio.to_thread(self._usage, budgets, now)
+        # In line with the writes, so that this store's ticket rows stay where its book says
+        # while they are counted; then each is counted at its call's time, or not at all.
+        async with self._queue:
+            counts = await asyncio.to_thread(self._usage, budgets, now)
+            return [
+                n - book.miscounted(b.log, now - b.window)
+                for n, b in zip(counts, budgets, strict=True)
+            ]
 
     async def ping(self) -> None:
         await asyncio.to_thread(self._ping)
@@ -182,10 +231,106 @@ class SQLCounters:
             await asyncio.gather(*self._chores, return_exceptions=True)
 
     async def aclose(self) -> None:
+        await self._stop_syncing()
         await self.settle()
         if self._inline is not None:
             self._inline.close()
         self._engine.dispose()
+
+    # -- tickets (SQLite) ----------------------------------------------------------------------
+
+    async def _reserve_checked(
+        self, book: TicketBook, budgets: tuple[Budget, ...], now: float
+    ) -> Reservation | Refusal:
+        """A reservation in a transaction: the logs without a usable ticket are checked and
+        recorded there. Refused while another process holds tickets on the full log, it
+        waits once for them to fall due, then checks again."""
+        patient, retries = True, 0
+        while True:
+            held = book.take_some(budgets, now)
+            checked = {b.log for b in budgets if b.log not in held}
+            pending = book.pending_for(checked, asyncio.get_running_loop().time(), now)
+            inline = all(b.maximum <= INLINE_MAX for b in budgets if b.log in checked)
+            try:
+                done = await self._write(
+                    self._reserve, budgets, now, held, pending, patient, inline=inline
+                )
+            except LimitsUnavailable:
+                book.put_back(held.values())
+                book.failed(pending)
+                raise
+            if isinstance(done, Reservation):
+                book.used(held.values(), budgets, now)
+            else:
+                book.put_back(held.values())
+            book.called(budgets, now)
+            self._sync_soon()
+            if isinstance(done, Reservation):
+                return done
+            if book.holds(budgets[done.index].log) and retries < 2:
+                # This store's own sync claimed tickets of that log while the call waited.
+                retries += 1
+                continue
+            if isinstance(done, Refusal):
+                return done
+            patient = False
+            await asyncio.sleep(min(done.wait, self._patience))
+
+    def _sync_soon(self) -> None:
+        """Keep the tickets synced: start the syncing task, or wake it when a log runs low."""
+        book = self._book
+        if book is None or self._closing:
+            return
+        if self._syncer is None or self._syncer.done():
+            if book.owing:
+                self._syncer = asyncio.get_running_loop().create_task(self._sync_loop(book))
+        elif book.wanting:
+            self._wake.set()
+
+    async def sync_now(self) -> None:
+        """Write what the tickets owe now, and claim what hot logs want (else a background
+        task does it every :data:`SYNC_EVERY` seconds while tickets are held)."""
+        if self._book is not None:
+            await self._sync_pass(self._book)
+
+    async def _sync_loop(self, book: TicketBook) -> None:
+        while True:
+            await self._sync_pass(book)
+            if self._closing or not book.busy:
+                return
+            self._wake.clear()
+            with suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), SYNC_EVERY)
+
+    async def _sync_pass(self, book: TicketBook) -> None:
+        assert self._queue is not None
+        async with self._queue:  # planned in line: a usage reading sees it done or not
+            plan = book.plan(asyncio.get_running_loop().time(), self._latest)
+            if not plan:
+                return
+            try:
+                claimed = await asyncio.to_thread(self._in_transaction, self._sync, plan)
+            except LimitsUnavailable as error:
+                book.failed(plan)
+                log.warning("rate-limit tickets could not be synced (retrying): %s", error)
+            else:
+                book.synced(plan, claimed)
+
+    async def _stop_syncing(self) -> None:
+        """Let the syncing task end, then write what is pending and give back every unused
+        ticket (a store that closes keeps nothing claimed)."""
+        self._closing = True
+        self._wake.set()
+        if self._syncer is not None:
+            await asyncio.gather(self._syncer, return_exceptions=True)
+        if self._book is None:
+            return
+        plan = self._book.drain()
+        if plan:
+            try:
+                await self._queued(self._in_transaction, self._sync, plan)
+            except LimitsUnavailable as error:
+                log.warning("unused rate-limit tickets stay counted until they expire: %s", error)
 
     async def _write(self, work: Callable[..., T], *args: object, inline: bool = True) -> T:
         """Run ``work(cursor, *args)`` in a write transaction: on the event loop's thread when
@@ -246,18 +391,65 @@ class SQLCounters:
     # -- statements, given a cursor in a transaction ------------------------------------------
 
     def _reserve(
-        self, cursor: Cursor, budgets: tuple[Budget, ...], now: float
-    ) -> Reservation | Refusal:
-        logs = {budget.log: budget.window for budget in budgets}  # one row per log
+        self,
+        cursor: Cursor,
+        budgets: tuple[Budget, ...],
+        now: float,
+        held: dict[str, Ticket],
+        pending: SyncPlan,
+        patient: bool = False,
+    ) -> Reservation | Refusal | _Held:
+        """Check and record the call in the logs it holds no ticket of, after writing this
+        store's pending moves of those logs (so that its own calls count at their times)."""
+        logs = {b.log: b.window for b in budgets if b.log not in held}  # one row per log
         if not self._sqlite:
             for key in sorted({_lock_key(name) for name in logs}):
                 cursor.execute(self._sql.lock, (key,))
+        self._write_moves(cursor, pending)
         for index, budget in enumerate(budgets):
+            if budget.log in held:
+                continue
             wait = wait_for(self._blocking(cursor, budget, now), now, budget.window, budget.maximum)
-            if wait is not None:
-                return Refusal(index, wait)
+            if wait is None:
+                continue
+            ahead = self._ahead(cursor, budget.log, now) if patient else None
+            return Refusal(index, wait) if ahead is None else _Held.until(index, ahead, now)
         ids = tuple(self._record(cursor, name, now, now + window) for name, window in logs.items())
-        return Reservation(budgets, now, token=ids)
+        return Reservation(budgets, now, token=(*held.values(), *ids))
+
+    def _ahead(self, cursor: Cursor, name: str, now: float) -> float | None:
+        """The latest row of a log dated after ``now``: tickets, or None. Not this store's
+        unused ones unless its sync claimed them meanwhile (it took or gave back the others,
+        and wrote its used ones first); the caller tells."""
+        cursor.execute(self._sql.ahead, (name, now))
+        row = cursor.fetchone()
+        return None if row is None or row[0] is None else float(row[0])
+
+    def _write_moves(self, cursor: Cursor, plan: SyncPlan) -> None:
+        """Date used tickets' rows at their calls, and delete the tickets given back."""
+        if plan.used:
+            cursor.executemany(
+                self._sql.move, [(u.at, u.expires_at, u.ticket.id) for u in plan.used]
+            )
+        if plan.returned:
+            cursor.executemany(self._sql.give_back, [(t.id,) for t in plan.returned])
+
+    def _sync(self, cursor: Cursor, plan: SyncPlan) -> dict[str, list[int]]:
+        """Write a plan: moves and deletions, then each claim, checked like a call and for
+        no more than half the room its log has left."""
+        self._write_moves(cursor, plan)
+        claimed: dict[str, list[int]] = {}
+        for claim in plan.claims:
+            since = claim.until - HORIZON - claim.window
+            cursor.execute(self._sql.counted, (claim.log, since, claim.maximum))
+            row = cursor.fetchone()
+            count = claim.maximum if row is None else int(row[0])
+            room = min(claim.wanted, (claim.maximum - count) // 2)
+            expires_at = claim.until + claim.window
+            claimed[claim.log] = [
+                self._record(cursor, claim.log, claim.until, expires_at) for _ in range(room)
+            ]
+        return claimed
 
     def _blocking(self, cursor: Cursor, budget: Budget, now: float) -> float | None:
         """The ``max``-th newest call in the budget's window, None if fewer are in it."""
@@ -329,6 +521,21 @@ class SQLCounters:
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         finally:
             connection.close()  # back to the pool (rolled back, if it was not committed)
+
+
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A check that would refuse while another store holds tickets on the log: wait ``wait``
+    seconds, by when that store has given back or written them, and check again."""
+
+    index: int  # of the budget refused
+    wait: float
+
+    @classmethod
+    def until(cls, index: int, ahead: float, now: float) -> _Held:
+        # A caller's clock may not be the wall clock (tests): then wait the whole horizon.
+        wait = ahead - now
+        return cls(index, wait if 0 < wait <= HORIZON else HORIZON)
 
 
 class _Busy:
