@@ -7,6 +7,13 @@ hour, one grant) and prints how many it got, as JSON.
 
 With COUNT ``hold``, it makes one reservation, prints ``reserved`` once ``reserve`` returned
 (the call would now be forwarded), and waits on stdin for ever: for a test to SIGKILL it.
+
+SQLite only: with COUNT ``paced:N``, it makes N calls one after another at the wall clock's
+time on :data:`PACED` (max 40 a minute), syncing its tickets after each, so that it claims
+and spends tickets (``adapters/counters/tickets.py``); with COUNT ``tickets``, it makes a
+log hot, claims tickets, spends two, prints ``reserved 4 of 6`` (calls made of rows it
+counted) and waits on stdin for ever, for a SIGKILL; with ``tickets-close``, the same, then
+closes the store and exits.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+import time
 from pathlib import Path
 
 from mcpwall.adapters.counters import RedisCounters, SQLCounters
@@ -22,6 +30,8 @@ from mcpwall.core.windows import Budget, CounterKey
 from mcpwall.ports.counters import CounterStore, Reservation
 
 BUDGET = Budget(CounterKey("delete_pod", "grant", "grt_shared"), 5, 3600.0)
+PACED = Budget(CounterKey("delete_pod", "grant", "grt_paced"), 40, 60.0)
+TICKETED = Budget(CounterKey("delete_pod", "grant", "grt_ticketed"), 10, 3600.0)
 
 
 def open_counters(kind: str, url: str, prefix: str) -> CounterStore:
@@ -37,6 +47,31 @@ async def hold(kind: str, url: str, prefix: str, now: float) -> None:
     await asyncio.to_thread(sys.stdin.read)
 
 
+async def paced(url: str, count: int) -> int:
+    store = SQLCounters.open(database_url(url, Path("unused")), url)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    allowed = 0
+    for _ in range(count):
+        allowed += isinstance(await store.reserve([PACED], time.time()), Reservation)
+        await store.sync_now()
+    await store.aclose()
+    return allowed
+
+
+async def tickets(url: str, now: float, close: bool) -> None:
+    store = SQLCounters.open(database_url(url, Path("unused")), url)
+    made = [await store.reserve([TICKETED], now) for _ in range(2)]  # hot: it wants tickets
+    await store.sync_now()  # claims 2 × 2: (10 - 2) // 2 = 4 leave the room it takes
+    made += [await store.reserve([TICKETED], now) for _ in range(2)]  # two tickets spent
+    assert all(isinstance(m, Reservation) for m in made) and store.ticketed == 2
+    print(f"reserved {len(made)} of 6", flush=True)
+    if close:
+        await store.aclose()
+        return
+    await asyncio.to_thread(sys.stdin.read)
+
+
 async def main(kind: str, url: str, prefix: str, count: int, now: float) -> int:
     store = open_counters(kind, url, prefix)
     print("ready", flush=True)
@@ -48,6 +83,12 @@ async def main(kind: str, url: str, prefix: str, count: int, now: float) -> int:
 
 if __name__ == "__main__":
     kind, url, prefix, count, now = sys.argv[1:]
+    if count.startswith("paced:"):
+        print(json.dumps({"allowed": asyncio.run(paced(url, int(count[6:])))}), flush=True)
+        sys.exit(0)
+    if count.startswith("tickets"):
+        asyncio.run(tickets(url, float(now), close=count == "tickets-close"))
+        sys.exit(0)
     if count == "hold":
         asyncio.run(hold(kind, url, prefix, float(now)))
         sys.exit(0)

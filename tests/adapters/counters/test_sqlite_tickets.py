@@ -1,0 +1,277 @@
+"""SQLite counters serve hot logs from tickets, and stay exact (``adapters/counters/tickets.py``).
+
+A log used twice within a horizon claims tickets in a background sync; a call that finds one
+takes it with no transaction and no thread. These tests drive the syncs themselves
+(``sync_now``), on real databases, with times given; the processes ones use real processes
+and the wall clock, lined up on stdin, never by sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from mcpwall.adapters.counters import SQLCounters
+from mcpwall.adapters.store.engine import database_url
+from mcpwall.core.windows import Budget, CounterKey, Ledger, Refusal
+from mcpwall.ports.counters import Reservation
+from tests.adapters.counters.conftest import counted_threads, sql_url
+from tests.adapters.counters.reserving_worker import PACED, TICKETED
+
+pytestmark = pytest.mark.anyio
+
+T0 = 1_800_000_000.0
+LIMIT = Budget(CounterKey("delete_pod", "grant", "grt_a"), 100, 3600.0)
+WORKER = Path(__file__).with_name("reserving_worker.py")
+
+
+@pytest.fixture
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    return sql_url("sqlite", tmp_path, request)
+
+
+def open_counters(url: str, patience: float | None = None) -> SQLCounters:
+    location = database_url(url, Path("unused"))
+    if patience is None:
+        return SQLCounters.open(location, url)
+    return SQLCounters.open(location, url, patience=patience)
+
+
+def rows(url: str, budget: Budget) -> list[float]:
+    """The times of the log's rows, oldest first."""
+    with sqlite3.connect(url.removeprefix("sqlite:///")) as connection:
+        found = connection.execute(
+            "SELECT at FROM counter_events WHERE log = ? ORDER BY at", (budget.log,)
+        ).fetchall()
+    return [at for (at,) in found]
+
+
+async def make_hot(counters: SQLCounters, budget: Budget, now: float) -> None:
+    """Two calls through transactions, then a sync: the log holds tickets."""
+    for at in (now, now + 0.1):
+        assert isinstance(await counters.reserve([budget], at), Reservation)
+    await counters.sync_now()
+
+
+async def test_a_hot_log_is_served_with_no_transaction_and_no_thread(url: str) -> None:
+    counters = open_counters(url)
+    try:
+        await make_hot(counters, LIMIT, T0)  # claims twice its two calls: 4 tickets
+        claimed = rows(url, LIMIT)
+        assert len(claimed) == 6 and claimed[2:] == [T0 + 0.1 + 1.0] * 4  # dated ahead
+        with counted_threads() as threads:
+            for i in range(4):
+                assert isinstance(await counters.reserve([LIMIT], T0 + 0.2 + i / 100), Reservation)
+            assert threads.submitted == 0
+        assert counters.ticketed == 4
+        assert rows(url, LIMIT) == claimed  # nothing written on the calls' path
+        await counters.sync_now()  # each ticket's row moves to its call's time
+        assert rows(url, LIMIT)[:6] == pytest.approx(
+            [T0, T0 + 0.1, T0 + 0.2, T0 + 0.21, T0 + 0.22, T0 + 0.23]
+        )
+    finally:
+        await counters.aclose()
+
+
+async def test_closing_gives_back_unused_tickets(url: str) -> None:
+    counters = open_counters(url)
+    await make_hot(counters, LIMIT, T0)
+    assert isinstance(await counters.reserve([LIMIT], T0 + 0.2), Reservation)
+    await counters.aclose()
+    assert rows(url, LIMIT) == [T0, T0 + 0.1, T0 + 0.2]  # the calls, no ticket
+    again = open_counters(url)
+    try:
+        assert await again.usage([LIMIT], T0 + 1) == [3]
+    finally:
+        await again.aclose()
+
+
+async def test_usage_counts_calls_not_tickets(url: str) -> None:
+    counters = open_counters(url)
+    try:
+        await make_hot(counters, LIMIT, T0)
+        assert isinstance(await counters.reserve([LIMIT], T0 + 0.2), Reservation)
+        # Three calls; four ticket rows, one used (not yet moved), three not.
+        for at in (T0 + 0.2, T0 + 1.5, T0 + 3599.9):
+            assert await counters.usage([LIMIT], at) == [3]
+        assert await counters.usage([LIMIT], T0 + 3600.15) == [1]
+    finally:
+        await counters.aclose()
+
+
+async def test_a_seeded_run_with_syncs_decides_as_the_ledger(url: str) -> None:
+    """Calls close together (hot logs, tickets), syncs at random, releases, two logs per call
+    sometimes: every decision and every reading is the reference's."""
+    counters, ledger, rng = open_counters(url), Ledger(), random.Random(7)
+    budgets = [
+        Budget(CounterKey("a", "grant", "grt_a"), 12, 2.0),
+        Budget(CounterKey("b", "grant", "grt_a"), 30, 10.0),
+    ]
+    now, live = T0, []
+    try:
+        for _ in range(600):
+            now += rng.choice([0.0, 0.01, 0.05, 0.1, 0.3, 1.0])
+            asked = rng.sample(budgets, rng.randint(1, 2))
+            expected = ledger.reserve(asked, now)
+            taken = await counters.reserve(asked, now)
+            if expected is None:
+                assert isinstance(taken, Reservation), (now - T0, taken)
+                live.append(taken)
+            else:
+                assert taken == expected, (now - T0, taken)
+            if live and rng.random() < 0.1:
+                back = live.pop(rng.randrange(len(live)))
+                ledger.release(back.requests, back.at)
+                await counters.release(back)
+            if rng.random() < 0.3:
+                await counters.sync_now()
+            assert await counters.usage(budgets, now) == [ledger.count(b, now) for b in budgets]
+        assert counters.ticketed > 100  # the run did use tickets
+    finally:
+        await counters.aclose()
+
+
+STEPS = st.lists(
+    st.tuples(
+        st.integers(0, 1),  # which store
+        st.sampled_from([0.0, 0.01, 0.1, 0.4, 1.0]),  # time passing first
+        st.sampled_from(["call", "call", "call", "sync", "release"]),
+    ),
+    max_size=60,
+)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(steps=STEPS, maximum=st.integers(1, 6))
+def test_two_stores_on_one_file_never_allow_more_than_max_in_a_window(
+    url: str, steps: list[tuple[int, float, str]], maximum: int
+) -> None:
+    """Whatever the interleaving of calls, syncs and releases on two stores (two processes),
+    no window holds more than ``max`` calls that were not given back."""
+    window = 1.5
+    budget = Budget(CounterKey("c", "grant", uuid.uuid4().hex), maximum, window)
+    allowed = asyncio.run(interleave(url, steps, budget))
+    for at in allowed:
+        assert sum(at - window < other <= at for other in allowed) <= maximum, allowed
+
+
+async def interleave(url: str, steps: list[tuple[int, float, str]], budget: Budget) -> list[float]:
+    stores = [open_counters(url, patience=0.0), open_counters(url, patience=0.0)]
+    live: list[tuple[int, Reservation]] = []
+    now = T0
+    try:
+        for which, passing, action in steps:
+            now += passing
+            if action == "call":
+                taken = await stores[which].reserve([budget], now)
+                if isinstance(taken, Reservation):
+                    live.append((which, taken))
+            elif action == "sync":
+                await stores[which].sync_now()
+            elif live:
+                owner, back = live.pop()
+                await stores[owner].release(back)
+    finally:
+        for store in stores:
+            await store.aclose()
+    return sorted(taken.at for _, taken in live)
+
+
+async def test_a_store_waits_for_another_stores_tickets_rather_than_refuse(url: str) -> None:
+    """B would be refused only because A holds unused tickets: it waits for them to fall due
+    (A gives them back), and gets the room; the two together allow exactly max."""
+    budget = Budget(CounterKey("c", "grant", "grt_w"), 10, 3600.0)
+    first, second = open_counters(url), open_counters(url)
+    try:
+        now = time.time()
+        await make_hot(first, budget, now)  # A: 2 calls, and (10 - 2) // 2 = 4 tickets
+        got = [await second.reserve([budget], now + 0.2) for _ in range(9)]
+        assert sum(isinstance(t, Reservation) for t in got) == 8
+        assert isinstance(got[-1], Refusal)
+        assert rows(url, budget).count(now + 0.1 + 1.0) == 0  # A gave its tickets back
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+def start_worker(url: str, mode: str, now: float) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, str(WORKER), "sqlite", url, "-", mode, repr(now)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.parametrize("ending", ["sigkill", "close"])
+async def test_a_process_ending_with_tickets_never_hands_back_a_fresh_budget(
+    url: str, ending: str
+) -> None:
+    """A SIGKILL leaves its unused tickets counted (towards refusing); a close gives them
+    back. Either way, the calls it made stay counted."""
+
+    def run() -> str:
+        mode = "tickets" if ending == "sigkill" else "tickets-close"
+        with start_worker(url, mode, T0) as worker:
+            assert worker.stdout is not None
+            line = worker.stdout.readline()
+            if ending == "sigkill":
+                worker.send_signal(signal.SIGKILL)
+            worker.wait(timeout=60)
+            return line
+
+    assert await asyncio.to_thread(run) == "reserved 4 of 6\n"
+    counters = open_counters(url)
+    try:
+        left = [await counters.reserve([TICKETED], T0 + 1) for _ in range(TICKETED.maximum)]
+        allowed = sum(isinstance(t, Reservation) for t in left)
+        # 4 calls made; a SIGKILL keeps the 2 unused tickets as calls too.
+        assert allowed == (TICKETED.maximum - 6 if ending == "sigkill" else TICKETED.maximum - 4)
+    finally:
+        await counters.aclose()
+
+
+@pytest.fixture
+def workers() -> Iterator[list[subprocess.Popen[str]]]:
+    started: list[subprocess.Popen[str]] = []
+    yield started
+    for worker in started:
+        if worker.poll() is None:
+            worker.kill()
+        worker.wait()
+
+
+async def test_processes_spending_tickets_allow_exactly_max_between_them(
+    url: str, workers: list[subprocess.Popen[str]]
+) -> None:
+    """Four processes, 25 paced calls each on one log (max 40 a minute): they claim, spend
+    and give back tickets, and allow exactly 40."""
+
+    def run() -> list[int]:
+        workers.extend(start_worker(url, "paced:25", 0.0) for _ in range(4))
+        for worker in workers:
+            assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+        for worker in workers:
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
+        assert [worker.returncode for worker in workers] == [0] * 4
+        return [int(output.split('"allowed": ')[1].split("}")[0]) for output in outputs]
+
+    allowed = await asyncio.to_thread(run)
+    assert sum(allowed) == PACED.maximum, allowed
+    assert all(at <= time.time() for at in rows(url, PACED))  # every ticket moved or given back
