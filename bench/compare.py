@@ -7,7 +7,10 @@ order) runs on one CPU in front of the project's fixture server (the other CPU),
 ``bench/gateway.py``. One keep-alive client calls ``get_pod_logs`` directly, through OLD and
 through NEW in rotating order, ``--rounds`` rounds of 200 calls. Each side's figure is the
 median of its per-call differences against the direct call of the same round; the verdict is
-the median, over the pairs, of NEW minus OLD.
+the median, over the pairs, of NEW minus OLD. Each revision has a home of its own, configured
+alike (the fixture server as upstream, the seed's policy, one grant) but by its own
+``mcpwall``: a home one revision opened has that revision's schema, which an older one cannot
+open.
 
 With ``--deny``, the same pairs measure the deny path instead: ``wrk -t1 -c16`` (as in
 ``bench/gateway.py``, on the other CPU) sends the seed policy's refused ``tools/call`` to OLD
@@ -67,11 +70,40 @@ from gateway import (
     lua_string,
     machine,
 )
-from processes import LOOPBACK, free_port, home_env, mcpwall, ready_url, running, serve_revision
+from processes import (
+    LOOPBACK,
+    configured_home,
+    free_port,
+    home_env,
+    ready_url,
+    running,
+    serve_revision,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 CALLS = 200
 WARMUP_CALLS = 300
+
+
+@dataclass(frozen=True)
+class Revision:
+    """One revision's ``src``, and its own home, configured by that ``src``'s ``mcpwall``."""
+
+    src: Path
+    home: Path
+    token: str
+
+
+def configure(name: str, src: Path, direct: str, scratch: Path) -> Revision:
+    """``src`` with a new home of its own: the fixture server at ``direct`` as the upstream,
+    the seed's policy, one grant bound to them (the same for every revision)."""
+    config = {
+        "upstreams": {UPSTREAM: {"url": direct}},
+        "policies": {"seed": json.loads(SEED_POLICY.read_text(encoding="utf-8"))},
+        "grants": [{"label": "compare", "bind": {UPSTREAM: "seed"}}],
+    }
+    home = scratch / f"home-{name}"
+    return Revision(src, home, configured_home(home, src, config)["compare"])
 
 
 @dataclass
@@ -119,30 +151,30 @@ def source(revision: str | None, scratch: Path) -> Iterator[Path]:
         )
 
 
-def measure_pair(
-    sources: dict[str, Path], direct: str, home: Path, token: str, rounds: int, flip: bool
-) -> Pair:
+def measure_pair(revisions: dict[str, Revision], direct: str, rounds: int, flip: bool) -> Pair:
     gateway_cpu = next(iter(cpus()), None)
     with contextlib.ExitStack() as stack:
         urls: dict[str, str] = {}
-        for name in sorted(sources, reverse=flip):
-            port, _ = serve_revision(stack, name, sources[name], home, gateway_cpu)
+        for name in sorted(revisions, reverse=flip):
+            revision = revisions[name]
+            port, _ = serve_revision(stack, name, revision.src, revision.home, gateway_cpu)
             urls[name] = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
         clients = {"direct": stack.enter_context(contextlib.closing(Client(direct, None)))}
         for name, url in urls.items():
+            token = revisions[name].token
             clients[name] = stack.enter_context(contextlib.closing(Client(url, token)))
         tool, arguments = ALLOWED
         for i in range(WARMUP_CALLS):  # interleaved: no connection idles past a keep-alive
             for client in clients.values():
                 client.timed(tool, arguments, i)
-        added: dict[str, list[float]] = {name: [] for name in sources}
+        added: dict[str, list[float]] = {name: [] for name in revisions}
         names = list(clients)
         for round_number in range(rounds):
             shift = round_number % len(names)
             samples = {}
             for name in names[shift:] + names[:shift]:
                 samples[name] = [clients[name].timed(tool, arguments, i) for i in range(CALLS)]
-            for name in sources:
+            for name in revisions:
                 pairs = zip(samples["direct"], samples[name], strict=True)
                 added[name].extend(through - plain for plain, through in pairs)
     return Pair(statistics.median(added["old"]), statistics.median(added["new"]))
@@ -171,32 +203,28 @@ def wrk_rate(wrk: str, url: str, script: Path, seconds: float, cpu: int | None) 
 
 
 def measure_deny_pair(
-    sources: dict[str, Path],
-    home: Path,
-    token: str,
-    options: argparse.Namespace,
-    wrk: str,
-    flip: bool,
+    revisions: dict[str, Revision], options: argparse.Namespace, wrk: str, flip: bool
 ) -> DenyPair:
     available = cpus()
     gateway_cpu = available[0] if available else None
     load_cpu = available[1] if len(available) > 1 else None
-    script = lua_script(token, home.parent)
     with contextlib.ExitStack() as stack:
-        gateways: dict[str, tuple[str, int]] = {}
-        for name in sorted(sources, reverse=flip):
-            port, process = serve_revision(stack, name, sources[name], home, gateway_cpu)
+        gateways: dict[str, tuple[str, int, Path]] = {}
+        for name in sorted(revisions, reverse=flip):
+            revision = revisions[name]
+            port, process = serve_revision(stack, name, revision.src, revision.home, gateway_cpu)
             url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
-            check_denial(url, token)
-            gateways[name] = (url, process.pid)
-        for url, _ in gateways.values():  # warm up: every path taken, the caches filled
+            check_denial(url, revision.token)
+            script = lua_script(revision.token, revision.home)
+            gateways[name] = (url, process.pid, script)
+        for url, _, script in gateways.values():  # warm up: every path taken, caches filled
             wrk_rate(wrk, url, script, 1, load_cpu)
         rates: dict[str, list[float]] = {name: [] for name in gateways}
         costs: dict[str, list[float]] = {name: [] for name in gateways}
         names = list(gateways)
         for round_number in range(options.rounds):
             for name in names if round_number % 2 == 0 else names[::-1]:
-                url, pid = gateways[name]
+                url, pid, script = gateways[name]
                 before = cpu_seconds(pid)
                 rate = wrk_rate(wrk, url, script, options.seconds, load_cpu)
                 spent = cpu_seconds(pid) - before
@@ -249,18 +277,17 @@ def wrk_count(wrk: str, url: str, script: Path, connections: int, seconds: int) 
 MEASURE_ATTEMPTS = 3
 
 
-def measure_instructions(
-    name: str, source: Path, home: Path, token: str, seconds: int, wrk: str
-) -> dict[str, float]:
-    """Instructions the gateway of ``source`` executes per refused and per allowed call.
+def measure_instructions(name: str, revision: Revision, seconds: int, wrk: str) -> dict[str, float]:
+    """Instructions the gateway of ``revision`` executes per refused and per allowed call.
 
     A gateway slowed fifty-fold can miss its own store heartbeat's deadline on a busy
     machine, and then answers 503 until the next one succeeds: each run waits for
     ``/readyz`` first, and a run with any answer but 200 is measured again."""
+    home, token = revision.home, revision.token
     scratch = home.parent
     out = scratch / f"callgrind.{name}"
     port, admin = free_port(), free_port()
-    env = {**home_env(home), "PYTHONPATH": str(source)}
+    env = home_env(home, revision.src)
     command = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                sys.executable, "-m", "mcpwall", "serve",
                "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
@@ -269,8 +296,8 @@ def measure_instructions(
     url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
     ready = f"http://{LOOPBACK}:{port}/readyz"
     scripts = {
-        "deny": (tool_script(*DENIED, token, scratch / "deny-one.lua"), 4),
-        "allow": (tool_script(*ALLOWED, token, scratch / "allow-one.lua"), 1),
+        "deny": (tool_script(*DENIED, token, home / "deny-one.lua"), 4),
+        "allow": (tool_script(*ALLOWED, token, home / "allow-one.lua"), 1),
     }
     per_call: dict[str, float] = {}
     dumps = 0
@@ -363,8 +390,6 @@ def main() -> None:
     upstream_cpu = cpus()[1] if len(cpus()) > 1 else None
     with tempfile.TemporaryDirectory(prefix="mcpwall-compare-") as scratch_name:
         scratch = Path(scratch_name)
-        home = scratch / "home"
-        home.mkdir()
         with (
             source(options.old, scratch) as old,
             source(options.new, scratch) as new,
@@ -372,33 +397,34 @@ def main() -> None:
                     dict(os.environ), scratch / "fixture.log", upstream_cpu) as fixture,
         ):  # fmt: skip
             direct = ready_url(fixture, scratch / "fixture.log")
-            mcpwall(home, "upstream", "add", UPSTREAM, "--url", direct)
-            mcpwall(home, "policy", "set", "seed", str(SEED_POLICY))
-            issued = mcpwall(home, "grant", "issue", "--label", "compare",
-                             "--bind", f"{UPSTREAM}=seed", "--json")  # fmt: skip
-            token = str(json.loads(issued)["token"])
-            sources = {"old": old, "new": new}
             if options.instructions and wrk is not None:
                 names = [options.old, options.new or "working tree", *options.then]
                 with contextlib.ExitStack() as more:
                     paths = [old, new] + [
                         more.enter_context(source(r, scratch)) for r in options.then
                     ]
+                    homed = [
+                        configure(f"rev{n}", path, direct, scratch) for n, path in enumerate(paths)
+                    ]
                     counts = [
-                        measure_instructions(f"rev{n}", path, home, token, options.seconds, wrk)
-                        for n, path in enumerate(paths)
+                        measure_instructions(f"rev{n}", revision, options.seconds, wrk)
+                        for n, revision in enumerate(homed)
                     ]
                 instructions_report(names, counts)
                 return
+            revisions = {
+                name: configure(name, src, direct, scratch)
+                for name, src in (("old", old), ("new", new))
+            }
             if wrk is not None:
                 denials = [
-                    measure_deny_pair(sources, home, token, options, wrk, flip=bool(n % 2))
+                    measure_deny_pair(revisions, options, wrk, flip=bool(n % 2))
                     for n in range(options.pairs)
                 ]
                 deny_report(options.old, options.new or "working tree", denials)
                 return
             pairs = [
-                measure_pair(sources, direct, home, token, options.rounds, flip=bool(n % 2))
+                measure_pair(revisions, direct, options.rounds, flip=bool(n % 2))
                 for n in range(options.pairs)
             ]
     report(options.old, options.new or "working tree", pairs)

@@ -20,7 +20,9 @@ a real one holds: a few dozen calls, not the run's thousands. (A window holding 
 a scan of min(n, max) index entries per check; see docs/performance.md.)
 
 With OLD (a git revision), the same two gateways of OLD's ``src`` join the rotation: the
-change's effect in the same run.
+change's effect in the same run. OLD's gateways have homes of their own, configured alike but by
+OLD's own ``mcpwall`` (a home the tree's ``mcpwall`` opened has the tree's schema, which an
+older revision cannot open).
 """
 
 from __future__ import annotations
@@ -31,7 +33,6 @@ import copy
 import http.client
 import json
 import os
-import re
 import statistics
 import sys
 import tempfile
@@ -41,7 +42,7 @@ from typing import Any
 
 from compare import source
 from gateway import FIXTURE, SEED_POLICY, UPSTREAM, Client, cpus, load, machine
-from processes import LOOPBACK, free_port, mcpwall, ready_url, running, serve_revision
+from processes import LOOPBACK, configured_home, free_port, ready_url, running, serve_revision
 
 GOAL = 1.1
 GRANTS = 256
@@ -50,7 +51,6 @@ CALLS = 200
 WARMUP_CALLS = 300
 TOOL = "delete_pod"
 ARGUMENTS: Mapping[str, object] = {"name": "checkout-7f9c", "namespace": "staging"}
-TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)
 
 
 def policies() -> dict[str, dict[str, Any]]:
@@ -62,17 +62,17 @@ def policies() -> dict[str, dict[str, Any]]:
     return {"limited": limited, "unlimited": unlimited}
 
 
-def configure(home: Path, direct: str, policy: Mapping[str, Any]) -> list[str]:
-    """A home with the upstream, ``policy`` and ``GRANTS`` grants bound to it; their tokens."""
-    home.mkdir()
+def configure(home: Path, src: Path, direct: str, policy: Mapping[str, Any]) -> list[str]:
+    """A home with the upstream, ``policy`` and ``GRANTS`` grants bound to it, configured by
+    the ``mcpwall`` of ``src`` (each revision its own homes; see ``bench/processes.py``); the
+    grants' tokens."""
     config = {
         "upstreams": {UPSTREAM: {"url": direct}},
         "policies": {"bench": policy},
         "grants": [{"label": f"g{n}", "bind": {UPSTREAM: "bench"}} for n in range(GRANTS)],
     }
-    path = home / "mcpwall.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    return [token for _, token in TOKEN_LINE.findall(mcpwall(home, "apply", "-f", str(path)))]
+    tokens = configured_home(home, src, config)
+    return [tokens[f"g{n}"] for n in range(GRANTS)]
 
 
 def timed(client: Client, tokens: list[str] | None, i: int) -> float:
@@ -149,7 +149,7 @@ def main() -> None:
                 for kind, policy in policies().items():
                     name = prefix + kind
                     home = scratch / name.replace(" ", "-")
-                    tokens[name] = configure(home, direct, policy)
+                    tokens[name] = configure(home, src, direct, policy)
                     gateways[name] = (src, home)
             runs = [
                 measure_pair(gateways, tokens, direct, options.rounds, flip=bool(n % 2))

@@ -1,12 +1,19 @@
 """Child processes for the benchmarks: free loopback ports, fixture servers, ``mcpwall``.
 
-Shared by ``bench/gateway.py`` and ``bench/conformance.py``. Every process runs on 127.0.0.1
-and is stopped (SIGTERM, then SIGKILL) on the way out of its ``with`` block.
+Shared by the scripts in ``bench/``. Every process runs on 127.0.0.1 and is stopped (SIGTERM,
+then SIGKILL) on the way out of its ``with`` block.
+
+A script that runs another git revision's ``mcpwall`` beside the working tree's gives each
+revision its own home, configured by that revision's own ``mcpwall``
+(:func:`configured_home`): a revision opening a home migrates its schema to the revision's
+newest, and an older revision cannot open it after that (Alembic: "Can't locate revision").
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import select
 import socket
 import subprocess
@@ -14,13 +21,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 LOOPBACK = "127.0.0.1"
 STARTUP_SECONDS = 30.0
+TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)  # mcpwall apply's new grants
 
 
 def free_port() -> int:
@@ -75,23 +83,41 @@ def ready_url(process: subprocess.Popen[str], log: Path) -> str:
     return line.split()[1]
 
 
-def home_env(home: Path) -> dict[str, str]:
-    """Our environment with ``MCPWALL_HOME`` set and the embedded default store (SQLite)."""
+def home_env(home: Path, src: Path | None = None) -> dict[str, str]:
+    """Our environment with ``MCPWALL_HOME`` set and the embedded default store (SQLite); with
+    ``src``, that source tree's ``mcpwall`` (another revision's) instead of the installed one."""
     env = {**os.environ, "MCPWALL_HOME": str(home)}
     for variable in ("MCPWALL_DATABASE_URL", "MCPWALL_REDIS_URL"):
         env.pop(variable, None)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     return env
 
 
-def mcpwall(home: Path, *arguments: str) -> str:
-    """Run one ``mcpwall`` command against ``home``; its stdout, or exit saying why not."""
+def mcpwall(home: Path, *arguments: str, src: Path | None = None) -> str:
+    """Run one ``mcpwall`` command (of the source tree ``src``, default: the installed one)
+    against ``home``; its stdout, or exit saying why not."""
     done = subprocess.run(
         [sys.executable, "-m", "mcpwall", *arguments],
-        env=home_env(home), capture_output=True, text=True, timeout=60, check=False,
+        env=home_env(home, src), capture_output=True, text=True, timeout=60, check=False,
     )  # fmt: skip
     if done.returncode != 0:
         sys.exit(f"mcpwall {' '.join(arguments)} failed:\n{done.stderr}")
     return done.stdout
+
+
+def configured_home(home: Path, src: Path | None, config: Mapping[str, Any]) -> dict[str, str]:
+    """A new ``home`` (``mcpwall.json`` in it) configured from ``config`` (upstreams, policies,
+    grants) by ``mcpwall apply -f`` of the source tree ``src`` (None: the installed one), so
+    that its schema is that revision's; the new grants' tokens by label."""
+    home.mkdir()
+    path = home / "mcpwall.json"
+    path.write_text(json.dumps(config), encoding="utf-8")
+    tokens = dict(TOKEN_LINE.findall(mcpwall(home, "apply", "-f", str(path), src=src)))
+    labels = {str(grant["label"]) for grant in config.get("grants", [])}
+    if set(tokens) != labels:
+        sys.exit(f"mcpwall apply issued tokens for {sorted(tokens)}, not {sorted(labels)}")
+    return tokens
 
 
 def wait_healthy(url: str, process: subprocess.Popen[str], log: Path) -> None:
@@ -114,7 +140,7 @@ def serve_revision(
     home, named after ``name``), kept running until ``stack`` closes; its data port and process
     once ``/healthz`` answers."""
     port, admin = free_port(), free_port()
-    env = {**home_env(home), "PYTHONPATH": str(src)}
+    env = home_env(home, src)
     command = [sys.executable, "-m", "mcpwall", "serve",
                "--port", str(port), "--admin-port", str(admin)]  # fmt: skip
     log = home.parent / f"{name}.log"

@@ -10,7 +10,9 @@ time from spawning the process to the ``tools/list`` answer. In one run, alterna
   fixture server (registered with ``mcpwall apply -f`` in a scratch ``MCPWALL_HOME``, under the
   seed's policy; the schema is already current, as on every start but the first);
 * with ``--against REV``, also **REV**: the same ``mcpwall stdio`` from git revision REV's
-  ``src`` (checked out into a scratch folder), to show what a change bought.
+  ``src`` (checked out into a scratch folder), to show what a change bought; on a home of its
+  own, configured alike by REV's own ``mcpwall`` (a home this tree opened has this tree's
+  schema, which an older revision cannot open).
 
 It reports each side's median, what mcpwall adds (its median minus the upstream's), and the
 ratio of the medians. Each spawn is fresh; the first of each kind is a discarded warm-up (the
@@ -26,7 +28,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import statistics
 import subprocess
 import sys
@@ -37,12 +38,11 @@ from pathlib import Path
 
 from compare import REPO, source
 from gateway import FIXTURE, SEED_POLICY, UPSTREAM, machine
-from processes import home_env, mcpwall
+from processes import configured_home, home_env
 
 RUNS = 15
 ADDED_GOAL_S = 0.2  # issue 16 §3: mcpwall stdio adds at most 0.2 s to the first answer
 ANSWER_SECONDS = 60.0
-_TOKEN_LINE = re.compile(r"^token (\S+): (\S+)$", re.MULTILINE)
 _INITIALIZE = {
     "protocolVersion": "2025-11-25",
     "capabilities": {},
@@ -50,19 +50,18 @@ _INITIALIZE = {
 }
 
 
-def setup(home: Path) -> str:
-    """A home with the fixture server as upstream ``k8s`` under the seed's policy; the token."""
-    home.mkdir(parents=True)
+Home = tuple[Path, str]  # an MCPWALL_HOME and its grant's token
+
+
+def setup(home: Path, src: Path | None = None) -> Home:
+    """A home with the fixture server as upstream ``k8s`` under the seed's policy, configured
+    by the ``mcpwall`` of ``src`` (None: this tree's); with its grant's token."""
     config = {
         "upstreams": {UPSTREAM: {"command": [sys.executable, str(FIXTURE), "stdio"]}},
         "policies": {"seed": json.loads(SEED_POLICY.read_text(encoding="utf-8"))},
         "grants": [{"label": "desktop", "bind": {UPSTREAM: "seed"}}],
     }
-    path = home / "mcpwall.json"
-    path.write_text(json.dumps(config), encoding="utf-8")
-    tokens = dict(_TOKEN_LINE.findall(mcpwall(home, "apply", "-f", str(path))))
-    token: str = tokens["desktop"]
-    return token
+    return home, configured_home(home, src, config)["desktop"]
 
 
 def first_answer(command: list[str], env: dict[str, str]) -> float:
@@ -120,22 +119,22 @@ def _answer(process: subprocess.Popen[bytes], request_id: int) -> dict[str, obje
 Side = tuple[list[str], dict[str, str]]  # a command and its environment
 
 
-def sides(home: Path, token: str, against: Path | None) -> dict[str, Side]:
-    """Each side's command and environment, by name."""
+def sides(home: Home, against: tuple[Path, Home] | None) -> dict[str, Side]:
+    """Each side's command and environment, by name (``against``: REV's ``src`` and home)."""
     gateway = [sys.executable, "-m", "mcpwall", "stdio", "--upstream", UPSTREAM]
-    env = {**home_env(home), "MCPWALL_TOKEN": token}
     chosen = {
         "upstream": ([sys.executable, str(FIXTURE), "stdio"], dict(os.environ)),
-        "mcpwall": (gateway, env),
+        "mcpwall": (gateway, {**home_env(home[0]), "MCPWALL_TOKEN": home[1]}),
     }
     if against is not None:
-        chosen["against"] = (gateway, {**env, "PYTHONPATH": str(against)})
+        src, (against_home, token) = against
+        chosen["against"] = (gateway, {**home_env(against_home, src), "MCPWALL_TOKEN": token})
     return chosen
 
 
-def measure(home: Path, token: str, runs: int, against: Path | None) -> dict[str, list[float]]:
+def measure(home: Home, runs: int, against: tuple[Path, Home] | None) -> dict[str, list[float]]:
     """``runs`` first answers of each side, alternating (order rotated every round)."""
-    chosen = sides(home, token, against)
+    chosen = sides(home, against)
     names = list(chosen)
     for name in names:  # warm-up: the disk cache, Python's bytecode cache
         first_answer(*chosen[name])
@@ -189,12 +188,13 @@ def main() -> None:
     options = parser.parse_args()
     print(machine())
     with scratch() as folder, contextlib.ExitStack() as stack:
-        token = setup(folder / "home")
+        home = setup(folder / "home")
         against = None
         if options.against:
-            against = stack.enter_context(source(options.against, folder))
-        compiled(*(path for path in (REPO / "src", FIXTURE.parent, against) if path is not None))
-        times = measure(folder / "home", token, options.runs, against)
+            src = stack.enter_context(source(options.against, folder))
+            against = (src, setup(folder / "home-against", src))
+        compiled(REPO / "src", FIXTURE.parent, *([] if against is None else [against[0]]))
+        times = measure(home, options.runs, against)
     report(times, options.against)
     print(f"after the run: {machine().rsplit('; ', 1)[-1]}")
 
