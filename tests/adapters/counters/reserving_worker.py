@@ -64,7 +64,8 @@ async def tickets(url: str, now: float, close: bool) -> None:
     made = [await store.reserve([TICKETED], now) for _ in range(2)]  # hot: it wants tickets
     await store.sync_now()  # claims 2 × 2: (10 - 2) // 2 = 4 leave the room it takes
     made += [await store.reserve([TICKETED], now) for _ in range(2)]  # two tickets spent
-    assert all(isinstance(m, Reservation) for m in made) and store.ticketed == 2
+    assert all(isinstance(m, Reservation) for m in made)
+    assert store.ticketed == 2
     print(f"reserved {len(made)} of 6", flush=True)
     if close:
         await store.aclose()

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from mcpwall.adapters.counters import SQLCounters
 from mcpwall.adapters.store.engine import database_url
@@ -69,7 +69,8 @@ async def test_a_hot_log_is_served_with_no_transaction_and_no_thread(url: str) -
     try:
         await make_hot(counters, LIMIT, T0)  # claims twice its two calls: 4 tickets
         claimed = rows(url, LIMIT)
-        assert len(claimed) == 6 and claimed[2:] == [T0 + 0.1 + 1.0] * 4  # dated ahead
+        assert len(claimed) == 6
+        assert claimed[2:] == pytest.approx([T0 + 0.1 + 60] * 4)
         with counted_threads() as threads:
             for i in range(4):
                 assert isinstance(await counters.reserve([LIMIT], T0 + 0.2 + i / 100), Reservation)
@@ -145,8 +146,8 @@ async def test_a_seeded_run_with_syncs_decides_as_the_ledger(url: str) -> None:
 STEPS = st.lists(
     st.tuples(
         st.integers(0, 1),  # which store
-        st.sampled_from([0.0, 0.01, 0.1, 0.4, 1.0]),  # time passing first
-        st.sampled_from(["call", "call", "call", "sync", "release"]),
+        st.sampled_from([0.0, 0.0, 0.01, 0.01, 0.1, 0.4, 1.0]),  # time passing first
+        st.sampled_from(["call", "call", "call", "sync", "sync", "release"]),
     ),
     max_size=60,
 )
@@ -156,6 +157,14 @@ STEPS = st.lists(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(steps=STEPS, maximum=st.integers(1, 6))
+@example(  # a hot log's tickets, spent by the same store
+    steps=[(0, 0.0, "call"), (0, 0.01, "call"), (0, 0.0, "sync"), *[(0, 0.01, "call")] * 3],
+    maximum=2,
+)
+@example(  # tickets of one store, calls of the other
+    steps=[(0, 0.0, "call"), (0, 0.01, "call"), (0, 0.0, "sync"), *[(1, 0.01, "call")] * 6],
+    maximum=6,
+)
 def test_two_stores_on_one_file_never_allow_more_than_max_in_a_window(
     url: str, steps: list[tuple[int, float, str]], maximum: int
 ) -> None:
@@ -201,7 +210,7 @@ async def test_a_store_waits_for_another_stores_tickets_rather_than_refuse(url: 
         got = [await second.reserve([budget], now + 0.2) for _ in range(9)]
         assert sum(isinstance(t, Reservation) for t in got) == 8
         assert isinstance(got[-1], Refusal)
-        assert rows(url, budget).count(now + 0.1 + 1.0) == 0  # A gave its tickets back
+        assert max(rows(url, budget)) < now + 1  # A gave its tickets back
     finally:
         await first.aclose()
         await second.aclose()
@@ -263,7 +272,8 @@ async def test_processes_spending_tickets_allow_exactly_max_between_them(
     def run() -> list[int]:
         workers.extend(start_worker(url, "paced:25", 0.0) for _ in range(4))
         for worker in workers:
-            assert worker.stdout is not None and worker.stdout.readline() == "ready\n"
+            assert worker.stdout is not None
+            assert worker.stdout.readline() == "ready\n"
         for worker in workers:
             assert worker.stdin is not None
             worker.stdin.write("go\n")

@@ -6,11 +6,10 @@ the table is corrected for the book's own tickets.
 
 from __future__ import annotations
 
-from mcpwall.adapters.counters.tickets import HORIZON, MARGIN, MAX_BATCH, TicketBook
+from mcpwall.adapters.counters.tickets import IDLE, MARGIN, MAX_BATCH, TicketBook, horizon
 from mcpwall.core.windows import Budget, CounterKey
 
 T0 = 1_800_000_000.0
-CLOCK = 500.0  # the monotonic clock's reading at T0
 LIMIT = Budget(CounterKey("delete_pod", "grant", "grt_a"), 100, 3600.0)
 OTHER = Budget(CounterKey("scale", "grant", "grt_a"), 100, 60.0)
 
@@ -23,7 +22,7 @@ def hot(book: TicketBook, budgets: list[Budget], now: float = T0) -> None:
 
 def claim(book: TicketBook, rows: int, now: float = T0 + 0.1, first_id: int = 1) -> None:
     """Run a sync whose claims each got ``rows`` tickets."""
-    plan = book.plan(CLOCK, now)
+    plan = book.plan(now)
     claimed = {c.log: list(range(first_id, first_id + rows)) for c in plan.claims}
     book.synced(plan, claimed)
 
@@ -32,29 +31,42 @@ def test_a_log_used_once_wants_no_tickets() -> None:
     book = TicketBook()
     book.called([LIMIT], T0)
     assert not book.owing
-    assert book.plan(CLOCK, T0).claims == ()
+    assert book.plan(T0).claims == ()
     assert book.take([LIMIT], T0) is None
 
 
 def test_a_log_used_twice_within_a_horizon_claims_for_twice_its_rate() -> None:
     book = TicketBook()
     hot(book, [LIMIT])
-    assert book.owing and book.wanting  # an empty pool wants them now
-    (wanted,) = book.plan(CLOCK, T0 + 0.1).claims
+    assert book.owing
+    assert book.wanting
+    (wanted,) = book.plan(T0 + 0.1).claims
     assert (wanted.log, wanted.wanted, wanted.maximum) == (LIMIT.log, 4, 100)
-    assert wanted.until == T0 + 0.1 + HORIZON
+    assert wanted.until == T0 + 0.1 + 60  # an hour's window: a minute ahead
     # Calls spread wider than a horizon never make a log hot.
     cold = TicketBook()
-    cold.called([LIMIT], T0)
-    cold.called([LIMIT], T0 + HORIZON)
-    assert cold.plan(CLOCK, T0 + HORIZON).claims == ()
+    cold.called([OTHER], T0)
+    cold.called([OTHER], T0 + horizon(OTHER.window))
+    assert cold.plan(T0 + 1).claims == ()
+
+
+def test_a_horizon_is_a_sixtieth_of_the_window_within_bounds() -> None:
+    assert [horizon(w) for w in (1.0, 60.0, 600.0, 3600.0, 86400.0)] == [1, 1, 10, 60, 60]
+
+
+def test_a_log_called_every_second_claims_two_at_a_time() -> None:
+    book = TicketBook()
+    for second in range(3):
+        book.called([LIMIT], T0 + second)
+    (wanted,) = book.plan(T0 + 2).claims
+    assert wanted.wanted == 2
 
 
 def test_claims_are_capped_per_log() -> None:
     book = TicketBook()
     for i in range(1000):
         book.called([LIMIT], T0 + i / 1000)
-    (wanted,) = book.plan(CLOCK, T0 + 1).claims
+    (wanted,) = book.plan(T0 + 1).claims
     assert wanted.wanted == MAX_BATCH
 
 
@@ -63,8 +75,9 @@ def test_a_ticket_serves_a_call_and_is_written_at_the_calls_time() -> None:
     hot(book, [LIMIT])
     claim(book, 2)
     taken = book.take([LIMIT], T0 + 0.2)
-    assert taken is not None and [t.id for t in taken] == [1]
-    plan = book.plan(CLOCK, T0 + 0.2)
+    assert taken is not None
+    assert [t.id for t in taken] == [1]
+    plan = book.plan(T0 + 0.2)
     assert [(u.ticket.id, u.at, u.expires_at) for u in plan.used] == [(1, T0 + 0.2, T0 + 3600.2)]
     assert book.take([LIMIT], T0 + 0.3) is not None
     assert book.take([LIMIT], T0 + 0.3) is None  # the pool is empty: a transaction, then
@@ -72,21 +85,22 @@ def test_a_ticket_serves_a_call_and_is_written_at_the_calls_time() -> None:
 
 def test_a_ticket_stops_serving_before_its_until_and_is_given_back() -> None:
     book = TicketBook()
-    hot(book, [LIMIT])
+    hot(book, [OTHER])  # a minute's window: tickets a second ahead
     claim(book, 1)
-    until = T0 + 0.1 + HORIZON
-    assert book.take([LIMIT], until - MARGIN) is None
-    assert [t.id for t in book.plan(CLOCK, until - MARGIN).returned] == [1]
+    until = T0 + 0.1 + 1
+    assert book.take([OTHER], until - MARGIN) is None
+    assert [t.id for t in book.plan(until - MARGIN).returned] == [1]
 
 
-def test_tickets_fall_due_on_the_monotonic_clock_too() -> None:
-    """A caller's clock that stands still (a test's) still lets unused tickets go."""
+def test_the_unused_tickets_of_a_log_left_idle_are_given_back() -> None:
     book = TicketBook()
     hot(book, [LIMIT])
     claim(book, 3)
-    assert book.plan(CLOCK + HORIZON - MARGIN - 0.01, T0 + 0.1).returned == ()
-    returned = book.plan(CLOCK + HORIZON - MARGIN, T0 + 0.1).returned
-    assert sorted(t.id for t in returned) == [1, 2, 3]
+    assert book.take([LIMIT], T0 + 0.5) is not None
+    claim(book, 0, T0 + 0.5)  # the used one written (and nothing more claimed)
+    assert book.plan(T0 + 0.5 + IDLE - 0.01).returned == ()
+    returned = book.plan(T0 + 0.5 + IDLE).returned
+    assert sorted(t.id for t in returned) == [2, 3]
     assert not book.busy
 
 
@@ -96,7 +110,7 @@ def test_a_lowered_max_retires_the_tickets_claimed_under_the_old_one() -> None:
     claim(book, 2)
     lowered = Budget(LIMIT.key, 10, LIMIT.window)
     assert book.take([lowered], T0 + 0.2) is None
-    assert sorted(t.id for t in book.plan(CLOCK, T0 + 0.2).returned) == [1, 2]
+    assert sorted(t.id for t in book.plan(T0 + 0.2).returned) == [1, 2]
     raised = Budget(LIMIT.key, 1000, LIMIT.window)
     hot(book, [LIMIT], T0 + 0.3)
     claim(book, 1, T0 + 0.4, first_id=7)
@@ -112,7 +126,8 @@ def test_a_call_of_two_logs_takes_a_ticket_of_each_or_none() -> None:
     hot(book, [LIMIT, OTHER], T0 + 0.3)
     claim(book, 1, T0 + 0.4, first_id=10)
     taken = book.take([LIMIT, OTHER], T0 + 0.5)
-    assert taken is not None and {t.log for t in taken} == {LIMIT.log, OTHER.log}
+    assert taken is not None
+    assert {t.log for t in taken} == {LIMIT.log, OTHER.log}
 
 
 def test_a_call_given_back_returns_its_ticket_unless_written() -> None:
@@ -123,7 +138,7 @@ def test_a_call_given_back_returns_its_ticket_unless_written() -> None:
     assert first is not None
     assert book.give_back(first) == ()  # not written yet: back in the pool
     assert book.take([LIMIT], T0 + 0.2) == first
-    written = book.plan(CLOCK, T0 + 0.2)
+    written = book.plan(T0 + 0.2)
     assert [u.ticket for u in written.used] == list(first)
     book.synced(written, {})
     assert book.give_back(first) == (first[0].id,)  # its row is the call's: delete it
@@ -134,9 +149,9 @@ def test_a_failed_sync_is_written_with_the_next() -> None:
     hot(book, [LIMIT])
     claim(book, 2)
     assert book.take([LIMIT], T0 + 0.2) is not None
-    failed = book.plan(CLOCK, T0 + 0.2)
+    failed = book.plan(T0 + 0.2)
     book.failed(failed)
-    assert book.plan(CLOCK, T0 + 0.2).used == failed.used
+    assert book.plan(T0 + 0.2).used == failed.used
 
 
 def test_drain_gives_back_every_unused_ticket_and_claims_nothing() -> None:
@@ -145,27 +160,30 @@ def test_drain_gives_back_every_unused_ticket_and_claims_nothing() -> None:
     claim(book, 3)
     assert book.take([LIMIT], T0 + 0.2) is not None
     drained = book.drain()
-    assert len(drained.used) == 1 and sorted(t.id for t in drained.returned) == [2, 3]
-    assert drained.claims == () and not book.busy
+    assert len(drained.used) == 1
+    assert sorted(t.id for t in drained.returned) == [2, 3]
+    assert drained.claims == ()
+    assert not book.busy
 
 
 def test_miscounted_corrects_a_count_of_the_table_for_the_books_own_tickets() -> None:
     """Rows of unused tickets are no calls; a used one's row is at ``until``, not its call."""
     book = TicketBook()
     hot(book, [LIMIT])
-    claim(book, 3)  # until T0 + 1.1
+    claim(book, 3)  # until T0 + 60.1
     assert book.take([LIMIT], T0 + 0.2) is not None
     # Counting from before every row: two unused tickets too many, the used one right.
     assert book.miscounted(LIMIT.log, T0) == 2
     # From just after the call: its row at until is counted, the call is not in the window.
     assert book.miscounted(LIMIT.log, T0 + 0.5) == 3
     # From after until: nothing of the book's is counted, and nothing should be.
-    assert book.miscounted(LIMIT.log, T0 + 2) == 0
+    assert book.miscounted(LIMIT.log, T0 + 61) == 0
 
 
 def test_a_log_left_idle_is_forgotten() -> None:
     book = TicketBook()
-    book.called([LIMIT], T0)
-    book.plan(CLOCK, T0 + HORIZON + 0.1)
-    assert not book.busy and book.take([LIMIT], T0 + 2) is None
-    assert LIMIT.log not in book._logs
+    book.called([OTHER], T0)
+    book.plan(T0 + 1.1)
+    assert not book.busy
+    assert book.take([OTHER], T0 + 2) is None
+    assert OTHER.log not in book._logs

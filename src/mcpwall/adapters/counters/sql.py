@@ -78,7 +78,7 @@ from typing import Literal, NamedTuple, TypeVar
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from mcpwall.adapters.counters.tickets import HORIZON, SyncPlan, Ticket, TicketBook
+from mcpwall.adapters.counters.tickets import IDLE, SyncPlan, Ticket, TicketBook
 from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
@@ -99,6 +99,10 @@ CHECKPOINT_EVERY = 250
 # While a store holds tickets, it writes their calls' times, gives back those fallen due and
 # claims more this often (sooner when a log runs low).
 SYNC_EVERY = 0.1
+# How long a check that would refuse only because another store holds tickets on the log
+# waits for them: that store gives them back once the log has been idle for IDLE seconds.
+PATIENCE = IDLE + 2 * SYNC_EVERY
+STALE_KEPT = 10_000  # logs whose tickets stayed after a wait, remembered so as not to wait again
 
 T = TypeVar("T")
 Synchronous = Literal["NORMAL", "FULL"]
@@ -135,7 +139,7 @@ class SQLCounters:
         shown_url: str,
         *,
         synchronous: Synchronous = "FULL",
-        patience: float = HORIZON,
+        patience: float = PATIENCE,
     ) -> None:
         """Counters on ``engine``; ``synchronous`` is the SQLite mode its connections are in
         (what the inline connection sets too; :meth:`open` chooses ``NORMAL``). A check that
@@ -155,11 +159,13 @@ class SQLCounters:
         self._wake = asyncio.Event()
         self._closing = False
         self._latest = float("-inf")  # the newest ``now`` a reservation was given
+        self._latest_clock = 0.0  # the event loop's clock then
         self._patience = patience
+        self._stale: dict[str, float] = {}  # log: tickets waited for once that stayed
         self.ticketed = 0  # reservations served by tickets, with no transaction
 
     @classmethod
-    def open(cls, url: URL, shown_url: str, *, patience: float = HORIZON) -> SQLCounters:
+    def open(cls, url: URL, shown_url: str, *, patience: float = PATIENCE) -> SQLCounters:
         """Counters in the (migrated) database at ``url``, on an engine of their own."""
         if url.get_backend_name() == "sqlite":
             engine = create(url)  # WAL, busy timeout, transactions left to us
@@ -184,7 +190,8 @@ class SQLCounters:
             done = await self._write(self._reserve, budgets, now, {}, SyncPlan(), inline=False)
             assert not isinstance(done, _Held)  # only a patient check waits for tickets
             return done
-        self._latest = max(self._latest, now)
+        if now > self._latest:
+            self._latest, self._latest_clock = now, asyncio.get_running_loop().time()
         tickets = self._book.take(budgets, now)
         if tickets is not None:  # the fast path: budget claimed ahead, no transaction
             self.ticketed += 1
@@ -244,12 +251,13 @@ class SQLCounters:
     ) -> Reservation | Refusal:
         """A reservation in a transaction: the logs without a usable ticket are checked and
         recorded there. Refused while another process holds tickets on the full log, it
-        waits once for them to fall due, then checks again."""
-        patient, retries = True, 0
+        waits once for them to be used or given back, then checks again; tickets that stayed
+        (a process killed while holding them) are not waited for again."""
+        patient, retries, waited_for = True, 0, None
         while True:
             held = book.take_some(budgets, now)
             checked = {b.log for b in budgets if b.log not in held}
-            pending = book.pending_for(checked, asyncio.get_running_loop().time(), now)
+            pending = book.pending_for(checked, now)
             inline = all(b.maximum <= INLINE_MAX for b in budgets if b.log in checked)
             try:
                 done = await self._write(
@@ -265,6 +273,8 @@ class SQLCounters:
                 book.put_back(held.values())
             book.called(budgets, now)
             self._sync_soon()
+            if waited_for is not None:  # the check after a wait: were they worth waiting for?
+                self._note_stale(*waited_for, stayed=isinstance(done, Refusal))
             if isinstance(done, Reservation):
                 return done
             if book.holds(budgets[done.index].log) and retries < 2:
@@ -273,8 +283,19 @@ class SQLCounters:
                 continue
             if isinstance(done, Refusal):
                 return done
-            patient = False
-            await asyncio.sleep(min(done.wait, self._patience))
+            patient, waited_for = False, (budgets[done.index].log, done.ahead)
+            # The other store gives its tickets back once its log is idle, by their
+            # ``until`` at the latest; a caller's clock not the wall clock waits patience.
+            wait = done.ahead - now
+            await asyncio.sleep(min(wait if wait > 0 else self._patience, self._patience))
+
+    def _note_stale(self, name: str, ahead: float, *, stayed: bool) -> None:
+        if not stayed:
+            self._stale.pop(name, None)
+            return
+        if len(self._stale) >= STALE_KEPT:
+            self._stale.clear()  # a bound, not a cache policy: forgetting costs one wait
+        self._stale[name] = ahead
 
     def _sync_soon(self) -> None:
         """Keep the tickets synced: start the syncing task, or wake it when a log runs low."""
@@ -305,7 +326,9 @@ class SQLCounters:
     async def _sync_pass(self, book: TicketBook) -> None:
         assert self._queue is not None
         async with self._queue:  # planned in line: a usage reading sees it done or not
-            plan = book.plan(asyncio.get_running_loop().time(), self._latest)
+            # The callers' time now, as far as the loop's clock tells since the last call.
+            now = self._latest + asyncio.get_running_loop().time() - self._latest_clock
+            plan = book.plan(now)
             if not plan:
                 return
             try:
@@ -413,7 +436,9 @@ class SQLCounters:
             if wait is None:
                 continue
             ahead = self._ahead(cursor, budget.log, now) if patient else None
-            return Refusal(index, wait) if ahead is None else _Held.until(index, ahead, now)
+            if ahead is None or self._stale.get(budget.log) == ahead:
+                return Refusal(index, wait)
+            return _Held(index, ahead)
         ids = tuple(self._record(cursor, name, now, now + window) for name, window in logs.items())
         return Reservation(budgets, now, token=(*held.values(), *ids))
 
@@ -440,7 +465,7 @@ class SQLCounters:
         self._write_moves(cursor, plan)
         claimed: dict[str, list[int]] = {}
         for claim in plan.claims:
-            since = claim.until - HORIZON - claim.window
+            since = claim.at - claim.window
             cursor.execute(self._sql.counted, (claim.log, since, claim.maximum))
             row = cursor.fetchone()
             count = claim.maximum if row is None else int(row[0])
@@ -525,17 +550,11 @@ class SQLCounters:
 
 @dataclass(frozen=True, slots=True)
 class _Held:
-    """A check that would refuse while another store holds tickets on the log: wait ``wait``
-    seconds, by when that store has given back or written them, and check again."""
+    """A check that would refuse while another store holds tickets on the log, the latest
+    dated ``ahead``: wait for that store to use or give them back, and check again."""
 
     index: int  # of the budget refused
-    wait: float
-
-    @classmethod
-    def until(cls, index: int, ahead: float, now: float) -> _Held:
-        # A caller's clock may not be the wall clock (tests): then wait the whole horizon.
-        wait = ahead - now
-        return cls(index, wait if 0 < wait <= HORIZON else HORIZON)
+    ahead: float
 
 
 class _Busy:

@@ -42,9 +42,20 @@ from dataclasses import dataclass, field
 
 from mcpwall.core.windows import Budget
 
-HORIZON = 1.0  # a ticket's row is dated this far ahead of its claim: it serves calls until then
+# A ticket's row is dated a horizon ahead of its claim, and serves calls until then: a
+# sixtieth of the log's window, within these bounds. It is also how much longer than the
+# call a SIGKILL can leave a ticket counted: at most 1/60 of an hour's window.
+MIN_HORIZON = 1.0
+MAX_HORIZON = 60.0
 MARGIN = 0.25  # a ticket stops serving this long before its ``until``, and is given back
+RATE_WINDOW = 1.0  # a log's rate is its calls in the last second: it claims for two of them
+IDLE = 2.0  # the unused tickets of a log not called for this long are given back
 MAX_BATCH = 256  # the most tickets a store holds of one log: what a SIGKILL can leave counted
+
+
+def horizon(window: float) -> float:
+    """How far ahead a log of this window dates its tickets."""
+    return min(max(window / 60, MIN_HORIZON), MAX_HORIZON)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +66,6 @@ class Ticket:
     log: str
     until: float
     maximum: int  # the log's max when claimed: a policy that lowers it retires the ticket
-    due: float  # on the clock of ``TicketBook``'s ``clock`` argument: when to give it back
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,15 +80,15 @@ class Used:
 
 @dataclass(frozen=True, slots=True)
 class Claim:
-    """Up to ``wanted`` tickets to claim for ``log``, dated ``until``, leaving the log at
-    least as much room as it takes."""
+    """Up to ``wanted`` tickets to claim for ``log`` at ``at``, dated ``until``, leaving the
+    log at least as much room as it takes."""
 
     log: str
     window: float
     maximum: int
     wanted: int
+    at: float
     until: float
-    due: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +109,10 @@ class _Log:
 
     window: float
     maximum: int
+    horizon: float
     pool: deque[Ticket] = field(default_factory=deque)
-    recent: deque[float] = field(default_factory=deque)  # its calls in the last HORIZON
+    recent: deque[float] = field(default_factory=deque)  # its calls in the last RATE_WINDOW
+    last_call: float = float("-inf")
     claiming: bool = False
     wants: bool = False  # hot, and its pool is low: claim at the next sync
 
@@ -108,9 +120,9 @@ class _Log:
 class TicketBook:
     """One store's tickets, the calls that used them, and what to write next.
 
-    Times called ``now`` are the callers' (the pipeline's wall clock); ``clock`` values are
-    a monotonic clock's, given by the store, and only decide when an unused ticket is given
-    back, so that a caller's clock that stands still in a test still lets tickets go.
+    Times are the callers' (the pipeline's wall clock), given; between calls, the store
+    passes its own estimate of the callers' time (:meth:`plan`), so that tickets fall due
+    while no call comes.
     """
 
     def __init__(self) -> None:
@@ -202,7 +214,7 @@ class TicketBook:
                 self._logs[ticket.log].pool.appendleft(ticket)
         return tuple(written)
 
-    def pending_for(self, logs: Iterable[str], clock: float, now: float) -> SyncPlan:
+    def pending_for(self, logs: Iterable[str], now: float) -> SyncPlan:
         """What a transaction on ``logs`` writes first, so that its check counts this store's
         own calls at their own times: their used tickets, and their tickets fallen due."""
         names = set(logs)
@@ -211,10 +223,10 @@ class TicketBook:
         returned = [*self._returned]  # any log's: what falls due is never needed again
         self._returned.clear()
         for name in names & self._logs.keys():
-            returned.extend(self._fall_due(self._logs[name], clock, now))
+            returned.extend(self._fall_due(self._logs[name], now))
         return SyncPlan(used, tuple(returned))
 
-    def plan(self, clock: float, now: float) -> SyncPlan:
+    def plan(self, now: float) -> SyncPlan:
         """The next sync: every used ticket, every ticket fallen due, and claims for hot logs
         whose pools are low. Until :meth:`synced` or :meth:`failed`, it is under way."""
         returned = list(self._returned)
@@ -224,13 +236,13 @@ class TicketBook:
         claims: list[Claim] = []
         idle: list[str] = []
         for name, entry in self._logs.items():
-            returned.extend(self._fall_due(entry, clock, now))
+            returned.extend(self._fall_due(entry, now))
             if entry.wants and not entry.claiming:
                 entry.wants, entry.claiming = False, True
-                # Enough for twice the last horizon's calls: tickets serve for most of one.
-                wanted = min(2 * len(entry.recent), MAX_BATCH) - len(entry.pool)
-                due = clock + HORIZON - MARGIN
-                claims.append(Claim(name, entry.window, entry.maximum, wanted, now + HORIZON, due))
+                # Enough for two seconds at the last second's rate.
+                wanted = min(max(2, 2 * len(entry.recent)), MAX_BATCH) - len(entry.pool)
+                until = now + entry.horizon
+                claims.append(Claim(name, entry.window, entry.maximum, wanted, now, until))
             elif not (entry.pool or entry.claiming or _recent(entry, now)):
                 idle.append(name)
         for name in idle:  # forgotten until it is used again: the book stays small
@@ -245,7 +257,7 @@ class TicketBook:
             entry = self._logs[claim.log]
             entry.claiming = False
             entry.pool.extend(
-                Ticket(row, claim.log, claim.until, claim.maximum, claim.due)
+                Ticket(row, claim.log, claim.until, claim.maximum)
                 for row in claimed.get(claim.log, [])
             )
 
@@ -281,7 +293,7 @@ class TicketBook:
         maximum = min(b.maximum for b in budgets if b.log == name)
         entry = self._logs.get(name)
         if entry is None:
-            entry = self._logs[name] = _Log(window, maximum)
+            entry = self._logs[name] = _Log(window, maximum, horizon(window))
         entry.maximum = maximum
         return entry
 
@@ -303,21 +315,26 @@ class TicketBook:
         return bool(pool)
 
     def _heat(self, entry: _Log, now: float) -> None:
-        """Count a call of the log; one used twice within a horizon wants tickets for its
-        rate, and an empty pool wants them now."""
+        """Count a call of the log; one called again within its horizon wants tickets for
+        its rate, and an empty pool wants them now."""
+        hot = now - entry.last_call < entry.horizon
+        entry.last_call = max(entry.last_call, now)
         recent = entry.recent
         recent.append(now)
-        while recent[0] <= now - HORIZON:
+        while recent[0] <= now - RATE_WINDOW:
             recent.popleft()
-        if len(recent) >= 2 and len(entry.pool) < len(recent) and not entry.claiming:
+        if hot and len(entry.pool) < len(recent) and not entry.claiming:
             if not entry.wants:
                 entry.wants = True
                 self._wanted += 1
             if not entry.pool:
                 self.wanting = True
 
-    def _fall_due(self, entry: _Log, clock: float, now: float) -> list[Ticket]:
-        fallen = [t for t in entry.pool if t.due <= clock or t.until - MARGIN <= now]
+    def _fall_due(self, entry: _Log, now: float) -> list[Ticket]:
+        if now - entry.last_call >= IDLE:  # left idle: its tickets would only stand in the way
+            fallen = list(entry.pool)
+        else:
+            fallen = [t for t in entry.pool if t.until - MARGIN <= now]
         if fallen:
             gone = {t.id for t in fallen}
             entry.pool = deque(t for t in entry.pool if t.id not in gone)
@@ -330,5 +347,5 @@ def _logs_of(budgets: Sequence[Budget]) -> dict[str, float]:
 
 
 def _recent(entry: _Log, now: float) -> bool:
-    """Whether the log was used within the last horizon."""
-    return bool(entry.recent) and entry.recent[-1] > now - HORIZON
+    """Whether the log was used within its horizon (else the book may forget it)."""
+    return now - entry.last_call < entry.horizon
