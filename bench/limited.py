@@ -123,9 +123,9 @@ def measure_pair(
             port, _ = serve_revision(stack, name, src, home, gateway_cpu)
             url = f"http://{LOOPBACK}:{port}/mcp/{UPSTREAM}"
             for way, label in WAYS.items():
-                client = f"{name}: {way}"
-                clients[client] = stack.enter_context(contextlib.closing(Client(url, None)))
-                grants[client] = tokens[name][label]
+                called = f"{name}: {way}"
+                clients[called] = stack.enter_context(contextlib.closing(Client(url, None)))
+                grants[called] = tokens[name][label]
         for i in range(WARMUP_CALLS):  # interleaved: no connection idles past a keep-alive
             for name, client in clients.items():
                 timed(client, grants.get(name), i)
