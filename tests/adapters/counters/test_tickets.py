@@ -6,7 +6,7 @@ the table is corrected for the book's own tickets.
 
 from __future__ import annotations
 
-from mcpwall.adapters.counters.tickets import IDLE, MARGIN, MAX_BATCH, TicketBook, horizon
+from mcpwall.adapters.counters.tickets import MARGIN, MAX_BATCH, TicketBook, horizon
 from mcpwall.core.windows import Budget, CounterKey
 
 T0 = 1_800_000_000.0
@@ -98,8 +98,9 @@ def test_the_unused_tickets_of_a_log_left_idle_are_given_back() -> None:
     claim(book, 3)
     assert book.take([LIMIT], T0 + 0.5) is not None
     claim(book, 0, T0 + 0.5)  # the used one written (and nothing more claimed)
-    assert book.plan(T0 + 0.5 + IDLE - 0.01).returned == ()
-    returned = book.plan(T0 + 0.5 + IDLE).returned
+    idle = horizon(LIMIT.window) / 2  # an hour's window: 30 s
+    assert book.plan(T0 + 0.5 + idle - 0.01).returned == ()
+    returned = book.plan(T0 + 0.5 + idle).returned
     assert sorted(t.id for t in returned) == [2, 3]
     assert not book.busy
 

@@ -78,7 +78,7 @@ from typing import Literal, NamedTuple, TypeVar
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from mcpwall.adapters.counters.tickets import IDLE, SyncPlan, Ticket, TicketBook
+from mcpwall.adapters.counters.tickets import MIN_HORIZON, SyncPlan, Ticket, TicketBook
 from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
@@ -100,8 +100,11 @@ CHECKPOINT_EVERY = 250
 # claims more this often (sooner when a log runs low).
 SYNC_EVERY = 0.1
 # How long a check that would refuse only because another store holds tickets on the log
-# waits for them: that store gives them back once the log has been idle for IDLE seconds.
-PATIENCE = IDLE + 2 * SYNC_EVERY
+# waits for them (once): long enough for tickets a second or two ahead, those of logs whose
+# window is up to two minutes, to be used or given back. Longer windows' tickets are given
+# back when their log idles for half their horizon (tickets.py): a call refused meanwhile
+# is refused early, by at most the tickets held.
+PATIENCE = 2 * MIN_HORIZON + 2 * SYNC_EVERY
 STALE_KEPT = 10_000  # logs whose tickets stayed after a wait, remembered so as not to wait again
 
 T = TypeVar("T")

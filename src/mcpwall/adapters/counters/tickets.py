@@ -49,7 +49,10 @@ MIN_HORIZON = 1.0
 MAX_HORIZON = 60.0
 MARGIN = 0.25  # a ticket stops serving this long before its ``until``, and is given back
 RATE_WINDOW = 1.0  # a log's rate is its calls in the last second: it claims for two of them
-IDLE = 2.0  # the unused tickets of a log not called for this long are given back
+# The unused tickets of a log not called for half its horizon are given back: an agent that
+# thinks for seconds between calls keeps its tickets, and another process that finds the
+# log full because of them waits at most that long (0.5 s to 30 s).
+IDLE_SHARE = 0.5
 MAX_BATCH = 256  # the most tickets a store holds of one log: what a SIGKILL can leave counted
 
 
@@ -331,7 +334,7 @@ class TicketBook:
                 self.wanting = True
 
     def _fall_due(self, entry: _Log, now: float) -> list[Ticket]:
-        if now - entry.last_call >= IDLE:  # left idle: its tickets would only stand in the way
+        if now - entry.last_call >= entry.horizon * IDLE_SHARE:  # idle: give its tickets back
             fallen = list(entry.pool)
         else:
             fallen = [t for t in entry.pool if t.until - MARGIN <= now]
