@@ -23,24 +23,32 @@ database:
 
 The transaction commits before ``reserve`` returns, so before the call is forwarded: a
 SIGKILL at any point after leaves the call counted (it errs towards refusing, never towards a
-fresh budget); one before leaves nothing half-done. Nothing is held in memory between calls.
+fresh budget); one before leaves nothing half-done.
 
-**Fast on SQLite: on the event loop's thread while the lock is free.** A reservation is on
-the hot path of every limited call (DESIGN §7: a call passing a limit adds at most 1.1× what
-the same call without it adds). Its transaction — ``BEGIN IMMEDIATE``, one indexed ``SELECT``
-per budget, one ``INSERT`` per log, ``COMMIT`` — takes some 40 µs on plain ``sqlite3``, less
-than a hop to a worker thread and back. So it runs inline, on a connection of the event
-loop's own (:class:`_Inline`) whose busy timeout is 0: ``BEGIN IMMEDIATE`` takes the write
-lock at once or fails at once with SQLITE_BUSY, having done nothing, and only then does the
-reservation take the old way — it queues on an asyncio lock (reservations wait in line, not
-in SQLite's busy handler, which sleeps between retries) for a worker thread whose connection
-waits for the lock (busy timeout). Another process, or this process's proxy-log writer,
-holding the lock sends a reservation that way; while any wait in line, new ones join the
-end. Nothing slow stays on the loop: the inline connection never checkpoints the WAL (a
-worker thread does, every :data:`CHECKPOINT_EVERY` inline commits and after each pruning),
-pruning runs in a worker thread, and a budget whose ``max`` is over :data:`INLINE_MAX` is
-reserved in a worker thread, since finding the ``max``-th newest call steps over up to
-``max - 1`` index entries (measured: about 8 µs at 100, 45 µs at 1,000, 600 µs at 10,000).
+**Hot logs on SQLite: tickets.** A reservation is on the hot path of every limited call
+(DESIGN §7: a call passing a limit adds at most 1.1× what the same call without it adds).
+On SQLite, a log called again within its horizon is served from tickets: rows claimed ahead
+in a background sync, which a call takes in memory, with no transaction
+(``tickets.py``, which says why that stays exact, and what a SIGKILL leaves). A sync runs
+every :data:`SYNC_EVERY` seconds while this store holds tickets, in a worker thread, in line
+with the other writes. The rest of this section is the transaction that a log's first calls,
+and a call that finds no ticket, still run.
+
+**Fast on SQLite: on the event loop's thread while the lock is free.** Its transaction —
+``BEGIN IMMEDIATE``, one indexed ``SELECT`` per budget, one ``INSERT`` per log, ``COMMIT`` —
+takes some 40 µs on plain ``sqlite3``, less than a hop to a worker thread and back. So it runs
+inline, on a connection of the event loop's own (:class:`_Inline`) whose busy timeout is 0:
+``BEGIN IMMEDIATE`` takes the write lock at once or fails at once with SQLITE_BUSY, having done
+nothing, and only then does the reservation take the old way — it queues on an asyncio lock
+(reservations wait in line, not in SQLite's busy handler, which sleeps between retries) for a
+worker thread whose connection waits for the lock (busy timeout). Another process, or this
+process's proxy-log writer, holding the lock sends a reservation that way; while any wait in
+line, new ones join the end. Nothing slow stays on the loop: the inline connection never
+checkpoints the WAL (a worker thread does, every :data:`CHECKPOINT_EVERY` inline commits and
+after each pruning), pruning runs in a worker thread, and a budget whose ``max`` is over
+:data:`INLINE_MAX` is reserved in a worker thread, since finding the ``max``-th newest call
+steps over up to ``max - 1`` index entries (measured: about 8 µs at 100, 45 µs at 1,000, 600 µs
+at 10,000).
 
 **PostgreSQL** reservations run in a worker thread on a pooled connection (psycopg is
 blocking), and ``BEGIN``, one advisory lock per log, one ``SELECT`` per budget, one

@@ -1,34 +1,39 @@
-"""Tickets: rate-limit budget a SQLite counter store claimed ahead of its calls.
+"""Tickets: rate-limit budget a SQLite counter store claims ahead of its calls.
 
-A limited call on the embedded store used to run a write transaction before it was forwarded
-(``sql.py``): exact, but a transaction on every call's critical path. With tickets, a store
-that sees a log used often claims a few of its calls ahead, in one transaction off the
-critical path: each ticket is a row of ``counter_events`` dated :data:`HORIZON` seconds
-ahead (``until``), checked against the log's ``max`` like any call. A call that finds a
-usable ticket for every log it draws on takes them, in memory, and is forwarded at once; a
-worker thread later moves each used ticket's row to the call's own time (and gives back the
-tickets no call took before they fell due).
+Without tickets, a limited call on the embedded store runs a write transaction before it is
+forwarded (``sql.py``): exact, but a transaction on every call's critical path. With them, a
+store that sees a log called again within its horizon (:func:`horizon`: a sixtieth of the
+window, 1 s to 60 s) claims a few of its calls ahead, in one transaction off the critical
+path: each ticket is a row of ``counter_events`` dated a horizon ahead (``until``), checked
+against the log's ``max`` like any call. A call that finds a usable ticket for every log it
+draws on takes them, in memory, and is forwarded at once; a sync in a worker thread later
+moves each used ticket's row to the call's own time, gives back the tickets of logs left
+idle, and claims more for logs still in use.
 
 **Why this stays exact.** Every call has a row by the time it is forwarded (a ticket's row
-was committed when the ticket was claimed), dated at or after the call (``until`` is never
-before a call that takes the ticket). A check counts every row dated after ``now - window``,
-later ones included, so each check counts every call still in its window, and every row was
-inserted under a check that left the log at most ``max``. Moving a row to an earlier time, or
-deleting one, only frees room. So no window ever holds more than ``max`` calls, however
+was committed when the ticket was claimed), dated at or after the call (a ticket serves only
+calls before its ``until``). A check counts every row dated after ``now - window``, later
+ones included, so each check counts every call still in its window, and every row was
+inserted under a check that left the log at most ``max``. Moving a row to an earlier time,
+or deleting one, only frees room. So no window ever holds more than ``max`` calls, however
 processes interleave; nothing here depends on timing. Timing decides only how pessimistic
 the count is: a ticket not yet moved to its call's time, or not yet given back, counts as a
-call at ``until``.
+call at its ``until``.
 
 **What a SIGKILL loses.** Nothing counted. The unused tickets of a killed process, and its
-used ones not yet moved, stay in the table as calls at their ``until``: at most one batch per
-log (:data:`MAX_BATCH`), counted up to :data:`HORIZON` seconds longer than a call made then.
-It errs towards refusing.
+used ones not yet moved (at most :data:`SYNC_EVERY <mcpwall.adapters.counters.sql>` seconds
+of calls), stay in the table as calls at their ``until``: at most :data:`MAX_BATCH` per log,
+counted up to a horizon longer than a call made then (1/60 of the window). It errs towards
+refusing, never towards a fresh budget.
 
-**Sharing the store.** A store claims tickets only for a log used twice within
-:data:`HORIZON` seconds, and only half the room the log has left, so that other processes
-sharing the store keep room of their own. Another process's unused tickets still count in
-its checks: one that would be refused while another process holds tickets on that log waits
-until they fall due (at most :data:`HORIZON` seconds) and checks again (``sql.py``).
+**Sharing the store.** A store claims for two seconds at a log's current rate, and never
+more than half the room the log has left, so that other processes sharing the store keep
+room of their own. Another process's unused tickets still count in its checks: one that
+would be refused while another store holds tickets on that log waits once for them to be
+used or given back, and checks again (``sql.py``). A store gives back the unused tickets of
+a log idle for half its horizon, so a log shared by several processes and nearly full can
+refuse early, by at most the tickets another holds, for at most that long (30 s for an
+hour's window).
 
 This module is the bookkeeping alone, with no I/O: which tickets a store holds, which it used
 when, and what its next transaction must write (:class:`SyncPlan`).
