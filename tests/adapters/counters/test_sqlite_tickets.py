@@ -161,6 +161,16 @@ STEPS = st.lists(
     steps=[(0, 0.0, "call"), (0, 0.01, "call"), (0, 0.0, "sync"), *[(0, 0.01, "call")] * 3],
     maximum=2,
 )
+@example(  # claimed just after a window's edge, offered to a call just before it
+    steps=[
+        (0, 0.0, "call"),
+        (0, 0.0, "call"),
+        (0, 1.499999, "call"),
+        (0, 0.0, "sync"),
+        (0, 0.0, "call"),
+    ],
+    maximum=2,
+)
 @example(  # tickets of one store, calls of the other
     steps=[(0, 0.0, "call"), (0, 0.01, "call"), (0, 0.0, "sync"), *[(1, 0.01, "call")] * 6],
     maximum=6,

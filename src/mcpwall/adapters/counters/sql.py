@@ -80,7 +80,7 @@ import logging
 import sqlite3
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal, NamedTuple, TypeVar
 
 from sqlalchemy import URL, Engine, create_engine, event, exc
@@ -167,6 +167,8 @@ class SQLCounters:
         self._checkpointing = False
         self._book = TicketBook() if self._sqlite else None
         self._syncer: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._outcomes: list[_Outcome] = []  # syncs sent to a thread, not yet taken in
         self._wake = asyncio.Event()
         self._closing = False
         self._latest = float("-inf")  # the newest ``now`` a reservation was given
@@ -196,13 +198,14 @@ class SQLCounters:
         if not requests:
             return Reservation((), now)
         budgets = tuple(requests)
+        loop = self._bind()
         self._housekeep(now)
         if self._book is None:
             done = await self._write(self._reserve, budgets, now, {}, SyncPlan(), inline=False)
             assert not isinstance(done, _Held)  # only a patient check waits for tickets
             return done
         if now > self._latest:
-            self._latest, self._latest_clock = now, asyncio.get_running_loop().time()
+            self._latest, self._latest_clock = now, loop.time()
         tickets = self._book.take(budgets, now)
         if tickets is not None:  # the fast path: budget claimed ahead, no transaction
             self.ticketed += 1
@@ -220,6 +223,7 @@ class SQLCounters:
             ids += self._book.give_back(tickets)  # unwritten ones go back to their pools
         if not ids:
             return
+        self._bind()
         try:
             await self._write(self._give_back, ids)
         except LimitsUnavailable as error:
@@ -229,11 +233,13 @@ class SQLCounters:
         if not requests:
             return []
         book, budgets = self._book, tuple(requests)
+        self._bind()
         if book is None or self._queue is None:
             return await asyncio.to_thread(self._usage, budgets, now)
         # In line with the writes, so that this store's ticket rows stay where its book says
         # while they are counted; then each is counted at its call's time, or not at all.
         async with self._queue:
+            self._take_outcomes(book)  # a sync whose loop ended: its tickets are the book's
             counts = await asyncio.to_thread(self._usage, budgets, now)
             return [
                 n - book.miscounted(b.log, now - b.window)
@@ -249,6 +255,7 @@ class SQLCounters:
             await asyncio.gather(*self._chores, return_exceptions=True)
 
     async def aclose(self) -> None:
+        self._bind()
         await self._stop_syncing()
         await self.settle()
         if self._inline is not None:
@@ -313,6 +320,8 @@ class SQLCounters:
         book = self._book
         if book is None or self._closing:
             return
+        if self._outcomes:
+            self._take_outcomes(book)
         if self._syncer is None or self._syncer.done():
             if book.owing:
                 self._syncer = asyncio.get_running_loop().create_task(self._sync_loop(book))
@@ -323,7 +332,28 @@ class SQLCounters:
         """Write what the tickets owe now, and claim what hot logs want (else a background
         task does it every :data:`SYNC_EVERY` seconds while tickets are held)."""
         if self._book is not None:
+            self._bind()
             await self._sync_pass(self._book)
+
+    def _bind(self) -> asyncio.AbstractEventLoop:
+        """The running event loop, to which the store's lock, wake-up event and tasks belong.
+
+        A gateway runs one loop for its life; tools and tests may use the store from one
+        loop after another. On a new loop, what belonged to the old one is made afresh; the
+        book is plain data and carries over, and syncs still running in a thread when their
+        loop ended are taken in once done (``_take_outcomes``).
+        """
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return loop
+        if self._loop is not None:
+            self._queue = asyncio.Lock() if self._sqlite else None
+            self._wake = asyncio.Event()
+            self._syncer = None
+            self._chores = set()
+            self._checkpointing = False
+        self._loop = loop
+        return loop
 
     async def _sync_loop(self, book: TicketBook) -> None:
         while True:
@@ -332,7 +362,8 @@ class SQLCounters:
                 return
             self._wake.clear()
             with suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), SYNC_EVERY)
+                async with asyncio.timeout(SYNC_EVERY):  # asyncio.wait_for can lose a cancel (3.11)
+                    await self._wake.wait()
 
     async def _sync_pass(self, book: TicketBook) -> None:
         assert self._queue is not None
@@ -342,13 +373,32 @@ class SQLCounters:
             plan = book.plan(now)
             if not plan:
                 return
+            outcome = _Outcome(plan)
+            self._outcomes.append(outcome)
             try:
-                claimed = await asyncio.to_thread(self._in_transaction, self._sync, plan)
-            except LimitsUnavailable as error:
-                book.failed(plan)
-                log.warning("rate-limit tickets could not be synced (retrying): %s", error)
+                await asyncio.to_thread(self._run_sync, outcome)
+            finally:
+                # Cancelled (its event loop ending), the thread still finishes: its outcome
+                # is taken in later, by whichever loop uses the store next.
+                self._take_outcomes(book)
+
+    def _run_sync(self, outcome: _Outcome) -> None:
+        """In a worker thread: write a plan, and leave what came of it in ``outcome``."""
+        try:
+            outcome.claimed = self._in_transaction(self._sync, outcome.plan)
+        except LimitsUnavailable as error:
+            outcome.error = error
+        outcome.done = True
+
+    def _take_outcomes(self, book: TicketBook) -> None:
+        """Tell the book how the finished syncs went (the new tickets, or what to redo)."""
+        for outcome in [o for o in self._outcomes if o.done]:
+            self._outcomes.remove(outcome)
+            if outcome.error is None:
+                book.synced(outcome.plan, outcome.claimed)
             else:
-                book.synced(plan, claimed)
+                book.failed(outcome.plan)
+                log.warning("rate-limit tickets could not be synced (retrying): %s", outcome.error)
 
     async def _stop_syncing(self) -> None:
         """Let the syncing task end, then write what is pending and give back every unused
@@ -359,6 +409,7 @@ class SQLCounters:
             await asyncio.gather(self._syncer, return_exceptions=True)
         if self._book is None:
             return
+        self._take_outcomes(self._book)
         plan = self._book.drain()
         if plan:
             try:
@@ -557,6 +608,16 @@ class SQLCounters:
             raise LimitsUnavailable(self._url, _first_line(error)) from error
         finally:
             connection.close()  # back to the pool (rolled back, if it was not committed)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """A sync's plan, and once its thread is done, the tickets it claimed or its error."""
+
+    plan: SyncPlan
+    claimed: dict[str, list[int]] = field(default_factory=dict)
+    error: LimitsUnavailable | None = None
+    done: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,9 @@ idle, and claims more for logs still in use.
 was committed when the ticket was claimed), dated at or after the call (a ticket serves only
 calls before its ``until``). A check counts every row dated after ``now - window``, later
 ones included, so each check counts every call still in its window, and every row was
-inserted under a check that left the log at most ``max``. Moving a row to an earlier time,
+inserted under a check that left the log at most ``max`` at its time: a ticket serves no
+call dated before its claim's check, whose window may hold older calls that check no longer
+counted. Moving a row to an earlier time,
 or deleting one, only frees room. So no window ever holds more than ``max`` calls, however
 processes interleave; nothing here depends on timing. Timing decides only how pessimistic
 the count is: a ticket not yet moved to its call's time, or not yet given back, counts as a
@@ -72,6 +74,7 @@ class Ticket:
 
     id: int
     log: str
+    claimed: float  # when its check ran: it serves no call before (the window was not checked)
     until: float
     maximum: int  # the log's max when claimed: a policy that lowers it retires the ticket
 
@@ -249,8 +252,12 @@ class TicketBook:
                 entry.wants, entry.claiming = False, True
                 # Enough for two seconds at the last second's rate.
                 wanted = min(max(2, 2 * len(entry.recent)), MAX_BATCH) - len(entry.pool)
-                until = now + entry.horizon
-                claims.append(Claim(name, entry.window, entry.maximum, wanted, now, until))
+                # Checked as of the log's latest call, not the estimate of now: a call dated
+                # before the check could not take them, and would count them against itself.
+                at = entry.last_call
+                claims.append(
+                    Claim(name, entry.window, entry.maximum, wanted, at, at + entry.horizon)
+                )
             elif not (entry.pool or entry.claiming or _recent(entry, now)):
                 idle.append(name)
         for name in idle:  # forgotten until it is used again: the book stays small
@@ -265,7 +272,7 @@ class TicketBook:
             entry = self._logs[claim.log]
             entry.claiming = False
             entry.pool.extend(
-                Ticket(row, claim.log, claim.until, claim.maximum)
+                Ticket(row, claim.log, claim.at, claim.until, claim.maximum)
                 for row in claimed.get(claim.log, [])
             )
 
@@ -316,11 +323,12 @@ class TicketBook:
 
     def _usable(self, entry: _Log, maximum: int, now: float) -> bool:
         """Whether the log's pool has a ticket for a call at ``now`` under ``maximum``;
-        tickets fallen due, or claimed under a larger max, are given back on the way."""
+        tickets fallen due, or claimed under a larger max, are given back on the way. A call
+        dated before the claim's check gets none: its window holds calls the check did not."""
         pool = entry.pool
         while pool and (pool[0].until - MARGIN <= now or pool[0].maximum > maximum):
             self._returned.append(pool.popleft())
-        return bool(pool)
+        return bool(pool) and pool[0].claimed <= now
 
     def _heat(self, entry: _Log, now: float) -> None:
         """Count a call of the log; one called again within its horizon wants tickets for
