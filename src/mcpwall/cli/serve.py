@@ -189,7 +189,8 @@ async def _bookkeeping(data_plane: DataPlane) -> None:
     try:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), ANNOUNCE_EVERY_SECONDS)
+                async with asyncio.timeout(ANNOUNCE_EVERY_SECONDS):
+                    await changed.wait()
             changed.clear()
             await data_plane.grants.confirm()
             if data_plane.grants.outage is not None:

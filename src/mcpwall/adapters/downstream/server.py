@@ -74,7 +74,8 @@ class HttpServer:
             connection.shutdown()
         if shared.connections:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(empty, deadline - loop.time())
+                async with asyncio.timeout_at(deadline):
+                    await empty
         for connection in list(shared.connections):
             connection.abort()
         await self._finish_tasks(max(deadline - loop.time(), 0.0))
