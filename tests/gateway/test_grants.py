@@ -340,3 +340,38 @@ def test_the_grace_counts_from_the_first_failure_and_zero_refuses_at_once(
     losable.down = True
     with pytest.raises(StoreLost):
         authenticate(cache, token)
+
+
+def test_a_heartbeat_cancelled_as_its_read_answers_ends_cancelled(
+    cache: GrantCache, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``serve`` stops its bookkeeping by cancelling it, at whatever moment SIGTERM comes.
+    A cancel that landed in the few turns of the event loop between the store's answer and
+    the heartbeat resuming was lost on Python 3.11 (``asyncio.wait_for`` returned the answer
+    instead: its known race), and the bookkeeping loop, and ``serve``, ran on for ever."""
+
+    async def beats() -> list[str]:
+        loop = asyncio.get_running_loop()
+        ended: list[str] = []
+        for turns in range(8):
+            answer: asyncio.Future[int] = loop.create_future()
+            monkeypatch.setattr(asyncio, "to_thread", lambda *_, answer=answer: answer)
+            beat = asyncio.ensure_future(cache.confirm())
+            await asyncio.sleep(0)  # the beat waits for its read, which answers now
+            answer.set_result(1)
+            for _ in range(turns):
+                await asyncio.sleep(0)
+            if beat.done():
+                break  # from here on the beat ends before it is cancelled
+            beat.cancel()
+            try:
+                await beat
+            except asyncio.CancelledError:
+                ended.append("cancelled")
+            else:
+                ended.append(f"went on after a cancel {turns} turns after the answer")
+        return ended
+
+    ended = asyncio.run(beats())
+    assert ended, "every beat ended before its cancel: nothing was tested"
+    assert set(ended) == {"cancelled"}, ended

@@ -50,6 +50,9 @@ PORT = click.IntRange(1, 65535)
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 LAST_USED_EVERY_SECONDS = 30.0
 ANNOUNCE_EVERY_SECONDS = 1.0
+# How long the admin server lets requests in flight finish at a stop, as the data plane does
+# (Limits.shutdown_timeout): then uvicorn cancels them, rather than waiting for ever.
+ADMIN_DRAIN_SECONDS = 10
 
 
 @click.command()
@@ -155,18 +158,23 @@ class _Agents:
 async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Tails) -> None:
     loop = asyncio.get_running_loop()
 
+    stopping = asyncio.Event()
+
     def stop() -> None:
-        data_plane.gateway.shutdown()  # open listen streams end, so the servers can stop
-        tails.close()  # and the dashboard's live tails
+        # The servers first: whatever fails after this, they stop.
+        stopping.set()
         agents.stop.set()
         admin.should_exit = True
+        data_plane.gateway.shutdown()  # open listen streams end, so the servers can stop
+        tails.close()  # and the dashboard's live tails
 
     for sig in STOP_SIGNALS:
         loop.add_signal_handler(sig, stop)
-    bookkeeping = asyncio.ensure_future(_bookkeeping(data_plane))
+    bookkeeping = asyncio.ensure_future(_bookkeeping(data_plane, stopping))
     try:
         await asyncio.gather(agents.serve(), admin.serve())
     finally:
+        stopping.set()
         bookkeeping.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await bookkeeping
@@ -174,7 +182,7 @@ async def _run(agents: _Agents, admin: _Server, data_plane: DataPlane, tails: Ta
         stderr.print("stopped")
 
 
-async def _bookkeeping(data_plane: DataPlane) -> None:
+async def _bookkeeping(data_plane: DataPlane, stopping: asyncio.Event) -> None:
     """Each second, and at once when the store says it changed (PostgreSQL's ``NOTIFY``):
     confirm the store answers (the grant cache's heartbeat: it notices an outage and its end,
     and says both), announce store changes to open sessions and streams; write last-used
@@ -183,16 +191,21 @@ async def _bookkeeping(data_plane: DataPlane) -> None:
     While the store is lost this waits for it (the grant cache serves what it read, for its
     grace); a write that fails anyway skips a turn, not the rest of the process's life: this
     task would otherwise end with the error, and ``serve`` exit 2 at stop.
+
+    ``serve`` stops it with a cancel, and waits for it: it also ends at its next turn once
+    ``stopping`` is set, so that a cancel lost on the way (``asyncio.wait_for`` lost one on
+    Python 3.11 when the store answered at that moment) can't keep ``serve`` from exiting.
     """
     changed = _woken_by(data_plane.signal)
     next_last_used = time.monotonic() + LAST_USED_EVERY_SECONDS
     try:
-        while True:
+        while not stopping.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), ANNOUNCE_EVERY_SECONDS)
+                async with asyncio.timeout(ANNOUNCE_EVERY_SECONDS):
+                    await changed.wait()
             changed.clear()
             await data_plane.grants.confirm()
-            if data_plane.grants.outage is not None:
+            if data_plane.grants.outage is not None or stopping.is_set():
                 continue
             try:
                 data_plane.grants.refresh()
@@ -235,6 +248,7 @@ def _config(app: Any, host: str, port: int, *, proxy_headers: bool = False) -> u
         access_log=False,
         proxy_headers=proxy_headers,
         log_config=_log_config(),
+        timeout_graceful_shutdown=ADMIN_DRAIN_SECONDS,
     )
 
 

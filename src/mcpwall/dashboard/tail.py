@@ -107,7 +107,8 @@ class Tails:
                 yield ": heartbeat\n\n"
                 last_sent = now
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), self.poll_seconds)
+                async with asyncio.timeout(self.poll_seconds):
+                    await self._closing.wait()
 
 
 def event(name: str, event_id: int, data: str) -> str:

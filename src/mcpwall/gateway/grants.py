@@ -219,7 +219,10 @@ class GrantCache:
         if self._confirming is None or self._confirming.done():
             self._confirming = asyncio.ensure_future(asyncio.to_thread(self._store.revision))
         try:
-            revision = await asyncio.wait_for(asyncio.shield(self._confirming), timeout)
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for loses a cancel that comes
+            # as the read answers, and serve's bookkeeping, cancelled to stop, ran on.
+            async with asyncio.timeout(timeout):
+                revision = await asyncio.shield(self._confirming)
         except StoreUnavailable as error:
             self.lose(error)
             return

@@ -150,7 +150,8 @@ class ReadinessProbe:
         return Check(True, "reachable")
 
     async def _bounded(self, work: Awaitable[T]) -> T:
-        return await asyncio.wait_for(work, self._timeout)
+        async with asyncio.timeout(self._timeout):
+            return await work
 
     def _any_limits(self) -> bool:
         """Whether any stored policy's current version has limits (in a worker thread)."""

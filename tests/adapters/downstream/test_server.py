@@ -681,6 +681,36 @@ async def test_shutdown_closes_what_outlives_its_deadline() -> None:
     assert cancelled.is_set()
 
 
+async def test_shutdown_ends_even_when_the_app_does_not_end_when_cancelled() -> None:
+    """Past the deadline the app is cancelled; an app that loses its cancel (and so never
+    ends) is left behind after a short grace, rather than holding the stop for ever."""
+    release = asyncio.Event()
+    cancels = 0
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        nonlocal cancels
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                cancels += 1  # lost
+
+    server = HttpServer(app, Limits(shutdown_timeout=0.05, cancel_grace=0.05))
+    await server.start("127.0.0.1", 0)
+    reader, writer = await open_raw(server)
+    writer.write(get("/forever"))
+    while server.connections == 0 or not server._shared.tasks:
+        await asyncio.sleep(0)
+    try:
+        async with asyncio.timeout(15):  # a bound: a stop that waits for ever fails here
+            await server.shutdown()
+        assert await reader.read() == b""
+    finally:
+        release.set()  # the app ends, for the loop's own end
+        writer.close()
+    assert cancels == 1
+
+
 async def test_a_trickled_body_is_cut_at_its_deadline_however_it_trickles() -> None:
     async with serving(echo, Limits(body_timeout=0.3)) as server:
         reader, writer = await open_raw(server)

@@ -72,6 +72,7 @@ class Limits:
     max_connections_per_client: int = 1000  # open at once from one client address
     eviction_grace: float = 0.25  # how long a new connection with nothing read keeps its place
     shutdown_timeout: float = 10.0  # graceful stop: then remaining connections are closed
+    cancel_grace: float = 1.0  # after that, for the app cancelled where it still runs to end
 
 
 @dataclass(slots=True)

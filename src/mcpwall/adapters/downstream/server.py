@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 
 from mcpwall.adapters.downstream.connection import HttpConnection, Limits, Shared
 from mcpwall.adapters.downstream.exchange import App
 
 BACKLOG = 2048  # uvicorn's
+
+logger = logging.getLogger(__name__)
 
 
 class HttpServer:
@@ -56,7 +59,11 @@ class HttpServer:
     async def shutdown(self) -> None:
         """Stop accepting; close idle connections now and the others once their answer in
         flight is written (streams end when the app ends them); past the limits'
-        ``shutdown_timeout``, close what remains and cancel the app where it still runs."""
+        ``shutdown_timeout``, close what remains and cancel the app where it still runs.
+
+        Every wait is bounded: the app gets ``cancel_grace`` to end once cancelled (code that
+        loses its cancel is left behind, and said so), and so do the closed connections to
+        let go of the listener."""
         shared = self._shared
         shared.stopping = True
         if self._server is not None:
@@ -74,12 +81,15 @@ class HttpServer:
             connection.shutdown()
         if shared.connections:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(empty, deadline - loop.time())
+                async with asyncio.timeout_at(deadline):
+                    await empty
         for connection in list(shared.connections):
             connection.abort()
         await self._finish_tasks(max(deadline - loop.time(), 0.0))
         if self._server is not None:
-            await self._server.wait_closed()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(shared.limits.cancel_grace):
+                    await self._server.wait_closed()
 
     async def _finish_tasks(self, timeout: float) -> None:
         """Let the app finish what it does after answering (closing streams), up to
@@ -91,4 +101,8 @@ class HttpServer:
         for task in pending:
             task.cancel()
         if pending:
-            await asyncio.wait(pending)
+            _, deaf = await asyncio.wait(pending, timeout=self._shared.limits.cancel_grace)
+            if deaf:
+                logger.warning(
+                    "%d requests did not end when cancelled at the stop: left running", len(deaf)
+                )

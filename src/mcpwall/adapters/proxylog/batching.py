@@ -156,7 +156,8 @@ class BatchingSink:
             if not self._closing and len(self._queue) < self.batch_size:
                 # Group commit: let the batch gather, unless it fills first.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._full.wait(), self.interval)
+                    async with asyncio.timeout(self.interval):
+                        await self._full.wait()
             self._arrived.clear()
             self._full.clear()
             # What is queued now goes out; what arrives while it is written waits for the next
