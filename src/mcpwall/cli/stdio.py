@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -66,7 +67,7 @@ async def spawn_early(upstream: str, token: str) -> EarlyStart | None:
     HTTP upstream, a first start, a token that opens nothing…)."""
     if secret_setting(os.environ, DATABASE_URL_VARIABLE) is not None:
         return None  # a database server: its driver would cost what spawning early saves
-    registered = peek_upstream(upstream, token, home(), os.environ)
+    registered = peek_upstream(upstream, token, home(), os.environ, now=datetime.now(UTC))
     if registered is None:
         return None
     return await EarlyStart.spawn(
