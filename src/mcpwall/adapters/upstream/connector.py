@@ -67,7 +67,7 @@ class Connector:
                 probe_timeout=self.probe_timeout,
                 grace=self.grace,
                 max_message_bytes=self.max_message_bytes,
-                process=started,
+                started=started,
             )
         if upstream.kind is UpstreamKind.HTTP:
             return await connect_streamable_http(
