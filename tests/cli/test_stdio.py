@@ -30,6 +30,11 @@ HEAVY = (
     "prometheus_client",  # no metrics: nothing could read them without an HTTP endpoint
     "ruamel",  # the YAML reader of policies: the store's are JSON here
     "rich",  # the console of the other commands: stdio prints nothing of its own but errors
+    "yaml",  # PyYAML, for the policy language's |yaml decoder: loaded with the first value read
+    "sqlalchemy.dialects.postgresql",  # the PostgreSQL store's own SQL: not on SQLite
+    "mcpwall.adapters.upstream.streamable_http",  # the HTTP upstream transports and client:
+    "mcpwall.adapters.upstream.http_sse",  # loaded with the first HTTP upstream
+    "mcpwall.adapters.upstream.httpclient",
 )
 # `mcpwall stdio`'s start up to serving, in a fresh interpreter: the command found through the
 # command line's lazy group, the store opened, the data plane built; then what got imported.
@@ -71,9 +76,12 @@ async def main():
 asyncio.run(main())
 """
 # What the start up to the spawn leaves to later, besides HEAVY: the store's engine, the
-# policy engine, the control plane, the data plane and the gateway.
+# policy engine, the control plane, the data plane and the gateway; the cipher of secrets at
+# rest (the upstream read has none to open here) and the audit trail's types.
 LATER = (
     "sqlalchemy",
+    "cryptography",
+    "mcpwall.core.audit",
     "mcpwall.core.policy",
     "mcpwall.control",
     "mcpwall.wiring",

@@ -1,6 +1,6 @@
 """``mcpwall stdio`` spawns its upstream before it opens the store (issue 16 §3), and that
 process is the one its first session uses: one process per session, as before; and a token
-that opens nothing gets nothing spawned.
+that opens nothing (unknown, or its grant expired) gets nothing spawned.
 
 The upstream here is the fixture server behind a wrapper that writes its pid to a file first,
 so each spawn is counted.
@@ -8,8 +8,10 @@ so each spawn is counted.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+from mcpwall.adapters.store.embedded import DATABASE_FILE
 from tests.e2e.conftest import seed_policy
 from tests.e2e.harness import MCPWALL, MODES, Gateway, Mode, all_tool_names, stdio_agent
 from tests.fixtures.servers import FIXTURE_SERVER
@@ -70,11 +73,16 @@ async def test_the_first_session_uses_the_process_spawned_at_the_start(
     assert len(spawned(spawns)) == 1
 
 
-def test_a_token_that_opens_nothing_gets_nothing_spawned(tmp_path: Path) -> None:
-    gateway, _, spawns = desktop(tmp_path, str(FIXTURE_SERVER), "stdio")
+@pytest.mark.parametrize("token", ["unknown", "expired"])
+def test_a_token_that_opens_nothing_gets_nothing_spawned(tmp_path: Path, token: str) -> None:
+    gateway, grant_token, spawns = desktop(tmp_path, str(FIXTURE_SERVER), "stdio")
+    if token == "expired":  # expired since long ago, as the store keeps times on SQLite
+        database = sqlite3.connect(gateway.home / DATABASE_FILE)
+        with contextlib.closing(database), database:  # committed, then closed
+            database.execute("UPDATE grants SET expires_at = '2000-01-01 00:00:00.000000'")
     done = subprocess.run(
         [MCPWALL, "stdio", "--upstream", "fx"],
-        env={**gateway.env, "MCPWALL_TOKEN": "not-a-token"},
+        env={**gateway.env, "MCPWALL_TOKEN": grant_token if token == "expired" else "not-a-token"},
         stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=TIMEOUT, check=False,
     )  # fmt: skip
     assert done.returncode == 2

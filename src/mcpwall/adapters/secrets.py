@@ -21,12 +21,13 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from typing import TYPE_CHECKING
 
 from mcpwall.adapters.settings import secret_setting
 from mcpwall.core.errors import SecretKeyError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 SECRET_KEY_VARIABLE = "MCPWALL_SECRET_KEY"  # noqa: S105 (the name, not a key)
 KEY_FILE_NAME = "secret.key"
@@ -120,25 +121,38 @@ class SecretBox:
     """Seals and opens secret values with one key."""
 
     def __init__(self, key: SecretKey) -> None:
-        self._aead = AESGCM(key.key)
+        self._key = key.key
+        self._cipher: AESGCM | None = None
         self.source = key.source
         # A fingerprint of the key, safe to store: it tells a wrong key at open time.
         self.key_check = hmac.new(key.key, b"mcpwall key check", hashlib.sha256).hexdigest()
 
+    def _aead(self) -> AESGCM:
+        # The cipher loads on first use: ``mcpwall stdio`` reads an upstream without secrets
+        # before it spawns it, and the spawn does not wait for cryptography (issue 16 §3).
+        if self._cipher is None:
+            from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+            self._cipher = AESGCM(self._key)
+        return self._cipher
+
     def seal(self, value: str, context: str) -> str:
         """``value`` encrypted and bound to ``context``, as printable text."""
         nonce = secrets.token_bytes(_NONCE_BYTES)
-        sealed = nonce + self._aead.encrypt(nonce, value.encode("utf-8"), context.encode("utf-8"))
+        plain, bound = value.encode("utf-8"), context.encode("utf-8")
+        sealed = nonce + self._aead().encrypt(nonce, plain, bound)
         return f"{_FORMAT}:" + base64.urlsafe_b64encode(sealed).decode("ascii")
 
     def open(self, sealed: str, context: str) -> str:
         """The value :meth:`seal` sealed for the same ``context``."""
+        from cryptography.exceptions import InvalidTag
+
         version, _, body = sealed.partition(":")
         try:
             if version != _FORMAT:
                 raise ValueError(version)
             raw = base64.urlsafe_b64decode(body)
-            value = self._aead.decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
+            value = self._aead().decrypt(raw[:_NONCE_BYTES], raw[_NONCE_BYTES:], context.encode())
         except (InvalidTag, ValueError):
             raise SecretKeyError(
                 f"{context}: cannot decrypt the stored value with the secret key from "

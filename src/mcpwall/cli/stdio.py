@@ -8,10 +8,13 @@ mcpwall's own messages and logs go to stderr.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -51,13 +54,27 @@ def stdio(upstream: str) -> None:
 async def _run(upstream: str, token: str) -> None:
     """Spawn the upstream first, then load and build the rest while it starts (issue 16 §3):
     nothing reaches it before the grant is checked and the agent's first request arrives."""
-    early = await spawn_early(upstream, token)
+    with uncollected():
+        early = await spawn_early(upstream, token)
     try:
-        gateway, close = _gateway(upstream, token, early)
+        with uncollected():
+            gateway, close = _gateway(upstream, token, early)
         await _serve(gateway, close)
     finally:
         if early is not None:
             await early.aclose()  # if no session took it: a refused grant, say
+
+
+@contextlib.contextmanager
+def uncollected() -> Iterator[None]:
+    """The garbage collector paused while the start loads and builds what lives as long as
+    the process (modules, classes, the data plane): collecting as they are made frees
+    nothing, and costs about 5 % of the start's instructions."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 async def spawn_early(upstream: str, token: str) -> EarlyStart | None:
@@ -66,7 +83,7 @@ async def spawn_early(upstream: str, token: str) -> EarlyStart | None:
     HTTP upstream, a first start, a token that opens nothing…)."""
     if secret_setting(os.environ, DATABASE_URL_VARIABLE) is not None:
         return None  # a database server: its driver would cost what spawning early saves
-    registered = peek_upstream(upstream, token, home(), os.environ)
+    registered = peek_upstream(upstream, token, home(), os.environ, now=datetime.now(UTC))
     if registered is None:
         return None
     return await EarlyStart.spawn(

@@ -8,6 +8,7 @@ answers, and answer None rather than change anything or wait.
 from __future__ import annotations
 
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,7 @@ REGISTERED = [
 ]  # fmt: skip
 TOKEN = "mcpw_desktop"  # its grant binds every upstream registered
 OTHER = "mcpw_other"  # its grant binds "plain" alone
+NOW = datetime(2026, 7, 28, 12, 0, tzinfo=UTC)  # the grants above never expire
 
 
 @pytest.fixture
@@ -53,47 +55,66 @@ def home(tmp_path: Path) -> Path:
 def test_an_upstream_reads_as_the_store_reads_it(home: Path, upstream: Upstream) -> None:
     store = open_store(None, home, environ=ENVIRON)
     try:
-        assert peek_upstream(upstream.name, TOKEN, home, ENVIRON) == store.get_upstream(
+        assert peek_upstream(upstream.name, TOKEN, home, ENVIRON, now=NOW) == store.get_upstream(
             upstream.name
         )
         # While another process holds the store open, too (its changes in the write-ahead log).
         store.update_upstream(Upstream.stdio("plain", "other-server"), actor="test")
-        assert peek_upstream("plain", TOKEN, home, ENVIRON) == Upstream.stdio(
+        assert peek_upstream("plain", TOKEN, home, ENVIRON, now=NOW) == Upstream.stdio(
             "plain", "other-server"
         )
     finally:
         store.close()
-    assert peek_upstream(upstream.name, TOKEN, home, ENVIRON) is not None
+    assert peek_upstream(upstream.name, TOKEN, home, ENVIRON, now=NOW) is not None
 
 
 def test_an_upstream_not_registered_reads_as_none(home: Path) -> None:
-    assert peek_upstream("absent", TOKEN, home, ENVIRON) is None
+    assert peek_upstream("absent", TOKEN, home, ENVIRON, now=NOW) is None
 
 
 def test_only_a_token_whose_grant_binds_the_upstream_and_is_not_revoked_reads_it(
     home: Path,
 ) -> None:
-    assert peek_upstream("k8s", "mcpw_unknown", home, ENVIRON) is None
-    assert peek_upstream("k8s", OTHER, home, ENVIRON) is None  # its grant binds "plain" alone
-    assert peek_upstream("plain", OTHER, home, ENVIRON) == Upstream.stdio("plain", "server")
+    assert peek_upstream("k8s", "mcpw_unknown", home, ENVIRON, now=NOW) is None
+    assert peek_upstream("k8s", OTHER, home, ENVIRON, now=NOW) is None  # it binds "plain" alone
+    plain = Upstream.stdio("plain", "server")
+    assert peek_upstream("plain", OTHER, home, ENVIRON, now=NOW) == plain
     store = open_store(None, home, environ=ENVIRON)
     try:
         store.revoke_grant("other", actor="test")
     finally:
         store.close()
-    assert peek_upstream("plain", OTHER, home, ENVIRON) is None
-    assert peek_upstream("plain", TOKEN, home, ENVIRON) is not None
+    assert peek_upstream("plain", OTHER, home, ENVIRON, now=NOW) is None
+    assert peek_upstream("plain", TOKEN, home, ENVIRON, now=NOW) is not None
+
+
+def test_an_expired_grant_reads_nothing_from_the_moment_it_expires(home: Path) -> None:
+    expires = NOW + timedelta(hours=1, microseconds=1)
+    store = open_store(None, home, environ=ENVIRON)
+    try:
+        store.issue_grant("brief", {"plain": "seed"}, hash_token("mcpw_brief"), actor="test",
+                          expires_at=expires)  # fmt: skip
+        grant = store.find_grant_by_token_hash(hash_token("mcpw_brief"))
+    finally:
+        store.close()
+    before = expires - timedelta(microseconds=1)
+    assert grant is not None
+    assert grant.is_active(before)  # the check that counts says the same
+    assert not grant.is_active(expires)
+    assert peek_upstream("plain", "mcpw_brief", home, ENVIRON, now=before) is not None
+    assert peek_upstream("plain", "mcpw_brief", home, ENVIRON, now=expires) is None
+    assert peek_upstream("plain", TOKEN, home, ENVIRON, now=expires) is not None
 
 
 def test_a_home_without_a_store_is_left_as_it_was(tmp_path: Path) -> None:
-    assert peek_upstream("k8s", TOKEN, tmp_path / "none", ENVIRON) is None
+    assert peek_upstream("k8s", TOKEN, tmp_path / "none", ENVIRON, now=NOW) is None
     assert not (tmp_path / "none").exists()
-    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON) is None
+    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON, now=NOW) is None
     assert list(tmp_path.iterdir()) == []  # no file made in an empty home either
 
 
 def test_a_key_that_does_not_open_the_secrets_gives_no_guess(home: Path) -> None:
-    assert peek_upstream("k8s", TOKEN, home, {KEY: "B" * 43}) is None
+    assert peek_upstream("k8s", TOKEN, home, {KEY: "B" * 43}, now=NOW) is None
 
 
 def test_a_file_that_is_not_the_store_gives_no_guess(tmp_path: Path) -> None:
@@ -101,9 +122,9 @@ def test_a_file_that_is_not_the_store_gives_no_guess(tmp_path: Path) -> None:
         other.execute("CREATE TABLE upstreams (name TEXT)")
         other.execute("INSERT INTO upstreams VALUES ('k8s')")
     other.close()
-    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON) is None
+    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON, now=NOW) is None
     (tmp_path / DATABASE_FILE).write_bytes(b"not a database")
-    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON) is None
+    assert peek_upstream("k8s", TOKEN, tmp_path, ENVIRON, now=NOW) is None
 
 
 def test_a_store_locked_by_a_writer_gives_no_guess_rather_than_a_wait(home: Path) -> None:
@@ -111,7 +132,7 @@ def test_a_store_locked_by_a_writer_gives_no_guess_rather_than_a_wait(home: Path
     try:
         writer.execute("PRAGMA journal_mode=DELETE")  # a rollback journal: a writer blocks reads
         writer.execute("BEGIN EXCLUSIVE")
-        assert peek_upstream("k8s", TOKEN, home, ENVIRON) is None
+        assert peek_upstream("k8s", TOKEN, home, ENVIRON, now=NOW) is None
     finally:
         writer.close()
-    assert peek_upstream("k8s", TOKEN, home, ENVIRON) is not None
+    assert peek_upstream("k8s", TOKEN, home, ENVIRON, now=NOW) is not None

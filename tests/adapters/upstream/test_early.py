@@ -1,8 +1,10 @@
 """A stdio upstream spawned early (``mcpwall stdio``): the first session for it takes it, once,
-and only for the same definition; a process nobody took is stopped."""
+and only for the same definition; a process nobody took is stopped; what it says on stderr
+meanwhile is logged, never left in the pipe to block it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 from dataclasses import replace
@@ -23,6 +25,15 @@ pytestmark = pytest.mark.anyio
 GRACE = 2.0
 # Says it started, then outlives its stdin: only a signal stops it.
 STUBBORN = "import sys, time; print('started', file=sys.stderr, flush=True); time.sleep(60)"
+# Says a lot on stderr at once, then waits for its stdin to close.
+LOUD_LINES = 4096
+LOUD = (
+    "import sys\n"
+    f"for number in range({LOUD_LINES}):\n"
+    "    print(f'line {number:05d} ' + 'x' * 90, file=sys.stderr)\n"
+    "sys.stderr.flush()\n"
+    "sys.stdin.read()\n"
+)
 
 
 async def spawn_early(upstream: Upstream) -> EarlyStart:
@@ -101,6 +112,43 @@ async def test_a_process_nobody_took_is_stopped_and_what_it_said_logged(
     assert gone(started)
     assert [record.getMessage() for record in caplog.records] == ["stderr: started"]
     assert early.pid is None
+
+
+async def test_what_it_says_on_stderr_before_its_session_is_logged_as_it_comes() -> None:
+    # Far more than a pipe holds (64 KiB on Linux): unread, asyncio would keep it in memory up
+    # to twice the line limit (128 MiB), and the process would then block writing.
+    lines = [f"line {number:05d} " + "x" * 90 for number in range(LOUD_LINES)]
+    said = Said(f"stderr: {lines[-1]}")
+    logger = logging.getLogger("mcpwall.upstream.loud")
+    logger.addHandler(said)
+    logger.setLevel(logging.INFO)
+    try:
+        early = await spawn_early(Upstream.stdio("loud", sys.executable, ("-c", LOUD)))
+        try:
+            async with asyncio.timeout(TIMEOUT):  # a guard: unread, the last line never comes
+                await said.last.wait()
+            assert early.pid is not None  # no session took it yet
+        finally:
+            await early.aclose()
+    finally:
+        logger.removeHandler(said)
+        logger.setLevel(logging.NOTSET)
+    assert said.messages == [f"stderr: {line}" for line in lines]
+
+
+class Said(logging.Handler):
+    """Keeps what is logged; ``last`` is set once ``last_message`` was."""
+
+    def __init__(self, last_message: str) -> None:
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+        self.last_message = last_message
+        self.last = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        if self.messages[-1] == self.last_message:
+            self.last.set()
 
 
 async def test_nothing_is_started_for_an_http_upstream_or_a_command_that_cannot_start() -> None:

@@ -3,9 +3,9 @@
 ``mcpwall stdio`` spawns its upstream before it opens the store (issue 16 §3): the upstream's
 own start then overlaps ours instead of following it. To know the command that early it
 reads the upstream's row here, without SQLAlchemy, the migrations or the policy engine; and
-only for a token whose grant binds that upstream and is not revoked, so that a process with
-a token that opens nothing never gets the upstream spawned (its expiry is left to the check
-that counts: an expired grant's token costs a process started and stopped).
+only for a token whose grant binds that upstream and is neither revoked nor expired (as
+:func:`~mcpwall.core.registry.status_at` says), so that a process with a token that opens
+nothing never gets the upstream spawned.
 
 What :func:`peek_upstream` says is a guess, never the authority: the store opened as usual
 says what the upstream is, and a process spawned from the guess is used only if the two agree
@@ -21,6 +21,7 @@ import json
 import sqlite3
 from collections.abc import Mapping
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Final
@@ -28,7 +29,7 @@ from typing import Final
 from mcpwall.adapters.secrets import SecretBox, load_secret_key
 from mcpwall.adapters.store import rows
 from mcpwall.core.errors import MCPWallError
-from mcpwall.core.registry import Upstream
+from mcpwall.core.registry import Status, Upstream, status_at
 from mcpwall.core.tokens import hash_token
 
 DATABASE_FILE: Final = "mcpwall.db"  # the embedded store, in MCPWALL_HOME
@@ -37,19 +38,23 @@ BUSY_TIMEOUT_SECONDS: Final = 0.05
 _COLUMNS: Final = ("name", "kind", "command", "args", "cwd", "url", "env", "headers", "pinning")
 _JSON_COLUMNS: Final = frozenset({"args", "env", "headers"})
 _BOUND: Final = (
-    "SELECT 1 FROM grants JOIN grant_bindings ON grant_bindings.grant_id = grants.id"
+    "SELECT grants.expires_at FROM grants"
+    " JOIN grant_bindings ON grant_bindings.grant_id = grants.id"
     " WHERE grants.token_hash = ? AND grants.revoked_at IS NULL AND grant_bindings.upstream = ?"
 )
 
 
-def peek_upstream(name: str, token: str, home: Path, environ: Mapping[str, str]) -> Upstream | None:
+def peek_upstream(
+    name: str, token: str, home: Path, environ: Mapping[str, str], *, now: datetime
+) -> Upstream | None:
     """Upstream ``name`` as the embedded store in ``home`` has it, if ``token``'s grant binds
-    it; None when it does not, or the store can't say at once (see the module's docstring)."""
+    it and is active at ``now``; None when it does not, or the store can't say at once (see
+    the module's docstring)."""
     path = home / DATABASE_FILE
     if not path.is_file():
         return None  # the first start: nothing registered yet, and nothing to create here
     try:
-        row = _read(path, name, hash_token(token))
+        row = _read(path, name, hash_token(token), now)
         if row is None:
             return None
         box = SecretBox(load_secret_key(home, environ))
@@ -58,11 +63,12 @@ def peek_upstream(name: str, token: str, home: Path, environ: Mapping[str, str])
         return None
 
 
-def _read(path: Path, name: str, token_hash: str) -> SimpleNamespace | None:
+def _read(path: Path, name: str, token_hash: str, now: datetime) -> SimpleNamespace | None:
     uri = f"{path.resolve().as_uri()}?mode=ro"
     connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_SECONDS)
     with closing(connection):
-        if connection.execute(_BOUND, (token_hash, name)).fetchone() is None:
+        bound = connection.execute(_BOUND, (token_hash, name)).fetchone()
+        if bound is None or status_at(now, _utc(bound[0]), None) is not Status.ACTIVE:
             return None
         query = f"SELECT {', '.join(_COLUMNS)} FROM upstreams WHERE name = ?"  # noqa: S608
         found = connection.execute(query, (name,)).fetchone()
@@ -72,3 +78,12 @@ def _read(path: Path, name: str, token_hash: str) -> SimpleNamespace | None:
     for column in _JSON_COLUMNS:
         values[column] = json.loads(values[column])  # SQLAlchemy's JSON type, on SQLite: text
     return SimpleNamespace(**values)
+
+
+def _utc(stored: str | None) -> datetime | None:
+    """A time as ``schema.UTCDateTime`` gives it back from SQLite, where it keeps UTC without
+    a zone."""
+    if stored is None:
+        return None
+    value = datetime.fromisoformat(stored)
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

@@ -35,7 +35,6 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects import postgresql
 
 from mcpwall.adapters.store.engine import WRITE, translate_errors
 from mcpwall.adapters.store.schema import proxy_log, proxy_log_rollup
@@ -295,6 +294,10 @@ def _add_to_rollup(connection: Connection, rows: list[RollupRow]) -> None:
             ],
         )  # fmt: skip
         return
+    # PostgreSQL's own INSERT, loaded only there: SQLite's ``mcpwall stdio`` never needs it,
+    # and would wait for it at every start (issue 16 §3).
+    from sqlalchemy.dialects import postgresql
+
     statement = postgresql.insert(proxy_log_rollup)
     statement = statement.on_conflict_do_update(
         index_elements=list(_ROLLUP_KEY),

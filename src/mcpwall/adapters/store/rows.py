@@ -7,7 +7,6 @@ from dataclasses import fields
 from typing import TYPE_CHECKING, Any
 
 from mcpwall.adapters.secrets import SecretBox
-from mcpwall.core.audit import JSON, AuditEvent
 from mcpwall.core.registry import (
     AdminToken,
     Grant,
@@ -20,6 +19,8 @@ from mcpwall.core.registry import (
 
 if TYPE_CHECKING:
     from sqlalchemy import Row
+
+    from mcpwall.core.audit import JSON, AuditEvent
 
 
 def _context(upstream: str, field: str, key: str) -> str:
@@ -100,6 +101,10 @@ def admin_token_from(row: Row[Any]) -> AdminToken:
 
 
 def audit_event_from(row: Row[Any]) -> AuditEvent:
+    # Here, not at the top: ``mcpwall stdio`` reads an upstream with this module before it
+    # spawns it, and the audit trail's types need not load for that (issue 16 §3).
+    from mcpwall.core.audit import AuditEvent
+
     return AuditEvent(
         row.id, row.at, row.actor, row.action, row.object_kind, row.object_id, row.details
     )

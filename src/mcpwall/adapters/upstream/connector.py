@@ -4,13 +4,8 @@ from __future__ import annotations
 
 from mcpwall.adapters.upstream.channel import Mode
 from mcpwall.adapters.upstream.early import EarlyStart
-from mcpwall.adapters.upstream.http_sse import connect_sse
 from mcpwall.adapters.upstream.process import MAX_MESSAGE_BYTES, STOP_GRACE_SECONDS
 from mcpwall.adapters.upstream.stdio import connect_stdio
-from mcpwall.adapters.upstream.streamable_http import (
-    attach_streamable_http,
-    connect_streamable_http,
-)
 from mcpwall.core.errors import UpstreamUnavailable
 from mcpwall.core.registry import Upstream, UpstreamKind
 from mcpwall.ports.upstream import ClientOffer, Receiver, Resumption, UpstreamSession
@@ -67,9 +62,13 @@ class Connector:
                 probe_timeout=self.probe_timeout,
                 grace=self.grace,
                 max_message_bytes=self.max_message_bytes,
-                process=started,
+                started=started,
             )
+        # The HTTP transports (and our HTTP client) load with the first HTTP upstream: ``mcpwall
+        # stdio`` in front of a stdio server never waits for them (issue 16 §3).
         if upstream.kind is UpstreamKind.HTTP:
+            from mcpwall.adapters.upstream.streamable_http import connect_streamable_http
+
             return await connect_streamable_http(
                 upstream,
                 offer,
@@ -79,6 +78,8 @@ class Connector:
                 probe_timeout=self.probe_timeout,
                 max_message_bytes=self.max_message_bytes,
             )
+        from mcpwall.adapters.upstream.http_sse import connect_sse
+
         return await connect_sse(
             upstream,
             offer,
@@ -101,6 +102,8 @@ class Connector:
         :class:`~mcpwall.ports.upstream.Attacher`); only HTTP upstreams have such sessions."""
         if upstream.kind is not UpstreamKind.HTTP:
             raise UpstreamUnavailable(upstream.name, "only HTTP upstream sessions can be resumed")
+        from mcpwall.adapters.upstream.streamable_http import attach_streamable_http
+
         return await attach_streamable_http(
             upstream,
             offer,

@@ -6,21 +6,18 @@ half a second to import). So ``mcpwall stdio`` spawns its upstream as soon as it
 command, and builds its own data plane while the upstream starts (issue 16 §3).
 
 Nothing is written to the process meanwhile: it is spawned exactly as a session would spawn
-it (:func:`~mcpwall.adapters.upstream.process.spawn`: the same environment, working directory,
-process group and line limit), and the :class:`~mcpwall.adapters.upstream.Connector` given
-this :class:`EarlyStart` hands it to the first stdio session it opens, which negotiates with
-it then, as with one it had just spawned: the agent's grant was checked by then. It is handed
-over once, and only to a session for the very same registered upstream with the same line
-limit (the store may have changed meanwhile): else it is stopped, and the session spawns its
+it (:func:`~mcpwall.adapters.upstream.process.start`: the same environment, working directory,
+process group and line limit, its stderr logged from the start to the same place, so that it
+is neither held in memory nor left to block on a full pipe however late its session comes),
+and the :class:`~mcpwall.adapters.upstream.Connector` given this :class:`EarlyStart` hands it
+to the first stdio session it opens, which negotiates with it then, as with one it had just
+spawned: the agent's grant was checked by then. It is handed over once, and only to a session
+for the very same registered upstream with the same line limit (the store may have changed
+meanwhile): else it is stopped, and the session spawns its
 own. One nobody took is stopped by :meth:`EarlyStart.aclose`.
 """
 
 from __future__ import annotations
-
-import asyncio
-import contextlib
-import logging
-from asyncio.subprocess import Process
 
 from mcpwall.adapters.upstream import process as processes
 from mcpwall.core.errors import UpstreamUnavailable
@@ -31,12 +28,12 @@ class EarlyStart:
     """One upstream process spawned ahead of its session; build it with :meth:`spawn`."""
 
     def __init__(
-        self, upstream: Upstream, process: Process, *, max_line_bytes: int, grace: float
+        self, upstream: Upstream, started: processes.Started, *, max_line_bytes: int, grace: float
     ) -> None:
         self.upstream = upstream
         self.max_line_bytes = max_line_bytes
         self.grace = grace
-        self._process: Process | None = process
+        self._started: processes.Started | None = started
 
     @classmethod
     async def spawn(
@@ -47,44 +44,30 @@ class EarlyStart:
         if upstream.kind is not UpstreamKind.STDIO:
             return None  # nothing to start: an HTTP upstream runs on its own
         try:
-            process = await processes.spawn(upstream, max_line_bytes=max_line_bytes)
+            started = await processes.start(upstream, max_line_bytes=max_line_bytes)
         except UpstreamUnavailable:
             return None
-        return cls(upstream, process, max_line_bytes=max_line_bytes, grace=grace)
+        return cls(upstream, started, max_line_bytes=max_line_bytes, grace=grace)
 
     @property
     def pid(self) -> int | None:
         """The process's id while nobody has taken it (or it was stopped)."""
-        return None if self._process is None else self._process.pid
+        return None if self._started is None else self._started.process.pid
 
-    async def take(self, upstream: Upstream, *, max_line_bytes: int) -> Process | None:
-        """The process, for a session with ``upstream`` reading lines of at most
-        ``max_line_bytes``: once, and only if it was spawned for exactly that (else it is
-        stopped, and None says to spawn one)."""
-        process, self._process = self._process, None
-        if process is None:
+    async def take(self, upstream: Upstream, *, max_line_bytes: int) -> processes.Started | None:
+        """The process (its stderr logged since it started), for a session with ``upstream``
+        reading lines of at most ``max_line_bytes``: once, and only if it was spawned for
+        exactly that (else it is stopped, and None says to spawn one)."""
+        started, self._started = self._started, None
+        if started is None:
             return None
         if upstream == self.upstream and max_line_bytes == self.max_line_bytes:
-            return process  # running or not: its session says how it went, as with any
-        await self._stop(process)
+            return started  # running or not: its session says how it went, as with any
+        await started.stop(self.grace)  # as a session stops its process
         return None
 
     async def aclose(self) -> None:
-        """Stop the process if no session took it."""
-        process, self._process = self._process, None
-        if process is not None:
-            await self._stop(process)
-
-    async def _stop(self, process: Process) -> None:
-        """Stop it as a session stops its process, what it said on stderr logged."""
-        assert process.stderr is not None
-        logger = logging.getLogger(f"mcpwall.upstream.{self.upstream.name}")
-        said = asyncio.ensure_future(processes.log_stderr(process.stderr, logger))
-        await processes.stop(process, self.grace)
-        try:
-            async with asyncio.timeout(self.grace):
-                await said
-        except TimeoutError:  # a child of its own still holds its stderr open
-            said.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await said
+        """Stop the process if no session took it, what it said on stderr logged."""
+        started, self._started = self._started, None
+        if started is not None:
+            await started.stop(self.grace)

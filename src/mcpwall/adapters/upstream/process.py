@@ -1,5 +1,5 @@
-"""A stdio upstream's process: spawned with its own environment, its stderr logged, stopped
-within a bounded time.
+"""A stdio upstream's process: spawned with its own environment, its stderr logged from the
+moment it starts, stopped within a bounded time.
 
 The process leads a process group of its own (``start_new_session``), for two reasons: a
 Ctrl-C meant for the gateway does not reach it behind the gateway's back, and stopping it
@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 from asyncio.subprocess import PIPE, Process
+from dataclasses import dataclass
 from typing import Final
 
 from mcpwall.adapters.upstream.environment import child_environment
@@ -27,6 +28,36 @@ STDERR_LINE_LIMIT: Final = 8192
 # before it loads the connector (``early.py``).
 MAX_MESSAGE_BYTES: Final = 64 * 1024 * 1024
 STOP_GRACE_SECONDS: Final = 2.0
+
+
+@dataclass(frozen=True)
+class Started:
+    """A spawned process, and the task that logs its stderr to ``mcpwall.upstream.<name>``
+    from the moment it was spawned: a process whose stderr nobody reads blocks once the pipe
+    is full, however long before its session it was started (``early.py``)."""
+
+    process: Process
+    stderr: asyncio.Task[None]
+
+    async def stop(self, grace: float) -> None:
+        """:func:`stop` the process, then wait (at most ``grace`` seconds) for the last of
+        what it said to be logged."""
+        await stop(self.process, grace)
+        try:
+            async with asyncio.timeout(grace):
+                await self.stderr
+        except TimeoutError:  # a child of its own still holds its stderr open
+            self.stderr.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.stderr
+
+
+async def start(upstream: Upstream, *, max_line_bytes: int) -> Started:
+    """:func:`spawn` ``upstream``, its stderr logged from now on."""
+    process = await spawn(upstream, max_line_bytes=max_line_bytes)
+    assert process.stderr is not None
+    logger = logging.getLogger(f"mcpwall.upstream.{upstream.name}")
+    return Started(process, asyncio.create_task(log_stderr(process.stderr, logger)))
 
 
 async def spawn(upstream: Upstream, *, max_line_bytes: int) -> Process:

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
-from asyncio.subprocess import Process
 from collections.abc import AsyncIterator
 
 from mcpwall.adapters.upstream import process as processes
@@ -18,20 +16,21 @@ from mcpwall.ports.upstream import ClientOffer, Receiver
 
 
 class StdioWire:
-    """A running upstream process, as a :class:`~mcpwall.adapters.upstream.channel.Wire`."""
+    """A running upstream process, as a :class:`~mcpwall.adapters.upstream.channel.Wire`
+    (its stderr logged since it was started)."""
 
-    def __init__(self, name: str, process: Process, *, grace: float, max_line_bytes: int) -> None:
-        assert process.stdin is not None
-        assert process.stdout is not None
-        assert process.stderr is not None
+    def __init__(
+        self, name: str, started: processes.Started, *, grace: float, max_line_bytes: int
+    ) -> None:
+        assert started.process.stdin is not None
+        assert started.process.stdout is not None
         self.name = name
-        self.process = process
+        self.process = started.process
+        self._started = started
         self._grace = grace
         self._max_line_bytes = max_line_bytes
         self._ended = ""
         self._stopping: asyncio.Task[None] | None = None
-        logger = logging.getLogger(f"mcpwall.upstream.{name}")
-        self._stderr = asyncio.create_task(processes.log_stderr(process.stderr, logger))
 
     @property
     def ended(self) -> str:
@@ -67,18 +66,8 @@ class StdioWire:
     async def aclose(self) -> None:
         # Idempotent and shared: the session's reader and its owner may both close it.
         if self._stopping is None:
-            self._stopping = asyncio.ensure_future(self._stop())
+            self._stopping = asyncio.ensure_future(self._started.stop(self._grace))
         await asyncio.shield(self._stopping)
-
-    async def _stop(self) -> None:
-        await processes.stop(self.process, self._grace)
-        try:
-            async with asyncio.timeout(self._grace):
-                await self._stderr  # what it said last is worth logging
-        except TimeoutError:
-            self._stderr.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._stderr
 
     async def _exit_reason(self) -> str:
         # Closing stdout almost always means exiting: wait briefly for the code to report.
@@ -98,18 +87,18 @@ async def connect_stdio(
     probe_timeout: float = 10.0,
     grace: float = processes.STOP_GRACE_SECONDS,
     max_message_bytes: int = processes.MAX_MESSAGE_BYTES,
-    process: Process | None = None,
+    started: processes.Started | None = None,
 ) -> ChannelSession:
-    """Spawn ``upstream`` (or take ``process``, spawned for it already: ``early.py``) and
+    """Spawn ``upstream`` (or take ``started``, spawned for it already: ``early.py``) and
     negotiate a session with it.
 
     :class:`~mcpwall.core.errors.UpstreamUnavailable` when it can't be started or does not
     negotiate within ``timeout`` seconds (``probe_timeout`` for the ``server/discover``
     probe). ``grace`` bounds each step of stopping it; ``max_message_bytes`` one message.
     """
-    if process is None:
-        process = await processes.spawn(upstream, max_line_bytes=max_message_bytes)
-    wire = StdioWire(upstream.name, process, grace=grace, max_line_bytes=max_message_bytes)
+    if started is None:
+        started = await processes.start(upstream, max_line_bytes=max_message_bytes)
+    wire = StdioWire(upstream.name, started, grace=grace, max_line_bytes=max_message_bytes)
     return await open_channel(
         upstream.name,
         wire,

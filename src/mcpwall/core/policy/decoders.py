@@ -10,16 +10,18 @@ reader refuses (see :mod:`~mcpwall.core.policy.yaml_reader` and
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.jsonvalue import is_number, is_safe_number, type_name
-from mcpwall.core.policy import shell_words, yaml_reader
+from mcpwall.core.policy import shell_words
 
 MAX_BYTES = 1024 * 1024
-MAX_DEPTH = yaml_reader.MAX_DEPTH
-MAX_VALUES = yaml_reader.MAX_VALUES
+MAX_DEPTH = 32  # for every reader: the same document is within the limits whichever reads it
+MAX_VALUES = 10_000
+_SHOWN_KEY = re.compile(r"[A-Za-z0-9_.\-/]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +45,11 @@ class Decoder:
         if size > MAX_BYTES:
             raise UnreadableValue(f"it is {size:,} bytes, over the limit of {MAX_BYTES:,}")
         return self.read(value)
+
+
+def shown_key(key: str) -> str:
+    """A key as a reason may show it: quoted when it looks like an identifier, else not at all."""
+    return f'"{key}"' if _SHOWN_KEY.fullmatch(key) else "(a key not shown)"
 
 
 def _a(noun: str) -> str:
@@ -79,7 +86,7 @@ def _refuse_duplicates(pairs: list[tuple[str, object]]) -> dict[str, object]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _RefusedError(f"duplicate key {yaml_reader.shown_key(key)}")
+                raise _RefusedError(f"duplicate key {shown_key(key)}")
             seen.add(key)
     return result
 
@@ -110,12 +117,30 @@ def _check_json(value: object) -> None:
             raise UnreadableValue("a number past ±(2**53 - 1), which readers round differently")
 
 
+# PyYAML loads with the first YAML value read (:mod:`~mcpwall.core.policy.yaml_reader`): most
+# policies never decode one, and ``mcpwall stdio`` does not wait for it at every start.
+
+
+def read_yaml_document(text: str) -> object:
+    """One YAML document."""
+    from mcpwall.core.policy.yaml_reader import read_document
+
+    return read_document(text)
+
+
+def read_yaml_stream(text: str) -> list[object]:
+    """Every YAML document of a stream, as an array."""
+    from mcpwall.core.policy.yaml_reader import read_stream
+
+    return read_stream(text)
+
+
 DECODERS: dict[str, Decoder] = {
     decoder.name: decoder
     for decoder in (
         Decoder("json", "JSON", read_json, "any"),
-        Decoder("yaml", "YAML", yaml_reader.read_document, "any"),
-        Decoder("yaml_all", "YAML", yaml_reader.read_stream, "array"),
+        Decoder("yaml", "YAML", read_yaml_document, "any"),
+        Decoder("yaml_all", "YAML", read_yaml_stream, "array"),
         Decoder("shell", "shell words", shell_words.split_words, "strings"),
     )
 }

@@ -44,16 +44,13 @@ from yaml.events import (
 
 from mcpwall.core.errors import UnreadableValue
 from mcpwall.core.jsonvalue import is_number, is_safe_number
+from mcpwall.core.policy.decoders import MAX_DEPTH, MAX_VALUES, shown_key
 
-MAX_DEPTH = 32
-MAX_VALUES = 10_000
 MAX_NUMERAL = 100  # characters of a plain number: ±(2**53 - 1) takes 17, a float rarely more
 
 # libyaml when PyYAML was built with it (its wheels are); its pure-Python twin otherwise.
 _LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _LIBYAML = _LOADER is not yaml.SafeLoader
-
-_SHOWN_KEY = re.compile(r"[A-Za-z0-9_.\-/]{1,64}")
 
 
 def read_stream(text: str) -> list[object]:
@@ -223,11 +220,6 @@ def _is_empty(event: Event) -> bool:
 def _line(event: Event) -> int:
     mark = event.start_mark
     return int(mark.line) + 1 if mark is not None else 0
-
-
-def shown_key(key: str) -> str:
-    """A key as a reason may show it: quoted when it looks like an identifier, else not at all."""
-    return f'"{key}"' if _SHOWN_KEY.fullmatch(key) else "(a key not shown)"
 
 
 def _scalar(event: ScalarEvent) -> object:

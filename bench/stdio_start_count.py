@@ -1,0 +1,92 @@
+"""What ``mcpwall stdio``'s own start costs, in instructions: a figure the load does not move.
+
+Run with ``.venv/bin/python bench/stdio_start_count.py [--against REV]`` (needs ``valgrind``;
+not in ``make bench``). In a scratch home set up as ``bench/stdio_start.py`` sets it up, it
+counts with ``valgrind --tool=callgrind`` (the upstream, a child, is not counted) what the
+command does before it serves: the command found through the command line's lazy group, the
+upstream read from the store and spawned (**to the spawn**), then the store opened, the grant
+checked and the data plane built (**to a built gateway**); then it stops. With ``--against
+REV``, the same from revision REV's ``src``. Each count is the median of ``--runs`` (3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from compare import REPO, source
+from processes import home_env
+from stdio_start import compiled, setup
+
+_COLLECTED = re.compile(r"Collected : (\d+)")
+# What `mcpwall stdio` runs before it serves (cli/stdio.py's _run, without _serve).
+START = """
+import asyncio, os, sys
+import click
+from mcpwall.cli import cli
+cli.get_command(click.Context(cli), "stdio")
+from mcpwall.cli import stdio
+
+async def main():
+    token = os.environ["MCPWALL_TOKEN"]
+    paused = getattr(stdio, "uncollected", None) or __import__("contextlib").nullcontext
+    with paused():
+        early = await stdio.spawn_early("k8s", token)
+    if sys.argv[1] == "spawn":
+        await early.aclose()
+        return
+    with click.Context(cli), paused():
+        gateway, close = stdio._gateway("k8s", token, early)
+    await close()
+    await early.aclose()
+
+asyncio.run(main())
+"""
+
+
+def instructions(env: dict[str, str], until: str) -> int:
+    command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
+    command += [sys.executable, "-c", START, until]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    found = _COLLECTED.search(done.stderr)
+    if done.returncode != 0 or found is None:
+        sys.exit(f"the start failed:\n{done.stderr[-2000:]}")
+    return int(found[1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=3, help="counts of each")
+    parser.add_argument("--against", metavar="REV", help="also count this git revision's start")
+    options = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mcpwall-stdio-count-") as folder:
+        scratch = Path(folder)
+        with contextlib.ExitStack() as stack:
+            token = setup(scratch / "home")
+            env = {**home_env(scratch / "home"), "MCPWALL_TOKEN": token}
+            trees = {"this tree": env}
+            folders = [REPO / "src"]
+            if options.against:
+                against = stack.enter_context(source(options.against, scratch))
+                trees[options.against] = {**env, "PYTHONPATH": str(against)}
+                folders.append(against)
+            compiled(*folders)
+            for name, tree in trees.items():
+                counts = {
+                    until: statistics.median(instructions(tree, until) for _ in range(options.runs))
+                    for until in ("spawn", "built")
+                }
+                print(
+                    f"{name:<12} to the spawn {counts['spawn'] / 1e6:6.0f} M, "
+                    f"to a built gateway {counts['built'] / 1e6:6.0f} M instructions"
+                )
+
+
+if __name__ == "__main__":
+    main()
