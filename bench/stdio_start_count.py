@@ -68,13 +68,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mcpwall-stdio-count-") as folder:
         scratch = Path(folder)
         with contextlib.ExitStack() as stack:
-            token = setup(scratch / "home")
-            env = {**home_env(scratch / "home"), "MCPWALL_TOKEN": token}
-            trees = {"this tree": env}
+            home, token = setup(scratch / "home")
+            trees = {"this tree": {**home_env(home), "MCPWALL_TOKEN": token}}
             folders = [REPO / "src"]
-            if options.against:
+            if options.against:  # its own home, set up by its own mcpwall (its schema)
                 against = stack.enter_context(source(options.against, scratch))
-                trees[options.against] = {**env, "PYTHONPATH": str(against)}
+                home, token = setup(scratch / "home-against", against)
+                trees[options.against] = {**home_env(home, against), "MCPWALL_TOKEN": token}
                 folders.append(against)
             compiled(*folders)
             for name, tree in trees.items():
