@@ -6,7 +6,13 @@ the table is corrected for the book's own tickets.
 
 from __future__ import annotations
 
-from mcpwall.adapters.counters.tickets import MARGIN, MAX_BATCH, TicketBook, horizon
+from mcpwall.adapters.counters.tickets import (
+    MARGIN,
+    MAX_BATCH,
+    MIN_CLAIM,
+    TicketBook,
+    horizon,
+)
 from mcpwall.core.windows import Budget, CounterKey
 
 T0 = 1_800_000_000.0
@@ -41,7 +47,7 @@ def test_a_log_used_twice_within_a_horizon_claims_for_twice_its_rate() -> None:
     assert book.owing
     assert book.wanting
     (wanted,) = book.plan(T0 + 0.1).claims
-    assert (wanted.log, wanted.wanted, wanted.maximum) == (LIMIT.log, 4, 100)
+    assert (wanted.log, wanted.wanted, wanted.maximum) == (LIMIT.log, MIN_CLAIM, 100)
     assert wanted.until == T0 + 0.1 + 60  # an hour's window: a minute ahead
     # Calls spread wider than a horizon never make a log hot.
     cold = TicketBook()
@@ -54,12 +60,14 @@ def test_a_horizon_is_a_sixtieth_of_the_window_within_bounds() -> None:
     assert [horizon(w) for w in (1.0, 60.0, 600.0, 3600.0, 86400.0)] == [1, 1, 10, 60, 60]
 
 
-def test_a_log_called_every_second_claims_two_at_a_time() -> None:
-    book = TicketBook()
+def test_a_log_claims_twice_its_last_seconds_calls_and_at_least_min_claim() -> None:
+    slow, fast = TicketBook(), TicketBook()
     for second in range(3):
-        book.called([LIMIT], T0 + second)
-    (wanted,) = book.plan(T0 + 2).claims
-    assert wanted.wanted == 2
+        slow.called([LIMIT], T0 + second)
+    for i in range(20):
+        fast.called([LIMIT], T0 + i / 20)
+    assert [c.wanted for c in slow.plan(T0 + 2).claims] == [MIN_CLAIM]
+    assert [c.wanted for c in fast.plan(T0 + 1).claims] == [40]
 
 
 def test_claims_are_capped_per_log() -> None:

@@ -28,14 +28,13 @@ of calls), stay in the table as calls at their ``until``: at most :data:`MAX_BAT
 counted up to a horizon longer than a call made then (1/60 of the window). It errs towards
 refusing, never towards a fresh budget.
 
-**Sharing the store.** A store claims for two seconds at a log's current rate, and never
-more than half the room the log has left, so that other processes sharing the store keep
-room of their own. Another process's unused tickets still count in its checks: one that
-would be refused while another store holds tickets on that log waits once for them to be
-used or given back, and checks again (``sql.py``). A store gives back the unused tickets of
-a log idle for half its horizon, so a log shared by several processes and nearly full can
-refuse early, by at most the tickets another holds, for at most that long (30 s for an
-hour's window).
+**Sharing the store.** A store claims for two seconds at a log's current rate (at least 8), and
+never more than half the room the log has left, so that other processes sharing the store keep
+room of their own. Another process's unused tickets still count in its checks: one that would
+be refused while another store holds tickets on that log waits once for them to be used or
+given back, and checks again (``sql.py``). A store gives back the unused tickets of a log idle
+for half its horizon, so a log shared by several processes and nearly full can refuse early, by
+at most the tickets another holds, for at most that long (30 s for an hour's window).
 
 This module is the bookkeeping alone, with no I/O: which tickets a store holds, which it used
 when, and what its next transaction must write (:class:`SyncPlan`).
@@ -56,6 +55,7 @@ MIN_HORIZON = 1.0
 MAX_HORIZON = 60.0
 MARGIN = 0.25  # a ticket stops serving this long before its ``until``, and is given back
 RATE_WINDOW = 1.0  # a log's rate is its calls in the last second: it claims for two of them
+MIN_CLAIM = 8  # ... and at least this many: a claim costs a check, whatever its size
 # The unused tickets of a log not called for half its horizon are given back: an agent that
 # thinks for seconds between calls keeps its tickets, and another process that finds the
 # log full because of them waits at most that long (0.5 s to 30 s).
@@ -251,7 +251,7 @@ class TicketBook:
             if entry.wants and not entry.claiming:
                 entry.wants, entry.claiming = False, True
                 # Enough for two seconds at the last second's rate.
-                wanted = min(max(2, 2 * len(entry.recent)), MAX_BATCH) - len(entry.pool)
+                wanted = min(max(MIN_CLAIM, 2 * len(entry.recent)), MAX_BATCH) - len(entry.pool)
                 # Checked as of the log's latest call, not the estimate of now: a call dated
                 # before the check could not take them, and would count them against itself.
                 at = entry.last_call
