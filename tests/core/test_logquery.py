@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from mcpwall.core import jsonpointer
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import (
     CATEGORIES,
@@ -16,7 +17,15 @@ from mcpwall.core.logquery import (
     summarize,
     timeline,
 )
-from mcpwall.core.proxylog import MAX_TEXT, argument_keys, storable
+from mcpwall.core.policy.compile import MAX_NAME_LENGTH
+from mcpwall.core.proxylog import (
+    MAX_RULE_BYTES,
+    MAX_TEXT,
+    argument_keys,
+    build_record,
+    storable,
+    storable_rule,
+)
 from tests.adapters.proxylog.records import START, record
 
 
@@ -45,6 +54,41 @@ def test_long_names_are_cut() -> None:
     cut = storable("x" * 1000)
     assert len(cut) == MAX_TEXT
     assert cut.endswith("…")
+
+
+def wide(count: int) -> str:
+    """``count`` four-byte characters, varied (PostgreSQL compresses a repeated one)."""
+    return "".join(chr(0x20000 + (n * 7919) % 0xA6DF) for n in range(count))
+
+
+def test_every_rule_a_policy_can_make_is_kept_whole() -> None:
+    longest = jsonpointer.join("/tools", wide(MAX_NAME_LENGTH), "require", 99999, "conditions", 9)
+    slashes = jsonpointer.join("/tools", "/~" * (MAX_NAME_LENGTH // 2), "deny_if", 99999)
+    for rule in (longest, slashes, "(default deny)", "/all_tools/limits/0", ""):
+        assert storable_rule(rule) == rule
+
+
+def test_a_rule_past_its_bytes_is_cut_with_a_mark() -> None:
+    rule = wide(5000)
+    cut = storable_rule(rule)
+    assert len(cut.encode()) <= MAX_RULE_BYTES
+    assert cut.endswith("…")
+    assert rule.startswith(cut[:-1])  # whole characters, none cut in two
+    assert storable_rule("x" * MAX_RULE_BYTES) == "x" * MAX_RULE_BYTES
+    assert storable_rule("a\x00b\ud800") == "a\ufffdb?"
+
+
+def test_a_record_bounds_the_tool_and_the_rule() -> None:
+    made = build_record(
+        at=START, request_id=1, grant_id="grt_0000000000000000", grant_label="alice",
+        upstream="k8s", method="tools/call", tool=wide(5000), decision="deny", rule=wide(5000),
+        outcome="not_forwarded",
+    )  # fmt: skip
+    assert len(made.tool) == MAX_TEXT
+    assert len(made.tool.encode()) <= 4 * MAX_TEXT
+    assert len(made.rule.encode()) <= MAX_RULE_BYTES
+    assert made.tool.endswith("…")
+    assert made.rule.endswith("…")
 
 
 def test_filters_refuse_bad_values() -> None:

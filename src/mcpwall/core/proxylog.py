@@ -29,6 +29,13 @@ cancelled it, went away or ended its session while it was under way); or ``not_f
 MAX_TEXT = 256
 MAX_KEYS = 256
 ELLIPSIS = "…"
+# A rule is never an agent's text but a gateway constant or a policy's JSON pointer, whose
+# longest (a tool name of the compiler's 256 characters, four UTF-8 bytes each, and the
+# place under it) is about 1,070 bytes: kept whole up to this many bytes, cut past them, so
+# that with a tool of MAX_TEXT characters (1,024 bytes at most) an entry of the indexes on
+# (upstream, tool, decision, rule) — the proxy log's and its rollup's key — stays under
+# PostgreSQL's 2,704 bytes whatever builds the decision.
+MAX_RULE_BYTES = 1200
 
 
 class ProxyLogRecord(NamedTuple):
@@ -84,6 +91,19 @@ def storable(text: str) -> str:
     return text.encode("utf-8", "replace").decode("utf-8")
 
 
+def storable_rule(rule: str) -> str:
+    """``rule`` as :func:`storable` makes a name, but bounded in UTF-8 bytes
+    (:data:`MAX_RULE_BYTES`, :data:`ELLIPSIS` included) rather than characters: every rule
+    a policy can produce is kept whole, to match the policy's pointer."""
+    if len(rule) * 4 <= MAX_RULE_BYTES and rule.isprintable():
+        return rule  # the common case: short, so within the bytes whatever its characters
+    data = rule.replace("\x00", "\ufffd").encode("utf-8", "replace")
+    if len(data) <= MAX_RULE_BYTES:
+        return data.decode("utf-8")
+    room = MAX_RULE_BYTES - len(ELLIPSIS.encode("utf-8"))
+    return data[:room].decode("utf-8", "ignore") + ELLIPSIS  # "ignore": a character cut in two
+
+
 def build_record(
     *,
     at: datetime,
@@ -118,7 +138,7 @@ def build_record(
         policy,
         policy_version,
         decision,
-        rule,
+        storable_rule(rule),
         message,
         argument_keys(arguments),
         outcome,

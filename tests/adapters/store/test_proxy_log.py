@@ -3,6 +3,7 @@ against the pure one over a generated log), retention, and what a row may hold."
 
 from __future__ import annotations
 
+import random
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -12,16 +13,19 @@ import pytest
 
 from mcpwall.adapters.store import SQLStore, open_store
 from mcpwall.adapters.store.proxy_log import SQLProxyLog, _sqlite_time
+from mcpwall.core import jsonpointer
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import (
     CATEGORIES,
     LogFilter,
     count_outcomes,
+    rollup,
     summarize,
     timeline,
     top_denied,
 )
-from mcpwall.core.proxylog import Outcome, ProxyLogRecord, build_record
+from mcpwall.core.policy.compile import MAX_NAME_LENGTH
+from mcpwall.core.proxylog import MAX_RULE_BYTES, Outcome, ProxyLogRecord, build_record
 from mcpwall.ports.clock import FakeClock
 from tests.adapters.proxylog.records import START, generated, record
 
@@ -171,6 +175,43 @@ def test_what_an_agent_names_is_kept_storable(table: SQLProxyLog) -> None:
     assert "\x00" not in odd.tool
     assert len(odd.argument_keys) == 256
     assert odd.argument_keys[-1] == "…(745 more)"
+
+
+def wide(count: int, seed: int) -> str:
+    """``count`` random four-byte characters: PostgreSQL would compress repeated ones into a
+    small index entry, and hide what a varied name costs."""
+    rng = random.Random(seed)
+    return "".join(chr(rng.randrange(0x20000, 0x2A6DF)) for _ in range(count))
+
+
+def test_the_longest_tool_and_rule_are_written_and_counted(table: SQLProxyLog) -> None:
+    """A rule of 5,000 varied four-byte characters (some 20 kB) made PostgreSQL refuse the
+    whole batch — "index row requires 20024 bytes", for the indexes on (upstream, tool,
+    decision, rule) of the rows and of the rollup — while the tool, as long, was already cut
+    to 256 characters. Both bounded in the record, the rows are written, read back and
+    counted alike; the longest rule a policy can make is kept whole beside them."""
+    policy_rule = jsonpointer.join(
+        "/tools", wide(MAX_NAME_LENGTH, 1), "require", 999, "conditions", 9
+    )
+    made = [
+        build_record(
+            at=START + timedelta(minutes=n), request_id=n, grant_id="grt_0000000000000000",
+            grant_label="alice", upstream="u" * 63, method="tools/call", tool=wide(5000, 2),
+            arguments={"a": 1}, policy="seed", policy_version=1, decision=decision, rule=rule,
+            message="m", outcome="not_forwarded" if decision == "deny" else "ok",
+        )
+        for n, (decision, rule) in enumerate(
+            [("deny", wide(5000, 3)), ("would_deny", policy_rule), ("deny", wide(5000, 3))]
+        )
+    ]  # fmt: skip
+    assert len(made[0].rule.encode()) <= MAX_RULE_BYTES
+    assert made[1].rule == policy_rule
+    table.write_batch(made)
+    assert [row.record for row in table.read(LogFilter())] == made[::-1]
+    assert table.rollup_rows() == rollup(made)
+    assert table.summary(START) == table.raw_summary(START) == summarize(made, START)
+    [first, _] = table.summary(START)
+    assert (first.tool, first.rule, first.count) == (made[0].tool, made[0].rule, 2)
 
 
 @pytest.mark.parametrize(
