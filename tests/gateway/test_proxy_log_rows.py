@@ -456,3 +456,19 @@ async def test_decoded_values_never_reach_the_log(
     assert (row.decision, row.rule, row.message) == ("deny", rule, message)
     assert row.argument_keys == ("manifest", "namespace")
     assert CANARY not in repr(wired.sink.records)
+
+
+async def test_a_tool_name_of_any_length_gets_its_usual_answer_and_a_bounded_row(
+    wired: Wired,
+) -> None:
+    """The agent is answered as for any unknown tool, with its own name; the row keeps the
+    name cut to 256 characters (``core.proxylog.storable``), which every store can index."""
+    name = "".join(chr(0x20000 + (n * 7919) % 0xA6DF) for n in range(5000))
+    request = Request(7, "tools/call", {"name": name, "arguments": {"a": CANARY}})
+    with pytest.raises(ProtocolError) as refused:
+        await wired.gateway.pipeline.handle(seed_caller(wired), request)
+    assert (refused.value.code, str(refused.value)) == (-32602, f"Unknown tool: {name}")
+    row = last(wired)
+    assert (row.tool, row.decision, row.rule, row.outcome) == (
+        name[:255] + "…", "deny", "(unknown tool)", "not_forwarded"
+    )  # fmt: skip
