@@ -388,7 +388,8 @@ class SQLCounters:
             outcome.claimed = self._in_transaction(self._sync, outcome.plan)
         except LimitsUnavailable as error:
             outcome.error = error
-        outcome.done = True
+        finally:  # whatever happened, the book must hear of it (else its claims stay open)
+            outcome.done = True
 
     def _take_outcomes(self, book: TicketBook) -> None:
         """Tell the book how the finished syncs went (the new tickets, or what to redo)."""
