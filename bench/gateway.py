@@ -6,23 +6,29 @@ Run with ``make bench`` (or ``.venv/bin/python bench/gateway.py``). One run sets
 with the seed's policy, a grant for it, and ``mcpwall serve`` exactly as users run it (one
 process, one event loop: one uvicorn worker), pinned to one CPU when there are several. Then:
 
-* **Deny-path throughput** (bar: ≥ 8,000 refused calls/s on one core). ``wrk -t1 -c16``
+* **Deny-path throughput.** ``wrk -t1 -c16``
   (pinned to another CPU) sends stateless 2026-07-28 ``tools/call`` requests that the seed's
   policy refuses (``delete_pod`` in ``payments-prod``), with the headers a real client sends:
   ``Authorization``, ``Content-Type``, ``Accept``, ``MCP-Protocol-Version``, ``Mcp-Method``,
   ``Mcp-Name``. Every answer must be a 200 denial; the figure is the median of several runs.
-* **Latency added to an allowed call** (bar: ≤ 0.3 ms median). One keep-alive client calls
-  ``get_pod_logs`` (allowed) with the same kind of request, in rounds of ``CALLS`` calls
-  straight to the fixture and then through the gateway, alternating which goes first, over
-  ``ROUNDS`` rounds. The figure is the median of the per-call differences (the i-th call
-  through the gateway minus the i-th call direct, in the same round). The client runs where
-  the scheduler puts it; with two CPUs the measurement is repeated with it pinned beside the
-  gateway and beside the upstream, because on a machine this small where the client runs
-  moves the direct baseline (sharing a CPU with the upstream slows the direct calls).
+* **Latency added to an allowed call**, also as a ratio to the direct call. One keep-alive
+  client calls ``get_pod_logs`` (allowed) with the same kind of request, in rounds of ``CALLS``
+  calls straight to the fixture and then through the gateway, alternating which goes first,
+  over ``ROUNDS`` rounds. The figure is the median of the per-call differences (the i-th call
+  through the gateway minus the i-th call direct, in the same round). The client runs where the
+  scheduler puts it; with two CPUs the measurement is repeated with it pinned beside the
+  gateway and beside the upstream, because on a machine this small where the client runs moves
+  the direct baseline (sharing a CPU with the upstream slows the direct calls).
 
 ``wrk`` is the Debian package: when it is missing, this installs it with ``apt-get`` if it runs
 as root, and otherwise skips the throughput with a message saying so. Nothing here asserts a
-time: the figures and the bars are printed, with the machine they were measured on.
+time: the figures are printed, with the machine they were measured on.
+
+DESIGN §7's bars are ratios measured in one run (issue 16: absolute times vary 1.5× between
+machines of one kind), and their baselines are other servers: ``bench/side_by_side.py`` holds
+the deny path to a bare ASGI echo (≥ 0.25×) and to the Python peer (≥ 12×), and the added
+latency to the peer's (≥ 5× lower); ``bench/limited.py`` holds a limited call to an unlimited
+one (≤ 1.1×). This bench gives the raw figures those compare, on this machine, now.
 """
 
 from __future__ import annotations
@@ -65,12 +71,10 @@ MODERN = "2026-07-28"
 WRK_CONNECTIONS = 16
 WRK_SECONDS = 10
 WRK_RUNS = 3
-DENY_GOAL = 8_000  # refused calls/s, one core (DESIGN §7)
 
 ROUNDS = 10
 CALLS = 200
 WARMUP_CALLS = 200
-ADDED_GOAL_MS = 0.3  # median added per allowed call (DESIGN §7)
 LOAD_QUIET = 0.5  # a 1-minute load average above this means other work shares the CPUs
 
 DENIED: tuple[str, Mapping[str, object]] = (
@@ -378,23 +382,22 @@ def report(throughput: Throughput | None, added: Added, placed: Mapping[str, Add
         print("deny path: SKIPPED (no wrk)")
     else:
         runs = ", ".join(f"{run:,.0f}" for run in throughput.runs)
-        verdict = "meets" if throughput.median >= DENY_GOAL else "MISSES"
         print(f"deny path, wrk -t1 -c{WRK_CONNECTIONS}, {WRK_RUNS} x {WRK_SECONDS} s of "
               f"2026-07-28 tools/call refused by the seed policy:")  # fmt: skip
         print(f"  {throughput.median:,.0f} refused calls/s (runs: {runs}); latency "
               f"p50 {throughput.p50_ms:.2f} ms, p99 {throughput.p99_ms:.2f} ms")  # fmt: skip
-        print(f"  {verdict} the bar of {DENY_GOAL:,} refused calls/s on one core")
+        print("  (the bars, as ratios to an echo and to the peer: bench/side_by_side.py)")
         results["deny_calls_per_s"] = round(throughput.median)
         results["deny_runs"] = [round(run) for run in throughput.runs]
     median_added = statistics.median(added.differences)
     direct, through = statistics.median(added.direct), statistics.median(added.gateway)
     spread = f"{min(added.per_round):.3f} to {max(added.per_round):.3f}"
-    verdict = "meets" if median_added <= ADDED_GOAL_MS else "MISSES"
     print(f"allowed call, one keep-alive client, {ROUNDS} alternating rounds of {CALLS} calls:")
     print(f"  direct {direct:.3f} ms, through the gateway {through:.3f} ms (medians)")
     print(f"  added: {median_added:.3f} ms median of per-call differences "
           f"(per-round medians {spread} ms)")  # fmt: skip
-    print(f"  {verdict} the bar of {ADDED_GOAL_MS} ms median added")
+    print(f"  the gateway adds {median_added / direct:.2f}× the direct call's own time "
+          "(the bar, as a ratio to the peer's: bench/side_by_side.py)")  # fmt: skip
     results |= {
         "allowed_direct_ms": round(direct, 3),
         "allowed_gateway_ms": round(through, 3),
