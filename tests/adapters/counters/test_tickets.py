@@ -10,6 +10,7 @@ from mcpwall.adapters.counters.tickets import (
     MARGIN,
     MAX_BATCH,
     MIN_CLAIM,
+    WAKE_RATE,
     TicketBook,
     horizon,
 )
@@ -44,8 +45,8 @@ def test_a_log_used_once_wants_no_tickets() -> None:
 def test_a_log_used_twice_within_a_horizon_claims_for_twice_its_rate() -> None:
     book = TicketBook()
     hot(book, [LIMIT])
-    assert book.owing
-    assert book.wanting
+    assert book.owing  # the next sync claims
+    assert not book.wanting  # ... and none is needed sooner: the log is not that busy
     (wanted,) = book.plan(T0 + 0.1).claims
     assert (wanted.log, wanted.wanted, wanted.maximum) == (LIMIT.log, MIN_CLAIM, 100)
     assert wanted.until == T0 + 0.1 + 60  # an hour's window: a minute ahead
@@ -68,6 +69,15 @@ def test_a_log_claims_twice_its_last_seconds_calls_and_at_least_min_claim() -> N
         fast.called([LIMIT], T0 + i / 20)
     assert [c.wanted for c in slow.plan(T0 + 2).claims] == [MIN_CLAIM]
     assert [c.wanted for c in fast.plan(T0 + 1).claims] == [40]
+
+
+def test_a_busy_log_whose_pool_runs_dry_wants_tickets_at_once() -> None:
+    book = TicketBook()
+    for i in range(WAKE_RATE - 1):
+        book.called([LIMIT], T0 + i / 100)
+    assert not book.wanting
+    book.called([LIMIT], T0 + 0.5)
+    assert book.wanting
 
 
 def test_claims_are_capped_per_log() -> None:

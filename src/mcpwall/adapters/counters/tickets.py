@@ -56,6 +56,7 @@ MAX_HORIZON = 60.0
 MARGIN = 0.25  # a ticket stops serving this long before its ``until``, and is given back
 RATE_WINDOW = 1.0  # a log's rate is its calls in the last second: it claims for two of them
 MIN_CLAIM = 8  # ... and at least this many: a claim costs a check, whatever its size
+WAKE_RATE = 10  # calls in the last second from which an empty pool is refilled at once
 # The unused tickets of a log not called for half its horizon are given back: an agent that
 # thinks for seconds between calls keeps its tickets, and another process that finds the
 # log full because of them waits at most that long (0.5 s to 30 s).
@@ -140,7 +141,7 @@ class TicketBook:
         self._logs: dict[str, _Log] = {}
         self._used: list[Used] = []
         self._returned: list[Ticket] = []
-        self.wanting = False  # a log ran dry: claim now rather than at the next tick
+        self.wanting = False  # a busy log ran dry: claim now rather than at the next sync
         self._wanted = 0  # logs that want tickets at the next sync
 
     @property
@@ -343,7 +344,9 @@ class TicketBook:
             if not entry.wants:
                 entry.wants = True
                 self._wanted += 1
-            if not entry.pool:
+            if not entry.pool and len(recent) >= WAKE_RATE:
+                # Its next call comes before the store's next sync: claim now. A slower log
+                # waits for that sync, without a transaction of its own.
                 self.wanting = True
 
     def _fall_due(self, entry: _Log, now: float) -> list[Ticket]:
