@@ -48,7 +48,7 @@ async def hold(kind: str, url: str, prefix: str, now: float) -> None:
 
 
 async def paced(url: str, count: int) -> int:
-    store = SQLCounters.open(database_url(url, Path("unused")), url)
+    store = SQLCounters.open(database_url(url, Path("unused")), url, ticket_min_max=1)
     print("ready", flush=True)
     await asyncio.to_thread(sys.stdin.readline)
     allowed = 0
@@ -60,7 +60,7 @@ async def paced(url: str, count: int) -> int:
 
 
 async def tickets(url: str, now: float, close: bool) -> None:
-    store = SQLCounters.open(database_url(url, Path("unused")), url)
+    store = SQLCounters.open(database_url(url, Path("unused")), url, ticket_min_max=1)
     made = [await store.reserve([TICKETED], now) for _ in range(2)]  # hot: it wants tickets
     await store.sync_now()  # claims 2 × 2: (10 - 2) // 2 = 4 leave the room it takes
     made += [await store.reserve([TICKETED], now) for _ in range(2)]  # two tickets spent

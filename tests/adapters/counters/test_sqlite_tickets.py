@@ -23,7 +23,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings, strategies as st
 
 from mcpwall.adapters.counters import SQLCounters
-from mcpwall.adapters.counters.tickets import MIN_CLAIM
+from mcpwall.adapters.counters.tickets import MIN_CLAIM, MIN_MAX
 from mcpwall.adapters.store.engine import database_url
 from mcpwall.core.windows import Budget, CounterKey, Ledger, Refusal
 from mcpwall.ports.counters import Reservation
@@ -43,10 +43,12 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 def open_counters(url: str, patience: float | None = None) -> SQLCounters:
+    """Counters whose every log may take tickets (the product's take them from max 100), so
+    that the small budgets here, where exactness is easiest to see, exercise them."""
     location = database_url(url, Path("unused"))
     if patience is None:
-        return SQLCounters.open(location, url)
-    return SQLCounters.open(location, url, patience=patience)
+        return SQLCounters.open(location, url, ticket_min_max=1)
+    return SQLCounters.open(location, url, patience=patience, ticket_min_max=1)
 
 
 def rows(url: str, budget: Budget) -> list[float]:
@@ -82,6 +84,21 @@ async def test_a_hot_log_is_served_with_no_transaction_and_no_thread(url: str) -
         assert rows(url, LIMIT)[:6] == pytest.approx(
             [T0, T0 + 0.1, T0 + 0.2, T0 + 0.21, T0 + 0.22, T0 + 0.23]
         )
+    finally:
+        await counters.aclose()
+
+
+async def test_a_small_budget_takes_no_tickets(url: str) -> None:
+    """Below MIN_MAX (the default), a hot log is checked call by call, as before."""
+    counters = SQLCounters.open(database_url(url, Path("unused")), url)
+    small = Budget(CounterKey("delete_pod", "grant", "grt_s"), MIN_MAX - 1, 3600.0)
+    try:
+        await make_hot(counters, small, T0)
+        assert rows(url, small) == [T0, T0 + 0.1]  # nothing claimed
+        assert isinstance(await counters.reserve([small], T0 + 0.2), Reservation)
+        assert counters.ticketed == 0
+        await make_hot(counters, LIMIT, T0)  # max 100: tickets
+        assert len(rows(url, LIMIT)) == 2 + MIN_CLAIM
     finally:
         await counters.aclose()
 

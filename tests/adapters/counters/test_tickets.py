@@ -10,6 +10,7 @@ from mcpwall.adapters.counters.tickets import (
     MARGIN,
     MAX_BATCH,
     MIN_CLAIM,
+    MIN_MAX,
     WAKE_RATE,
     TicketBook,
     horizon,
@@ -55,6 +56,17 @@ def test_a_log_used_twice_within_a_horizon_claims_for_twice_its_rate() -> None:
     cold.called([OTHER], T0)
     cold.called([OTHER], T0 + horizon(OTHER.window))
     assert cold.plan(T0 + 1).claims == ()
+
+
+def test_a_budget_under_min_max_never_wants_tickets() -> None:
+    small = Budget(LIMIT.key, MIN_MAX - 1, LIMIT.window)
+    book = TicketBook()
+    hot(book, [small])
+    assert not book.owing
+    assert book.plan(T0 + 0.1).claims == ()
+    lowered = TicketBook(min_max=1)
+    hot(lowered, [small])
+    assert lowered.owing
 
 
 def test_a_horizon_is_a_sixtieth_of_the_window_within_bounds() -> None:

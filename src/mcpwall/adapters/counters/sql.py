@@ -86,7 +86,13 @@ from typing import Literal, NamedTuple, TypeVar
 from sqlalchemy import URL, Engine, create_engine, event, exc
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from mcpwall.adapters.counters.tickets import MIN_HORIZON, SyncPlan, Ticket, TicketBook
+from mcpwall.adapters.counters.tickets import (
+    MIN_HORIZON,
+    MIN_MAX,
+    SyncPlan,
+    Ticket,
+    TicketBook,
+)
 from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
@@ -151,11 +157,13 @@ class SQLCounters:
         *,
         synchronous: Synchronous = "FULL",
         patience: float = PATIENCE,
+        ticket_min_max: int = MIN_MAX,
     ) -> None:
         """Counters on ``engine``; ``synchronous`` is the SQLite mode its connections are in
         (what the inline connection sets too; :meth:`open` chooses ``NORMAL``). A check that
         would refuse while another store holds tickets on the log waits at most ``patience``
-        seconds for them (tests that interleave stores on a clock of their own choose 0)."""
+        seconds for them (tests that interleave stores on a clock of their own choose 0). Logs
+        whose max is under ``ticket_min_max`` take no tickets (tests lower it)."""
         self._engine = engine
         self._url = shown_url
         self._sqlite = engine.dialect.name == "sqlite"
@@ -165,7 +173,7 @@ class SQLCounters:
         self._inline = _Inline(engine.url.database or "", synchronous) if self._sqlite else None
         self._chores: set[asyncio.Task[None]] = set()
         self._checkpointing = False
-        self._book = TicketBook() if self._sqlite else None
+        self._book = TicketBook(ticket_min_max) if self._sqlite else None
         self._syncer: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._outcomes: list[_Outcome] = []  # syncs sent to a thread, not yet taken in
@@ -178,7 +186,9 @@ class SQLCounters:
         self.ticketed = 0  # reservations served by tickets, with no transaction
 
     @classmethod
-    def open(cls, url: URL, shown_url: str, *, patience: float = PATIENCE) -> SQLCounters:
+    def open(
+        cls, url: URL, shown_url: str, *, patience: float = PATIENCE, ticket_min_max: int = MIN_MAX
+    ) -> SQLCounters:
         """Counters in the (migrated) database at ``url``, on an engine of their own."""
         if url.get_backend_name() == "sqlite":
             engine = create(url)  # WAL, busy timeout, transactions left to us
@@ -187,7 +197,13 @@ class SQLCounters:
             # No pre-ping (a round trip per checkout): a connection that fails is dropped.
             timeout = {} if "connect_timeout" in url.query else {"connect_timeout": WAIT_SECONDS}
             engine = create_engine(url, connect_args=timeout)
-        return cls(engine, shown_url, synchronous="NORMAL", patience=patience)
+        return cls(
+            engine,
+            shown_url,
+            synchronous="NORMAL",
+            patience=patience,
+            ticket_min_max=ticket_min_max,
+        )
 
     @property
     def waited(self) -> int:

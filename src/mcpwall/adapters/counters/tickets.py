@@ -3,12 +3,12 @@
 Without tickets, a limited call on the embedded store runs a write transaction before it is
 forwarded (``sql.py``): exact, but a transaction on every call's critical path. With them, a
 store that sees a log called again within its horizon (:func:`horizon`: a sixtieth of the
-window, 1 s to 60 s) claims a few of its calls ahead, in one transaction off the critical
-path: each ticket is a row of ``counter_events`` dated a horizon ahead (``until``), checked
-against the log's ``max`` like any call. A call that finds a usable ticket for every log it
-draws on takes them, in memory, and is forwarded at once; a sync in a worker thread later
-moves each used ticket's row to the call's own time, gives back the tickets of logs left
-idle, and claims more for logs still in use.
+window, 1 s to 60 s), with a ``max`` of at least :data:`MIN_MAX`, claims a few of its calls
+ahead, in one transaction off the critical path: each ticket is a row of ``counter_events``
+dated a horizon ahead (``until``), checked against the log's ``max`` like any call. A call that
+finds a usable ticket for every log it draws on takes them, in memory, and is forwarded at
+once; a sync in a worker thread later moves each used ticket's row to the call's own time,
+gives back the tickets of logs left idle, and claims more for logs still in use.
 
 **Why this stays exact.** Every call has a row by the time it is forwarded (a ticket's row
 was committed when the ticket was claimed), dated at or after the call (a ticket serves only
@@ -62,6 +62,10 @@ WAKE_RATE = 10  # calls in the last second from which an empty pool is refilled 
 # log full because of them waits at most that long (0.5 s to 30 s).
 IDLE_SHARE = 0.5
 MAX_BATCH = 256  # the most tickets a store holds of one log: what a SIGKILL can leave counted
+# Only a log whose max is at least this takes tickets. A small budget is no load worth taking
+# off the call's path, and tickets held by one process can keep another from its last calls
+# until they are given back (see "Sharing the store"): with 5 an hour, that is felt at once.
+MIN_MAX = 100
 
 
 def horizon(window: float) -> float:
@@ -137,7 +141,9 @@ class TicketBook:
     while no call comes.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, min_max: int = MIN_MAX) -> None:
+        """A book that claims tickets for logs whose max is at least ``min_max``."""
+        self._min_max = min_max
         self._logs: dict[str, _Log] = {}
         self._used: list[Used] = []
         self._returned: list[Ticket] = []
@@ -340,7 +346,12 @@ class TicketBook:
         recent.append(now)
         while recent[0] <= now - RATE_WINDOW:
             recent.popleft()
-        if hot and len(entry.pool) < len(recent) and not entry.claiming:
+        if (
+            hot
+            and entry.maximum >= self._min_max
+            and len(entry.pool) < len(recent)
+            and not entry.claiming
+        ):
             if not entry.wants:
                 entry.wants = True
                 self._wanted += 1
