@@ -28,13 +28,15 @@ WORKERS = 4
 CALLS_EACH = 15
 
 
-def run_workers(backend: Backend, now: float) -> list[int]:
+def run_workers(backend: Backend, now: float, mode: str = str(CALLS_EACH)) -> list[int]:
+    """What each of ``WORKERS`` workers allowed, started together on stdin; ``mode`` is the
+    worker's COUNT argument (see ``reserving_worker.py``)."""
     command = [sys.executable, str(WORKER), backend.name, backend.url, backend.prefix or "-"]
     with ExitStack() as stack:
         workers = [
             stack.enter_context(
                 subprocess.Popen(
-                    [*command, str(CALLS_EACH), repr(now)],
+                    [*command, mode, repr(now)],
                     stdin=subprocess.PIPE,
                     stdout=subprocess.PIPE,
                     text=True,

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -27,8 +27,9 @@ from mcpwall.adapters.counters.tickets import MIN_CLAIM, MIN_MAX
 from mcpwall.adapters.store.engine import database_url
 from mcpwall.core.windows import Budget, CounterKey, Ledger, Refusal
 from mcpwall.ports.counters import Reservation
-from tests.adapters.counters.conftest import counted_threads, sql_url
+from tests.adapters.counters.conftest import Backend, counted_threads, sql_url
 from tests.adapters.counters.reserving_worker import PACED, TICKETED
+from tests.adapters.counters.test_processes import WORKERS, run_workers
 
 pytestmark = pytest.mark.anyio
 
@@ -281,35 +282,11 @@ async def test_a_process_ending_with_tickets_never_hands_back_a_fresh_budget(
         await counters.aclose()
 
 
-@pytest.fixture
-def workers() -> Iterator[list[subprocess.Popen[str]]]:
-    started: list[subprocess.Popen[str]] = []
-    yield started
-    for worker in started:
-        if worker.poll() is None:
-            worker.kill()
-        worker.wait()
-
-
-async def test_processes_spending_tickets_allow_exactly_max_between_them(
-    url: str, workers: list[subprocess.Popen[str]]
-) -> None:
+async def test_processes_spending_tickets_allow_exactly_max_between_them(url: str) -> None:
     """Four processes, 25 paced calls each on one log (max 40 a minute): they claim, spend
     and give back tickets, and allow exactly 40."""
-
-    def run() -> list[int]:
-        workers.extend(start_worker(url, "paced:25", 0.0) for _ in range(4))
-        for worker in workers:
-            assert worker.stdout is not None
-            assert worker.stdout.readline() == "ready\n"
-        for worker in workers:
-            assert worker.stdin is not None
-            worker.stdin.write("go\n")
-            worker.stdin.flush()
-        outputs = [worker.communicate(timeout=120)[0] for worker in workers]
-        assert [worker.returncode for worker in workers] == [0] * 4
-        return [int(output.split('"allowed": ')[1].split("}")[0]) for output in outputs]
-
+    assert WORKERS == 4
+    run = partial(run_workers, Backend("sqlite", url), 0.0, mode="paced:25")
     allowed = await asyncio.to_thread(run)
     assert sum(allowed) == PACED.maximum, allowed
     assert all(at <= time.time() for at in rows(url, PACED))  # every ticket moved or given back
