@@ -78,6 +78,7 @@ import asyncio
 import hashlib
 import logging
 import sqlite3
+import time
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
@@ -180,7 +181,7 @@ class SQLCounters:
         self._wake = asyncio.Event()
         self._closing = False
         self._latest = float("-inf")  # the newest ``now`` a reservation was given
-        self._latest_clock = 0.0  # the event loop's clock then
+        self._latest_clock = 0.0  # time.monotonic() then
         self._patience = patience
         self._stale: dict[str, float] = {}  # log: tickets waited for once that stayed
         self.ticketed = 0  # reservations served by tickets, with no transaction
@@ -214,19 +215,20 @@ class SQLCounters:
         if not requests:
             return Reservation((), now)
         budgets = tuple(requests)
-        loop = self._bind()
         self._housekeep(now)
         if self._book is None:
+            self._bind()
             done = await self._write(self._reserve, budgets, now, {}, SyncPlan(), inline=False)
             assert not isinstance(done, _Held)  # only a patient check waits for tickets
             return done
         if now > self._latest:
-            self._latest, self._latest_clock = now, loop.time()
+            self._latest, self._latest_clock = now, time.monotonic()
         tickets = self._book.take(budgets, now)
         if tickets is not None:  # the fast path: budget claimed ahead, no transaction
             self.ticketed += 1
             self._sync_soon()
             return Reservation(budgets, now, token=tickets)
+        self._bind()
         return await self._reserve_checked(self._book, budgets, now)
 
     async def release(self, reservation: Reservation) -> None:
@@ -338,9 +340,13 @@ class SQLCounters:
             return
         if self._outcomes:
             self._take_outcomes(book)
+        idle = self._syncer is None or self._syncer.done()
+        if not (book.owing if idle else book.wanting):
+            return  # the usual case on the fast path: no event loop asked for
+        loop = self._bind()  # (on a new loop it forgets the old loop's task)
         if self._syncer is None or self._syncer.done():
             if book.owing:
-                self._syncer = asyncio.get_running_loop().create_task(self._sync_loop(book))
+                self._syncer = loop.create_task(self._sync_loop(book))
         elif book.wanting:
             self._wake.set()
 
@@ -385,7 +391,7 @@ class SQLCounters:
         assert self._queue is not None
         async with self._queue:  # planned in line: a usage reading sees it done or not
             # The callers' time now, as far as the loop's clock tells since the last call.
-            now = self._latest + asyncio.get_running_loop().time() - self._latest_clock
+            now = self._latest + time.monotonic() - self._latest_clock
             plan = book.plan(now)
             if not plan:
                 return
@@ -460,6 +466,7 @@ class SQLCounters:
         if now - self._pruned_at >= PRUNE_EVERY_SECONDS:
             self._pruned_at = now
             # A minute's grace: a replica whose clock is behind still counts what it should.
+            self._bind()
             self._chore(self._prune(now - PRUNE_EVERY_SECONDS))
 
     def _inline_committed(self) -> None:
