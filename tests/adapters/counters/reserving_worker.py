@@ -10,7 +10,11 @@ With COUNT ``hold``, it makes one reservation, prints ``reserved`` once ``reserv
 
 SQLite only: with COUNT ``paced:N``, it makes N calls one after another at the wall clock's
 time on :data:`PACED` (max 40 a minute), syncing its tickets after each, so that it claims
-and spends tickets (``adapters/counters/tickets.py``); with COUNT ``tickets``, it makes a
+and spends tickets (``adapters/counters/tickets.py``); with COUNT ``hourly:N``, it makes N
+calls one after another on :data:`HOURLY` (max 200 an hour, enough to take tickets as the
+product does), leaving the syncs to the store's own background task; with ``hourly:N:hold``,
+the same, then it prints how many it got and keeps the store open (its unused tickets held)
+until stdin ends; with COUNT ``tickets``, it makes a
 log hot, claims tickets, spends two, prints ``reserved 4 of 6`` (calls made of rows it
 counted) and waits on stdin for ever, for a SIGKILL; with ``tickets-close``, the same, then
 closes the store and exits.
@@ -31,6 +35,7 @@ from mcpwall.ports.counters import CounterStore, Reservation
 
 BUDGET = Budget(CounterKey("delete_pod", "grant", "grt_shared"), 5, 3600.0)
 PACED = Budget(CounterKey("delete_pod", "grant", "grt_paced"), 40, 60.0)
+HOURLY = Budget(CounterKey("delete_pod", "grant", "grt_hourly"), 200, 3600.0)
 TICKETED = Budget(CounterKey("delete_pod", "grant", "grt_ticketed"), 10, 3600.0)
 
 
@@ -57,6 +62,22 @@ async def paced(url: str, count: int) -> int:
         await store.sync_now()
     await store.aclose()
     return allowed
+
+
+async def hourly(url: str, count: int, hold: bool) -> None:
+    store = SQLCounters.open(database_url(url, Path("unused")), url)
+    print("ready", flush=True)
+    await asyncio.to_thread(sys.stdin.readline)
+    allowed = 0
+    for _ in range(count):
+        allowed += isinstance(await store.reserve([HOURLY], time.time()), Reservation)
+        await asyncio.sleep(0)  # a gateway's call awaits its upstream: the syncs run between
+    if hold:
+        print(json.dumps({"allowed": allowed}), flush=True)
+        await asyncio.to_thread(sys.stdin.read)
+    await store.aclose()
+    if not hold:
+        print(json.dumps({"allowed": allowed}), flush=True)
 
 
 async def tickets(url: str, now: float, close: bool) -> None:
@@ -86,6 +107,10 @@ if __name__ == "__main__":
     kind, url, prefix, count, now = sys.argv[1:]
     if count.startswith("paced:"):
         print(json.dumps({"allowed": asyncio.run(paced(url, int(count[6:])))}), flush=True)
+        sys.exit(0)
+    if count.startswith("hourly:"):
+        calls, _, then = count[7:].partition(":")
+        asyncio.run(hourly(url, int(calls), hold=then == "hold"))
         sys.exit(0)
     if count.startswith("tickets"):
         asyncio.run(tickets(url, float(now), close=count == "tickets-close"))

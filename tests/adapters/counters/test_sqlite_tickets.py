@@ -9,6 +9,7 @@ and the wall clock, lined up on stdin, never by sleeping.
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
 
@@ -28,7 +30,7 @@ from mcpwall.adapters.store.engine import database_url
 from mcpwall.core.windows import Budget, CounterKey, Ledger, Refusal
 from mcpwall.ports.counters import Reservation
 from tests.adapters.counters.conftest import Backend, counted_threads, sql_url
-from tests.adapters.counters.reserving_worker import PACED, TICKETED
+from tests.adapters.counters.reserving_worker import HOURLY, PACED, TICKETED
 from tests.adapters.counters.test_processes import WORKERS, run_workers
 
 pytestmark = pytest.mark.anyio
@@ -245,6 +247,79 @@ async def test_a_store_waits_for_another_stores_tickets_rather_than_refuse(url: 
         await second.aclose()
 
 
+async def test_a_store_asks_for_another_stores_tickets_and_gets_them(url: str) -> None:
+    """An hour's window: A's tickets are dated a minute ahead and would keep B from the last
+    room for half a minute. B asks for them (a want); A's background sync gives them back,
+    and B gets the room while it waits: the two together allow exactly max."""
+    budget = Budget(CounterKey("c", "grant", "grt_ask"), 10, 3600.0)
+    first, second = open_counters(url), open_counters(url)
+    try:
+        now = time.time()
+        await make_hot(first, budget, now)  # A: 2 calls, and (10 - 2) // 2 = 4 tickets
+        assert max(rows(url, budget)) > now + 59
+        got = [await second.reserve([budget], now + 0.2) for _ in range(9)]
+        assert sum(isinstance(t, Reservation) for t in got) == 8
+        assert isinstance(got[-1], Refusal)
+        assert max(rows(url, budget)) < now + 1  # A gave its tickets back
+    finally:
+        await first.aclose()
+        await second.aclose()
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    steps=st.lists(
+        st.tuples(
+            st.integers(0, 1),
+            st.sampled_from([0.0, 0.01, 0.3, 1.0]),
+            st.sampled_from(["call", "call", "call", "sync", "release"]),
+        ),
+        max_size=40,
+    ),
+    maximum=st.integers(1, 8),
+)
+@example(  # A claims (6 - 2) // 2 = 2 tickets; B's third call is refused because of them
+    steps=[(0, 0.0, "call"), (0, 0.01, "call"), (0, 0.0, "sync"), *[(1, 0.01, "call")] * 3],
+    maximum=6,
+)
+def test_after_the_other_store_syncs_a_refused_call_is_refused_only_by_calls(
+    url: str, steps: list[tuple[int, float, str]], maximum: int
+) -> None:
+    """A call refused while the other store holds tickets asks for them; once that store
+    has synced, the same call is refused only if its window holds max calls."""
+    window = 60.0  # tickets a second ahead, given back after half a second idle
+    budget = Budget(CounterKey("c", "grant", uuid.uuid4().hex), maximum, window)
+    asyncio.run(ask_and_retry(url, steps, budget))
+
+
+async def ask_and_retry(url: str, steps: list[tuple[int, float, str]], budget: Budget) -> None:
+    stores = [open_counters(url, patience=0.0), open_counters(url, patience=0.0)]
+    live: list[tuple[int, Reservation]] = []
+    now = T0
+    try:
+        for which, passing, action in steps:
+            now += passing
+            if action == "sync":
+                await stores[which].sync_now()
+            elif action == "release" and live:
+                owner, back = live.pop()
+                await stores[owner].release(back)
+            elif action == "call":
+                taken = await stores[which].reserve([budget], now)
+                if isinstance(taken, Refusal):
+                    await stores[1 - which].sync_now()
+                    taken = await stores[which].reserve([budget], now)
+                    calls = sum(now - budget.window < r.at <= now for _, r in live)
+                    assert isinstance(taken, Reservation) == (calls < budget.maximum), calls
+                if isinstance(taken, Reservation):
+                    live.append((which, taken))
+    finally:
+        for store in stores:
+            await store.aclose()
+
+
 def start_worker(url: str, mode: str, now: float) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, str(WORKER), "sqlite", url, "-", mode, repr(now)],
@@ -290,3 +365,46 @@ async def test_processes_spending_tickets_allow_exactly_max_between_them(url: st
     allowed = await asyncio.to_thread(run)
     assert sum(allowed) == PACED.maximum, allowed
     assert all(at <= time.time() for at in rows(url, PACED))  # every ticket moved or given back
+
+
+async def test_processes_sharing_an_hourly_budget_allow_exactly_max_between_them(
+    url: str,
+) -> None:
+    """Four processes on a log of max 200 an hour (the product's tickets, a minute ahead,
+    synced in the background). Two make 20 calls and stay open, idle, holding what tickets
+    they have left; two make 150 calls as fast as they come. Refused only because of the
+    idle ones' tickets, the busy ones ask for them and get them: exactly 200 in all."""
+    command = [sys.executable, str(WORKER), "sqlite", url, "-"]
+    modes = ["hourly:20:hold", "hourly:20:hold", "hourly:150", "hourly:150"]
+
+    def run() -> list[int]:
+        with ExitStack() as stack:
+            workers = [
+                stack.enter_context(
+                    subprocess.Popen(
+                        [*command, mode, "0"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        text=True,
+                    )
+                )
+                for mode in modes
+            ]
+            for worker in workers:
+                assert worker.stdout is not None
+                assert worker.stdout.readline() == "ready\n"
+            for worker in workers:
+                assert worker.stdin is not None
+                worker.stdin.write("go\n")
+                worker.stdin.flush()
+            idle, busy = workers[:2], workers[2:]
+            lines = [w.stdout.readline() for w in idle if w.stdout is not None]
+            lines += [w.communicate(timeout=120)[0] for w in busy]  # the idle ones still hold
+            for worker in idle:
+                worker.communicate(timeout=120)
+            assert [worker.returncode for worker in workers] == [0] * len(workers)
+        return [int(json.loads(line.splitlines()[-1])["allowed"]) for line in lines]
+
+    allowed = await asyncio.to_thread(run)
+    assert sum(allowed) == HOURLY.maximum, allowed
+    assert all(at <= time.time() for at in rows(url, HOURLY))  # nothing left claimed ahead

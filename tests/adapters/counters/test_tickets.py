@@ -218,3 +218,24 @@ def test_a_log_left_idle_is_forgotten() -> None:
     assert not book.busy
     assert book.take([OTHER], T0 + 2) is None
     assert OTHER.log not in book._logs
+
+
+def test_a_want_gives_back_the_unused_tickets_and_claims_none_while_it_lives() -> None:
+    book = TicketBook()
+    hot(book, [LIMIT])
+    claim(book, 5)
+    book.take([LIMIT], T0 + 0.2)  # one used: a call, not to be given back
+    assert book.holding
+    assert not book.wanted({OTHER.log: T0 + 4})  # a log it holds none of: nothing to do
+    assert book.wanted({LIMIT.log: T0 + 4})
+    assert not book.holding
+    plan = book.plan(T0 + 0.3)
+    assert sorted(t.id for t in plan.returned) == [2, 3, 4, 5]
+    assert [u.ticket.id for u in plan.used] == [1]
+    # Still called, it claims nothing while the want lives, and claims again after.
+    book.called([LIMIT], T0 + 1)
+    book.called([LIMIT], T0 + 2)
+    assert book.plan(T0 + 2).claims == ()
+    book.called([LIMIT], T0 + 4.1)
+    (again,) = book.plan(T0 + 4.1).claims
+    assert again.log == LIMIT.log

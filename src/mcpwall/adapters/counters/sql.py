@@ -31,8 +31,10 @@ On SQLite, a log called again within its horizon is served from tickets: rows cl
 in a background sync, which a call takes in memory, with no transaction
 (``tickets.py``, which says why that stays exact, and what a SIGKILL leaves). A sync runs
 every :data:`SYNC_EVERY` seconds while this store holds tickets, in a worker thread, in line
-with the other writes. The rest of this section is the transaction that a log's first calls,
-and a call that finds no ticket, still run.
+with the other writes; it also reads the *wants* of stores that other processes' tickets keep
+from a log's last room, and gives back its own (``tickets.py``, "Sharing the store"). The
+rest of this section is the transaction that a log's first calls, and a call that finds no
+ticket, still run.
 
 **Fast on SQLite: on the event loop's thread while the lock is free.** Its transaction —
 ``BEGIN IMMEDIATE``, one indexed ``SELECT`` per budget, one ``INSERT`` per log, ``COMMIT`` —
@@ -90,9 +92,12 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 from mcpwall.adapters.counters.tickets import (
     MIN_HORIZON,
     MIN_MAX,
+    WANT_FOR,
+    WANT_PREFIX,
     SyncPlan,
     Ticket,
     TicketBook,
+    want_log,
 )
 from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
@@ -115,11 +120,11 @@ CHECKPOINT_EVERY = 250
 # claims more this often (sooner when a log runs low).
 SYNC_EVERY = 0.1
 # How long a check that would refuse only because another store holds tickets on the log
-# waits for them (once): long enough for tickets a second or two ahead, those of logs whose
-# window is up to two minutes, to be used or given back. Longer windows' tickets are given
-# back when their log idles for half their horizon (tickets.py): a call refused meanwhile
-# is refused early, by at most the tickets held.
+# waits for them, asking for them back (tickets.py, "Sharing the store"): a holder alive
+# answers at its next sync, within SYNC_EVERY; tickets a second or two ahead, those of logs
+# whose window is up to two minutes, fall due meanwhile anyway. Checked again every POLL_EVERY.
 PATIENCE = 2 * MIN_HORIZON + 2 * SYNC_EVERY
+POLL_EVERY = 2 * SYNC_EVERY
 STALE_KEPT = 10_000  # logs whose tickets stayed after a wait, remembered so as not to wait again
 
 T = TypeVar("T")
@@ -138,6 +143,14 @@ class _Statements(NamedTuple):
         "SELECT count(*) FROM (SELECT 1 FROM counter_events WHERE log = ? AND at > ? LIMIT ?)"
     )
     ahead: str = "SELECT max(at) FROM counter_events WHERE log = ? AND at > ?"
+    want: str = (  # unless a want of the log lives on for half its life or more
+        "INSERT INTO counter_events (log, at, expires_at) SELECT ?, ?, ? WHERE NOT EXISTS"
+        " (SELECT 1 FROM counter_events WHERE log = ? AND expires_at > ?)"
+    )
+    wants: str = (  # the live wants, one row per log wanted (want_log): usually none
+        "SELECT log, max(expires_at) FROM counter_events"
+        " WHERE log > ? AND log < ? AND expires_at > ? GROUP BY log"
+    )
     move: str = "UPDATE counter_events SET at = ?, expires_at = ? WHERE id = ?"
     prune: str = "DELETE FROM counter_events WHERE expires_at <= ?"
     give_back: str = "DELETE FROM counter_events WHERE id = ?"
@@ -286,10 +299,11 @@ class SQLCounters:
         self, book: TicketBook, budgets: tuple[Budget, ...], now: float
     ) -> Reservation | Refusal:
         """A reservation in a transaction: the logs without a usable ticket are checked and
-        recorded there. Refused while another process holds tickets on the full log, it
-        waits once for them to be used or given back, then checks again; tickets that stayed
-        (a process killed while holding them) are not waited for again."""
-        patient, retries, waited_for = True, 0, None
+        recorded there. Refused while another process holds tickets on the full log, it asks
+        for them (a want, ``tickets.py``) and checks again every :data:`POLL_EVERY` for at
+        most its patience; tickets that stayed all along (a process killed while holding
+        them) are not waited for again."""
+        patient, retries, waited, held_by = True, 0, 0.0, None
         while True:
             held = book.take_some(budgets, now)
             checked = {b.log for b in budgets if b.log not in held}
@@ -309,8 +323,10 @@ class SQLCounters:
                 book.put_back(held.values())
             book.called(budgets, now)
             self._sync_soon()
-            if waited_for is not None:  # the check after a wait: were they worth waiting for?
-                self._note_stale(*waited_for, stayed=isinstance(done, Refusal))
+            if isinstance(done, _Held):
+                held_by = (budgets[done.index].log, done.ahead)
+            elif held_by is not None:  # decided after a wait: were they worth waiting for?
+                self._note_stale(*held_by, stayed=isinstance(done, Refusal))
             if isinstance(done, Reservation):
                 return done
             if book.holds(budgets[done.index].log) and retries < 2:
@@ -319,11 +335,13 @@ class SQLCounters:
                 continue
             if isinstance(done, Refusal):
                 return done
-            patient, waited_for = False, (budgets[done.index].log, done.ahead)
-            # The other store gives its tickets back once its log is idle, by their
-            # ``until`` at the latest; a caller's clock not the wall clock waits patience.
-            wait = done.ahead - now
-            await asyncio.sleep(min(wait if wait > 0 else self._patience, self._patience))
+            # A holder alive gives its tickets back at its next sync; others' fall due by
+            # their ``until``. The last check is not patient: it refuses, or allows.
+            step = min(POLL_EVERY, self._patience - waited)
+            if step > 0:
+                await asyncio.sleep(step)
+                waited += step
+            patient = waited < self._patience
 
     def _note_stale(self, name: str, ahead: float, *, stayed: bool) -> None:
         if not stayed:
@@ -355,7 +373,8 @@ class SQLCounters:
         task does it every :data:`SYNC_EVERY` seconds while tickets are held)."""
         if self._book is not None:
             self._bind()
-            await self._sync_pass(self._book)
+            if await self._sync_pass(self._book):
+                await self._sync_pass(self._book)  # give back what another store wants
 
     def _bind(self) -> asyncio.AbstractEventLoop:
         """The running event loop, to which the store's lock, wake-up event and tasks belong.
@@ -379,49 +398,63 @@ class SQLCounters:
 
     async def _sync_loop(self, book: TicketBook) -> None:
         while True:
-            await self._sync_pass(book)
+            again = await self._sync_pass(book)
             if self._closing or not book.busy:
                 return
+            if again:
+                continue
             self._wake.clear()
             with suppress(TimeoutError):
                 async with asyncio.timeout(SYNC_EVERY):  # asyncio.wait_for can lose a cancel (3.11)
                     await self._wake.wait()
 
-    async def _sync_pass(self, book: TicketBook) -> None:
+    async def _sync_pass(self, book: TicketBook) -> bool:
+        """One sync; returns whether it heard of a want for tickets it holds (to give back
+        at once, rather than at the next sync)."""
         assert self._queue is not None
         async with self._queue:  # planned in line: a usage reading sees it done or not
             # The callers' time now, as far as the loop's clock tells since the last call.
             now = self._latest + time.monotonic() - self._latest_clock
             plan = book.plan(now)
-            if not plan:
-                return
-            outcome = _Outcome(plan)
+            if not (plan or book.holding):  # nothing to write, nor to give back if wanted
+                return False
+            outcome = _Outcome(plan, now)
             self._outcomes.append(outcome)
             try:
                 await asyncio.to_thread(self._run_sync, outcome)
             finally:
                 # Cancelled (its event loop ending), the thread still finishes: its outcome
                 # is taken in later, by whichever loop uses the store next.
-                self._take_outcomes(book)
+                heard = self._take_outcomes(book)
+        return heard
 
     def _run_sync(self, outcome: _Outcome) -> None:
-        """In a worker thread: write a plan, and leave what came of it in ``outcome``."""
+        """In a worker thread: write a plan (or, with nothing to write, read the wants), and
+        leave what came of it in ``outcome``."""
         try:
-            outcome.claimed = self._in_transaction(self._sync, outcome.plan)
+            if outcome.plan:
+                outcome.synced = self._in_transaction(self._sync, outcome.plan, outcome.now)
+            else:
+                with self._transaction(write=False) as cursor:
+                    outcome.synced = _Synced({}, self._wants(cursor, outcome.now))
         except LimitsUnavailable as error:
             outcome.error = error
         finally:  # whatever happened, the book must hear of it (else its claims stay open)
             outcome.done = True
 
-    def _take_outcomes(self, book: TicketBook) -> None:
-        """Tell the book how the finished syncs went (the new tickets, or what to redo)."""
+    def _take_outcomes(self, book: TicketBook) -> bool:
+        """Tell the book how the finished syncs went (the new tickets, or what to redo, and
+        the wants they read); returns whether it now has tickets to give back to others."""
+        heard = False
         for outcome in [o for o in self._outcomes if o.done]:
             self._outcomes.remove(outcome)
             if outcome.error is None:
-                book.synced(outcome.plan, outcome.claimed)
+                book.synced(outcome.plan, outcome.synced.claimed)
+                heard = book.wanted(outcome.synced.wants) or heard
             else:
                 book.failed(outcome.plan)
                 log.warning("rate-limit tickets could not be synced (retrying): %s", outcome.error)
+        return heard
 
     async def _stop_syncing(self) -> None:
         """Let the syncing task end, then write what is pending and give back every unused
@@ -436,7 +469,7 @@ class SQLCounters:
         plan = self._book.drain()
         if plan:
             try:
-                await self._queued(self._in_transaction, self._sync, plan)
+                await self._queued(self._in_transaction, self._sync, plan, float("inf"))
             except LimitsUnavailable as error:
                 log.warning("unused rate-limit tickets stay counted until they expire: %s", error)
 
@@ -509,7 +542,9 @@ class SQLCounters:
         patient: bool = False,
     ) -> Reservation | Refusal | _Held:
         """Check and record the call in the logs it holds no ticket of, after writing this
-        store's pending moves of those logs (so that its own calls count at their times)."""
+        store's pending moves of those logs (so that its own calls count at their times).
+        A ``patient`` check refused while rows are dated ahead (tickets) asks for them, and
+        says so (``_Held``) unless they are tickets it already waited for once in vain."""
         logs = {b.log: b.window for b in budgets if b.log not in held}  # one row per log
         if not self._sqlite:
             for key in sorted({_lock_key(name) for name in logs}):
@@ -522,11 +557,20 @@ class SQLCounters:
             if wait is None:
                 continue
             ahead = self._ahead(cursor, budget.log, now) if patient else None
-            if ahead is None or self._stale.get(budget.log) == ahead:
+            if ahead is None:
+                return Refusal(index, wait)
+            self._ask(cursor, budget.log, now)
+            if self._stale.get(budget.log) == ahead:  # they stayed once: asked, not waited for
                 return Refusal(index, wait)
             return _Held(index, ahead)
         ids = tuple(self._record(cursor, name, now, now + window) for name, window in logs.items())
         return Reservation(budgets, now, token=(*held.values(), *ids))
+
+    def _ask(self, cursor: Cursor, name: str, now: float) -> None:
+        """Write a want for the tickets others hold of a log (``tickets.py``), unless one
+        lives on long enough for every holder's next sync to read it."""
+        wanted = want_log(name)
+        cursor.execute(self._sql.want, (wanted, now, now + WANT_FOR, wanted, now + WANT_FOR / 2))
 
     def _ahead(self, cursor: Cursor, name: str, now: float) -> float | None:
         """The latest row of a log dated after ``now``: tickets, or None. Not this store's
@@ -545,12 +589,16 @@ class SQLCounters:
         if plan.returned:
             cursor.executemany(self._sql.give_back, [(t.id,) for t in plan.returned])
 
-    def _sync(self, cursor: Cursor, plan: SyncPlan) -> dict[str, list[int]]:
+    def _sync(self, cursor: Cursor, plan: SyncPlan, now: float) -> _Synced:
         """Write a plan: moves and deletions, then each claim, checked like a call and for
-        no more than half the room its log has left."""
+        no more than half the room its log has left; none for a log another store wants.
+        Returns the claimed rows and the live wants."""
+        wants = self._wants(cursor, now)
         self._write_moves(cursor, plan)
         claimed: dict[str, list[int]] = {}
         for claim in plan.claims:
+            if claim.log in wants:
+                continue
             since = claim.at - claim.window
             cursor.execute(self._sql.counted, (claim.log, since, claim.maximum))
             row = cursor.fetchone()
@@ -560,7 +608,14 @@ class SQLCounters:
             claimed[claim.log] = [
                 self._record(cursor, claim.log, claim.until, expires_at) for _ in range(room)
             ]
-        return claimed
+        return _Synced(claimed, wants)
+
+    def _wants(self, cursor: Cursor, now: float) -> dict[str, float]:
+        """The logs other stores want room on (``tickets.want_log``), each until when."""
+        end = WANT_PREFIX[:-1] + chr(ord(WANT_PREFIX[-1]) + 1)  # every name that starts so
+        cursor.execute(self._sql.wants, (WANT_PREFIX, end, now))
+        found = cursor.fetchall()
+        return {str(name).removeprefix(WANT_PREFIX): float(until) for name, until in found}
 
     def _blocking(self, cursor: Cursor, budget: Budget, now: float) -> float | None:
         """The ``max``-th newest call in the budget's window, None if fewer are in it."""
@@ -634,12 +689,20 @@ class SQLCounters:
             connection.close()  # back to the pool (rolled back, if it was not committed)
 
 
+class _Synced(NamedTuple):
+    """What a sync's transaction found: the rows it claimed per log, and the live wants."""
+
+    claimed: dict[str, list[int]]
+    wants: dict[str, float]
+
+
 @dataclass(slots=True)
 class _Outcome:
-    """A sync's plan, and once its thread is done, the tickets it claimed or its error."""
+    """A sync's plan and its time, and once its thread is done, what it found or its error."""
 
     plan: SyncPlan
-    claimed: dict[str, list[int]] = field(default_factory=dict)
+    now: float
+    synced: _Synced = field(default_factory=lambda: _Synced({}, {}))
     error: LimitsUnavailable | None = None
     done: bool = False
 

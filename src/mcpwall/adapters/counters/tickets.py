@@ -30,11 +30,15 @@ refusing, never towards a fresh budget.
 
 **Sharing the store.** A store claims for two seconds at a log's current rate (at least 8), and
 never more than half the room the log has left, so that other processes sharing the store keep
-room of their own. Another process's unused tickets still count in its checks: one that would
-be refused while another store holds tickets on that log waits once for them to be used or
-given back, and checks again (``sql.py``). A store gives back the unused tickets of a log idle
-for half its horizon, so a log shared by several processes and nearly full can refuse early, by
-at most the tickets another holds, for at most that long (30 s for an hour's window).
+room of their own. Another process's unused tickets still count in its checks, so a check that
+would refuse while another store holds tickets on that log asks for them (``sql.py``): it
+writes a *want* (a row of the log :func:`want_log`, live for :data:`WANT_FOR` seconds) and
+checks again while it waits. A store holding tickets reads the live wants in each sync
+(:meth:`TicketBook.wanted`), gives back its unused tickets of the wanted logs and claims none
+for them while the want lives; so a refusal comes only once the calls themselves fill the
+window. A store that cannot answer (killed, or stalled longer than the asker waits) leaves its
+tickets counted until they fall due: a refusal then is early, by at most the tickets it
+holds, for at most a horizon.
 
 This module is the bookkeeping alone, with no I/O: which tickets a store holds, which it used
 when, and what its next transaction must write (:class:`SyncPlan`).
@@ -66,11 +70,20 @@ MAX_BATCH = 256  # the most tickets a store holds of one log: what a SIGKILL can
 # off the call's path, and tickets held by one process can keep another from its last calls
 # until they are given back (see "Sharing the store"): with 5 an hour, that is felt at once.
 MIN_MAX = 100
+# A want (a store refused only because of others' tickets asks for them) lives this long:
+# holders give back their unused tickets of the log and claim none for it meanwhile.
+WANT_FOR = 4.0
+WANT_PREFIX = "want:"  # a log name never starts so: it starts with its window, a number
 
 
 def horizon(window: float) -> float:
     """How far ahead a log of this window dates its tickets."""
     return min(max(window / 60, MIN_HORIZON), MAX_HORIZON)
+
+
+def want_log(log: str) -> str:
+    """The log in which stores ask for the tickets others hold of ``log``."""
+    return WANT_PREFIX + log
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +144,7 @@ class _Log:
     last_call: float = float("-inf")
     claiming: bool = False
     wants: bool = False  # hot, and its pool is low: claim at the next sync
+    shy_until: float = float("-inf")  # another store wants room: claim nothing until then
 
 
 class TicketBook:
@@ -159,6 +173,27 @@ class TicketBook:
     def busy(self) -> bool:
         """Whether anything is held or waits to be written (the store keeps syncing)."""
         return self.owing or any(entry.pool or entry.claiming for entry in self._logs.values())
+
+    @property
+    def holding(self) -> bool:
+        """Whether this book holds unused tickets (which other stores may want)."""
+        return any(entry.pool for entry in self._logs.values())
+
+    def wanted(self, wants: dict[str, float]) -> bool:
+        """Other stores want room on these logs, each until the time given: give back this
+        book's unused tickets of them at the next sync, and claim none until then. Returns
+        whether there is anything to give back."""
+        gave = False
+        for name, until in wants.items():
+            entry = self._logs.get(name)
+            if entry is None:
+                continue
+            entry.shy_until = max(entry.shy_until, until)
+            if entry.pool:
+                self._returned.extend(entry.pool)
+                entry.pool.clear()
+                gave = True
+        return gave
 
     def miscounted(self, log: str, since: float) -> int:
         """What a count of ``log``'s rows dated after ``since`` gets wrong about this book's
@@ -255,6 +290,8 @@ class TicketBook:
         idle: list[str] = []
         for name, entry in self._logs.items():
             returned.extend(self._fall_due(entry, now))
+            if entry.shy_until > now:
+                entry.wants = False  # another store wants room: asked for again after
             if entry.wants and not entry.claiming:
                 entry.wants, entry.claiming = False, True
                 # Enough for two seconds at the last second's rate.
@@ -348,6 +385,7 @@ class TicketBook:
             recent.popleft()
         if (
             hot
+            and entry.shy_until <= now
             and entry.maximum >= self._min_max
             and len(entry.pool) < len(recent)
             and not entry.claiming
