@@ -17,7 +17,7 @@ from mcpwall.core.registry import Role
 from mcpwall.ports.clock import FakeClock
 from mcpwall.ports.logsink import MemorySink
 from mcpwall.ports.memory_store import MemoryStore
-from tests.adapters.proxylog.records import START, generated
+from tests.adapters.proxylog.records import START, generated, record
 
 LOG = generated(300)
 NOW = START + timedelta(days=14)
@@ -132,3 +132,22 @@ def test_metrics_stay_readable_by_a_known_token_while_the_store_is_lost() -> Non
     assert "mcpwall_store_up 0.0" in during.text
     assert "mcpwall_store_lost_seconds 42.0" in during.text
     assert refused.status_code == 503
+
+
+def test_a_rule_as_long_as_the_log_keeps_one_filters() -> None:
+    """A policy's pointer under a long tool name runs past 256 characters; every rule the
+    log keeps (up to MAX_RULE_BYTES) is a filter the API takes."""
+    clock = FakeClock(NOW)
+    control = ControlPlane(MemoryStore(clock), clock)
+    sink = MemorySink()
+    long_rule = "/tools/" + "t" * 600 + "/require/0/conditions/0"
+    sink.write_batch([record(1, rule=long_rule), record(2)])
+    app = create_admin_app(control, proxy_log=sink)
+    viewer = control.create_admin_token(Role.VIEWER, actor="test").token
+    with TestClient(app) as http:
+        auth = {"Authorization": f"Bearer {viewer}"}
+        found = http.get("/api/logs", params={"rule": long_rule}, headers=auth)
+        assert found.status_code == 200, found.text
+        assert [r["rule"] for r in found.json()["records"]] == [long_rule]
+        too_long = http.get("/api/logs", params={"rule": "x" * 1201}, headers=auth)
+        assert too_long.status_code == 422

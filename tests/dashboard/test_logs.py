@@ -121,3 +121,12 @@ def test_an_unknown_export_format_is_refused(dashboard: Dashboard) -> None:
     answer = dashboard.logged_in(Role.VIEWER).get("/logs/export?format=xlsx")
     assert answer.status_code == 422
     assert "jsonl or csv" in answer.text
+
+
+def test_a_long_rule_filters_as_the_log_keeps_it(dashboard: Dashboard) -> None:
+    long_rule = "/tools/" + "t" * 600 + "/require/0/conditions/0"
+    dashboard.write(dashboard.record(rule=long_rule), dashboard.record())
+    browser = dashboard.logged_in(Role.VIEWER)
+    answer = browser.get("/logs", params={"rule": long_rule})
+    assert answer.status_code == 200
+    assert row_ids(answer.text) == [1]

@@ -14,7 +14,7 @@ from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import MAX_PAGE_SIZE, LogFilter, record_json, summary_json, timestamp
 from mcpwall.core.names import NAME_PATTERN
-from mcpwall.core.queryvalues import GRANT, MAX_ROW_ID, SINCE, TOOL, whole_number
+from mcpwall.core.queryvalues import GRANT, MAX_ROW_ID, RULE, SINCE, TOOL, whole_number
 from mcpwall.ports.logsink import LogReader
 
 DEFAULT_PAGE_SIZE = 100
@@ -49,7 +49,7 @@ def list_logs(reader: LogReader) -> Run:
                 tool=_checked(query.get("tool"), TOOL, "tool", "1 to 256 characters, no NUL"),
                 grant=_checked(query.get("grant"), GRANT, "grant", "a grant id or label"),
                 upstream=_checked(query.get("upstream"), NAME_PATTERN, "upstream", "a name"),
-                rule=_checked(query.get("rule"), TOOL, "rule", "1 to 256 characters, no NUL"),
+                rule=_checked(query.get("rule"), RULE, "rule", "1 to 1200 characters, no NUL"),
                 outcome=query.get("outcome"),
                 method=_checked(query.get("method"), TOOL, "method", "1 to 256 characters, no NUL"),
                 before=None if before is None else whole_number(before, "before", 1, MAX_ROW_ID),

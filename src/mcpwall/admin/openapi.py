@@ -23,7 +23,7 @@ from mcpwall.core.names import NAME_PATTERN
 from mcpwall.core.policy.compile import MATCHES, MAX_LIMIT, SCOPES
 from mcpwall.core.policy.model import WINDOW_SECONDS
 from mcpwall.core.policy.operators import OPERATORS
-from mcpwall.core.proxylog import Outcome
+from mcpwall.core.proxylog import MAX_RULE_BYTES, Outcome
 
 Schema = dict[str, Any]
 
@@ -81,6 +81,7 @@ MASKED: Schema = {"const": "***"}
 AUDIT_TEXT: Schema = {"type": "string", "pattern": "^[^\\x00-\\x1f\\x7f]{1,256}$"}
 SINCE: Schema = {"type": "string", "pattern": f"^({queryvalues.SINCE.pattern})$"}
 LOG_TOOL: Schema = {"type": "string", "pattern": "^[^\\u0000]{1,256}$"}
+LOG_RULE: Schema = {"type": "string", "pattern": f"^[^\\u0000]{{1,{MAX_RULE_BYTES}}}$"}
 PROBLEM = obj({"pointer": STRING, "message": STRING})
 
 # The same checks as mcpwall.core.registry.Upstream.
@@ -667,7 +668,7 @@ PATHS: dict[str, Schema] = {
                 query("tool", LOG_TOOL, "Only calls of this tool."),
                 query("grant", GRANT_REF, "Only this grant (id or label)."),
                 query("upstream", NAME, "Only this upstream."),
-                query("rule", LOG_TOOL, "Only rows decided by this rule (a pointer or a name)."),
+                query("rule", LOG_RULE, "Only rows decided by this rule (a pointer or a name)."),
                 query("outcome", {"enum": list(OUTCOMES)}, "Only rows with this outcome."),
                 query("method", LOG_TOOL, "Only requests of this JSON-RPC method."),
                 query("limit", whole(1, MAX_LOG_PAGE_SIZE), "Page size (default 100)."),

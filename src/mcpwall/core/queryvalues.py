@@ -10,6 +10,7 @@ import re
 
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.names import NAME_PATTERN
+from mcpwall.core.proxylog import MAX_RULE_BYTES
 
 # A duration is held under a hundred years by its digits per unit.
 SINCE = re.compile(
@@ -17,6 +18,8 @@ SINCE = re.compile(
 )
 GRANT = re.compile(f"grt_[0-9a-f]{{16}}|{NAME_PATTERN.pattern}")
 TOOL = re.compile("[^\x00]{1,256}")
+# A rule as the proxy log keeps it: up to MAX_RULE_BYTES bytes, so at most as many characters.
+RULE = re.compile(f"[^\x00]{{1,{MAX_RULE_BYTES}}}")
 MAX_ROW_ID = 2**63 - 1
 MAX_VERSION = 2**31 - 1  # a policy version: the database's integer
 

@@ -15,8 +15,7 @@ from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.core.logquery import DECISIONS, OUTCOMES, LogFilter
 from mcpwall.core.names import NAME_PATTERN
-from mcpwall.core.proxylog import MAX_TEXT
-from mcpwall.core.queryvalues import GRANT, SINCE, TOOL
+from mcpwall.core.queryvalues import GRANT, RULE, SINCE, TOOL
 
 DEFAULT_SINCE = "24h"
 
@@ -58,7 +57,7 @@ class LogView:
             raise InvalidValue("decision", self.decision, "one of " + ", ".join(DECISIONS))
         if self.outcome and self.outcome not in OUTCOMES:
             raise InvalidValue("outcome", self.outcome, "one of " + ", ".join(OUTCOMES))
-        if self.rule and (len(self.rule) > MAX_TEXT or not self.rule.isprintable()):
+        if self.rule and (RULE.fullmatch(self.rule) is None or not self.rule.isprintable()):
             raise InvalidValue("rule", self.rule, "a rule pointer or name as the log shows it")
         self.until_time()
 
