@@ -16,15 +16,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from mcpwall.adapters.counters import SQLCounters
+from mcpwall.adapters.counters import DeferredCounters
 from mcpwall.adapters.downstream.connection import Limits
 from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
 from mcpwall.adapters.secrets import decode_key, load_secret_key
 from mcpwall.adapters.settings import secret_setting
-from mcpwall.adapters.store import SQLStore
+from mcpwall.adapters.store import is_sql_store
+from mcpwall.adapters.store.starting import StartingStore
 from mcpwall.adapters.upstream import Connector
 from mcpwall.core.errors import InvalidValue, StoreUnavailable
 from mcpwall.core.logins import LoginTimeouts
@@ -70,6 +71,9 @@ from mcpwall.ports.counters import CounterStore, MemoryCounters
 from mcpwall.ports.ended_sessions import EndedSessionStore, MemoryEndedSessions
 from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.store import Store
+
+if TYPE_CHECKING:
+    from mcpwall.adapters.store import SQLStore
 
 log = logging.getLogger("mcpwall.gateway")
 
@@ -256,9 +260,17 @@ def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
         from mcpwall.adapters.counters.redis import RedisCounters  # the Redis client, on use
 
         return RedisCounters.from_url(redis.value)
-    if isinstance(store, SQLStore):
-        return SQLCounters.open(store.engine.url, store.url)
+    if isinstance(store, StartingStore):  # opened with the SQL store, on first use
+        return DeferredCounters(lambda: _sql_counters(store.full()), store.url)
+    if is_sql_store(store):
+        return _sql_counters(store)
     return MemoryCounters()
+
+
+def _sql_counters(store: SQLStore) -> CounterStore:
+    from mcpwall.adapters.counters.sql import SQLCounters  # SQLAlchemy, with the SQL store
+
+    return SQLCounters.open(store.engine.url, store.url)
 
 
 def limits_fail_open(environ: Mapping[str, str]) -> bool:
@@ -323,9 +335,12 @@ def build_data_plane(
     clock = clock or SystemClock()
     fail_open = limits_fail_open(os.environ)
     counters = counters or open_counters(store, os.environ)
-    signal = store.change_signal() if isinstance(store, SQLStore) else RevisionSignal(store)
+    signal: ChangeSignal
+    if isinstance(store, StartingStore) or is_sql_store(store):
+        signal, url = store.change_signal(), store.url
+    else:
+        signal, url = RevisionSignal(store), "(in memory)"
     grace = store_grace(os.environ)
-    url = store.url if isinstance(store, SQLStore) else "(in memory)"
     grants = GrantCache(store, signal, clock, grace=grace, url=url)
     held = bounds(os.environ)
     pins = PinGuard(store, lambda: grants.changes, store_lost=lambda: grants.outage is not None)

@@ -25,10 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
+from mcpwall.adapters.proxylog.deferred import DeferredLog
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
 from mcpwall.adapters.proxylog.tracing import tracer_from_environment
-from mcpwall.adapters.store import SQLStore
-from mcpwall.adapters.store.proxy_log import SQLProxyLog
+from mcpwall.adapters.store import is_sql_store
+from mcpwall.adapters.store.starting import StartingStore
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.ports.clock import Clock
@@ -37,6 +38,8 @@ from mcpwall.ports.store import Store
 
 if TYPE_CHECKING:
     from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
+    from mcpwall.adapters.store import SQLStore
+    from mcpwall.adapters.store.proxy_log import SQLProxyLog
 
 
 def __getattr__(name: str) -> object:
@@ -109,11 +112,20 @@ def open_proxy_log(
 
 def proxy_log_reader(
     store: Store, clock: Clock, keep: timedelta | None = None
-) -> SQLProxyLog | MemorySink:
-    """The proxy log table of ``store`` (kept in memory for a store that is not SQL)."""
-    if isinstance(store, SQLStore):
-        return SQLProxyLog(store.engine, store.url, clock, keep)
+) -> SQLProxyLog | DeferredLog | MemorySink:
+    """The proxy log table of ``store`` (kept in memory for a store that is not SQL; opened
+    with the SQL store, on first use, for one that has not opened it yet)."""
+    if isinstance(store, StartingStore):
+        return DeferredLog(lambda: _table(store.full(), clock, keep))
+    if is_sql_store(store):
+        return _table(store, clock, keep)
     return MemorySink(MEMORY_RECORDS_KEPT)
+
+
+def _table(store: SQLStore, clock: Clock, keep: timedelta | None) -> SQLProxyLog:
+    from mcpwall.adapters.store.proxy_log import SQLProxyLog  # SQLAlchemy, with the store
+
+    return SQLProxyLog(store.engine, store.url, clock, keep)
 
 
 def retention(environ: Mapping[str, str]) -> timedelta | None:
