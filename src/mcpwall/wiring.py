@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mcpwall.adapters.counters import DeferredCounters
-from mcpwall.adapters.downstream.connection import Limits
-from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
 from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
 from mcpwall.adapters.secrets import decode_key, load_secret_key
 from mcpwall.adapters.settings import secret_setting
@@ -73,6 +71,8 @@ from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.store import Store
 
 if TYPE_CHECKING:
+    from mcpwall.adapters.downstream.connection import Limits
+    from mcpwall.adapters.downstream.http import DownstreamApp
     from mcpwall.adapters.store import SQLStore
 
 log = logging.getLogger("mcpwall.gateway")
@@ -117,6 +117,9 @@ class DataPlane:
         """
         listed = os.environ.get(ALLOWED_ORIGINS_VARIABLE, "")
         origins = frozenset(origin.strip() for origin in listed.split(",") if origin.strip())
+        # The HTTP server's side loads here: ``mcpwall stdio`` serves none (issue 16 §3).
+        from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
+
         hosts = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS else None
         return DownstreamApp(self.gateway, allowed_origins=origins, allowed_hosts=hosts)
 
@@ -191,6 +194,8 @@ def server_limits(environ: Mapping[str, str], open_files: int) -> Limits:
     per_client = count_setting(
         environ, MAX_CONNECTIONS_PER_CLIENT_VARIABLE, max(1, total // 2), maximum=total
     )
+    from mcpwall.adapters.downstream.connection import Limits  # the HTTP server's, on use
+
     defaults = Limits()
     return Limits(
         idle_timeout=_seconds(environ, IDLE_TIMEOUT_VARIABLE, defaults.idle_timeout),

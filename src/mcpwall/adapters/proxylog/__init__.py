@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING, BinaryIO
 from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
 from mcpwall.adapters.proxylog.deferred import DeferredLog
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
-from mcpwall.adapters.proxylog.tracing import tracer_from_environment
 from mcpwall.adapters.store import is_sql_store
 from mcpwall.adapters.store.starting import StartingStore
 from mcpwall.core.durations import parse_duration
@@ -53,6 +52,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_log_reader"]
 
+# Where spans go, if anywhere (``tracing.py``): without either, OpenTelemetry is not loaded.
+TRACES_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 FILE_VARIABLE = "MCPWALL_LOG_FILE"
 STDOUT_VARIABLE = "MCPWALL_LOG_STDOUT"
 RETENTION_VARIABLE = "MCPWALL_LOG_RETENTION"
@@ -100,7 +101,11 @@ def open_proxy_log(
         kept = ProxyMetrics(known_tool)
         writers.append(kept)
     writers.append(table)
-    spans = tracer_from_environment(environ)
+    spans = None
+    if any(environ.get(name) for name in TRACES_ENDPOINT_VARIABLES):  # OpenTelemetry, on use
+        from mcpwall.adapters.proxylog.tracing import tracer_from_environment
+
+        spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
     capacity = buffer(environ)
