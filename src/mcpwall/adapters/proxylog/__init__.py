@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
-from mcpwall.adapters.proxylog.deferred import DeferredLog
+from mcpwall.adapters.proxylog.deferred import DeferredLog, LogTable
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
 from mcpwall.adapters.store import is_sql_store
 from mcpwall.adapters.store.starting import StartingStore
@@ -85,7 +85,12 @@ def open_proxy_log(
     """The proxy log as the environment configures it. ``console`` is where
     ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr); ``metrics``
     False keeps no Prometheus metrics (for a process that serves none)."""
-    table = proxy_log_reader(store, clock, retention(environ))
+    keep = retention(environ)
+    table: LogTable
+    if isinstance(store, StartingStore):  # the table opens with the SQL store, on first use
+        table = DeferredLog(lambda: _table(store.full(), clock, keep))
+    else:
+        table = proxy_log_reader(store, clock, keep)
     # Local destinations first: a batch goes to each writer in turn and waits for the one
     # that fails, so while the database is lost the SIEM file and the metrics stay current.
     writers: list[LogWriter] = []
@@ -117,11 +122,8 @@ def open_proxy_log(
 
 def proxy_log_reader(
     store: Store, clock: Clock, keep: timedelta | None = None
-) -> SQLProxyLog | DeferredLog | MemorySink:
-    """The proxy log table of ``store`` (kept in memory for a store that is not SQL; opened
-    with the SQL store, on first use, for one that has not opened it yet)."""
-    if isinstance(store, StartingStore):
-        return DeferredLog(lambda: _table(store.full(), clock, keep))
+) -> SQLProxyLog | MemorySink:
+    """The proxy log table of ``store`` (kept in memory for a store that is not SQL)."""
     if is_sql_store(store):
         return _table(store, clock, keep)
     return MemorySink(MEMORY_RECORDS_KEPT)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, exc, text
 
-from mcpwall.adapters.store.embedded import HEAD
+from mcpwall.adapters.store.embedded import HEAD as HEAD  # the newest revision, kept there
 from mcpwall.adapters.store.engine import WRITE
 
 if TYPE_CHECKING:

@@ -261,16 +261,19 @@ class StartingStore:
 
     def full(self) -> SQLStore:
         """The SQL store, opened (SQLAlchemy loaded, the schema and key checked again) on the
-        first call, from whichever thread; the ``sqlite3`` reads end then."""
+        first call, from whichever thread. The ``sqlite3`` reads end then, whether it opened
+        or not: once it fails, every method asks it again, and fails as it does."""
         full = self._full
         if full is not None:
             return full
         with self._opening:
             if self._full is None:
-                self._full = self._open_full()
-                if self._reads is not None:
-                    self._reads.close()
-                    self._reads = None
+                try:
+                    self._full = self._open_full()
+                finally:  # opened, or it can't be (a key or schema changed meanwhile): fail closed
+                    reads, self._reads = self._reads, None
+                    if reads is not None:
+                        reads.close()
             return self._full
 
     def change_signal(self) -> ChangeSignal:
