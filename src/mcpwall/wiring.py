@@ -16,15 +16,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from mcpwall.adapters.counters import SQLCounters
-from mcpwall.adapters.downstream.connection import Limits
-from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
+from mcpwall.adapters.counters import DeferredCounters
 from mcpwall.adapters.proxylog import BatchingSink, ProxyLog, open_proxy_log
 from mcpwall.adapters.secrets import decode_key, load_secret_key
 from mcpwall.adapters.settings import secret_setting
-from mcpwall.adapters.store import SQLStore
+from mcpwall.adapters.store import is_sql_store
+from mcpwall.adapters.store.starting import StartingStore
 from mcpwall.adapters.upstream import Connector
 from mcpwall.core.errors import InvalidValue, StoreUnavailable
 from mcpwall.core.logins import LoginTimeouts
@@ -71,6 +70,11 @@ from mcpwall.ports.ended_sessions import EndedSessionStore, MemoryEndedSessions
 from mcpwall.ports.logsink import LogSink
 from mcpwall.ports.store import Store
 
+if TYPE_CHECKING:
+    from mcpwall.adapters.downstream.connection import Limits
+    from mcpwall.adapters.downstream.http import DownstreamApp
+    from mcpwall.adapters.store import SQLStore
+
 log = logging.getLogger("mcpwall.gateway")
 
 UPSTREAM_TIMEOUT_VARIABLE = "MCPWALL_UPSTREAM_TIMEOUT"
@@ -113,6 +117,9 @@ class DataPlane:
         """
         listed = os.environ.get(ALLOWED_ORIGINS_VARIABLE, "")
         origins = frozenset(origin.strip() for origin in listed.split(",") if origin.strip())
+        # The HTTP server's side loads here: ``mcpwall stdio`` serves none (issue 16 §3).
+        from mcpwall.adapters.downstream.http import LOOPBACK_HOSTS, DownstreamApp
+
         hosts = LOOPBACK_HOSTS if host in LOOPBACK_HOSTS else None
         return DownstreamApp(self.gateway, allowed_origins=origins, allowed_hosts=hosts)
 
@@ -187,6 +194,8 @@ def server_limits(environ: Mapping[str, str], open_files: int) -> Limits:
     per_client = count_setting(
         environ, MAX_CONNECTIONS_PER_CLIENT_VARIABLE, max(1, total // 2), maximum=total
     )
+    from mcpwall.adapters.downstream.connection import Limits  # the HTTP server's, on use
+
     defaults = Limits()
     return Limits(
         idle_timeout=_seconds(environ, IDLE_TIMEOUT_VARIABLE, defaults.idle_timeout),
@@ -256,9 +265,17 @@ def open_counters(store: Store, environ: Mapping[str, str]) -> CounterStore:
         from mcpwall.adapters.counters.redis import RedisCounters  # the Redis client, on use
 
         return RedisCounters.from_url(redis.value)
-    if isinstance(store, SQLStore):
-        return SQLCounters.open(store.engine.url, store.url)
+    if isinstance(store, StartingStore):  # opened with the SQL store, on first use
+        return DeferredCounters(lambda: _sql_counters(store.full()), store.url)
+    if is_sql_store(store):
+        return _sql_counters(store)
     return MemoryCounters()
+
+
+def _sql_counters(store: SQLStore) -> CounterStore:
+    from mcpwall.adapters.counters.sql import SQLCounters  # SQLAlchemy, with the SQL store
+
+    return SQLCounters.open(store.engine.url, store.url)
 
 
 def limits_fail_open(environ: Mapping[str, str]) -> bool:
@@ -323,9 +340,12 @@ def build_data_plane(
     clock = clock or SystemClock()
     fail_open = limits_fail_open(os.environ)
     counters = counters or open_counters(store, os.environ)
-    signal = store.change_signal() if isinstance(store, SQLStore) else RevisionSignal(store)
+    signal: ChangeSignal
+    if isinstance(store, StartingStore) or is_sql_store(store):
+        signal, url = store.change_signal(), store.url
+    else:
+        signal, url = RevisionSignal(store), "(in memory)"
     grace = store_grace(os.environ)
-    url = store.url if isinstance(store, SQLStore) else "(in memory)"
     grants = GrantCache(store, signal, clock, grace=grace, url=url)
     held = bounds(os.environ)
     pins = PinGuard(store, lambda: grants.changes, store_lost=lambda: grants.outage is not None)

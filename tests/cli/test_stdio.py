@@ -182,3 +182,95 @@ def test_the_upstream_is_spawned_before_the_store_engine_or_the_gateway_load(
     later = HEAVY + LATER
     loaded = [name for name in start["loaded"] if name in later or name.startswith(later)]
     assert loaded == []
+
+
+# `mcpwall stdio`'s start up to its agent's first answer, in a fresh interpreter: the upstream
+# spawned, the gateway built on the embedded store, `initialize` and `tools/list` answered;
+# what was imported when the `tools/list` answer was written, then whether the SQL store
+# opened after it (as the command's `_serve` opens it).
+FIRST_ANSWER = """
+import asyncio, json, os, sys
+import click
+from mcpwall.cli import cli
+cli.get_command(click.Context(cli), "stdio")
+from mcpwall.cli import stdio
+
+def line(message):
+    return json.dumps({"jsonrpc": "2.0", **message}).encode() + b"\\n"
+
+async def main():
+    token = os.environ["MCPWALL_TOKEN"]
+    early = await stdio.spawn_early("k8s", token)
+    with click.Context(cli) as context:
+        gateway, close = stdio._gateway("k8s", token, early)
+        store = context.meta[stdio.STARTING_STORE]
+        agent = asyncio.StreamReader()
+        seen = {}
+
+        async def write(data):
+            answer = json.loads(data)
+            if answer.get("id") == 1:
+                agent.feed_data(line({"method": "notifications/initialized"}))
+                agent.feed_data(line({"id": 2, "method": "tools/list", "params": {}}))
+            elif answer.get("id") == 2:
+                seen["tools"] = [tool["name"] for tool in answer["result"]["tools"]]
+                seen["loaded"] = sorted(sys.modules)
+                stdio.open_full(store)
+                seen["opened"] = store.opened
+                agent.feed_eof()
+
+        hello = {"protocolVersion": "2025-11-25", "capabilities": {},
+                 "clientInfo": {"name": "test", "version": "1"}}
+        agent.feed_data(line({"id": 1, "method": "initialize", "params": hello}))
+        try:
+            await gateway.serve(agent, write)
+        finally:
+            await close()
+            await early.aclose()
+    print(json.dumps(seen))
+
+asyncio.run(main())
+"""
+
+
+def test_the_first_answer_waits_for_no_sqlalchemy(tmp_path: Path) -> None:
+    """The grant, the policy and the pins are read with ``sqlite3`` for the first answer
+    (``adapters/store/starting.py``); SQLAlchemy loads after it."""
+    from tests.fixtures.servers import FIXTURE_SERVER
+
+    home = tmp_path / "home"
+    config = tmp_path / "mcpwall.json"
+    config.write_text(
+        json.dumps(
+            {
+                "upstreams": {"k8s": {"command": [sys.executable, str(FIXTURE_SERVER), "stdio"]}},
+                "policies": {
+                    "seed": {
+                        "version": "1",
+                        "default": "deny",
+                        "hide": ["env"],
+                        "tools": {"echo": {}},
+                    }
+                },
+                "grants": [{"label": "desktop", "bind": {"k8s": "seed"}}],
+            }
+        )
+    )
+    applied = subprocess.run(
+        [*MCPWALL, "apply", "-f", str(config), "--pin-later"],
+        env=embedded_env(home), capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert applied.returncode == 0, applied.stderr
+    token = applied.stdout.split("token desktop: ", 1)[1].split()[0]
+    for _ in range(2):  # the first listing pins (a write: the SQL store); the second reads
+        done = subprocess.run(
+            [sys.executable, "-c", FIRST_ANSWER],
+            env=embedded_env(home) | {"MCPWALL_TOKEN": token},
+            capture_output=True, text=True, timeout=60, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    seen = json.loads(done.stdout)
+    assert "echo" in seen["tools"]
+    assert "env" not in seen["tools"]  # the policy applied: hidden
+    assert [name for name in seen["loaded"] if name.startswith("sqlalchemy")] == []
+    assert seen["opened"] is True

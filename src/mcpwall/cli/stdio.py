@@ -25,10 +25,16 @@ from mcpwall.adapters.upstream.early import EarlyStart
 from mcpwall.adapters.upstream.process import MAX_MESSAGE_BYTES, STOP_GRACE_SECONDS
 from mcpwall.cli.context import DATABASE_URL_VARIABLE, home, reports_errors
 from mcpwall.cli.output import fail
+from mcpwall.core.errors import MCPWallError
 from mcpwall.core.names import NAME_PATTERN
 
 if TYPE_CHECKING:
+    from mcpwall.adapters.store.starting import StartingStore
     from mcpwall.gateway.stdio import StdioGateway
+    from mcpwall.ports.clock import Clock
+    from mcpwall.ports.store import Store
+
+log = logging.getLogger("mcpwall.stdio")
 
 TOKEN_VARIABLE = "MCPWALL_TOKEN"  # noqa: S105 (the name of a variable, not a token)
 
@@ -98,15 +104,14 @@ def _gateway(
     saying why when the grant can't serve it."""
     # The store, the data plane and the gateway load here, while the upstream starts.
     from mcpwall.adapters.upstream import Connector
-    from mcpwall.cli.context import control
     from mcpwall.gateway.stdio import StdioGateway
     from mcpwall.wiring import build_data_plane
 
-    plane = control()
+    store, clock = _store()
     # stdout carries MCP: MCPWALL_LOG_STDOUT writes the proxy log to stderr instead. No
     # metrics: nothing could read them, with no HTTP endpoint.
     data_plane = build_data_plane(
-        plane.store, home(), clock=plane.clock, connector=Connector(early=early),
+        store, home(), clock=clock, connector=Connector(early=early),
         log_console=sys.stderr.buffer, metrics=False,
     )  # fmt: skip
     principal = data_plane.grants.authenticate_sync(token)
@@ -121,19 +126,66 @@ def _gateway(
     return gateway, data_plane.aclose
 
 
+def _store() -> tuple[Store, Clock]:
+    """The store and the clock: the embedded store with its first reads on ``sqlite3`` where
+    it can be (``adapters/store/starting.py``), else the store opened as every command opens
+    it (creating, migrating, recording the key, or on a database server)."""
+    from mcpwall.ports.clock import SystemClock
+
+    if secret_setting(os.environ, DATABASE_URL_VARIABLE) is None:
+        from mcpwall.adapters.store.starting import open_starting_store
+
+        clock = SystemClock()
+        starting = open_starting_store(home(), os.environ, clock=clock)
+        if starting is not None:
+            root = click.get_current_context().find_root()
+            root.call_on_close(starting.close)
+            root.meta[STARTING_STORE] = starting  # for _serve, to open it fully in time
+            return starting, clock
+    from mcpwall.cli.context import control
+
+    plane = control()
+    return plane.store, plane.clock
+
+
+STARTING_STORE = "mcpwall.starting_store"
+# Lines written to the agent before the SQL store is opened: the answers to ``initialize``
+# and to the request after it (``tools/list``, for a desktop agent), its first answer.
+FIRST_ANSWER_LINES = 2
+
+
 async def _serve(gateway: StdioGateway, close: Callable[[], Awaitable[None]]) -> None:
+    from mcpwall.adapters.store.starting import StartingStore
     from mcpwall.core.strictjson import MAX_BODY_BYTES
 
     loop = asyncio.get_running_loop()
     reader = asyncio.StreamReader(limit=MAX_BODY_BYTES + 1)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     out = sys.stdout.buffer
+    store = click.get_current_context().find_root().meta.get(STARTING_STORE)
+    waiting = [store] if isinstance(store, StartingStore) and not store.opened else []
+    written = 0
 
     async def write(data: bytes) -> None:
+        nonlocal written
         out.write(data)
         out.flush()
+        written += 1
+        if waiting and written >= FIRST_ANSWER_LINES:
+            loop.call_soon(open_full, waiting.pop())
 
     try:
         await gateway.serve(reader, write)
     finally:
         await close()
+
+
+def open_full(store: StartingStore) -> None:
+    """Open the SQL store behind ``store`` now that the agent has its first answer (in the
+    event loop: the agent's next request waits, as every request waited before the first
+    answer did). One that fails is said here, and again by whatever needs it."""
+    try:
+        with uncollected():
+            store.full()
+    except MCPWallError as error:
+        log.warning("the store could not be opened: %s", error)

@@ -23,7 +23,11 @@ from mcpwall.core.logins import (
     new_session,
     secret_hash,
 )
-from mcpwall.core.policy import CompiledPolicy, compile_policy, load_policy
+from mcpwall.core.policy import (
+    CompiledPolicy,
+    compile_text as compile_text,  # its home was here
+    load_policy,
+)
 from mcpwall.core.policy.explain import source_at
 from mcpwall.core.registry import AdminToken, Grant, PolicyVersion, Role, check_bindings
 from mcpwall.core.tokens import TOKEN_BYTES, TokenKind, hash_token, is_token, make_token
@@ -81,13 +85,6 @@ class SetPolicy:
 
     version: PolicyVersion
     warnings: tuple[Problem, ...]
-
-
-def compile_text(
-    text: str | bytes, *, name: str, version: int = 0, source: str = ""
-) -> CompiledPolicy:
-    """Parse and compile a policy document; :class:`PolicyError` lists every problem."""
-    return compile_policy(load_policy(text, source=source or name), name=name, version=version)
 
 
 class ControlPlane:

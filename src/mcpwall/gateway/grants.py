@@ -36,9 +36,8 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from mcpwall.control import compile_text
 from mcpwall.core.errors import MCPWallError, NotFound, StoreLost, StoreUnavailable
-from mcpwall.core.policy import CompiledPolicy
+from mcpwall.core.policy import CompiledPolicy, compile_text
 from mcpwall.core.tokens import TokenKind, hash_token, is_token
 from mcpwall.ports.changes import ChangeSignal
 from mcpwall.ports.clock import Clock

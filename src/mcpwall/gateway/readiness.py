@@ -28,8 +28,8 @@ import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
-from mcpwall.control import compile_text
 from mcpwall.core.errors import LimitsUnavailable, MCPWallError, StoreUnavailable
+from mcpwall.core.policy import compile_text
 from mcpwall.core.registry import PolicyVersion
 from mcpwall.ports.counters import CounterStore
 from mcpwall.ports.downstream import Check, Readiness

@@ -8,19 +8,25 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from mcpwall.adapters.counters.sql import SQLCounters
+from mcpwall.adapters.counters.deferred import DeferredCounters
 
 if TYPE_CHECKING:
     from mcpwall.adapters.counters.redis import RedisCounters
+    from mcpwall.adapters.counters.sql import SQLCounters
 
 
 def __getattr__(name: str) -> object:
-    """``RedisCounters`` on first use: the Redis client loads only where Redis is configured."""
+    """Each on first use: the Redis client loads only where Redis is configured, SQLAlchemy
+    only where the counters are opened (``mcpwall stdio`` answers first: issue 16 §3)."""
     if name == "RedisCounters":
         from mcpwall.adapters.counters.redis import RedisCounters
 
         return RedisCounters
+    if name == "SQLCounters":
+        from mcpwall.adapters.counters.sql import SQLCounters
+
+        return SQLCounters
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["RedisCounters", "SQLCounters"]
+__all__ = ["DeferredCounters", "RedisCounters", "SQLCounters"]

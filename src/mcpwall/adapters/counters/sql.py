@@ -99,7 +99,8 @@ from mcpwall.adapters.counters.tickets import (
     TicketBook,
     want_log,
 )
-from mcpwall.adapters.store.engine import WAIT_SECONDS, create, psycopg_error
+from mcpwall.adapters.store.embedded import WAIT_SECONDS
+from mcpwall.adapters.store.engine import create, psycopg_error
 from mcpwall.core.errors import LimitsUnavailable
 from mcpwall.core.windows import Budget, Refusal, wait_for
 from mcpwall.ports.counters import Reservation

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from mcpwall.adapters.proxylog.batching import BATCH_SIZE, CAPACITY, BatchingSink
+from mcpwall.adapters.proxylog.deferred import DeferredLog, LogTable
 from mcpwall.adapters.proxylog.jsonlines import JsonLinesFile, JsonLinesStream
-from mcpwall.adapters.proxylog.tracing import tracer_from_environment
-from mcpwall.adapters.store import SQLStore
-from mcpwall.adapters.store.proxy_log import SQLProxyLog
+from mcpwall.adapters.store import is_sql_store
+from mcpwall.adapters.store.starting import StartingStore
 from mcpwall.core.durations import parse_duration
 from mcpwall.core.errors import InvalidValue
 from mcpwall.ports.clock import Clock
@@ -37,6 +37,8 @@ from mcpwall.ports.store import Store
 
 if TYPE_CHECKING:
     from mcpwall.adapters.proxylog.metrics import KnownTool, ProxyMetrics
+    from mcpwall.adapters.store import SQLStore
+    from mcpwall.adapters.store.proxy_log import SQLProxyLog
 
 
 def __getattr__(name: str) -> object:
@@ -50,6 +52,8 @@ def __getattr__(name: str) -> object:
 
 __all__ = ["BatchingSink", "ProxyLog", "ProxyMetrics", "open_proxy_log", "proxy_log_reader"]
 
+# Where spans go, if anywhere (``tracing.py``): without either, OpenTelemetry is not loaded.
+TRACES_ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
 FILE_VARIABLE = "MCPWALL_LOG_FILE"
 STDOUT_VARIABLE = "MCPWALL_LOG_STDOUT"
 RETENTION_VARIABLE = "MCPWALL_LOG_RETENTION"
@@ -81,7 +85,12 @@ def open_proxy_log(
     """The proxy log as the environment configures it. ``console`` is where
     ``MCPWALL_LOG_STDOUT`` writes (stdout; ``mcpwall stdio`` passes stderr); ``metrics``
     False keeps no Prometheus metrics (for a process that serves none)."""
-    table = proxy_log_reader(store, clock, retention(environ))
+    keep = retention(environ)
+    table: LogTable
+    if isinstance(store, StartingStore):  # the table opens with the SQL store, on first use
+        table = DeferredLog(lambda: _table(store.full(), clock, keep))
+    else:
+        table = proxy_log_reader(store, clock, keep)
     # Local destinations first: a batch goes to each writer in turn and waits for the one
     # that fails, so while the database is lost the SIEM file and the metrics stay current.
     writers: list[LogWriter] = []
@@ -97,7 +106,11 @@ def open_proxy_log(
         kept = ProxyMetrics(known_tool)
         writers.append(kept)
     writers.append(table)
-    spans = tracer_from_environment(environ)
+    spans = None
+    if any(environ.get(name) for name in TRACES_ENDPOINT_VARIABLES):  # OpenTelemetry, on use
+        from mcpwall.adapters.proxylog.tracing import tracer_from_environment
+
+        spans = tracer_from_environment(environ)
     if spans is not None:
         writers.append(spans)
     capacity = buffer(environ)
@@ -111,9 +124,15 @@ def proxy_log_reader(
     store: Store, clock: Clock, keep: timedelta | None = None
 ) -> SQLProxyLog | MemorySink:
     """The proxy log table of ``store`` (kept in memory for a store that is not SQL)."""
-    if isinstance(store, SQLStore):
-        return SQLProxyLog(store.engine, store.url, clock, keep)
+    if is_sql_store(store):
+        return _table(store, clock, keep)
     return MemorySink(MEMORY_RECORDS_KEPT)
+
+
+def _table(store: SQLStore, clock: Clock, keep: timedelta | None) -> SQLProxyLog:
+    from mcpwall.adapters.store.proxy_log import SQLProxyLog  # SQLAlchemy, with the store
+
+    return SQLProxyLog(store.engine, store.url, clock, keep)
 
 
 def retention(environ: Mapping[str, str]) -> timedelta | None:

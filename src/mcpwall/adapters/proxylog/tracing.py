@@ -19,10 +19,11 @@ from collections.abc import Mapping, Sequence
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
 
+from mcpwall.adapters.proxylog import TRACES_ENDPOINT_VARIABLES
 from mcpwall.core.errors import MCPWallError
 from mcpwall.core.proxylog import ProxyLogRecord
 
-ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+ENDPOINT_VARIABLES = TRACES_ENDPOINT_VARIABLES
 INSTRUMENTATION = "mcpwall"
 FAILED = {"protocol_error", "unreachable", "timeout", "cancelled"}
 

@@ -10,7 +10,8 @@ spawn it before the store is opened (issue 16 §3).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, TypeGuard
 
 if TYPE_CHECKING:
     from mcpwall.adapters.store.opening import open_store
@@ -29,4 +30,11 @@ def __getattr__(name: str) -> object:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["SQLStore", "open_store"]
+def is_sql_store(store: object) -> TypeGuard[SQLStore]:
+    """Whether ``store`` is a :class:`SQLStore`, asked without loading SQLAlchemy: there is
+    none before its module is loaded."""
+    module = sys.modules.get("mcpwall.adapters.store.sql_store")
+    return module is not None and isinstance(store, module.SQLStore)
+
+
+__all__ = ["SQLStore", "is_sql_store", "open_store"]

@@ -24,15 +24,17 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from sqlalchemy import URL
-
-from mcpwall.adapters.store.transactions import REVISION_CHANNEL
+if TYPE_CHECKING:
+    from sqlalchemy import URL
 
 log = logging.getLogger("mcpwall.store")
 
 RECONNECT_SECONDS = 1.0
 WAL_INDEX_HEADER_BYTES = 48  # one copy of the header; every commit rewrites it
+REVISION_CHANNEL = "mcpwall_revision"
+"""The PostgreSQL channel every change is announced on, with the new revision as payload."""
 REVISION_QUERY = "SELECT revision FROM store_meta WHERE id = 1"  # schema.store_meta
 
 

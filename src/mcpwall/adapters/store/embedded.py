@@ -33,6 +33,11 @@ from mcpwall.core.registry import Status, Upstream, status_at
 from mcpwall.core.tokens import hash_token
 
 DATABASE_FILE: Final = "mcpwall.db"  # the embedded store, in MCPWALL_HOME
+# The newest migration's revision: a new migration changes it (tests/adapters/store insists).
+# Here, not in ``migrate``, so that the start's own read path checks it without SQLAlchemy.
+HEAD: Final = "0008"
+# How long to wait for a lock (SQLite) or a connection (PostgreSQL) before giving up.
+WAIT_SECONDS: Final = 10
 # A lock held longer than this (a migration, a long write) means no guess, not a wait.
 BUSY_TIMEOUT_SECONDS: Final = 0.05
 _COLUMNS: Final = ("name", "kind", "command", "args", "cwd", "url", "env", "headers", "pinning")

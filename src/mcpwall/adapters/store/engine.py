@@ -24,11 +24,9 @@ from typing import Any
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, make_url
 
-from mcpwall.adapters.store.embedded import DATABASE_FILE
+from mcpwall.adapters.store.embedded import DATABASE_FILE, WAIT_SECONDS
 from mcpwall.core.errors import Conflict, InvalidValue, StoreUnavailable
 
-# How long to wait for a lock (SQLite) or a connection (PostgreSQL) before giving up.
-WAIT_SECONDS = 10
 LOCKED_RETRY_SECONDS = 0.01  # between two attempts to put a new database in WAL mode
 
 # The execution option that makes a transaction a write transaction (BEGIN IMMEDIATE on SQLite).

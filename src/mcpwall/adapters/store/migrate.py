@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, exc, text
 
+from mcpwall.adapters.store.embedded import HEAD as HEAD  # the newest revision, kept there
 from mcpwall.adapters.store.engine import WRITE
 
 if TYPE_CHECKING:
     from alembic.config import Config
 
 MIGRATIONS = Path(__file__).with_name("migrations")
-# The newest migration's revision: a new migration changes it (tests/adapters/store insists).
-HEAD = "0008"
 
 logger = logging.getLogger("mcpwall.store")
 

@@ -19,14 +19,12 @@ from sqlalchemy import Connection, Engine, Text, cast, func, insert, select, upd
 
 from mcpwall.adapters.secrets import SecretBox
 from mcpwall.adapters.store import rows
+from mcpwall.adapters.store.changes import REVISION_CHANNEL
 from mcpwall.adapters.store.engine import WRITE, translate_errors
 from mcpwall.adapters.store.schema import audit_events, store_meta
 from mcpwall.core.audit import AuditEvent, Change
 from mcpwall.core.registry import check_actor
 from mcpwall.ports.clock import Clock
-
-REVISION_CHANNEL = "mcpwall_revision"
-"""The PostgreSQL channel every change is announced on, with the new revision as payload."""
 
 
 @dataclass

@@ -24,6 +24,14 @@ from mcpwall.core.policy.model import (
 )
 from mcpwall.core.policy.parse import load_arguments, load_document, load_policy
 
+
+def compile_text(
+    text: str | bytes, *, name: str, version: int = 0, source: str = ""
+) -> CompiledPolicy:
+    """Parse and compile a policy document; :class:`PolicyError` lists every problem."""
+    return compile_policy(load_policy(text, source=source or name), name=name, version=version)
+
+
 __all__ = [
     "ALLOWED",
     "DEFAULT_DENY",
@@ -42,6 +50,7 @@ __all__ = [
     "Step",
     "ToolRules",
     "compile_policy",
+    "compile_text",
     "evaluate",
     "load_arguments",
     "load_document",
