@@ -72,6 +72,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/tail.py
 	$(BIN)/python bench/replicas.py
 	$(BIN)/python bench/stdio_start.py
+	$(BIN)/python bench/stdio_start.py --together 3
 	$(BIN)/python bench/scale.py
 	$(BIN)/python bench/scale_log.py
 
